@@ -1,0 +1,197 @@
+use super::*;
+
+const HOWTO: &str = include_str!("../examples/howto.json");
+
+fn howto_value() -> serde_json::Value {
+    serde_json::from_str(HOWTO).unwrap()
+}
+
+/// Parses `value` and returns its problems as `path: message` lines.
+fn problems_of(value: &serde_json::Value) -> Vec<String> {
+    match Site::parse(&value.to_string(), "test.json") {
+        Ok(_) => Vec::new(),
+        Err(SiteError::Invalid { problems, .. }) => {
+            problems.iter().map(ToString::to_string).collect()
+        }
+        Err(other) => panic!("unexpected error {other}"),
+    }
+}
+
+fn assert_problem(value: &serde_json::Value, expected: &str) {
+    let problems = problems_of(value);
+    assert!(
+        problems.iter().any(|p| p.contains(expected)),
+        "expected a problem containing {expected:?}, got {problems:?}"
+    );
+}
+
+#[test]
+fn howto_site_is_valid() {
+    let site = Site::parse(HOWTO, "howto.json").unwrap();
+    assert_eq!(site.hosts.len(), 3);
+    assert_eq!(site.carp.as_ref().unwrap().vhid, 10);
+    assert_eq!(site.host("redis2").unwrap().advskew, 100);
+}
+
+#[test]
+fn nodes_are_bind_address_times_ports_in_host_order() {
+    let site = Site::parse(HOWTO, "howto.json").unwrap();
+    let nodes: Vec<String> = site
+        .nodes()
+        .iter()
+        .map(|n| format!("{} {}", n.host, n.addr))
+        .collect();
+    assert_eq!(
+        nodes,
+        [
+            "redis1 10.0.10.11:7000",
+            "redis1 10.0.10.11:7001",
+            "redis2 10.0.10.12:7000",
+            "redis2 10.0.10.12:7001",
+            "redis3 10.0.10.13:7000",
+            "redis3 10.0.10.13:7001"
+        ]
+    );
+}
+
+#[test]
+fn unknown_host_lists_the_known_ones() {
+    let site = Site::parse(HOWTO, "howto.json").unwrap();
+    let err = site.host("redis9").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "unknown host 'redis9'; the site defines: redis1, redis2, redis3"
+    );
+}
+
+#[test]
+fn invalid_cidr_names_its_path_and_value() {
+    let mut v = howto_value();
+    v["hosts"][1]["addresses"]["em1"] = "10.0.10.300/24".into();
+    let problems = problems_of(&v);
+    assert_eq!(problems.len(), 1);
+    assert!(
+        problems[0].starts_with("hosts[1].addresses.em1: invalid CIDR '10.0.10.300/24'"),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn unknown_field_is_rejected_with_its_path() {
+    let mut v = howto_value();
+    v["carp"]["advksew"] = 5.into();
+    assert_problem(&v, "carp.advksew: unknown field `advksew`");
+}
+
+#[test]
+fn missing_interface_address_names_host_and_field() {
+    let mut v = howto_value();
+    v["hosts"][2]["addresses"]
+        .as_object_mut()
+        .unwrap()
+        .remove("em2");
+    assert_problem(
+        &v,
+        "hosts[2].addresses: host 'redis3' has no address on interface 'em2' (named by pfsync.interface)",
+    );
+}
+
+#[test]
+fn vip_outside_the_carp_subnet_is_refused() {
+    let mut v = howto_value();
+    v["carp"]["vip"] = "10.0.20.100/24".into();
+    assert_problem(
+        &v,
+        "carp.vip: 10.0.20.100 is not in the subnet 10.0.10.0/24 of hosts[0] ('redis1') on em1",
+    );
+}
+
+#[test]
+fn duplicate_names_and_addresses_are_refused() {
+    let mut v = howto_value();
+    v["hosts"][1]["name"] = "redis1".into();
+    v["hosts"][2]["addresses"]["em0"] = "192.168.1.11/24".into();
+    assert_problem(
+        &v,
+        "hosts[1].name: host name 'redis1' is already used by hosts[0]",
+    );
+    assert_problem(
+        &v,
+        "hosts[2].addresses.em0: address 192.168.1.11 is also used at hosts[0].addresses.em0",
+    );
+}
+
+#[test]
+fn bus_port_past_65535_is_refused() {
+    let mut v = howto_value();
+    v["cluster"]["ports"] = serde_json::json!([7000, 60000]);
+    assert_problem(
+        &v,
+        "cluster.ports[1]: port 60000 has cluster bus port 70000, above 65535",
+    );
+}
+
+#[test]
+fn reversed_client_ports_are_refused() {
+    let mut v = howto_value();
+    v["firewall"]["client_ports"] = serde_json::json!([7100, 7000]);
+    assert_problem(&v, "firewall.client_ports: range [7100, 7000] is reversed");
+}
+
+#[test]
+fn instance_port_outside_the_firewall_range_is_refused() {
+    let mut v = howto_value();
+    v["cluster"]["ports"] = serde_json::json!([7000, 7200]);
+    assert_problem(
+        &v,
+        "cluster.ports[1]: port 7200 lies outside firewall.client_ports 7000-7100",
+    );
+}
+
+#[test]
+fn too_few_masters_is_refused() {
+    let mut v = howto_value();
+    v["cluster"]["replicas"] = 2.into();
+    assert_problem(
+        &v,
+        "cluster.replicas: 6 instances with 2 replicas per master give 2 masters",
+    );
+}
+
+#[test]
+fn every_problem_is_reported_not_only_the_first() {
+    let mut v = howto_value();
+    v["schema"] = 2.into();
+    v["carp"]["vhid"] = 0.into();
+    v["hosts"][0]["advskew"] = 255.into();
+    assert_eq!(problems_of(&v).len(), 3, "{:?}", problems_of(&v));
+}
+
+#[test]
+fn allow_entries_accept_addresses_and_networks() {
+    let mut v = howto_value();
+    v["firewall"]["allow"] = serde_json::json!(["192.168.1.50", "192.168.2.0/24"]);
+    let site = Site::parse(&v.to_string(), "t").unwrap();
+    let shown: Vec<String> = site
+        .firewall
+        .unwrap()
+        .allow
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(shown, ["192.168.1.50", "192.168.2.0/24"]);
+    v["firewall"]["allow"] = serde_json::json!(["192.168.2.7/24"]);
+    assert_problem(&v, "firewall.allow[0]: '192.168.2.7/24' has host bits set; write the network as '192.168.2.0/24'");
+}
+
+#[test]
+fn malformed_json_is_reported_with_a_position() {
+    let err = Site::parse("{\"schema\": 1,", "broken.json")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("broken.json: invalid site description:"),
+        "{err}"
+    );
+    assert!(err.contains("line 1"), "{err}");
+}
