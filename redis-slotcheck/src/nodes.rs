@@ -1,0 +1,308 @@
+//! The `CLUSTER NODES` reply: one line per node as the answering node sees it. This is the
+//! one place that knows its format (every flag, `ip:port@cport[,hostname]`, the
+//! `[slot->-id]` / `[slot-<-id]` markers of open slots on the answering node's own line).
+
+use serde::Serialize;
+
+use crate::slots::SlotRange;
+
+/// The flags Redis can set on a node, as a set of booleans so checks read naturally.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Flags {
+    /// The line describes the node that answered.
+    pub myself: bool,
+    pub master: bool,
+    /// Redis calls it `slave`.
+    pub replica: bool,
+    /// `fail?`: the answering node cannot reach it (PFAIL).
+    pub pfail: bool,
+    /// `fail`: a majority of masters agreed it is down.
+    pub fail: bool,
+    /// First contact not yet completed.
+    pub handshake: bool,
+    /// The address of the node is not known.
+    pub noaddr: bool,
+    pub nofailover: bool,
+}
+
+/// An open slot on the answering node: being moved away or received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OpenSlot {
+    pub slot: u16,
+    /// `migrating` (to `peer`) or `importing` (from `peer`).
+    pub direction: Direction,
+    /// Id of the other node of the move.
+    pub peer: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Migrating,
+    Importing,
+}
+
+/// One line of `CLUSTER NODES`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeLine {
+    pub id: String,
+    /// Announced IP as written (empty for `noaddr` nodes).
+    pub ip: String,
+    pub port: u16,
+    pub cport: u16,
+    /// Announced host name (`cluster-announce-hostname`), if any.
+    pub hostname: Option<String>,
+    pub flags: Flags,
+    /// For a replica, the id of its master.
+    pub master_id: Option<String>,
+    pub config_epoch: u64,
+    /// Whether the answering node's bus link to this node is up.
+    pub connected: bool,
+    pub slots: Vec<SlotRange>,
+    /// Only filled on the `myself` line.
+    pub open_slots: Vec<OpenSlot>,
+}
+
+impl NodeLine {
+    /// `ip:port` as a client would connect, `None` when the address is unknown.
+    pub fn client_addr(&self) -> Option<crate::NodeAddr> {
+        if self.flags.noaddr || self.ip.is_empty() {
+            return None;
+        }
+        let ip = self.ip.parse().ok()?;
+        Some(crate::NodeAddr(std::net::SocketAddr::new(ip, self.port)))
+    }
+
+    /// `ip:port` as Redis prints it, for messages (also for `noaddr` nodes).
+    pub fn endpoint(&self) -> String {
+        if self.ip.contains(':') {
+            format!("[{}]:{}", self.ip, self.port)
+        } else {
+            format!("{}:{}", self.ip, self.port)
+        }
+    }
+}
+
+/// A line that could not be understood, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot parse CLUSTER NODES line {line_number} ({reason}): '{line}'")]
+pub struct ParseError {
+    pub line_number: usize,
+    pub line: String,
+    pub reason: String,
+}
+
+/// Parses a whole `CLUSTER NODES` reply.
+pub fn parse_cluster_nodes(text: &str) -> Result<Vec<NodeLine>, ParseError> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            parse_line(line).map_err(|reason| ParseError {
+                line_number: i + 1,
+                line: line.to_string(),
+                reason,
+            })
+        })
+        .collect()
+}
+
+fn parse_line(line: &str) -> Result<NodeLine, String> {
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    if fields.len() < 8 {
+        return Err(format!("{} fields, expected at least 8", fields.len()));
+    }
+    let (ip, port, cport, hostname) = parse_address(fields[1])?;
+    let flags = parse_flags(fields[2])?;
+    let master_id = (fields[3] != "-").then(|| fields[3].to_string());
+    let config_epoch = fields[6]
+        .parse()
+        .map_err(|_| format!("bad config epoch '{}'", fields[6]))?;
+    let connected = match fields[7] {
+        "connected" => true,
+        "disconnected" => false,
+        other => return Err(format!("bad link state '{other}'")),
+    };
+    let mut slots = Vec::new();
+    let mut open_slots = Vec::new();
+    for field in &fields[8..] {
+        if let Some(marker) = field.strip_prefix('[').and_then(|f| f.strip_suffix(']')) {
+            open_slots.push(parse_open_slot(marker)?);
+        } else {
+            slots.push(parse_slot_range(field)?);
+        }
+    }
+    Ok(NodeLine {
+        id: fields[0].to_string(),
+        ip,
+        port,
+        cport,
+        hostname,
+        flags,
+        master_id,
+        config_epoch,
+        connected,
+        slots,
+        open_slots,
+    })
+}
+
+/// `ip:port@cport[,hostname]`; IPv6 addresses contain colons, so split at the last one.
+fn parse_address(field: &str) -> Result<(String, u16, u16, Option<String>), String> {
+    let (address, hostname) = match field.split_once(',') {
+        Some((a, h)) if !h.is_empty() => (a, Some(h.to_string())),
+        Some((a, _)) => (a, None),
+        None => (field, None),
+    };
+    let (ip_port, cport) = address
+        .split_once('@')
+        .ok_or_else(|| format!("address '{field}' has no @cport"))?;
+    let (ip, port) = ip_port
+        .rsplit_once(':')
+        .ok_or_else(|| format!("address '{field}' has no port"))?;
+    let number = |s: &str| {
+        s.parse::<u16>()
+            .map_err(|_| format!("bad port '{s}' in address '{field}'"))
+    };
+    Ok((ip.to_string(), number(port)?, number(cport)?, hostname))
+}
+
+fn parse_flags(field: &str) -> Result<Flags, String> {
+    let mut flags = Flags::default();
+    for flag in field.split(',') {
+        match flag {
+            "myself" => flags.myself = true,
+            "master" => flags.master = true,
+            "slave" => flags.replica = true,
+            "fail?" => flags.pfail = true,
+            "fail" => flags.fail = true,
+            "handshake" => flags.handshake = true,
+            "noaddr" => flags.noaddr = true,
+            "nofailover" => flags.nofailover = true,
+            "noflags" => {}
+            other => return Err(format!("unknown flag '{other}'")),
+        }
+    }
+    Ok(flags)
+}
+
+fn parse_slot(text: &str) -> Result<u16, String> {
+    text.parse::<u16>()
+        .ok()
+        .filter(|&s| s < crate::SLOT_COUNT)
+        .ok_or_else(|| format!("bad slot '{text}'"))
+}
+
+fn parse_slot_range(field: &str) -> Result<SlotRange, String> {
+    let (start, end) = field.split_once('-').unwrap_or((field, field));
+    let range = SlotRange::new(parse_slot(start)?, parse_slot(end)?);
+    if range.start > range.end {
+        return Err(format!("reversed slot range '{field}'"));
+    }
+    Ok(range)
+}
+
+/// `N->-id` (migrating to id) or `N-<-id` (importing from id), without the brackets.
+fn parse_open_slot(marker: &str) -> Result<OpenSlot, String> {
+    let (slot, direction, peer) = if let Some((slot, peer)) = marker.split_once("->-") {
+        (slot, Direction::Migrating, peer)
+    } else if let Some((slot, peer)) = marker.split_once("-<-") {
+        (slot, Direction::Importing, peer)
+    } else {
+        return Err(format!("bad open-slot marker '[{marker}]'"));
+    };
+    Ok(OpenSlot {
+        slot: parse_slot(slot)?,
+        direction,
+        peer: peer.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<NodeLine> {
+        let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        parse_cluster_nodes(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn healthy_cluster_lines() {
+        let nodes = fixture("nodes-healthy.txt");
+        assert_eq!(nodes.len(), 6);
+        let me = nodes.iter().find(|n| n.flags.myself).unwrap();
+        assert_eq!(me.endpoint(), "127.0.0.1:17100");
+        assert_eq!(me.cport, 27100);
+        assert!(me.flags.master && !me.flags.replica);
+        assert_eq!(me.slots, [SlotRange::new(0, 5460)]);
+        let replicas: Vec<_> = nodes.iter().filter(|n| n.flags.replica).collect();
+        assert_eq!(replicas.len(), 3);
+        assert!(replicas
+            .iter()
+            .all(|r| r.master_id.is_some() && r.slots.is_empty()));
+        assert!(nodes.iter().all(|n| n.connected));
+    }
+
+    #[test]
+    fn migrating_and_importing_markers() {
+        let migrating = fixture("nodes-migrating.txt");
+        let me = migrating.iter().find(|n| n.flags.myself).unwrap();
+        assert_eq!(me.slots, [SlotRange::new(0, 5460)]);
+        assert_eq!(
+            me.open_slots,
+            [OpenSlot {
+                slot: 100,
+                direction: Direction::Migrating,
+                peer: "2a48058404498e6847e8909c0625959918037c2e".into()
+            }]
+        );
+        let importing = fixture("nodes-importing.txt");
+        let me = importing.iter().find(|n| n.flags.myself).unwrap();
+        assert_eq!(me.open_slots[0].direction, Direction::Importing);
+        assert_eq!(me.open_slots[0].slot, 100);
+    }
+
+    #[test]
+    fn failed_master_and_handshake() {
+        let failed = fixture("nodes-fail.txt");
+        let dead = failed.iter().find(|n| n.flags.fail).unwrap();
+        assert!(dead.flags.master && !dead.connected && dead.slots.is_empty());
+        let handshake = fixture("nodes-handshake.txt");
+        let h = handshake.iter().find(|n| n.flags.handshake).unwrap();
+        assert_eq!(h.endpoint(), "127.0.0.1:1");
+    }
+
+    #[test]
+    fn ipv6_hostname_and_noaddr() {
+        let nodes = parse_cluster_nodes(
+            "a [::1]:7000@17000,redis1 myself,master - 0 0 1 connected 0-10 12\n\
+             b :0@0 master,noaddr - 0 0 0 disconnected\n\
+             c ::1:7001@17001 slave,fail? a 0 0 1 connected\n",
+        )
+        .unwrap();
+        assert_eq!(nodes[0].hostname.as_deref(), Some("redis1"));
+        assert_eq!(
+            nodes[0].slots,
+            [SlotRange::new(0, 10), SlotRange::new(12, 12)]
+        );
+        assert!(nodes[1].flags.noaddr && nodes[1].client_addr().is_none());
+        assert_eq!(nodes[2].ip, "::1");
+        assert_eq!(nodes[2].client_addr().unwrap().to_string(), "[::1]:7001");
+        assert!(nodes[2].flags.pfail);
+    }
+
+    #[test]
+    fn errors_name_the_line_and_the_field() {
+        let err = parse_cluster_nodes("a 1.2.3.4:7000@17000 master,weird - 0 0 1 connected\n")
+            .unwrap_err();
+        assert_eq!(err.line_number, 1);
+        assert!(err.to_string().contains("unknown flag 'weird'"), "{err}");
+        let err = parse_cluster_nodes("x\na 1.2.3.4:7000@17000 master - 0 0 1 connected 9-99999\n")
+            .unwrap_err();
+        assert_eq!(err.line_number, 1);
+        let err = parse_cluster_nodes("a 1.2.3.4:7000@17000 master - 0 0 1 connected 9-99999\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("bad slot '99999'"), "{err}");
+    }
+}

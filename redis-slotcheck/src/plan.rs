@@ -1,0 +1,263 @@
+//! The plan: which node becomes a master with which slots, and which nodes replicate it.
+//! `redis-cluster-create plan` prints it, `redis-cluster-create apply` executes it and
+//! `redis-slotcheck --expect` compares a running cluster with it, so its format lives here,
+//! beside the cluster model both tools share.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::slots::{SlotRange, SLOT_COUNT};
+use crate::NodeAddr;
+
+/// Redis Cluster refuses to work with fewer masters than this (a majority must survive one loss).
+pub const MIN_MASTERS: usize = 3;
+
+/// A cluster layout, `"schema": 1`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Plan {
+    /// Format version; only 1 exists.
+    pub schema: u32,
+    /// Replicas requested per master.
+    pub replicas: u32,
+    /// Masters in slot order, each with its replicas.
+    pub masters: Vec<PlannedMaster>,
+    /// Placement rules that could not be kept with the nodes given, in words.
+    #[serde(default)]
+    pub compromises: Vec<String>,
+}
+
+/// A master of the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedMaster {
+    pub addr: NodeAddr,
+    /// Host the node runs on: the site host name, or the node's IP.
+    pub host: String,
+    /// Slot ranges it serves.
+    pub slots: Vec<SlotRange>,
+    pub replicas: Vec<PlannedReplica>,
+}
+
+/// A replica of the plan; its master is the entry it is listed under.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlannedReplica {
+    pub addr: NodeAddr,
+    pub host: String,
+}
+
+/// Why a plan document cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("cannot read plan '{source_name}': {error}")]
+    Read {
+        source_name: String,
+        error: std::io::Error,
+    },
+    #[error("{source_name}: invalid plan:\n{}", .problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        source_name: String,
+        problems: Vec<String>,
+    },
+}
+
+impl Plan {
+    /// Reads and checks a plan from a file, or from stdin when `path` is `-`.
+    pub fn load(path: &Path) -> Result<Plan, PlanError> {
+        let from_stdin = path.as_os_str() == "-";
+        let source_name = if from_stdin {
+            "<stdin>".to_string()
+        } else {
+            path.display().to_string()
+        };
+        let mut text = String::new();
+        let read = if from_stdin {
+            std::io::stdin().read_to_string(&mut text).map(|_| ())
+        } else {
+            std::fs::read_to_string(path).map(|t| text = t)
+        };
+        read.map_err(|error| PlanError::Read {
+            source_name: source_name.clone(),
+            error,
+        })?;
+        Plan::parse(&text, &source_name)
+    }
+
+    /// Parses and checks a plan; `source_name` only labels error messages.
+    pub fn parse(text: &str, source_name: &str) -> Result<Plan, PlanError> {
+        let invalid = |problems| PlanError::Invalid {
+            source_name: source_name.to_string(),
+            problems,
+        };
+        let deserializer = &mut serde_json::Deserializer::from_str(text);
+        let plan: Plan = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            invalid(vec![format!("{path}: {}", e.into_inner())])
+        })?;
+        let problems = plan.problems();
+        if problems.is_empty() {
+            Ok(plan)
+        } else {
+            Err(invalid(problems))
+        }
+    }
+
+    /// Every node of the plan, masters first in slot order, then replicas.
+    pub fn nodes(&self) -> impl Iterator<Item = (NodeAddr, &str)> {
+        let masters = self.masters.iter().map(|m| (m.addr, m.host.as_str()));
+        let replicas = self
+            .masters
+            .iter()
+            .flat_map(|m| m.replicas.iter().map(|r| (r.addr, r.host.as_str())));
+        masters.chain(replicas)
+    }
+
+    /// Everything that makes the plan unusable, each prefixed by the JSON path it concerns.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.schema != 1 {
+            problems.push(format!(
+                "schema: unsupported schema {}; this version reads schema 1",
+                self.schema
+            ));
+        }
+        if self.masters.len() < MIN_MASTERS {
+            problems.push(format!(
+                "masters: {} masters; Redis Cluster needs at least {MIN_MASTERS}",
+                self.masters.len()
+            ));
+        }
+        let mut seen: BTreeMap<NodeAddr, String> = BTreeMap::new();
+        let mut owner: Vec<Option<usize>> = vec![None; usize::from(SLOT_COUNT)];
+        for (i, master) in self.masters.iter().enumerate() {
+            let paths = std::iter::once((format!("masters[{i}].addr"), master.addr)).chain(
+                master
+                    .replicas
+                    .iter()
+                    .enumerate()
+                    .map(|(j, r)| (format!("masters[{i}].replicas[{j}].addr"), r.addr)),
+            );
+            for (path, addr) in paths {
+                if let Some(first) = seen.insert(addr, path.clone()) {
+                    problems.push(format!("{path}: node {addr} is also listed at {first}"));
+                }
+            }
+            if master.slots.is_empty() {
+                problems.push(format!(
+                    "masters[{i}].slots: master {} has no slots",
+                    master.addr
+                ));
+            }
+            // One message per master is enough to locate an overlap; every slot still counts
+            // for coverage.
+            let mut overlap_reported = false;
+            for slot in master.slots.iter().flat_map(SlotRange::slots) {
+                match owner[usize::from(slot)] {
+                    Some(other) if other != i => {
+                        if !overlap_reported {
+                            problems.push(format!(
+                                "masters[{i}].slots: slot {slot} is also given to masters[{other}] ({})",
+                                self.masters[other].addr
+                            ));
+                            overlap_reported = true;
+                        }
+                    }
+                    _ => owner[usize::from(slot)] = Some(i),
+                }
+            }
+        }
+        let unassigned =
+            crate::slots::ranges_of((0..SLOT_COUNT).filter(|&s| owner[usize::from(s)].is_none()));
+        if !unassigned.is_empty() {
+            problems.push(format!(
+                "masters: slots {} are given to no master; all 16384 must be covered",
+                crate::slots::format_ranges(&unassigned)
+            ));
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn three_masters() -> serde_json::Value {
+        serde_json::json!({
+            "schema": 1,
+            "replicas": 1,
+            "masters": [
+                {"addr": "127.0.0.1:7000", "host": "127.0.0.1", "slots": [[0, 5460]],
+                 "replicas": [{"addr": "127.0.0.2:7003", "host": "127.0.0.2"}]},
+                {"addr": "127.0.0.2:7001", "host": "127.0.0.2", "slots": [[5461, 10922]],
+                 "replicas": [{"addr": "127.0.0.3:7004", "host": "127.0.0.3"}]},
+                {"addr": "127.0.0.3:7002", "host": "127.0.0.3", "slots": [[10923, 16383]],
+                 "replicas": [{"addr": "127.0.0.1:7005", "host": "127.0.0.1"}]}
+            ]
+        })
+    }
+
+    fn problems(v: &serde_json::Value) -> String {
+        Plan::parse(&v.to_string(), "p.json")
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_complete_plan_parses_and_lists_its_nodes() {
+        let plan = Plan::parse(&three_masters().to_string(), "p.json").unwrap();
+        let nodes: Vec<String> = plan.nodes().map(|(a, _)| a.to_string()).collect();
+        assert_eq!(nodes[0], "127.0.0.1:7000");
+        assert_eq!(nodes[3], "127.0.0.2:7003");
+        assert_eq!(nodes.len(), 6);
+        let round_trip = serde_json::to_value(&plan).unwrap();
+        assert_eq!(
+            round_trip["masters"][1]["slots"],
+            serde_json::json!([[5461, 10922]])
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_addresses_name_their_path() {
+        let mut v = three_masters();
+        v["masters"][1]["replicas"][0]["adr"] = "x".into();
+        assert!(
+            problems(&v).contains("masters[1].replicas[0].adr: unknown field `adr`"),
+            "{}",
+            problems(&v)
+        );
+        let mut v = three_masters();
+        v["masters"][2]["addr"] = "127.0.0.3".into();
+        assert!(
+            problems(&v).contains("masters[2].addr: invalid node '127.0.0.3'"),
+            "{}",
+            problems(&v)
+        );
+    }
+
+    #[test]
+    fn gaps_overlaps_duplicates_and_too_few_masters_are_all_reported() {
+        let mut v = three_masters();
+        v["masters"][0]["slots"] = serde_json::json!([[0, 100], [5000, 5461]]);
+        v["masters"][2]["replicas"][0]["addr"] = "127.0.0.1:7000".into();
+        let text = problems(&v);
+        assert!(
+            text.contains("masters: slots 101-4999 are given to no master"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "masters[1].slots: slot 5461 is also given to masters[0] (127.0.0.1:7000)"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("masters[2].replicas[0].addr: node 127.0.0.1:7000 is also listed at masters[0].addr"), "{text}");
+        let mut v = three_masters();
+        v["masters"].as_array_mut().unwrap().pop();
+        assert!(problems(&v).contains("masters: 2 masters; Redis Cluster needs at least 3"));
+    }
+}

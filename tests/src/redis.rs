@@ -1,0 +1,163 @@
+//! One real `redis-server` per value, configured like the how-to's redis-NNNN.conf, in its
+//! own temporary directory, killed and removed on drop.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::PortLease;
+
+/// How to configure an instance. The defaults follow the how-to's redis-NNNN.conf, with
+/// persistence off so tests leave nothing behind and start fast.
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    pub cluster_enabled: bool,
+    pub node_timeout_ms: u64,
+    /// Set `cluster-announce-ip` to the bound address (what the how-to's VIP problem lacks).
+    pub announce_ip: bool,
+    /// Further `--name value` pairs passed as they are.
+    pub extra: Vec<(String, String)>,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            cluster_enabled: true,
+            node_timeout_ms: 5000,
+            announce_ip: true,
+            extra: Vec::new(),
+        }
+    }
+}
+
+/// A running redis-server.
+#[derive(Debug)]
+pub struct RedisInstance {
+    pub ip: String,
+    pub port: u16,
+    child: Child,
+    dir: tempfile::TempDir,
+    _lease: PortLease,
+}
+
+impl RedisInstance {
+    /// Starts an instance bound to `ip` on a leased port and waits until it accepts connections.
+    pub fn start(ip: &str, config: &RedisConfig) -> RedisInstance {
+        let lease = PortLease::take(ip);
+        let dir = tempfile::Builder::new()
+            .prefix("testkit-redis-")
+            .tempdir()
+            .unwrap();
+        let yes_no = |b: bool| if b { "yes" } else { "no" };
+        let args: Vec<String> = [
+            ("port", lease.port.to_string()),
+            ("bind", ip.to_string()),
+            ("dir", dir.path().display().to_string()),
+            (
+                "cluster-enabled",
+                yes_no(config.cluster_enabled).to_string(),
+            ),
+            ("cluster-config-file", "nodes.conf".to_string()),
+            ("cluster-node-timeout", config.node_timeout_ms.to_string()),
+            ("appendonly", "no".to_string()),
+            ("save", String::new()),
+            (
+                "logfile",
+                dir.path().join("redis.log").display().to_string(),
+            ),
+            ("protected-mode", "no".to_string()),
+        ]
+        .into_iter()
+        .chain(
+            config
+                .announce_ip
+                .then(|| ("cluster-announce-ip", ip.to_string())),
+        )
+        .chain(config.extra.iter().map(|(k, v)| (k.as_str(), v.clone())))
+        .flat_map(|(k, v)| [format!("--{k}"), v])
+        .collect();
+        let child = Command::new("redis-server")
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start redis-server; install the redis-server package");
+        let mut instance = RedisInstance {
+            ip: ip.to_string(),
+            port: lease.port,
+            child,
+            dir,
+            _lease: lease,
+        };
+        instance.wait_ready();
+        instance
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "redis-server on {} exited with {status}; log:\n{}",
+                    self.addr(),
+                    self.log()
+                );
+            }
+            if TcpStream::connect(self.addr()).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "redis-server on {} did not accept connections within 10 s",
+            self.addr()
+        );
+    }
+
+    /// `ip:port`, as tools take it on the command line.
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.ip, self.port)
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
+    }
+
+    /// Runs `redis-cli` against this instance and returns its stdout (trimmed); panics on failure.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .args(["-h", &self.ip, "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("cannot run redis-cli; install the redis-tools package");
+        assert!(
+            output.status.success(),
+            "redis-cli {args:?} on {} failed",
+            self.addr()
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+
+    /// Kills the server at once (as a crash would), keeping its directory for inspection.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Path of the server's data directory file `name`.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+impl Drop for RedisInstance {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
