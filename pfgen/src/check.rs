@@ -42,7 +42,9 @@ pub fn check(ruleset: &str, format: Format) -> Result<(), Error> {
     if output.status.success() {
         return Ok(());
     }
-    let mut message = String::from_utf8_lossy(&output.stderr).trim_end().to_string();
+    let mut message = String::from_utf8_lossy(&output.stderr)
+        .trim_end()
+        .to_string();
     let stdout = String::from_utf8_lossy(&output.stdout);
     if !stdout.trim().is_empty() {
         message = format!("{}\n{message}", stdout.trim_end());

@@ -121,7 +121,10 @@ pub fn output(task: &Task) -> Result<String, Error> {
 pub fn run(task: &Task) -> Result<(), Error> {
     let text = output(task)?;
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Write(e)),
         _ => Ok(()),
     }

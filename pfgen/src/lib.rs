@@ -36,7 +36,9 @@ pub enum Error {
     #[error("pfgen: the site cannot be written as a ruleset:\n{}", indent(.problems))]
     Unusable { problems: Vec<String> },
     /// The checker could not be started.
-    #[error("pfgen: cannot run '{tool}' to check the ruleset: {error}; install it or leave out --check")]
+    #[error(
+        "pfgen: cannot run '{tool}' to check the ruleset: {error}; install it or leave out --check"
+    )]
     CheckerMissing {
         tool: &'static str,
         error: std::io::Error,

@@ -53,9 +53,16 @@ pub fn render(policy: &Policy) -> Result<String, Error> {
          overlapping ones instead of refusing them.",
     );
     let allow: Vec<String> = policy.allow.iter().map(ToString::to_string).collect();
-    set(&mut table, "redis_allow", "flags interval\nauto-merge", &allow);
+    set(
+        &mut table,
+        "redis_allow",
+        "flags interval\nauto-merge",
+        &allow,
+    );
     table.blank();
-    table.comment("Every address of every cluster host: the only sources allowed on the cluster bus.");
+    table.comment(
+        "Every address of every cluster host: the only sources allowed on the cluster bus.",
+    );
     let cluster: Vec<String> = policy
         .cluster_addresses
         .iter()

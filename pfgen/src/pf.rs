@@ -70,7 +70,10 @@ pub fn render(policy: &Policy) -> String {
     out.rule(
         "Every address of every cluster host: the only sources allowed on the cluster bus.\n\
          const because it changes only with the site description.",
-        &format!("table <redis_cluster> const {{ {} }}", join(&policy.cluster_addresses)),
+        &format!(
+            "table <redis_cluster> const {{ {} }}",
+            join(&policy.cluster_addresses)
+        ),
     );
 
     out.section("Options");

@@ -67,10 +67,7 @@ impl Policy {
         let firewall = site.firewall.as_ref().ok_or(Error::NoFirewall)?;
         let mut problems = Vec::new();
 
-        let mut interfaces = vec![(
-            "firewall.internal_interface",
-            &firewall.internal_interface,
-        )];
+        let mut interfaces = vec![("firewall.internal_interface", &firewall.internal_interface)];
         if let Some(carp) = &site.carp {
             interfaces.push(("carp.interface", &carp.interface));
             if carp.interface == firewall.internal_interface {
