@@ -143,7 +143,7 @@ impl Lines {
     /// One `# ` line per line of `text`.
     pub(crate) fn comment(&mut self, text: &str) {
         for line in text.lines() {
-            self.raw(&format!("# {line}").trim_end().to_string());
+            self.raw(format!("# {line}").trim_end());
         }
     }
 
