@@ -101,31 +101,31 @@ type Site = serde_json::Value;
 
 #[test]
 fn bad_fields_are_named() {
-    let cases: [(&str, Box<dyn FnOnce(&mut Site)>); 5] = [
+    let cases: [(&str, fn(&mut Site)); 5] = [
         (
             "hosts[0].addresses.em1: invalid CIDR '10.0.10.300/24'",
-            Box::new(|v| v["hosts"][0]["addresses"]["em1"] = "10.0.10.300/24".into()),
+            |v| v["hosts"][0]["addresses"]["em1"] = "10.0.10.300/24".into(),
         ),
         (
             "firewall.allow[1]: invalid address or network 'admin-pc'",
-            Box::new(|v| v["firewall"]["allow"][1] = "admin-pc".into()),
+            |v| v["firewall"]["allow"][1] = "admin-pc".into(),
         ),
         (
             "firewall.client_ports: range [7100, 7000] is reversed",
-            Box::new(|v| v["firewall"]["client_ports"] = serde_json::json!([7100, 7000])),
+            |v| v["firewall"]["client_ports"] = serde_json::json!([7100, 7000]),
         ),
         (
             "firewall.client_ports: port 55600 has cluster bus port 65600, above 65535",
-            Box::new(|v| v["firewall"]["client_ports"] = serde_json::json!([7000, 55600])),
+            |v| v["firewall"]["client_ports"] = serde_json::json!([7000, 55600]),
         ),
         (
             "hosts[1].addresses: host 'redis2' has no address on interface 'em0' (named by firewall.internal_interface)",
-            Box::new(|v| {
+            |v| {
                 v["hosts"][1]["addresses"]
                     .as_object_mut()
                     .unwrap()
                     .remove("em0");
-            }),
+            },
         ),
     ];
     for (expected, edit) in cases {
