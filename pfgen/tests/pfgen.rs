@@ -96,12 +96,12 @@ fn unknown_host_is_refused() {
     assert!(err.starts_with("pfgen: unknown host 'redis7'"), "{err}");
 }
 
-/// A site document being edited by a test.
-type Site = serde_json::Value;
+/// A change a test makes to the how-to's site document.
+type Edit = fn(&mut serde_json::Value);
 
 #[test]
 fn bad_fields_are_named() {
-    let cases: [(&str, fn(&mut Site)); 5] = [
+    let cases: [(&str, Edit); 5] = [
         (
             "hosts[0].addresses.em1: invalid CIDR '10.0.10.300/24'",
             |v| v["hosts"][0]["addresses"]["em1"] = "10.0.10.300/24".into(),
