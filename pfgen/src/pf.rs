@@ -97,12 +97,12 @@ pub fn render(policy: &Policy) -> String {
     match &policy.carp {
         Some(_) => out.rule(
             "Connections to the VIP go to this host's own address, where the instances listen,\n\
-             so they need not bind to the VIP and fail over with it. The how-to writes\n\
-             `-> $dmz_if:0`, the interface's first non-alias address, looked up when the\n\
-             ruleset loads; the VIP is itself an alias there and an interface may carry more\n\
-             than one address (IPv6 too). The explicit address from the site is the one the\n\
-             instances bind to, does not depend on the order of addresses, and lets\n\
-             `pfctl -nf` check the file on a machine without these interfaces.",
+             so they need not bind to the VIP and fail over with it; the port is kept. The\n\
+             how-to writes `-> $dmz_if:0`: the interface's addresses without its aliases (the\n\
+             VIP is one), looked up when the ruleset loads, so the result depends on how the\n\
+             interface is configured at that moment and takes in an IPv6 address too. This\n\
+             host's address from the site is written instead: the one the instances bind to,\n\
+             the same on every load.",
             "rdr on $carp_if proto tcp from any to $vip port $client_ports -> $redis_addr",
         ),
         None => out.comment("The site has no CARP virtual IP: nothing to redirect."),
