@@ -82,6 +82,19 @@ impl Policy {
         if let Some(pfsync) = &site.pfsync {
             interfaces.push(("pfsync.interface", &pfsync.interface));
         }
+        if let Some(carp) = &site.carp {
+            let bind = &site.cluster.bind_interface;
+            let target = host.addresses[bind].addr();
+            if carp.vip.addr().is_ipv4() != target.is_ipv4() {
+                problems.push(format!(
+                    "carp.vip: '{}' and the address '{target}' of host '{}' on {bind} \
+                     (cluster.bind_interface) are of different IP versions; the redirect from \
+                     the VIP cannot change the version, give the host an address of the VIP's",
+                    carp.vip.addr(),
+                    host.name
+                ));
+            }
+        }
         for (field, name) in interfaces {
             if let Err(why) = check_interface_name(name) {
                 problems.push(format!("{field}: invalid interface name '{name}': {why}"));

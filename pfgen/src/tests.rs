@@ -352,3 +352,35 @@ fn allowlist_has_a_header_then_one_entry_per_line() {
     assert_eq!(entries, ["10.1.0.0/16", "192.168.1.50", "192.168.1.51"]);
     assert!(text.ends_with('\n'));
 }
+
+#[test]
+fn vip_and_redirect_target_must_be_of_one_ip_version() {
+    let site = howto_with(|v| {
+        v["cluster"]["bind_interface"] = "em3".into();
+        for (i, host) in v["hosts"].as_array_mut().unwrap().iter_mut().enumerate() {
+            host["addresses"]["em3"] = format!("2001:db8::1{i}/64").into();
+        }
+    })
+    .unwrap();
+    let problems = unusable(Policy::from_site(&site, Some("redis1")));
+    assert!(
+        problems[0].starts_with(
+            "carp.vip: '10.0.10.100' and the address '2001:db8::10' of host 'redis1' on em3"
+        ),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn redirect_goes_to_the_address_the_instances_bind_to() {
+    // When the instances bind to another interface than the CARP one, the redirect must
+    // follow them, not take the CARP interface's own address.
+    let site = howto_with(|v| v["cluster"]["bind_interface"] = "em2".into()).unwrap();
+    let policy = Policy::from_site(&site, Some("redis1")).unwrap();
+    assert!(pf::render(&policy).contains(
+        "# This host's own address on em2, where its Redis instances listen.\nredis_addr = \"10.0.20.11\"\n"
+    ));
+    assert!(nft::render(&policy).unwrap().contains(
+        "iifname \"em1\" ip daddr 10.0.10.100 tcp dport 7000-7100 dnat ip to 10.0.20.11\n"
+    ));
+}
