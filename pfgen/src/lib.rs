@@ -91,9 +91,6 @@ pub fn render(policy: &Policy, format: Format) -> Result<String, Error> {
 /// comment, then one address or network per line, sorted, each once.
 pub fn allowlist(site: &site::Site) -> Result<String, Error> {
     let firewall = site.firewall.as_ref().ok_or(Error::NoFirewall)?;
-    let mut allow = firewall.allow.clone();
-    allow.sort();
-    allow.dedup();
     let mut out = Lines::new("");
     out.comment(&format!(
         "Machines allowed to reach the Redis client ports {} from the internal network\n\
@@ -103,7 +100,7 @@ pub fn allowlist(site: &site::Site) -> Result<String, Error> {
         firewall.internal_interface,
         firewall.allow_file.display()
     ));
-    for entry in allow {
+    for entry in policy::allow_entries(firewall) {
         out.raw(&entry.to_string());
     }
     Ok(out.finish())

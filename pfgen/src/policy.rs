@@ -78,11 +78,6 @@ impl Policy {
                     carp.interface
                 ));
             }
-        }
-        if let Some(pfsync) = &site.pfsync {
-            interfaces.push(("pfsync.interface", &pfsync.interface));
-        }
-        if let Some(carp) = &site.carp {
             let bind = &site.cluster.bind_interface;
             let target = host.addresses[bind].addr();
             if carp.vip.addr().is_ipv4() != target.is_ipv4() {
@@ -94,6 +89,9 @@ impl Policy {
                     host.name
                 ));
             }
+        }
+        if let Some(pfsync) = &site.pfsync {
+            interfaces.push(("pfsync.interface", &pfsync.interface));
         }
         for (field, name) in interfaces {
             if let Err(why) = check_interface_name(name) {
@@ -125,9 +123,6 @@ impl Policy {
             redis_address: host.addresses[&site.cluster.bind_interface].addr(),
             bind_interface: site.cluster.bind_interface.clone(),
         });
-        let mut allow = firewall.allow.clone();
-        allow.sort();
-        allow.dedup();
         let mut cluster_addresses: Vec<IpAddr> = site
             .hosts
             .iter()
@@ -144,10 +139,19 @@ impl Policy {
             client_ports: firewall.client_ports,
             bus_ports,
             allow_file: firewall.allow_file.clone(),
-            allow,
+            allow: allow_entries(firewall),
             cluster_addresses,
         })
     }
+}
+
+/// The allow list as both outputs write it: sorted, each entry once, so the same set of
+/// machines always gives the same bytes whatever order the site lists them in.
+pub(crate) fn allow_entries(firewall: &site::Firewall) -> Vec<AllowEntry> {
+    let mut allow = firewall.allow.clone();
+    allow.sort();
+    allow.dedup();
+    allow
 }
 
 /// Interface names go into rulesets unquoted (pf) or quoted (nft); both kernels limit them to
