@@ -14,7 +14,7 @@ use std::io::Read;
 use std::path::Path;
 
 pub use model::{AllowEntry, Carp, Cidr, Cluster, Firewall, Host, Node, Pfsync, PortRange, Site};
-pub use validate::validate;
+pub use validate::{validate, BUS_PORT_OFFSET};
 
 /// One problem found in a site document, located by its JSON path.
 #[derive(Debug, Clone, PartialEq, Eq)]

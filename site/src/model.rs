@@ -11,6 +11,8 @@ use std::str::FromStr;
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::validate::BUS_PORT_OFFSET;
+
 /// The whole deployment: one Redis Cluster on a set of hosts behind one CARP virtual IP.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -186,6 +188,16 @@ pub struct PortRange {
 impl PortRange {
     pub fn contains(&self, port: u16) -> bool {
         (self.first..=self.last).contains(&port)
+    }
+
+    /// The cluster bus ports of this range (every port plus [`BUS_PORT_OFFSET`]), or `None`
+    /// when they would pass 65535. A validated site's `firewall.client_ports` always has one.
+    pub fn bus_range(&self) -> Option<PortRange> {
+        let shift = |port: u16| u16::try_from(u32::from(port) + BUS_PORT_OFFSET).ok();
+        Some(PortRange {
+            first: shift(self.first)?,
+            last: shift(self.last)?,
+        })
     }
 }
 

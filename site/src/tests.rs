@@ -195,3 +195,23 @@ fn malformed_json_is_reported_with_a_position() {
     );
     assert!(err.contains("line 1"), "{err}");
 }
+
+#[test]
+fn bus_range_shifts_both_ends_by_the_bus_offset() {
+    let range = PortRange {
+        first: 7000,
+        last: 7100,
+    };
+    assert_eq!(
+        range.bus_range(),
+        Some(PortRange {
+            first: 17000,
+            last: 17100
+        })
+    );
+    let too_high = PortRange {
+        first: 55_000,
+        last: 55_536,
+    };
+    assert_eq!(too_high.bus_range(), None);
+}

@@ -1,0 +1,174 @@
+//! The firewall policy of one host, taken from the site description. Both renderers (pf and
+//! nftables) read this model and nothing else, so the two outputs enforce the same rules and a
+//! decision such as "which addresses count as cluster hosts" is made once, here.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use site::{AllowEntry, PortRange, Site};
+
+use crate::Error;
+
+/// Everything the ruleset of one host needs, already checked and in a stable order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Name of the host the ruleset is for.
+    pub host: String,
+    /// Interface facing the internal (administrative) network.
+    pub internal_interface: String,
+    /// The CARP side, absent when the site has no virtual IP.
+    pub carp: Option<CarpPolicy>,
+    /// Interface carrying pfsync state updates, absent when the site has none.
+    pub sync_interface: Option<String>,
+    /// The Redis client ports the firewall guards.
+    pub client_ports: PortRange,
+    /// The cluster bus ports: every client port plus 10000.
+    pub bus_ports: PortRange,
+    /// Where the allow table file lives on the host.
+    pub allow_file: PathBuf,
+    /// Sources allowed to reach the client ports from the internal network, sorted, unique.
+    pub allow: Vec<AllowEntry>,
+    /// Every address of every host of the site, sorted, unique: the only sources allowed on
+    /// the cluster bus.
+    pub cluster_addresses: Vec<IpAddr>,
+}
+
+/// The virtual IP and where connections to it are redirected on this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarpPolicy {
+    /// Interface that holds the virtual IP and receives the clients' connections.
+    pub interface: String,
+    /// The virtual IP the clients connect to.
+    pub vip: IpAddr,
+    /// This host's own address on `cluster.bind_interface`: where its instances listen.
+    pub redis_address: IpAddr,
+    /// The interface `redis_address` belongs to (named in comments).
+    pub bind_interface: String,
+}
+
+impl Policy {
+    /// Builds the policy of host `host_name`, or of the only host when `None`.
+    ///
+    /// Fails when the host is ambiguous or unknown, when the site has no `firewall` section,
+    /// or when a name would not survive being written into a ruleset. The site itself has
+    /// already been validated by the `site` crate.
+    pub fn from_site(site: &Site, host_name: Option<&str>) -> Result<Policy, Error> {
+        let host = match host_name {
+            Some(name) => site.host(name)?,
+            None => match site.hosts.as_slice() {
+                [only] => only,
+                hosts => {
+                    return Err(Error::HostRequired {
+                        known: hosts.iter().map(|h| h.name.clone()).collect(),
+                    })
+                }
+            },
+        };
+        let firewall = site.firewall.as_ref().ok_or(Error::NoFirewall)?;
+        let mut problems = Vec::new();
+
+        let mut interfaces = vec![("firewall.internal_interface", &firewall.internal_interface)];
+        if let Some(carp) = &site.carp {
+            interfaces.push(("carp.interface", &carp.interface));
+            if carp.interface == firewall.internal_interface {
+                problems.push(format!(
+                    "firewall.internal_interface: '{}' is also carp.interface; the client ports \
+                     cannot be open to clients and limited to the allow table on one interface, \
+                     name the internal network's interface",
+                    carp.interface
+                ));
+            }
+            let bind = &site.cluster.bind_interface;
+            let target = host.addresses[bind].addr();
+            if carp.vip.addr().is_ipv4() != target.is_ipv4() {
+                problems.push(format!(
+                    "carp.vip: '{}' and the address '{target}' of host '{}' on {bind} \
+                     (cluster.bind_interface) are of different IP versions; the redirect from \
+                     the VIP cannot change the version, give the host an address of the VIP's",
+                    carp.vip.addr(),
+                    host.name
+                ));
+            }
+        }
+        if let Some(pfsync) = &site.pfsync {
+            interfaces.push(("pfsync.interface", &pfsync.interface));
+        }
+        for (field, name) in interfaces {
+            if let Err(why) = check_interface_name(name) {
+                problems.push(format!("{field}: invalid interface name '{name}': {why}"));
+            }
+        }
+        let allow_file = firewall.allow_file.to_string_lossy();
+        if allow_file.contains(['"', '\n', '\r']) {
+            problems.push(format!(
+                "firewall.allow_file: path '{}' contains a quote or a line break, which pf.conf \
+                 cannot quote; rename the file",
+                allow_file.escape_default()
+            ));
+        }
+        let bus_ports = firewall.client_ports.bus_range();
+        if bus_ports.is_none() {
+            problems.push(format!(
+                "firewall.client_ports: bus ports of {} pass 65535; use ports up to 55535",
+                firewall.client_ports
+            ));
+        }
+        let (Some(bus_ports), true) = (bus_ports, problems.is_empty()) else {
+            return Err(Error::Unusable { problems });
+        };
+
+        let carp = site.carp.as_ref().map(|carp| CarpPolicy {
+            interface: carp.interface.clone(),
+            vip: carp.vip.addr(),
+            redis_address: host.addresses[&site.cluster.bind_interface].addr(),
+            bind_interface: site.cluster.bind_interface.clone(),
+        });
+        let mut cluster_addresses: Vec<IpAddr> = site
+            .hosts
+            .iter()
+            .flat_map(|h| h.addresses.values().map(site::Cidr::addr))
+            .collect();
+        cluster_addresses.sort();
+        cluster_addresses.dedup();
+
+        Ok(Policy {
+            host: host.name.clone(),
+            internal_interface: firewall.internal_interface.clone(),
+            carp,
+            sync_interface: site.pfsync.as_ref().map(|p| p.interface.clone()),
+            client_ports: firewall.client_ports,
+            bus_ports,
+            allow_file: firewall.allow_file.clone(),
+            allow: allow_entries(firewall),
+            cluster_addresses,
+        })
+    }
+}
+
+/// The allow list as both outputs write it: sorted, each entry once, so the same set of
+/// machines always gives the same bytes whatever order the site lists them in.
+pub(crate) fn allow_entries(firewall: &site::Firewall) -> Vec<AllowEntry> {
+    let mut allow = firewall.allow.clone();
+    allow.sort();
+    allow.dedup();
+    allow
+}
+
+/// Interface names go into rulesets unquoted (pf) or quoted (nft); both kernels limit them to
+/// 15 bytes. Letters, digits, `_`, `.` and `-` cover FreeBSD and Linux names alike.
+fn check_interface_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        Err("it is empty")
+    } else if name.len() > 15 {
+        Err("longer than 15 characters")
+    } else if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+    {
+        Err("use letters, digits, '_', '.' and '-'")
+    } else if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        Err("it must start with a letter")
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,233 @@
+//! The pfgen binary driven as users run it: golden outputs for the how-to's site, stdin,
+//! `--check`, and refusals of bad input (exit 1, the field named, nothing on stdout).
+
+mod common;
+
+use assert_cmd::Command;
+use common::{howto_path, skip_without_nft};
+
+const GOLDEN_PF: &str = include_str!("golden/howto-redis1.pf.conf");
+const GOLDEN_NFT: &str = include_str!("golden/howto-redis1.nft");
+const GOLDEN_ALLOW: &str = include_str!("golden/howto.allow");
+
+fn pfgen() -> Command {
+    Command::cargo_bin("pfgen").unwrap()
+}
+
+fn stdout_of(args: &[&str]) -> String {
+    let out = pfgen().args(args).arg(howto_path()).output().unwrap();
+    assert!(
+        out.status.success(),
+        "pfgen {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs pfgen on an edited how-to site (on stdin) and returns its stderr, checking that it
+/// failed with status 1 and printed nothing on stdout.
+fn refusal(edit: impl FnOnce(&mut serde_json::Value), args: &[&str]) -> String {
+    let mut site: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(howto_path()).unwrap()).unwrap();
+    edit(&mut site);
+    let out = pfgen()
+        .args(args)
+        .arg("-")
+        .write_stdin(site.to_string())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        out.stdout.is_empty(),
+        "stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn howto_site_renders_the_reviewed_pf_conf() {
+    assert_eq!(
+        stdout_of(&["--host", "redis1", "--format", "pf"]),
+        GOLDEN_PF
+    );
+}
+
+#[test]
+fn howto_site_renders_the_reviewed_nft_ruleset() {
+    assert_eq!(
+        stdout_of(&["--host", "redis1", "--format", "nft"]),
+        GOLDEN_NFT
+    );
+}
+
+#[test]
+fn allowlist_prints_the_reviewed_allow_file() {
+    assert_eq!(stdout_of(&["allowlist"]), GOLDEN_ALLOW);
+}
+
+#[test]
+fn stdin_gives_the_same_bytes_as_the_file() {
+    let site = std::fs::read_to_string(howto_path()).unwrap();
+    for format in ["pf", "nft"] {
+        let out = pfgen()
+            .args(["--host", "redis1", "--format", format, "-"])
+            .write_stdin(site.clone())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            stdout_of(&["--host", "redis1", "--format", format])
+        );
+    }
+}
+
+#[test]
+fn missing_host_lists_the_hosts() {
+    let err = refusal(|_| {}, &[]);
+    assert!(err.contains("--host"), "{err}");
+    assert!(err.contains("redis1, redis2, redis3"), "{err}");
+}
+
+#[test]
+fn unknown_host_is_refused() {
+    let err = refusal(|_| {}, &["--host", "redis7"]);
+    assert!(err.starts_with("pfgen: unknown host 'redis7'"), "{err}");
+}
+
+/// A change a test makes to the how-to's site document.
+type Edit = fn(&mut serde_json::Value);
+
+#[test]
+fn bad_fields_are_named() {
+    let cases: [(&str, Edit); 5] = [
+        (
+            "hosts[0].addresses.em1: invalid CIDR '10.0.10.300/24'",
+            |v| v["hosts"][0]["addresses"]["em1"] = "10.0.10.300/24".into(),
+        ),
+        (
+            "firewall.allow[1]: invalid address or network 'admin-pc'",
+            |v| v["firewall"]["allow"][1] = "admin-pc".into(),
+        ),
+        (
+            "firewall.client_ports: range [7100, 7000] is reversed",
+            |v| v["firewall"]["client_ports"] = serde_json::json!([7100, 7000]),
+        ),
+        (
+            "firewall.client_ports: port 55600 has cluster bus port 65600, above 65535",
+            |v| v["firewall"]["client_ports"] = serde_json::json!([7000, 55600]),
+        ),
+        (
+            "hosts[1].addresses: host 'redis2' has no address on interface 'em0' (named by firewall.internal_interface)",
+            |v| {
+                v["hosts"][1]["addresses"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("em0");
+            },
+        ),
+    ];
+    for (expected, edit) in cases {
+        let err = refusal(edit, &["--host", "redis1"]);
+        assert!(err.contains(expected), "expected {expected:?} in {err}");
+    }
+}
+
+#[test]
+fn unusable_names_are_refused_by_pfgen_itself() {
+    let err = refusal(
+        |v| v["firewall"]["internal_interface"] = "em1".into(),
+        &["--host", "redis1"],
+    );
+    assert!(
+        err.contains("firewall.internal_interface: 'em1' is also carp.interface"),
+        "{err}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = pfgen().args(["--format", "iptables"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn check_passes_the_howto_ruleset_and_prints_it() {
+    if skip_without_nft("check_passes_the_howto_ruleset_and_prints_it") {
+        return;
+    }
+    assert_eq!(
+        stdout_of(&["--host", "redis1", "--format", "nft", "--check"]),
+        GOLDEN_NFT
+    );
+}
+
+#[test]
+fn nft_loads_the_golden_ruleset_in_check_mode() {
+    if skip_without_nft("nft_loads_the_golden_ruleset_in_check_mode") {
+        return;
+    }
+    let out = std::process::Command::new("nft")
+        .args(["-c", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(GOLDEN_NFT.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "nft -c rejected the golden ruleset: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn check_reports_the_checkers_message_when_it_rejects() {
+    if skip_without_nft("check_reports_the_checkers_message_when_it_rejects") {
+        return;
+    }
+    let broken = GOLDEN_NFT.replace("dnat ip to", "dnat ipx to");
+    let err = pfgen::check::check(&broken, pfgen::Format::Nft).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.starts_with("pfgen: 'nft -c -f -' rejected the ruleset:"),
+        "{message}"
+    );
+    assert!(
+        message.contains("ipx"),
+        "nft's own message is passed on: {message}"
+    );
+}
+
+#[test]
+fn check_without_the_checker_says_which_tool_is_missing() {
+    if which("pfctl") {
+        eprintln!("SKIPPED check_without_the_checker_says_which_tool_is_missing: pfctl exists");
+        return;
+    }
+    let out = pfgen()
+        .args(["--host", "redis1", "--format", "pf", "--check"])
+        .arg(howto_path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.starts_with("pfgen: cannot run 'pfctl'"), "{err}");
+}
+
+fn which(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+}
