@@ -678,9 +678,9 @@ fn replicas(model: &Model, min_replicas: u32) -> Check {
             .map(|r| r.label.clone())
             .collect();
         let mut message = format!(
-            "master {} has {} online ({wanted} wanted)",
+            "master {} has {online} online {} ({wanted} wanted)",
             master.label,
-            plural(online, "replica", "replicas")
+            if online == 1 { "replica" } else { "replicas" }
         );
         if !offline.is_empty() {
             message.push_str(&format!("; not online: {}", names(&offline)));
@@ -727,15 +727,16 @@ fn replica_links(model: &Model) -> Check {
         }
         let info = &node.state.expect("own line implies an answer").info;
         if !info.master_link_up() {
-            let since = info
-                .get("master_link_down_since_seconds")
-                .map(|s| format!(", down for {s} s"))
-                .unwrap_or_default();
+            let status = info.get("master_link_status").unwrap_or("unknown");
+            let since = match info.get("master_link_down_since_seconds") {
+                Some("-1") => ", never synced since it started".to_string(),
+                Some(secs) => format!(", down for {secs} s"),
+                None => String::new(),
+            };
             details.push(detail(
                 format!(
-                    "replica {}: link to its master {master} is {} (master_link_status{since})",
-                    node.label,
-                    info.get("master_link_status").unwrap_or("unknown")
+                    "replica {}: link to its master {master} is not up (master_link_status:{status}{since})",
+                    node.label
                 ),
                 Vec::new(),
                 vec![node.label.clone(), master],
@@ -981,3 +982,6 @@ fn plan_check(model: &Model, plan: &Plan) -> Check {
         },
     )
 }
+
+#[cfg(test)]
+mod tests;

@@ -253,3 +253,139 @@ fn labels(pairs: &[(&str, &str)]) -> String {
         .collect();
     format!("{{{}}}", inner.join(","))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Check, CheckName, Detail, NodeReport, Totals};
+    use crate::slots::SlotRange;
+
+    fn node(name: &str, role: Role, status: Status) -> NodeReport {
+        NodeReport {
+            node: name.to_string(),
+            id: Some("2a934d01fa2a33830675dc26ea88de17e4b12bfe".into()),
+            host: "redis\"1".into(),
+            role,
+            master: None,
+            reachable: status != Status::Warning,
+            error: (status == Status::Warning).then(|| "cannot connect: refused".to_string()),
+            cluster_state: Some("ok".into()),
+            slots: vec![SlotRange::new(0, 5460)],
+            slot_count: 5461,
+            config_epoch: Some(1),
+            keys: Some(0),
+            master_link_up: None,
+            flags: Vec::new(),
+            status,
+        }
+    }
+
+    fn report() -> Report {
+        Report {
+            status: Status::Critical,
+            summary: "5461 slots not served: 0-5460 | really".into(),
+            totals: Totals {
+                nodes: 2,
+                reachable: 1,
+                masters: 1,
+                replicas: 1,
+                slots_served: 10923,
+                open_slots: 0,
+            },
+            checks: vec![
+                Check {
+                    name: CheckName::Reachable,
+                    status: Status::Ok,
+                    summary: "all 2 nodes answer".into(),
+                    details: Vec::new(),
+                },
+                Check {
+                    name: CheckName::SlotCoverage,
+                    status: Status::Critical,
+                    summary: "5461 slots not served: 0-5460".into(),
+                    details: vec![Detail {
+                        message: "slots 0-5460 belong to 127.0.0.1:7000 which does not answer"
+                            .into(),
+                        slots: vec![SlotRange::new(0, 5460)],
+                        nodes: vec!["127.0.0.1:7000".into()],
+                    }],
+                },
+            ],
+            nodes: vec![
+                node("127.0.0.1:7000", Role::Master, Status::Critical),
+                node("127.0.0.2:7001", Role::Replica, Status::Warning),
+            ],
+        }
+    }
+
+    #[test]
+    fn json_round_trips_and_ends_with_a_newline() {
+        for pretty in [false, true] {
+            let text = json(&report(), pretty);
+            assert!(text.ends_with('\n'));
+            assert_eq!(text.trim_end().contains('\n'), pretty);
+            let back: Report = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, report());
+        }
+        let value: serde_json::Value = serde_json::from_str(&json(&report(), false)).unwrap();
+        assert_eq!(value["status"], "CRITICAL");
+        assert_eq!(value["checks"][1]["name"], "slot_coverage");
+        assert_eq!(
+            value["checks"][1]["details"][0]["slots"][0],
+            serde_json::json!([0, 5460])
+        );
+        assert_eq!(value["nodes"][1]["role"], "replica");
+    }
+
+    #[test]
+    fn nagios_first_line_carries_status_summary_and_perfdata() {
+        let out = nagios(&report());
+        let mut lines = out.lines();
+        let first = lines.next().unwrap();
+        let (text, perf) = first.split_once(" | ").unwrap();
+        assert_eq!(
+            text,
+            "REDIS CLUSTER CRITICAL - 5461 slots not served: 0-5460 / really"
+        );
+        assert!(
+            perf.starts_with("'slots_served'=10923;16384:;16384:;0;16384 "),
+            "{perf}"
+        );
+        assert!(perf.contains("'nodes_reachable'=1;;;0;2"), "{perf}");
+        assert_eq!(
+            lines.collect::<Vec<_>>(),
+            ["CRITICAL slot_coverage: slots 0-5460 belong to 127.0.0.1:7000 which does not answer"]
+        );
+    }
+
+    #[test]
+    fn prom_has_help_type_and_escaped_labels() {
+        let out = prom(&report());
+        assert!(out.ends_with('\n'));
+        assert!(out.contains("# TYPE redis_slotcheck_status gauge\nredis_slotcheck_status 2\n"));
+        assert!(out.contains("redis_slotcheck_check_status{check=\"slot_coverage\"} 2\n"));
+        assert!(out.contains(
+            "redis_slotcheck_node_up{node=\"127.0.0.2:7001\",host=\"redis\\\"1\",role=\"replica\"} 0\n"
+        ));
+        assert!(out.contains("redis_slotcheck_slots_served 10923\n"));
+        // Every sample line is `name{labels} value` or `name value` with a numeric value.
+        for line in out.lines().filter(|l| !l.starts_with('#')) {
+            let value = line.rsplit(' ').next().unwrap();
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+    }
+
+    #[test]
+    fn text_lists_checks_details_and_nodes() {
+        let out = text(&report());
+        assert!(out.starts_with("CRITICAL: 5461 slots not served"));
+        assert!(out.contains("[CRITICAL] slot_coverage: 5461 slots not served: 0-5460\n"));
+        assert!(out.contains("           - slots 0-5460 belong to 127.0.0.1:7000"));
+        assert!(
+            out.contains(
+                "127.0.0.2:7001  redis\"1  replica    5461  WARNING   cannot connect: refused"
+            ),
+            "{out}"
+        );
+    }
+}
