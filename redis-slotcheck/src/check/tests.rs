@@ -108,7 +108,7 @@ fn failing(report: &Report) -> Vec<(CheckName, Status)> {
         .collect()
 }
 
-fn details<'r>(report: &'r Report, name: CheckName) -> &'r [Detail] {
+fn details(report: &Report, name: CheckName) -> &[Detail] {
     &report.check(name).unwrap().details
 }
 
