@@ -41,9 +41,10 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub site: Option<PathBuf>,
 
-    /// Warn when a master has fewer than N online replicas (default: 1; 0 turns the check off).
-    #[arg(long, value_name = "N", default_value_t = 1)]
-    pub replicas: u32,
+    /// Warn when a master has fewer than N online replicas; 0 turns the check off (default:
+    /// the site's cluster.replicas with --site, otherwise 1).
+    #[arg(long, value_name = "N")]
+    pub replicas: Option<u32>,
 
     /// Also compare the cluster with the plan in FILE, as redis-cluster-create prints it
     /// ("-" reads standard input).
@@ -130,8 +131,10 @@ impl Settings {
     /// `env_password` is the value of REDISCLI_AUTH, if set.
     pub fn from_cli(cli: Cli, env_password: Option<String>) -> Result<Settings, Error> {
         let mut host_names = BTreeMap::new();
+        let mut min_replicas = cli.replicas.unwrap_or(1);
         let seeds = if let Some(path) = &cli.site {
             let site = site::Site::load(path)?;
+            min_replicas = cli.replicas.unwrap_or(site.cluster.replicas);
             site.nodes()
                 .into_iter()
                 .map(|node| {
@@ -154,7 +157,7 @@ impl Settings {
         Ok(Settings {
             seeds,
             check: CheckOptions {
-                min_replicas: cli.replicas,
+                min_replicas,
                 host_names,
                 expect,
             },
