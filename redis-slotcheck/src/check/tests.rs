@@ -355,7 +355,9 @@ fn site_host_names_decide_placement() {
     let masters = &details(&report, CheckName::MasterPlacement)[0];
     assert_eq!(
         masters.message,
-        format!("host redis1 runs 2 masters: {M1} and {M2}")
+        format!(
+            "host redis1 runs 2 masters: {M1} and {M2} (an even spread of 3 masters over 3 hosts needs at most 1)"
+        )
     );
     let replicas = details(&report, CheckName::ReplicaPlacement);
     assert_eq!(replicas.len(), 1);
@@ -513,4 +515,41 @@ fn the_cluster_is_compared_with_the_plan() {
         ]
     );
     assert_eq!(report.status, Status::Warning);
+}
+
+#[test]
+fn masters_may_share_hosts_only_as_much_as_an_even_spread_needs() {
+    let on = |hosts: [(&str, &str); 6]| CheckOptions {
+        host_names: hosts
+            .into_iter()
+            .map(|(a, h)| (addr(a), h.to_string()))
+            .collect(),
+        ..CheckOptions::default()
+    };
+    let survey = world(&healthy_lines(), &[]);
+    // Three masters on two hosts: two on one of them is the best possible.
+    let two_hosts = on([
+        (M1, "a"),
+        (M2, "a"),
+        (M3, "b"),
+        (R1, "b"),
+        (R2, "b"),
+        (R3, "a"),
+    ]);
+    let report = check(&survey, &two_hosts);
+    assert_eq!(status_of(&report, CheckName::MasterPlacement), Status::Ok);
+    // Three hosts, but all masters on one.
+    let piled = on([
+        (M1, "a"),
+        (M2, "a"),
+        (M3, "a"),
+        (R1, "b"),
+        (R2, "c"),
+        (R3, "b"),
+    ]);
+    let report = check(&survey, &piled);
+    assert_eq!(
+        details(&report, CheckName::MasterPlacement)[0].nodes,
+        [M1, M2, M3]
+    );
 }
