@@ -46,13 +46,13 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub replicas: Option<u32>,
 
-    /// Also compare the cluster with the plan in FILE, as redis-cluster-create prints it
+    /// Also compare the cluster with the plan in the file PLAN, as redis-cluster-create prints it
     /// ("-" reads standard input).
     #[arg(long, value_name = "PLAN")]
     pub expect: Option<PathBuf>,
 
     /// Output format (default: json).
-    #[arg(long, value_enum, default_value_t = FormatArg::Json)]
+    #[arg(long, value_enum, default_value_t = FormatArg::Json, hide_default_value = true)]
     pub format: FormatArg,
 
     /// Write the report to FILE instead of standard output, replacing it atomically (a
@@ -61,7 +61,13 @@ pub struct Cli {
     pub output: Option<PathBuf>,
 
     /// Wait at most SECS seconds for each node to connect and for each reply (default: 2).
-    #[arg(long, value_name = "SECS", default_value = "2", value_parser = parse_timeout)]
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value = "2",
+        hide_default_value = true,
+        value_parser = parse_timeout
+    )]
     pub timeout: Duration,
 
     /// Authenticate as the ACL user NAME (default: the default user).
