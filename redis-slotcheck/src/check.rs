@@ -48,6 +48,7 @@ pub fn check(survey: &Survey, options: &CheckOptions) -> Report {
             failed_masters(&model),
             open_slots(&model),
             node_flags(&model),
+            role_agreement(&model),
             replicas(&model, options.min_replicas),
             replica_links(&model),
             replica_placement(&model),
@@ -643,6 +644,67 @@ fn node_flags(model: &Model) -> Check {
         details,
         "no node is flagged fail?, handshake or noaddr",
         |d| format!("{} on nodes", plural(d.len(), "flag", "flags")),
+    )
+}
+
+/// A converging cluster shows a fresh replica as a master to the peers it has not yet pinged;
+/// until they agree, a failover may be decided on a wrong picture.
+fn role_agreement(model: &Model) -> Check {
+    let role = |line: &NodeLine| {
+        (
+            line.flags.master,
+            line.flags.replica,
+            line.master_id.clone(),
+        )
+    };
+    let describe = |line: &NodeLine| match (line.flags.master, &line.master_id) {
+        (true, _) => "a master".to_string(),
+        (false, Some(id)) if line.flags.replica => {
+            format!("a replica of {}", model.label_of_id(id))
+        }
+        _ => "of no known role".to_string(),
+    };
+    let mut details = Vec::new();
+    for node in model.nodes.iter().filter(|n| n.own_line) {
+        let Some(own) = node.line else { continue };
+        let mut differing: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (peer, line) in &node.seen_by {
+            if role(line) != role(own) {
+                differing
+                    .entry(describe(line))
+                    .or_default()
+                    .push(peer.clone());
+            }
+        }
+        for (seen_as, peers) in differing {
+            let message = format!(
+                "{} is {} by its own account, but {} {} it as {seen_as}",
+                node.label,
+                describe(own),
+                names(&peers),
+                if peers.len() == 1 { "sees" } else { "see" },
+            );
+            let mut involved = vec![node.label.clone()];
+            involved.extend(peers);
+            details.push(detail(message, Vec::new(), involved));
+        }
+    }
+    outcome(
+        CheckName::RoleAgreement,
+        Status::Warning,
+        details,
+        "all nodes agree about every node's role",
+        |d| {
+            format!(
+                "nodes disagree about roles ({} {})",
+                d.len(),
+                if d.len() == 1 {
+                    "difference"
+                } else {
+                    "differences"
+                }
+            )
+        },
     )
 }
 

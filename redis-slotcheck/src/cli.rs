@@ -56,7 +56,7 @@ pub struct Cli {
     pub format: FormatArg,
 
     /// Write the report to FILE instead of standard output, replacing it atomically (a
-    /// temporary file in the same directory, then renamed).
+    /// temporary file in the same directory, then renamed); "-" means standard output.
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
@@ -215,7 +215,7 @@ pub fn run(settings: &Settings) -> Result<Status, Error> {
         );
     }
     let report = check(&found, &settings.check);
-    match &settings.output {
+    match settings.output.as_deref().filter(|p| p.as_os_str() != "-") {
         Some(path) => {
             let text = render(&report, settings.format, false);
             crate::output::to_file_atomically(path, &text).map_err(|error| Error::Output {

@@ -27,7 +27,8 @@ pub struct Node<'a> {
     pub state: Option<&'a NodeState>,
     /// Why it did not answer, when it was asked.
     pub error: Option<&'a ProbeError>,
-    /// The node's own `myself` line when it answered, otherwise the first peer's line about it.
+    /// The node's own `myself` line when it answered, otherwise the line of the peers' most
+    /// common description of its role.
     pub line: Option<&'a NodeLine>,
     /// Whether `line` is the node's own.
     pub own_line: bool,
@@ -166,6 +167,33 @@ impl<'a> Model<'a> {
                     seen_by: Vec::new(),
                 }),
             }
+        }
+        // A node that did not answer is described by its peers; while the cluster converges
+        // they may differ (a fresh replica still shown as a master), so the most common
+        // description of its role wins, not merely the first observer's.
+        for node in nodes
+            .iter_mut()
+            .filter(|n| !n.own_line && !n.seen_by.is_empty())
+        {
+            let role_of = |line: &NodeLine| {
+                (
+                    line.flags.master,
+                    line.flags.replica,
+                    line.master_id.clone(),
+                )
+            };
+            let votes = |line: &NodeLine| {
+                node.seen_by
+                    .iter()
+                    .filter(|(_, other)| role_of(other) == role_of(line))
+                    .count()
+            };
+            node.line = node
+                .seen_by
+                .iter()
+                .map(|(_, line)| *line)
+                .rev()
+                .max_by_key(|line| votes(line));
         }
         nodes.sort_by(|a, b| {
             (a.addr.is_none(), a.addr, a.id).cmp(&(b.addr.is_none(), b.addr, b.id))

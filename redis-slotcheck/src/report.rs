@@ -68,6 +68,8 @@ pub enum CheckName {
     OpenSlots,
     /// No node is flagged `fail?`, `handshake` or `noaddr`, and no replica `fail` (WARNING).
     NodeFlags,
+    /// Every node's peers see it in the role it reports for itself (WARNING).
+    RoleAgreement,
     /// Every master serving slots has at least `--replicas` online replicas (WARNING).
     Replicas,
     /// Every replica's link to its master is up and its master is known (WARNING).
@@ -96,6 +98,7 @@ impl CheckName {
             CheckName::FailedMasters => "failed_masters",
             CheckName::OpenSlots => "open_slots",
             CheckName::NodeFlags => "node_flags",
+            CheckName::RoleAgreement => "role_agreement",
             CheckName::Replicas => "replicas",
             CheckName::ReplicaLinks => "replica_links",
             CheckName::ReplicaPlacement => "replica_placement",

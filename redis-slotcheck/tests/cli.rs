@@ -11,7 +11,7 @@ use testkit::{start_instances, start_on_shared_port, RedisConfig, RedisInstance}
 
 /// Short enough that failure detection takes a few seconds, long enough that a busy
 /// two-core machine does not make nodes look down.
-const NODE_TIMEOUT_MS: u64 = 1500;
+const NODE_TIMEOUT_MS: u64 = 3000;
 /// Bound on every wait for the cluster to reach a state.
 const WAIT: Duration = Duration::from_secs(40);
 
@@ -363,7 +363,12 @@ fn lost_replicas_and_replicas_on_their_masters_host() {
         std::slice::from_ref(&dead)
     );
     let short = &report.check(CheckName::Replicas).unwrap().details;
-    assert_eq!(short[0].nodes, [seed.clone(), dead.clone()]);
+    assert_eq!(
+        short[0].nodes,
+        [seed.clone(), dead.clone()],
+        "{}",
+        run.stdout
+    );
     let node = report.nodes.iter().find(|n| n.node == dead).unwrap();
     assert!(!node.reachable && node.error.is_some());
     // The others notice after the node timeout.

@@ -553,3 +553,31 @@ fn masters_may_share_hosts_only_as_much_as_an_even_spread_needs() {
         [M1, M2, M3]
     );
 }
+
+#[test]
+fn peers_that_still_see_a_replica_as_a_master_are_named() {
+    // Right after CLUSTER REPLICATE, peers the replica has not pinged yet show it as a master.
+    let mut survey = world(&healthy_lines(), &[R1]);
+    let stale = healthy_lines().replace(&format!("slave {M1_ID}"), "master -");
+    replace_state(&mut survey, M2, state(M2, &stale));
+    replace_state(&mut survey, M3, state(M3, &stale));
+    let report = run(&survey);
+    // R1 did not answer: the majority (M1, R2, R3 against M2, M3) decides its role.
+    let r1 = report.nodes.iter().find(|n| n.node == R1).unwrap();
+    assert_eq!(r1.role, Role::Replica);
+    assert_eq!(status_of(&report, CheckName::EmptyMasters), Status::Ok);
+    // R1 answers and says it is a replica; M2 and M3 disagree.
+    let mut survey = world(&healthy_lines(), &[]);
+    replace_state(&mut survey, M2, state(M2, &stale));
+    replace_state(&mut survey, M3, state(M3, &stale));
+    let report = run(&survey);
+    let d = &details(&report, CheckName::RoleAgreement)[0];
+    assert_eq!(
+        d.message,
+        format!(
+            "{R1} is a replica of {M1} by its own account, but {M2} and {M3} see it as a master"
+        )
+    );
+    assert_eq!(d.nodes, [R1, M2, M3]);
+    assert_eq!(report.status, Status::Warning);
+}
