@@ -150,6 +150,14 @@ impl<'a> Model<'a> {
             }
         }
         for (addr, error) in &survey.unreachable {
+            // A node answered under the address we were given but announces another one that
+            // does not answer from here: it is reachable, not a second node.
+            let announced_by_reached = nodes
+                .iter()
+                .any(|n| n.own_line && n.line.and_then(NodeLine::client_addr) == Some(*addr));
+            if announced_by_reached {
+                continue;
+            }
             match nodes
                 .iter_mut()
                 .find(|n| n.addr == Some(*addr) && n.state.is_none())

@@ -581,3 +581,20 @@ fn peers_that_still_see_a_replica_as_a_master_are_named() {
     assert_eq!(d.nodes, [R1, M2, M3]);
     assert_eq!(report.status, Status::Warning);
 }
+
+#[test]
+fn a_node_reached_under_another_address_than_it_announces_counts_once() {
+    // M1 was given as 10.9.9.9:17100 (say, a VIP) and announces 127.0.0.1:17100, which does not
+    // answer from here.
+    let mut survey = world(&healthy_lines(), &[M1]);
+    let mut via_vip = state(M1, &healthy_lines());
+    via_vip.addr = addr("10.9.9.9:17100");
+    survey.reached.push(via_vip);
+    let report = run(&survey);
+    assert_eq!(report.nodes.len(), 6);
+    assert_eq!(failing(&report), []);
+    assert!(report
+        .nodes
+        .iter()
+        .any(|n| n.node == "10.9.9.9:17100" && n.reachable));
+}
