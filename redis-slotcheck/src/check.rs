@@ -2,9 +2,9 @@
 //! function of the merged node table that lists its problems as details naming slots and
 //! nodes; the report's status is the worst of them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use crate::model::{Model, Node, NO_OWNER};
+use crate::model::{role_key, Model, Node, NO_OWNER};
 use crate::nodes::{Direction, NodeLine};
 use crate::plan::Plan;
 use crate::report::{Check, CheckName, Detail, NodeReport, Report, Role, Status, Totals};
@@ -101,10 +101,23 @@ pub fn check(survey: &Survey, options: &CheckOptions) -> Report {
             .collect::<Vec<_>>()
             .join("; ")
     };
+    let mut node_status: HashMap<&str, Status> = HashMap::new();
+    for check in &checks {
+        for name in check.details.iter().flat_map(|d| &d.nodes) {
+            let worst = node_status.entry(name).or_insert(Status::Ok);
+            *worst = (*worst).max(check.status);
+        }
+    }
     let nodes = model
         .nodes
         .iter()
-        .map(|node| node_report(&model, node, &checks))
+        .map(|node| {
+            let status = node_status
+                .get(node.label.as_str())
+                .copied()
+                .unwrap_or(Status::Ok);
+            node_report(&model, node, status)
+        })
         .collect();
     Report {
         status,
@@ -115,7 +128,7 @@ pub fn check(survey: &Survey, options: &CheckOptions) -> Report {
     }
 }
 
-fn node_report(model: &Model, node: &Node, checks: &[Check]) -> NodeReport {
+fn node_report(model: &Model, node: &Node, status: Status) -> NodeReport {
     let state = node.state;
     let mut flags: Vec<String> = Vec::new();
     for (_, line) in &node.seen_by {
@@ -132,12 +145,6 @@ fn node_report(model: &Model, node: &Node, checks: &[Check]) -> NodeReport {
             }
         }
     }
-    let status = checks
-        .iter()
-        .filter(|c| c.details.iter().any(|d| d.nodes.contains(&node.label)))
-        .map(|c| c.status)
-        .max()
-        .unwrap_or(Status::Ok);
     NodeReport {
         node: node.label.clone(),
         id: node.id.map(str::to_string),
@@ -650,13 +657,6 @@ fn node_flags(model: &Model) -> Check {
 /// A converging cluster shows a fresh replica as a master to the peers it has not yet pinged;
 /// until they agree, a failover may be decided on a wrong picture.
 fn role_agreement(model: &Model) -> Check {
-    let role = |line: &NodeLine| {
-        (
-            line.flags.master,
-            line.flags.replica,
-            line.master_id.clone(),
-        )
-    };
     let describe = |line: &NodeLine| match (line.flags.master, &line.master_id) {
         (true, _) => "a master".to_string(),
         (false, Some(id)) if line.flags.replica => {
@@ -669,11 +669,11 @@ fn role_agreement(model: &Model) -> Check {
         let Some(own) = node.line else { continue };
         let mut differing: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (peer, line) in &node.seen_by {
-            if role(line) != role(own) {
+            if role_key(line) != role_key(own) {
                 differing
                     .entry(describe(line))
                     .or_default()
-                    .push(peer.clone());
+                    .push(peer.to_string());
             }
         }
         for (seen_as, peers) in differing {
@@ -719,6 +719,12 @@ fn replicas(model: &Model, min_replicas: u32) -> Check {
         );
     }
     let wanted = usize::try_from(min_replicas).unwrap_or(usize::MAX);
+    let mut replicas_of: HashMap<&str, Vec<&Node>> = HashMap::new();
+    for replica in &model.nodes {
+        if let Some(master_id) = replica.master_id() {
+            replicas_of.entry(master_id).or_default().push(replica);
+        }
+    }
     let mut details = Vec::new();
     for master in model
         .nodes
@@ -726,11 +732,7 @@ fn replicas(model: &Model, min_replicas: u32) -> Check {
         .filter(|n| n.role() == Role::Master && !n.slots().is_empty() && !n.failed())
     {
         let Some(id) = master.id else { continue };
-        let all: Vec<&Node> = model
-            .nodes
-            .iter()
-            .filter(|n| n.master_id() == Some(id))
-            .collect();
+        let all: &[&Node] = replicas_of.get(id).map_or(&[], Vec::as_slice);
         let online = all
             .iter()
             .filter(|r| r.state.is_some() && !r.failed() && r.flagged_by(|f| f.pfail).is_empty())

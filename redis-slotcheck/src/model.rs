@@ -4,12 +4,38 @@
 //! module builds that table once, without I/O, so every check reads the same facts.
 
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::nodes::{Flags, NodeLine};
 use crate::report::Role;
 use crate::slots::{SlotRange, SLOT_COUNT};
 use crate::survey::{NodeState, ProbeError, Survey};
 use crate::NodeAddr;
+
+/// FNV-1a: node ids are looked up once per line of every view (n² for n nodes), and SipHash's
+/// protection against chosen keys buys nothing for ids Redis generated at random.
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut hash = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &byte in bytes {
+            hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = hash;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type IdMap<'a> = HashMap<&'a str, usize, BuildHasherDefault<IdHasher>>;
 
 /// Marks "no owner" in a slot owner table.
 pub const NO_OWNER: u16 = u16::MAX;
@@ -32,8 +58,8 @@ pub struct Node<'a> {
     pub line: Option<&'a NodeLine>,
     /// Whether `line` is the node's own.
     pub own_line: bool,
-    /// How each peer that answered sees it: (peer label, line).
-    pub seen_by: Vec<(String, &'a NodeLine)>,
+    /// How each peer that answered sees it: (peer address, line).
+    pub seen_by: Vec<(NodeAddr, &'a NodeLine)>,
 }
 
 impl Node<'_> {
@@ -58,7 +84,7 @@ impl Node<'_> {
         self.seen_by
             .iter()
             .filter(|(_, line)| flag(&line.flags))
-            .map(|(peer, _)| peer.clone())
+            .map(|(peer, _)| peer.to_string())
             .collect()
     }
 
@@ -80,18 +106,27 @@ impl Node<'_> {
     }
 }
 
+/// What a line says about a node's role: master, replica, and of which master.
+pub fn role_key(line: &NodeLine) -> (bool, bool, Option<&str>) {
+    (
+        line.flags.master,
+        line.flags.replica,
+        line.master_id.as_deref(),
+    )
+}
+
 /// Every node, in address order (nodes without an address last), with an index by id.
 #[derive(Debug)]
 pub struct Model<'a> {
     pub nodes: Vec<Node<'a>>,
-    by_id: HashMap<&'a str, usize>,
+    by_id: IdMap<'a>,
 }
 
 impl<'a> Model<'a> {
     /// Merges a survey; `host_names` maps addresses to site host names.
     pub fn build(survey: &'a Survey, host_names: &BTreeMap<NodeAddr, String>) -> Model<'a> {
         let mut nodes: Vec<Node<'a>> = Vec::new();
-        let mut seen_ids: HashMap<&'a str, usize> = HashMap::new();
+        let mut seen_ids = IdMap::default();
         let host_of = |addr: Option<NodeAddr>, line: Option<&NodeLine>| {
             if let Some(name) = addr.and_then(|a| host_names.get(&a)) {
                 return name.clone();
@@ -124,9 +159,9 @@ impl<'a> Model<'a> {
             });
         }
         // Only the nodes kept above observe: a node reached under two addresses speaks once.
-        let observers: Vec<(String, &'a NodeState)> = nodes
+        let observers: Vec<(NodeAddr, &'a NodeState)> = nodes
             .iter()
-            .filter_map(|n| Some((n.label.clone(), n.state?)))
+            .filter_map(|n| Some((n.addr?, n.state?)))
             .collect();
         for (observer, state) in observers {
             let Some(view) = &state.cluster else { continue };
@@ -146,7 +181,7 @@ impl<'a> Model<'a> {
                     });
                     nodes.len() - 1
                 });
-                nodes[index].seen_by.push((observer.clone(), line));
+                nodes[index].seen_by.push((observer, line));
             }
         }
         for (addr, error) in &survey.unreachable {
@@ -183,17 +218,10 @@ impl<'a> Model<'a> {
             .iter_mut()
             .filter(|n| !n.own_line && !n.seen_by.is_empty())
         {
-            let role_of = |line: &NodeLine| {
-                (
-                    line.flags.master,
-                    line.flags.replica,
-                    line.master_id.clone(),
-                )
-            };
             let votes = |line: &NodeLine| {
                 node.seen_by
                     .iter()
-                    .filter(|(_, other)| role_of(other) == role_of(line))
+                    .filter(|(_, other)| role_key(other) == role_key(line))
                     .count()
             };
             node.line = node
