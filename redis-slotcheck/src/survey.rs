@@ -189,7 +189,7 @@ impl Survey {
 
 /// Most probes running at once. Each mostly waits on the network, but spawning a thread per
 /// node costs more than it saves once the nodes outnumber the cores many times over.
-const MAX_PARALLEL: usize = 32;
+const MAX_PARALLEL: usize = 16;
 
 /// Runs `f` on every item, up to `MAX_PARALLEL` at once, and returns the results in order.
 pub fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
