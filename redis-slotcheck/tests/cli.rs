@@ -239,6 +239,16 @@ fn a_healthy_cluster_is_ok_in_every_format() {
     );
     assert!(metrics.contains("\nredis_slotcheck_nodes_reachable 6\n"));
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    let to_stdout = slotcheck(&["--format", "prom", "--output", "-", &seed]);
+    assert!(to_stdout.stdout.contains("\nredis_slotcheck_status 0\n"));
+    let missing = dir.path().join("missing").join("redis_cluster.prom");
+    let unwritable = slotcheck(&["--output", missing.to_str().unwrap(), &seed]);
+    assert_eq!(unwritable.code, 3);
+    assert!(
+        unwritable.stderr.contains("cannot write report to"),
+        "{}",
+        unwritable.stderr
+    );
 
     let plan = dir.path().join("plan.json");
     std::fs::write(&plan, cluster.plan()).unwrap();
