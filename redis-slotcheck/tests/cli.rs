@@ -527,6 +527,43 @@ fn passwords_and_replication_links() {
     let from_env = slotcheck_env(&[&seed], &[("REDISCLI_AUTH", password)]);
     assert_eq!(from_env.code, 1);
 
+    // An ACL user allowed only the three commands the check sends is enough.
+    for node in &cluster.nodes {
+        let mut args = auth.to_vec();
+        args.extend([
+            "acl",
+            "setuser",
+            "checker",
+            "on",
+            ">checker-pass",
+            "+info",
+            "+cluster|info",
+            "+cluster|nodes",
+        ]);
+        assert_eq!(node.cli(&args), "OK");
+    }
+    let as_user = slotcheck_env(
+        &["--user", "checker", &seed],
+        &[("REDISCLI_AUTH", "checker-pass")],
+    );
+    assert_eq!(as_user.code, 1, "{}{}", as_user.stdout, as_user.stderr);
+    assert_eq!(
+        as_user
+            .report()
+            .check(CheckName::ReplicaLinks)
+            .unwrap()
+            .details
+            .len(),
+        3
+    );
+    let wrong = slotcheck_env(&["--user", "checker", &seed], &[("REDISCLI_AUTH", "nope")]);
+    assert_eq!(wrong.code, 3);
+    assert!(
+        wrong.stderr.contains("authentication failed"),
+        "{}",
+        wrong.stderr
+    );
+
     for (replica, _) in REPLICA_OF {
         let mut args = auth.to_vec();
         args.extend(["config", "set", "masterauth", password]);
