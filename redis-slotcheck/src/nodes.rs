@@ -108,7 +108,7 @@ pub fn parse_cluster_nodes(text: &str) -> Result<Vec<NodeLine>, ParseError> {
 }
 
 fn parse_line(line: &str) -> Result<NodeLine, String> {
-    let fields: Vec<&str> = line.split_whitespace().collect();
+    let fields: Vec<&str> = line.split_ascii_whitespace().collect();
     if fields.len() < 8 {
         return Err(format!("{} fields, expected at least 8", fields.len()));
     }
