@@ -562,11 +562,18 @@ fn slot_owners(model: &Model) -> Check {
     )
 }
 
+/// A failed master that still holds slots leaves them unserved (CRITICAL, `failed_masters`).
+/// One whose slots a replica took over is a lost node like any other (WARNING, `node_flags`):
+/// it stays flagged until it returns, as a replica, or is forgotten.
+fn holds_slots_as_master(node: &Node) -> bool {
+    node.role() == Role::Master && !node.slots().is_empty()
+}
+
 fn failed_masters(model: &Model) -> Check {
     let details = model
         .nodes
         .iter()
-        .filter(|n| n.role() == Role::Master && n.failed())
+        .filter(|n| n.failed() && holds_slots_as_master(n))
         .map(|n| {
             detail(
                 format!(
@@ -583,7 +590,7 @@ fn failed_masters(model: &Model) -> Check {
         CheckName::FailedMasters,
         Status::Critical,
         details,
-        "no master is flagged fail",
+        "no master that holds slots is flagged fail",
         |d| format!("{} flagged fail", plural(d.len(), "master", "masters")),
     )
 }
@@ -628,7 +635,7 @@ fn node_flags(model: &Model) -> Check {
             ("noaddr", node.flagged_by(|f| f.noaddr)),
             (
                 "fail",
-                if node.role() == Role::Master {
+                if holds_slots_as_master(node) {
                     Vec::new()
                 } else {
                     node.flagged_by(|f| f.fail)

@@ -62,11 +62,12 @@ pub enum CheckName {
     SlotAgreement,
     /// No slot is claimed by two masters (CRITICAL).
     SlotOwners,
-    /// No master is flagged `fail` (CRITICAL).
+    /// No master that holds slots is flagged `fail` (CRITICAL).
     FailedMasters,
     /// No slot is migrating or importing (WARNING).
     OpenSlots,
-    /// No node is flagged `fail?`, `handshake` or `noaddr`, and no replica `fail` (WARNING).
+    /// No node is flagged `fail?`, `handshake` or `noaddr`, and no replica or slotless master
+    /// `fail` (WARNING).
     NodeFlags,
     /// Every node's peers see it in the role it reports for itself (WARNING).
     RoleAgreement,

@@ -598,3 +598,27 @@ fn a_node_reached_under_another_address_than_it_announces_counts_once() {
         .iter()
         .any(|n| n.node == "10.9.9.9:17100" && n.reachable));
 }
+
+// Regression: after a failover the old master stays flagged `fail` with no slots until it
+// returns; that is a lost node (WARNING), not unserved slots (CRITICAL).
+#[test]
+fn a_failed_over_master_without_slots_is_a_warning() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/nodes-fail.txt");
+    let lines = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("myself,", "");
+    let report = run(&world(&lines, &[M3]));
+    assert_eq!(report.status, Status::Warning, "{report:#?}");
+    assert_eq!(
+        report.check(CheckName::FailedMasters).unwrap().status,
+        Status::Ok
+    );
+    let flags = details(&report, CheckName::NodeFlags);
+    assert!(
+        flags
+            .iter()
+            .any(|d| d.nodes == [M3] && d.message.contains("is flagged fail by")),
+        "{flags:?}"
+    );
+    assert_eq!(report.totals.slots_served, 16384);
+}
