@@ -63,6 +63,18 @@ pub enum ProbeError {
     Connect(String),
     #[error("authentication failed: {0}; pass --user and the password from --pass-file or REDISCLI_AUTH")]
     Auth(String),
+    /// The server accepted the connection and closed it without answering. Redis does this
+    /// to clients from other hosts in protected mode (no password set), and at maxclients.
+    #[error(
+        "{command} failed: {message}; the server closed the connection without answering: \
+         Redis does that in protected mode to clients from other hosts when no password is set \
+         (set a password, or protected-mode no where a firewall guards the port), and when \
+         maxclients is reached"
+    )]
+    Dropped {
+        command: &'static str,
+        message: String,
+    },
     #[error("{command} failed: {message}")]
     Command {
         command: &'static str,
@@ -167,6 +179,8 @@ fn command_error(command: &'static str, e: redis::RedisError) -> ProbeError {
     let message = e.to_string();
     if e.code() == Some("NOAUTH") || e.code() == Some("WRONGPASS") {
         ProbeError::Auth(message)
+    } else if e.is_connection_dropped() {
+        ProbeError::Dropped { command, message }
     } else {
         ProbeError::Command { command, message }
     }
