@@ -179,7 +179,7 @@ fn configure(
     for (&i, outcome) in replicas.iter().zip(attached) {
         match outcome {
             Ok(true) => {}
-            Ok(false) => return Err(not_ready(sessions, expected, deadline)),
+            Ok(false) => return Err(not_ready(sessions, expected, options.timeout)),
             Err(message) => {
                 return Err(CreateError::Step {
                     node: sessions.addrs[i].to_string(),
@@ -210,10 +210,10 @@ fn configure(
     Ok(())
 }
 
-fn not_ready(sessions: &Sessions, expected: &[Expected], deadline: Instant) -> CreateError {
+fn not_ready(sessions: &Sessions, expected: &[Expected], waited: Duration) -> CreateError {
     let snapshots = wait::poll(sessions);
     CreateError::NotReady {
-        waited: deadline.elapsed(),
+        waited,
         diagnosis: wait::diagnose(expected, &snapshots, &wait::reach),
     }
 }

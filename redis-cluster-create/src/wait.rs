@@ -207,14 +207,19 @@ pub fn diagnose(
             ));
         }
     }
-    lines.extend(address_causes(expected, snapshots));
-    lines.extend(bus_causes(expected, snapshots, bus_probe));
+    let (address_lines, misaddressed) = address_causes(expected, snapshots);
+    lines.extend(address_lines);
+    lines.extend(bus_causes(expected, snapshots, &misaddressed, bus_probe));
     lines
 }
 
 /// Nodes their peers know under another address, or under none: the virtual-IP problem of
-/// a node bound to one address whose connections leave from another.
-fn address_causes(expected: &[Expected], snapshots: &[Result<Snapshot, String>]) -> Vec<String> {
+/// a node bound to one address whose connections leave from another. Returns the lines and
+/// the nodes they concern.
+fn address_causes(
+    expected: &[Expected],
+    snapshots: &[Result<Snapshot, String>],
+) -> (Vec<String>, Vec<NodeAddr>) {
     let advice = |e: &Expected| {
         format!(
             "(its connections leave from another address than the one it is bound to); start it with cluster-announce-ip {} or pass --announce",
@@ -222,6 +227,7 @@ fn address_causes(expected: &[Expected], snapshots: &[Result<Snapshot, String>])
         )
     };
     let mut lines = Vec::new();
+    let mut concerned = Vec::new();
     for e in expected {
         let mut seen_as: Vec<String> = Vec::new();
         for snapshot in snapshots.iter().flatten() {
@@ -254,29 +260,37 @@ fn address_causes(expected: &[Expected], snapshots: &[Result<Snapshot, String>])
                 seen_as.join(" and "),
                 advice(e)
             ));
+            concerned.push(e.addr);
         }
     }
-    lines
+    (lines, concerned)
 }
 
-/// Nodes whose cluster bus (announced port, normally port + 10000) their peers cannot reach.
+/// Nodes whose cluster bus (announced port, normally port + 10000) their peers cannot reach:
+/// peers that do not know them (a failed handshake is dropped after the node timeout), still
+/// shake hands, or see the link down. Nodes known under a wrong address are left to
+/// [`address_causes`].
 fn bus_causes(
     expected: &[Expected],
     snapshots: &[Result<Snapshot, String>],
+    misaddressed: &[NodeAddr],
     bus_probe: &dyn Fn(SocketAddr) -> Result<(), String>,
 ) -> Vec<String> {
     let mut lines = Vec::new();
     for (i, e) in expected.iter().enumerate() {
+        if misaddressed.contains(&e.addr) {
+            continue;
+        }
         let mut cut_off: Vec<String> = Vec::new();
         for (j, snapshot) in snapshots.iter().enumerate() {
             let Ok(snapshot) = snapshot else { continue };
             if j == i {
                 continue;
             }
-            let link_down = snapshot.nodes.iter().any(|n| {
-                (n.id == e.id || n.client_addr() == Some(e.addr))
-                    && (!n.connected || n.flags.handshake || n.flags.pfail || n.flags.fail)
+            let healthy = snapshot.nodes.iter().any(|n| {
+                n.id == e.id && n.connected && !(n.flags.handshake || n.flags.pfail || n.flags.fail)
             });
+            let link_down = !healthy;
             if link_down {
                 cut_off.push(expected[j].addr.to_string());
             }
