@@ -153,45 +153,56 @@ fn configure(
     progress: Progress,
 ) -> Result<(), CreateError> {
     progress("assigning slots and config epochs");
-    all_ok(
+    let assigned_at = Instant::now();
+    let node_timeouts = all_ok(
         sessions,
         "assigning slots and config epoch",
         sessions.each(|i, c| assign(c, &expected[i], i, options)),
     )?;
     lap(stages, "assign");
 
+    // Replicas first: each meets only its master and is attached once the handshake is done,
+    // which starts the replica sync delay early and on quiet nodes; the full mesh follows.
+    progress("attaching replicas to their masters");
+    let targets = meet_targets(expected);
+    let attached = all_ok(
+        sessions,
+        "attaching",
+        sessions.each(|i, c| match expected[i].master {
+            Some(m) => {
+                meet(c, &sessions.addrs, &targets[i][..1])?;
+                replicate(c, &expected[m].id, deadline)
+            }
+            None => Ok(true),
+        }),
+    )?;
+    if attached.contains(&false) {
+        return Err(not_ready(sessions, expected, options.timeout));
+    }
+    lap(stages, "attach");
+
     progress("introducing every node to every other");
     all_ok(
         sessions,
-        "CLUSTER MEET",
-        sessions.each(|i, c| meet(c, &sessions.addrs, i)),
+        "introducing",
+        sessions.each(|i, c| {
+            let skip = usize::from(expected[i].master.is_some());
+            meet(c, &sessions.addrs, &targets[i][skip..])
+        }),
     )?;
     lap(stages, "meet");
 
-    progress("attaching replicas");
-    let replicas: Vec<usize> = (0..expected.len())
-        .filter(|&i| expected[i].master.is_some())
-        .collect();
-    let attached = redis_slotcheck::survey::in_parallel(&replicas, |&i| {
-        let master = &expected[expected[i].master.expect("replicas only")];
-        sessions.with(i, |c| replicate(c, &master.id, deadline))
-    });
-    for (&i, outcome) in replicas.iter().zip(attached) {
-        match outcome {
-            Ok(true) => {}
-            Ok(false) => return Err(not_ready(sessions, expected, options.timeout)),
-            Err(message) => {
-                return Err(CreateError::Step {
-                    node: sessions.addrs[i].to_string(),
-                    step: "CLUSTER REPLICATE",
-                    message,
-                })
-            }
-        }
-    }
-    lap(stages, "replicate");
-
     if options.wait {
+        // No master turns ok before the rejoin delay has passed since it got its slots, so
+        // polling earlier would only load the nodes while they shake hands.
+        let shortest = node_timeouts.into_iter().min().unwrap_or(0);
+        let rejoin_delay = Duration::from_millis(shortest.clamp(500, 5000));
+        let quiet_until = (assigned_at + rejoin_delay).min(deadline);
+        progress(&format!(
+            "waiting for the rejoin delay ({:.1} s after slot assignment)",
+            rejoin_delay.as_secs_f64()
+        ));
+        std::thread::sleep(quiet_until.saturating_duration_since(Instant::now()));
         let interval = Duration::from_millis(if options.fast { 25 } else { 100 });
         let report = |ready: usize, total: usize| {
             progress(&format!(
@@ -236,14 +247,14 @@ fn all_ok<R>(
         .collect()
 }
 
-/// Settings, slots and config epoch of one node. Slots come first: they start the clock of
-/// the rejoin delay.
+/// Settings, slots and config epoch of one node; returns the cluster-node-timeout in effect.
+/// Slots come right after the settings: they start the clock of the rejoin delay.
 fn assign(
     c: &mut redis::Connection,
     e: &Expected,
     index: usize,
     options: &ApplyOptions,
-) -> Result<(), String> {
+) -> Result<u64, String> {
     if options.fast {
         for (name, value) in FAST_SETTINGS {
             command::<()>(c, &["CONFIG", "SET", name, value])?;
@@ -268,30 +279,49 @@ fn assign(
     command::<()>(
         c,
         &["CLUSTER", "SET-CONFIG-EPOCH", &(index + 1).to_string()],
-    )
+    )?;
+    let pair: Vec<String> = command(c, &["CONFIG", "GET", "cluster-node-timeout"])?;
+    pair.get(1)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("unexpected cluster-node-timeout reply {pair:?}"))
 }
 
-/// The peers node `index` introduces itself to: the next half of the ring, so every pair
-/// meets exactly once and the work is shared evenly.
-pub fn meet_targets(count: usize, index: usize) -> Vec<usize> {
+/// The peers each node introduces itself to, so that every pair meets exactly once and the
+/// work is shared evenly: each node takes the next half of the ring. A replica meets its own
+/// master first, so it can be attached before the other handshakes are done.
+pub fn meet_targets(expected: &[Expected]) -> Vec<Vec<usize>> {
+    let count = expected.len();
     let half = (count - 1) / 2;
-    let mut targets: Vec<usize> = (1..=half).map(|d| (index + d) % count).collect();
-    if count & 1 == 0 && index < count / 2 {
-        targets.push(index + count / 2);
+    let mut targets: Vec<Vec<usize>> = (0..count)
+        .map(|i| {
+            let mut t: Vec<usize> = (1..=half).map(|d| (i + d) % count).collect();
+            if count & 1 == 0 && i < count / 2 {
+                t.push(i + count / 2);
+            }
+            t
+        })
+        .collect();
+    for (r, e) in expected.iter().enumerate() {
+        if let Some(m) = e.master {
+            targets[m].retain(|&t| t != r);
+            targets[r].retain(|&t| t != m);
+            targets[r].insert(0, m);
+        }
     }
     targets
 }
 
-fn meet(c: &mut redis::Connection, addrs: &[NodeAddr], index: usize) -> Result<(), String> {
+fn meet(c: &mut redis::Connection, addrs: &[NodeAddr], targets: &[usize]) -> Result<(), String> {
     let mut pipe = redis::pipe();
-    for j in meet_targets(addrs.len(), index) {
+    for &j in targets {
         pipe.cmd("CLUSTER")
             .arg("MEET")
             .arg(addrs[j].ip_string())
             .arg(addrs[j].0.port())
             .ignore();
     }
-    pipe.query::<()>(c).map_err(|e| e.to_string())
+    pipe.query::<()>(c)
+        .map_err(|e| format!("CLUSTER MEET: {e}"))
 }
 
 /// Attaches a replica as soon as it knows its master; false when `deadline` passes first.
@@ -309,7 +339,7 @@ fn replicate(
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(format!("CLUSTER REPLICATE: {e}")),
         }
     }
 }
@@ -377,18 +407,37 @@ fn report_nodes(plan: &Plan, expected: &[Expected]) -> Vec<NodeReport> {
 
 #[cfg(test)]
 mod tests {
-    use super::meet_targets;
+    use super::*;
+
+    fn nodes(count: usize, replica_of: &[(usize, usize)]) -> Vec<Expected> {
+        (0..count)
+            .map(|i| Expected {
+                addr: format!("127.0.0.1:{}", 7000 + i).parse().unwrap(),
+                id: String::new(),
+                master: replica_of.iter().find(|(r, _)| *r == i).map(|(_, m)| *m),
+                slots: Vec::new(),
+            })
+            .collect()
+    }
 
     #[test]
-    fn every_pair_meets_exactly_once() {
-        for count in 2..40 {
+    fn every_pair_meets_exactly_once_and_replicas_meet_their_master_first() {
+        for count in 3..40 {
+            let links: Vec<(usize, usize)> =
+                (count / 2..count).map(|r| (r, r - count / 2)).collect();
+            let targets = meet_targets(&nodes(count, &links));
             let mut pairs = std::collections::BTreeSet::new();
-            for i in 0..count {
-                for j in meet_targets(count, i) {
+            for (i, list) in targets.iter().enumerate() {
+                for &j in list {
                     assert!(pairs.insert((i.min(j), i.max(j))), "{count}: {i}-{j} twice");
                 }
             }
             assert_eq!(pairs.len(), count * (count - 1) / 2, "{count}");
+            for (r, m) in links {
+                assert_eq!(targets[r][0], m);
+            }
+            let most = targets.iter().map(Vec::len).max().unwrap();
+            assert!(most <= count / 2 + 1, "{count}: one node meets {most}");
         }
     }
 }

@@ -67,8 +67,8 @@ struct RunArgs {
     yes: bool,
     /// Wait at most SECS seconds, from the start, for the cluster to become usable (default:
     /// 60).
-    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
-    timeout: f64,
+    #[arg(long, value_name = "SECS", default_value = "60", hide_default_value = true, value_parser = parse_timeout)]
+    timeout: Duration,
     /// Return as soon as all configuration is sent, without waiting for the cluster to become
     /// usable.
     #[arg(long)]
@@ -89,7 +89,7 @@ struct ApplyArgs {
     #[command(flatten)]
     run: RunArgs,
     /// The plan file, or '-' for stdin (default: -).
-    #[arg(value_name = "PLAN", default_value = "-")]
+    #[arg(value_name = "PLAN", default_value = "-", hide_default_value = true)]
     plan: PathBuf,
 }
 
@@ -160,7 +160,7 @@ fn run_plan(
     warn_compromises(plan);
     confirm(args.yes, action, &describe(plan))?;
     let options = ApplyOptions {
-        timeout: Duration::from_secs_f64(args.timeout.max(0.0)),
+        timeout: args.timeout,
         wait: !args.no_wait,
         fast: args.fast,
         announce: args.announce,
@@ -179,6 +179,16 @@ fn run_plan(
         );
     }
     print_json(&report)
+}
+
+/// Seconds, fractions allowed, more than 0 and at most a day.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs <= 86_400.0 => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!(
+            "invalid timeout '{text}': give seconds, more than 0 and at most 86400, like 60 or 2.5"
+        )),
+    }
 }
 
 fn make_plan(args: &PlanArgs) -> Result<Plan, CreateError> {

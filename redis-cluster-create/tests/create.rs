@@ -134,7 +134,7 @@ fn six_nodes_one_replica_and_settings_restored() {
         .collect();
     assert_eq!(
         stages,
-        ["check", "assign", "meet", "replicate", "wait", "restore"]
+        ["check", "assign", "attach", "meet", "wait", "restore"]
     );
     assert!(stderr(&output).contains("6/6 nodes ready"));
     for instance in &instances {
