@@ -203,7 +203,13 @@ fn configure(
             rejoin_delay.as_secs_f64()
         ));
         std::thread::sleep(quiet_until.saturating_duration_since(Instant::now()));
-        let interval = Duration::from_millis(if options.fast { 25 } else { 100 });
+        // Each poll asks every node for its whole view; on big clusters that load would slow
+        // the very convergence it watches, so polls thin out with the node count.
+        let per_node = u64::try_from(expected.len())
+            .unwrap_or(u64::MAX)
+            .saturating_mul(2);
+        let base = if options.fast { 25 } else { 100 };
+        let interval = Duration::from_millis(base + per_node);
         let report = |ready: usize, total: usize| {
             progress(&format!(
                 "waiting for the cluster: {ready}/{total} nodes ready"
