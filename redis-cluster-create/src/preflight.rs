@@ -20,6 +20,17 @@ pub fn node_problems(state: &NodeState) -> Vec<String> {
             addr.0.port()
         ));
     }
+    let version = state.info.get("redis_version").unwrap_or("unknown");
+    let major: u32 = version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
+    if major < 7 {
+        problems.push(format!(
+            "{addr}: runs Redis {version}; this tool needs Redis 7.0 or newer (CLUSTER ADDSLOTSRANGE)"
+        ));
+    }
     let Some(cluster) = &state.cluster else {
         problems.push(format!(
             "{addr}: is not cluster-enabled; start it with 'cluster-enabled yes'"
@@ -102,4 +113,77 @@ pub fn problems_of(nodes: &[NodeAddr], outcomes: &[Result<NodeState, ProbeError>
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use redis_slotcheck::survey::ClusterView;
+    use redis_slotcheck::{parse_cluster_nodes, Info};
+
+    use super::*;
+
+    fn state(addr: &str, info: &str, cluster: Option<(&str, &str)>) -> NodeState {
+        NodeState {
+            addr: addr.parse().unwrap(),
+            info: Info::parse(info),
+            cluster: cluster.map(|(info, nodes)| ClusterView {
+                info: Info::parse(info),
+                nodes: parse_cluster_nodes(nodes).unwrap(),
+            }),
+        }
+    }
+
+    const ALONE: &str = "a1 127.0.0.1:7000@17000 myself,master - 0 0 0 connected\n";
+
+    #[test]
+    fn an_empty_lonely_node_passes() {
+        let ok = state(
+            "127.0.0.1:7000",
+            "redis_version:7.0.15\r\n",
+            Some(("cluster_known_nodes:1\r\n", ALONE)),
+        );
+        assert!(node_problems(&ok).is_empty());
+    }
+
+    #[test]
+    fn every_problem_of_a_node_is_named() {
+        let busy = state(
+            "127.0.0.1:7000",
+            "redis_version:6.2.1\r\ndb0:keys=2,expires=0,avg_ttl=0\r\n",
+            Some((
+                "cluster_known_nodes:3\r\n",
+                "a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-99\n",
+            )),
+        );
+        let text = node_problems(&busy).join("\n");
+        for expected in [
+            "127.0.0.1:7000: runs Redis 6.2.1; this tool needs Redis 7.0 or newer",
+            "127.0.0.1:7000: holds 2 keys",
+            "127.0.0.1:7000: already knows 2 other nodes",
+            "127.0.0.1:7000: already serves 100 slots",
+        ] {
+            assert!(text.contains(expected), "missing '{expected}' in {text}");
+        }
+        let plain = state("127.0.0.1:60000", "redis_version:7.2.0\r\n", None);
+        let text = node_problems(&plain).join("\n");
+        assert!(text.contains("port 60000 leaves no room for the cluster bus port"));
+        assert!(text.contains("is not cluster-enabled"));
+    }
+
+    #[test]
+    fn one_server_under_two_addresses_is_refused() {
+        let a = state(
+            "127.0.0.1:7000",
+            "redis_version:7.0.15\r\n",
+            Some(("cluster_known_nodes:1\r\n", ALONE)),
+        );
+        let mut b = a.clone();
+        b.addr = "127.0.0.2:7000".parse().unwrap();
+        let nodes = [a.addr, b.addr];
+        let problems = problems_of(&nodes, &[Ok(a), Ok(b)]);
+        assert_eq!(
+            problems,
+            ["127.0.0.2:7000: is the same server as 127.0.0.1:7000 (node id a1); give each server once"]
+        );
+    }
 }
