@@ -40,14 +40,15 @@ pub fn node_problems(state: &NodeState) -> Vec<String> {
     let keys = state.info.key_count();
     if keys > 0 {
         problems.push(format!(
-            "{addr}: holds {keys} keys; a new cluster starts from empty nodes: move the data away, or empty it with 'redis-cluster-create reset --flush'"
+            "{addr}: holds {}; a new cluster starts from empty nodes: move the data away, or empty it with 'redis-cluster-create reset --flush'",
+            counted(keys, "key")
         ));
     }
     let known = cluster.info.known_nodes().unwrap_or(1);
     if known > 1 {
         problems.push(format!(
-            "{addr}: already knows {} other nodes (it is part of a cluster); return it to empty with 'redis-cluster-create reset'",
-            known - 1
+            "{addr}: already knows {} (it is part of a cluster); return it to empty with 'redis-cluster-create reset'",
+            counted(known - 1, "other node")
         ));
     }
     let slots: usize = cluster
@@ -59,6 +60,15 @@ pub fn node_problems(state: &NodeState) -> Vec<String> {
         ));
     }
     problems
+}
+
+/// "1 key", "2 keys".
+pub fn counted(n: u64, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
 }
 
 /// A node that passed the checks, with the id it has in the cluster.

@@ -44,8 +44,8 @@ pub fn inspect(
                 "{addr}: is not cluster-enabled; there is nothing to reset"
             )),
             Ok(state) if state.info.key_count() > 0 && !flush => problems.push(format!(
-                "{addr}: holds {} keys; pass --flush to delete them with the reset",
-                state.info.key_count()
+                "{addr}: holds {}; pass --flush to delete them with the reset",
+                crate::preflight::counted(state.info.key_count(), "key")
             )),
             Ok(_) => {}
         }

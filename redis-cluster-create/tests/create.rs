@@ -255,9 +255,9 @@ fn refusals_name_every_bad_node_and_change_nothing() {
     assert_eq!(output.status.code(), Some(1));
     let text = stderr(&output);
     for expected in [
-        format!("{}: holds 1 keys", instances[1].addr()),
-        format!("{}: already knows 1 other nodes", instances[2].addr()),
-        format!("{}: already knows 1 other nodes", instances[3].addr()),
+        format!("{}: holds 1 key", instances[1].addr()),
+        format!("{}: already knows 1 other node", instances[2].addr()),
+        format!("{}: already knows 1 other node", instances[3].addr()),
         format!("{}: is not cluster-enabled", not_cluster.addr()),
         format!("127.0.0.2:{}: unreachable", nobody.port),
     ] {
@@ -369,7 +369,7 @@ fn reset_then_create_again() {
     let refused = run(&["reset", "--yes"], &nodes);
     assert_eq!(refused.status.code(), Some(1));
     assert!(
-        stderr(&refused).contains(&format!("{master}: holds 1 keys; pass --flush")),
+        stderr(&refused).contains(&format!("{master}: holds 1 key; pass --flush")),
         "{}",
         stderr(&refused)
     );
