@@ -17,7 +17,7 @@ use redis_slotcheck::{ConnectOptions, NodeAddr, Plan, SlotRange};
 
 use crate::error::CreateError;
 use crate::preflight;
-use crate::session::{command, Sessions};
+use crate::session::{self, command, Sessions};
 use crate::wait::{self, Expected};
 
 /// How to apply a plan.
@@ -318,16 +318,7 @@ pub fn meet_targets(expected: &[Expected]) -> Vec<Vec<usize>> {
 }
 
 fn meet(c: &mut redis::Connection, addrs: &[NodeAddr], targets: &[usize]) -> Result<(), String> {
-    let mut pipe = redis::pipe();
-    for &j in targets {
-        pipe.cmd("CLUSTER")
-            .arg("MEET")
-            .arg(addrs[j].ip_string())
-            .arg(addrs[j].0.port())
-            .ignore();
-    }
-    pipe.query::<()>(c)
-        .map_err(|e| format!("CLUSTER MEET: {e}"))
+    session::meet(c, targets.iter().map(|&j| addrs[j]))
 }
 
 /// Attaches a replica as soon as it knows its master; false when `deadline` passes first.

@@ -64,3 +64,20 @@ pub fn command<T: redis::FromRedisValue>(
     }
     cmd.query(connection).map_err(|e| e.to_string())
 }
+
+/// Sends `CLUSTER MEET` for every peer in one round trip.
+pub fn meet(
+    connection: &mut redis::Connection,
+    peers: impl Iterator<Item = NodeAddr>,
+) -> Result<(), String> {
+    let mut pipe = redis::pipe();
+    for peer in peers {
+        pipe.cmd("CLUSTER")
+            .arg("MEET")
+            .arg(peer.ip_string())
+            .arg(peer.0.port())
+            .ignore();
+    }
+    pipe.query::<()>(connection)
+        .map_err(|e| format!("CLUSTER MEET: {e}"))
+}

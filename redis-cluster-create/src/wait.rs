@@ -6,14 +6,15 @@
 //! what the nodes said, so it is tested without servers; polling and the bus probe are the
 //! I/O around it.
 
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use redis_slotcheck::nodes::NodeLine;
-use redis_slotcheck::survey::query_text;
+use redis_slotcheck::survey::{in_parallel, query_text};
 use redis_slotcheck::{parse_cluster_nodes, Info, NodeAddr, Plan};
 
-use crate::session::Sessions;
+use crate::session::{meet, Sessions};
 
 /// What one node said in one poll.
 #[derive(Debug, Clone)]
@@ -146,8 +147,41 @@ pub fn poll(sessions: &Sessions) -> Vec<Result<Snapshot, String>> {
     })
 }
 
+/// Pairs `(viewer, subject)` where the viewer knows the subject but not yet its slots or its
+/// role. A handshake teaches only the side that started it; the other side would wait for
+/// the subject's next regular ping, up to half the node timeout.
+pub fn stale_views(
+    expected: &[Expected],
+    snapshots: &[Result<Snapshot, String>],
+) -> Vec<(usize, usize)> {
+    let mut stale = Vec::new();
+    for (viewer, snapshot) in snapshots.iter().enumerate() {
+        let Ok(snapshot) = snapshot else { continue };
+        for (subject, e) in expected.iter().enumerate() {
+            let Some(line) = snapshot
+                .nodes
+                .iter()
+                .find(|n| n.id == e.id && !n.flags.myself && !n.flags.handshake)
+            else {
+                continue;
+            };
+            let current = match e.master {
+                None => line.flags.master && line.slots == e.slots,
+                Some(m) => line.flags.replica && line.master_id.as_deref() == Some(&expected[m].id),
+            };
+            if !current {
+                stale.push((viewer, subject));
+            }
+        }
+    }
+    stale
+}
+
 /// Polls until every node is ready or `deadline` passes; returns the last snapshots and
-/// whether all were ready. Progress goes to stderr when the ready count changes.
+/// whether all were ready. Progress goes to stderr when the ready count changes. A node
+/// whose view of a peer is stale gets a fresh introduction from that peer (a `CLUSTER MEET`
+/// from a node it knows makes it read the peer's current slots and role), at most once a
+/// second per pair.
 pub fn until_ready(
     sessions: &Sessions,
     expected: &[Expected],
@@ -156,9 +190,28 @@ pub fn until_ready(
     progress: &dyn Fn(usize, usize),
 ) -> (Vec<Result<Snapshot, String>>, bool) {
     let mut last_count = usize::MAX;
+    let mut introduced: BTreeMap<(usize, usize), Instant> = BTreeMap::new();
     loop {
         let round = Instant::now();
         let snapshots = poll(sessions);
+        let mut viewers_of: BTreeMap<usize, Vec<NodeAddr>> = BTreeMap::new();
+        for pair in stale_views(expected, &snapshots) {
+            let due = introduced
+                .get(&pair)
+                .is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
+            if due {
+                introduced.insert(pair, round);
+                viewers_of
+                    .entry(pair.1)
+                    .or_default()
+                    .push(expected[pair.0].addr);
+            }
+        }
+        let subjects: Vec<(usize, Vec<NodeAddr>)> = viewers_of.into_iter().collect();
+        // Best effort: a failed introduction only leaves the slower path.
+        in_parallel(&subjects, |(subject, viewers)| {
+            sessions.with(*subject, |c| meet(c, viewers.iter().copied()))
+        });
         let ready = (0..expected.len())
             .filter(|&i| not_ready_reasons(expected, i, &snapshots[i]).is_empty())
             .count();

@@ -238,10 +238,14 @@ fn refusals_name_every_bad_node_and_change_nothing() {
         &instances[3].ip,
         &instances[3].port.to_string(),
     ]);
+    // Settled means both know each other and Redis has resolved their config epoch collision
+    // (both start at 0), which moves the current epoch to 1.
     wait_until("the meeting", || {
-        [&instances[2], &instances[3]]
-            .iter()
-            .all(|i| info_field(&i.cli(&["cluster", "info"]), "cluster_known_nodes") == "2")
+        [&instances[2], &instances[3]].iter().all(|i| {
+            let info = i.cli(&["cluster", "info"]);
+            info_field(&info, "cluster_known_nodes") == "2"
+                && info_field(&info, "cluster_current_epoch") == "1"
+        })
     });
     let mut nodes = addrs(&instances);
     nodes.push(not_cluster.addr());

@@ -116,3 +116,16 @@ fn an_unreachable_bus_names_the_peers_that_cannot_reach_it() {
     assert!(text.contains("127.0.0.3:7002: cluster bus 127.0.0.3:17002 unreachable from every peer (not reachable from here either: connection refused)"), "{text}");
     assert!(text.contains("127.0.0.1:7000: not ready: sees 127.0.0.3:7002 as failing"));
 }
+
+// A node that learned a peer through the peer's own handshake has not read its role yet; it
+// gets a fresh introduction from that peer instead of waiting for the next regular ping.
+#[test]
+fn views_missing_a_role_or_slots_are_stale() {
+    let snapshots = all(&|me, i, l| match (me, i) {
+        (0, 3) => l.replace(" slave a1 ", " master - "),
+        (2, 1) => l.replace(" 5462-10922", ""),
+        _ => l,
+    });
+    assert_eq!(stale_views(&expected(), &snapshots), [(0, 3), (2, 1)]);
+    assert!(stale_views(&expected(), &all(&|_, _, l| l)).is_empty());
+}
