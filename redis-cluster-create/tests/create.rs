@@ -469,3 +469,44 @@ fn bound_address_without_announce_is_detected_and_announce_fixes_it() {
     ));
     assert_usable(&instances, &result, 3, 1);
 }
+
+#[test]
+fn plan_from_the_howto_site_uses_its_hosts_and_replicas() {
+    let site = concat!(env!("CARGO_MANIFEST_DIR"), "/../site/examples/howto.json");
+    let plan = json(&tool().args(["plan", "--site", site]).output().unwrap());
+    assert_eq!(plan["replicas"], 1);
+    assert_eq!(plan["compromises"], serde_json::json!([]));
+    let masters = plan["masters"].as_array().unwrap();
+    let hosts: Vec<&str> = masters
+        .iter()
+        .map(|m| m["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, ["redis1", "redis2", "redis3"]);
+    assert_eq!(masters[0]["addr"], "10.0.10.11:7000");
+    for m in masters {
+        assert_ne!(m["replicas"][0]["host"], m["host"]);
+    }
+}
+
+#[test]
+fn no_wait_returns_once_everything_is_sent() {
+    let instances = start_instances(3, &RedisConfig::default());
+    let result = json(&run(
+        &["--yes", "--no-wait", "--replicas", "0"],
+        &addrs(&instances),
+    ));
+    assert_eq!(result["usable"], false);
+    let stages: Vec<&str> = result["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert_eq!(stages, ["check", "assign", "attach", "meet"]);
+    // What was sent is enough: the cluster gets there on its own.
+    wait_until("cluster_state:ok everywhere", || {
+        instances
+            .iter()
+            .all(|i| info_field(&i.cli(&["cluster", "info"]), "cluster_state") == "ok")
+    });
+}
