@@ -267,7 +267,7 @@ fn confirm(yes: bool, action: &'static str, what: &str) -> Result<(), CreateErro
     std::io::stdin()
         .lock()
         .read_line(&mut answer)
-        .map_err(CreateError::Output)?;
+        .map_err(CreateError::Answer)?;
     if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
         Ok(())
     } else {

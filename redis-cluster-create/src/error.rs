@@ -28,6 +28,8 @@ pub enum CreateError {
         step: &'static str,
         message: String,
     },
+    #[error("{node}: CLUSTER RESET HARD failed: {message}; other nodes may already be reset: run the same reset again once it answers")]
+    ResetFailed { node: String, message: String },
     #[error("the cluster is not usable after {:.1} s (--timeout):\n{}", .waited.as_secs_f64(), indent(.diagnosis))]
     NotReady {
         waited: Duration,
@@ -35,6 +37,8 @@ pub enum CreateError {
     },
     #[error("cannot write the result: {0}")]
     Output(std::io::Error),
+    #[error("cannot read the answer: {0}")]
+    Answer(std::io::Error),
 }
 
 fn indent(lines: &[String]) -> String {

@@ -116,9 +116,8 @@ fn check<R>(addrs: &[NodeAddr], results: Vec<Result<R, String>>) -> Result<Vec<R
         .into_iter()
         .zip(addrs)
         .map(|(r, addr)| {
-            r.map_err(|message| CreateError::Step {
+            r.map_err(|message| CreateError::ResetFailed {
                 node: addr.to_string(),
-                step: "CLUSTER RESET HARD",
                 message,
             })
         })
