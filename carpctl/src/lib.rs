@@ -1,0 +1,8 @@
+//! carpctl: CARP for the site. On Linux it is a CARP node in user space, wire-compatible with
+//! FreeBSD's kernel CARP and ucarp; on FreeBSD it writes and applies the kernel's CARP alias.
+//!
+//! The pure cores (wire codec, state machine, FreeBSD text) are separate from the Linux I/O
+//! so they can be tested without a network.
+
+pub mod machine;
+pub mod wire;
