@@ -4,5 +4,16 @@
 //! The pure cores (wire codec, state machine, FreeBSD text) are separate from the Linux I/O
 //! so they can be tested without a network.
 
+pub mod cli;
+pub mod control;
+pub mod error;
+pub mod freebsd;
 pub mod machine;
+pub mod output;
+pub mod settings;
 pub mod wire;
+
+#[cfg(target_os = "linux")]
+pub mod linux;
+
+pub use error::Error;

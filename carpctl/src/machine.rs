@@ -9,13 +9,13 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Largest effective skew: advskew plus demotion never passes it (FreeBSD's CARP_MAXSKEW).
 pub const MAX_SKEW: u8 = 240;
 
 /// The state of a vhid on this node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum State {
     Init,
