@@ -144,3 +144,47 @@ proptest! {
         prop_assert_eq!(decode_header(&a.encode()), Ok(a));
     }
 }
+
+/// The Ethernet frames of a classic little-endian pcap file.
+fn pcap_frames(file: &[u8]) -> Vec<&[u8]> {
+    assert_eq!(&file[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian pcap");
+    assert_eq!(
+        u32::from_le_bytes(file[20..24].try_into().unwrap()),
+        1,
+        "Ethernet link type"
+    );
+    let mut frames = Vec::new();
+    let mut at = 24;
+    while at + 16 <= file.len() {
+        let len = u32::from_le_bytes(file[at + 8..at + 12].try_into().unwrap()) as usize;
+        frames.push(&file[at + 16..at + 16 + len]);
+        at += 16 + len;
+    }
+    frames
+}
+
+#[test]
+fn adverts_captured_from_ucarp_decode_and_verify() {
+    // See tests/fixtures/README.md for how the capture was made.
+    let frames = pcap_frames(include_bytes!("../../tests/fixtures/ucarp-vhid7.pcap"));
+    assert_eq!(frames.len(), 2);
+    let vips = [vip("10.77.0.100")];
+    for frame in frames {
+        assert_eq!(&frame[12..14], &[0x08, 0x00], "IPv4 in Ethernet");
+        let r = decode_ipv4(&frame[14..]).expect("ucarp's advert decodes");
+        assert_eq!(r.src, Ipv4Addr::new(10, 77, 0, 2));
+        assert_eq!(r.dst, GROUP);
+        assert_eq!(
+            (r.advert.vhid, r.advert.advbase, r.advert.advskew),
+            (7, 1, 50)
+        );
+        assert_eq!(r.advert.kind, 1);
+        assert!(r.advert.verify(&Password::new(b"ucarp-test-pass"), &vips));
+        assert!(!r.advert.verify(&Password::new(b"ucarp-test-pasS"), &vips));
+        assert!(!r
+            .advert
+            .verify(&Password::new(b"ucarp-test-pass"), &[vip("10.77.0.101")]));
+        // Our encoder writes the same header bytes for the same values.
+        assert_eq!(&r.advert.encode()[..], &frame[14 + 20..14 + 56]);
+    }
+}
