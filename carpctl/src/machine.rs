@@ -206,6 +206,10 @@ impl Machine {
                     self.become_backup(now, Reason::BetterMaster, &mut actions);
                 } else if theirs == ours && u32::from(src) < u32::from(self.config.src) {
                     self.become_backup(now, Reason::TieBreak, &mut actions);
+                } else {
+                    // Another master: a partition healed, and the neighbours may have
+                    // learned its MAC for our addresses meanwhile. Claim them back.
+                    actions.push(Action::Announce);
                 }
             }
             State::Backup => {
@@ -217,6 +221,18 @@ impl Machine {
                     self.master_down_at = Some(now + self.master_down_interval());
                 }
             }
+        }
+        actions
+    }
+
+    /// The interface got its carrier back. A master re-adds its addresses, announces them
+    /// and advertises at once: while it was cut off a backup may have taken them over.
+    pub fn link_up(&mut self, now: Duration) -> Vec<Action> {
+        let mut actions = Vec::new();
+        if self.state == State::Master {
+            actions.push(Action::AddAddresses);
+            actions.push(Action::Announce);
+            self.advertise(now, &mut actions);
         }
         actions
     }

@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use super::addresses::Addresses;
 use super::arp;
+use super::link::LinkWatch;
 use super::socket::CarpSocket;
 use crate::control::{self, EngineStatus, Request};
 use crate::error::Error;
@@ -52,6 +53,7 @@ struct Engine {
     hashed: Vec<IpAddr>,
     socket: CarpSocket,
     addresses: Addresses,
+    link: LinkWatch,
     machine: Machine,
     counter: u64,
     started: Instant,
@@ -63,6 +65,8 @@ struct Engine {
     status_dirty: Option<Instant>,
     hooks: Vec<JoinHandle<()>>,
     stdout_open: bool,
+    /// Whether the interface had its carrier when last told.
+    carrier: bool,
 }
 
 /// Runs the engine until SIGTERM, SIGINT or SIGHUP, then hands over gracefully.
@@ -115,6 +119,8 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
     })?;
     let addresses = Addresses::open(interface.index)
         .map_err(|e| Error::io("cannot open the rtnetlink socket", e))?;
+    let link = LinkWatch::open(interface.index)
+        .map_err(|e| Error::io("cannot watch the link state through rtnetlink", e))?;
     let socket_path = control::socket_path(&dir, settings.vhid);
     let _ = std::fs::remove_file(&socket_path);
     let listener = UnixListener::bind(&socket_path)
@@ -145,6 +151,7 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
         src,
         socket,
         addresses,
+        link,
         machine: Machine::new(config),
         counter: u64::from_be_bytes(counter_seed),
         started: Instant::now(),
@@ -156,6 +163,7 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
         status_dirty: None,
         hooks: Vec::new(),
         stdout_open: true,
+        carrier: true,
     };
     eprintln!(
         "carpctl: vhid {} on {} from {}: advbase {} advskew {}{}, virtual {}",
@@ -221,17 +229,26 @@ impl Engine {
                 PollFd::new(self.socket.as_fd(), PollFlags::POLLIN),
                 PollFd::new(listener.as_fd(), PollFlags::POLLIN),
                 PollFd::new(signals.as_fd(), PollFlags::POLLIN),
+                PollFd::new(self.link.as_fd(), PollFlags::POLLIN),
             ];
             match poll(&mut fds, timeout) {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(Error::io("poll failed", e.into())),
             }
             let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-            let (packets, control, signal) = (ready(&fds[0]), ready(&fds[1]), ready(&fds[2]));
+            let (packets, control, signal, link) = (
+                ready(&fds[0]),
+                ready(&fds[1]),
+                ready(&fds[2]),
+                ready(&fds[3]),
+            );
             if signal {
                 let actions = self.machine.shutdown();
                 self.apply(actions);
                 return Ok(());
+            }
+            if link {
+                self.link_changed();
             }
             if packets {
                 self.receive();
@@ -280,13 +297,40 @@ impl Engine {
                     self.count_bad(Defect::Hmac, Some(r.src));
                 }
                 Ok(r) => {
-                    self.last_peer = Some(r.src);
+                    if self.last_peer != Some(r.src) {
+                        self.last_peer = Some(r.src);
+                        self.status_dirty.get_or_insert_with(Instant::now);
+                    }
                     let actions =
                         self.machine
                             .advert(self.now(), r.src, r.advert.advbase, r.advert.advskew);
                     self.apply(actions);
                 }
             }
+        }
+    }
+
+    fn link_changed(&mut self) {
+        let Some(carrier) = self.link.changes() else {
+            return;
+        };
+        if carrier == self.carrier {
+            return;
+        }
+        self.carrier = carrier;
+        eprintln!(
+            "carpctl: vhid {}: '{}' {}",
+            self.settings.vhid,
+            self.settings.interface,
+            if carrier {
+                "has its carrier back"
+            } else {
+                "lost its carrier"
+            }
+        );
+        if carrier {
+            let actions = self.machine.link_up(self.now());
+            self.apply(actions);
         }
     }
 

@@ -4,6 +4,7 @@
 mod addresses;
 mod arp;
 mod engine;
+mod link;
 mod socket;
 
 pub use engine::run;

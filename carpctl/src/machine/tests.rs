@@ -153,15 +153,16 @@ fn master_yields_to_a_better_master_and_drops_the_addresses() {
 #[test]
 fn master_keeps_the_addresses_against_a_worse_master() {
     // Two masters after a partition: the better one stays, the worse one yields on its advert.
+    // It announces the addresses again: neighbours may have moved to the other master.
     let mut m = master(0, false);
-    assert!(m.advert(secs(9.0), LOWER, 1, 100).is_empty());
+    assert_eq!(m.advert(secs(9.0), LOWER, 1, 100), vec![Action::Announce]);
     assert_eq!(m.state(), State::Master);
 }
 
 #[test]
 fn equal_masters_break_the_tie_by_lower_source_address() {
     let mut m = master(0, false);
-    assert!(m.advert(secs(9.0), HIGHER, 1, 0).is_empty());
+    assert_eq!(m.advert(secs(9.0), HIGHER, 1, 0), vec![Action::Announce]);
     assert_eq!(m.state(), State::Master);
     let a = m.advert(secs(9.0), LOWER, 1, 0);
     assert_eq!(
@@ -274,4 +275,24 @@ fn shutdown_as_backup_sends_nothing() {
             reason: Reason::Shutdown
         }]
     );
+}
+
+#[test]
+fn link_up_makes_a_master_claim_its_addresses_again() {
+    let mut m = master(0, false);
+    assert_eq!(
+        m.link_up(secs(20.0)),
+        vec![
+            Action::AddAddresses,
+            Action::Announce,
+            Action::Advertise {
+                advbase: 1,
+                advskew: 0
+            }
+        ]
+    );
+    assert_eq!(m.deadline(), Some(secs(21.0)));
+    let mut b = machine(0, false);
+    b.start(secs(0.0));
+    assert!(b.link_up(secs(1.0)).is_empty());
 }
