@@ -70,10 +70,22 @@ pub struct RunCli {
     )]
     pub vip: Vec<IpNet>,
     /// Advertise every S seconds plus advskew/256 (default: 1).
-    #[arg(long, short = 'b', value_name = "S", default_value_t = 1)]
+    #[arg(
+        long,
+        short = 'b',
+        value_name = "S",
+        default_value_t = 1,
+        hide_default_value = true
+    )]
     pub advbase: u8,
     /// The skew N, 0 to 254: the node with the lowest skew holds the addresses (default: 0).
-    #[arg(long, short = 'k', value_name = "N", default_value_t = 0)]
+    #[arg(
+        long,
+        short = 'k',
+        value_name = "N",
+        default_value_t = 0,
+        hide_default_value = true
+    )]
     pub advskew: u8,
     /// Read the shared password from the first line of FILE (only 19 bytes count).
     #[arg(long, value_name = "FILE", required_unless_present = "site")]
@@ -92,7 +104,7 @@ pub struct RunCli {
     #[arg(long, value_name = "CMD")]
     pub down_hook: Option<String>,
     /// Keep the state file and control socket in DIR (default: /run/carpctl).
-    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR, hide_default_value = true)]
     pub state_dir: PathBuf,
 }
 
@@ -114,7 +126,7 @@ pub struct TargetCli {
     #[arg(long, value_name = "N")]
     pub vhid: Option<u8>,
     /// The engines' state directory DIR (default: /run/carpctl).
-    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR, hide_default_value = true)]
     pub state_dir: PathBuf,
 }
 
@@ -123,7 +135,7 @@ pub struct StatusCli {
     #[command(flatten)]
     pub target: TargetCli,
     /// Print json or text (default: json).
-    #[arg(long, value_enum, default_value_t = Format::Json)]
+    #[arg(long, value_enum, default_value_t = Format::Json, hide_default_value = true)]
     pub format: Format,
     /// Exit 0 only when every vhid shown is in this state, 1 otherwise.
     #[arg(long, value_enum)]
@@ -134,7 +146,7 @@ pub struct StatusCli {
 pub struct DemoteCli {
     /// Add N to the demotion; the effective skew is capped at 240 (default: 240, which moves
     /// the addresses to any backup with preempt on).
-    #[arg(value_name = "N", default_value_t = 240)]
+    #[arg(value_name = "N", default_value_t = 240, hide_default_value = true)]
     pub by: u8,
     #[command(flatten)]
     pub target: TargetCli,
@@ -149,7 +161,7 @@ pub struct SiteHostCli {
     #[arg(long, value_name = "NAME")]
     pub host: String,
     /// Use ifconfig alias number N in rc.conf (default: 0).
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
     pub alias_index: u32,
 }
 
@@ -158,7 +170,7 @@ pub struct RcconfCli {
     #[command(flatten)]
     pub target: SiteHostCli,
     /// Print text (grouped by file) or json (default: text).
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+    #[arg(long, value_enum, default_value_t = Format::Text, hide_default_value = true)]
     pub format: Format,
 }
 
@@ -389,13 +401,9 @@ fn apply_alias(alias: &Alias, pass_file: &Path) -> Result<i32, Error> {
     for warning in &password.warnings {
         eprintln!("{warning}");
     }
-    let text = std::fs::read_to_string(pass_file).map_err(|source| Error::PassFile {
-        path: pass_file.to_path_buf(),
-        source,
-    })?;
-    let line = text.lines().next().unwrap_or_default();
+    let line = String::from_utf8_lossy(password.password.as_bytes()).into_owned();
     let status = std::process::Command::new("ifconfig")
-        .args(alias.ifconfig_args(line))
+        .args(alias.ifconfig_args(&line))
         .status()
         .map_err(|e| Error::io("cannot run ifconfig", e))?;
     if status.success() {

@@ -41,8 +41,9 @@ impl Password {
         Password(bytes[..bytes.len().min(MAX_PASSWORD_LEN)].to_vec())
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+    /// The bytes that count, for handing to FreeBSD's ifconfig.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
     }
 }
 
