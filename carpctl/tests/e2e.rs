@@ -139,7 +139,21 @@ fn sigterm_hands_over_gracefully() {
         return;
     }
     let mut lab = Lab::new(3);
-    let a = lab.carpctl(1, &["--advskew", "0"]);
+    let up = lab.dir.path().join("up.env");
+    let down = lab.dir.path().join("down.env");
+    let up_hook = format!("env | grep ^CARP_ | sort > {}", up.display());
+    let down_hook = format!("env | grep ^CARP_ | sort > {}", down.display());
+    let a = lab.carpctl(
+        1,
+        &[
+            "--advskew",
+            "0",
+            "--up-hook",
+            &up_hook,
+            "--down-hook",
+            &down_hook,
+        ],
+    );
     let b = lab.carpctl(2, &["--advskew", "100"]);
     wait_until(SETTLE, "host 1 MASTER", || {
         lab.state(1).as_deref() == Some("MASTER")
@@ -147,11 +161,23 @@ fn sigterm_hands_over_gracefully() {
     wait_until(SETTLE, "host 2 BACKUP", || {
         lab.state(2).as_deref() == Some("BACKUP")
     });
+    wait_until(SETTLE, "the up hook ran", || up.exists());
+    assert_eq!(
+        std::fs::read_to_string(&up).unwrap(),
+        "CARP_FROM=BACKUP\nCARP_INTERFACE=eth0\nCARP_REASON=master_down\nCARP_SRC=10.77.0.1\n\
+         CARP_STATE=MASTER\nCARP_VHID=7\nCARP_VIPS=10.77.0.100/24\n"
+    );
+    assert!(!down.exists());
     lab.procs[a].signal(Signal::SIGTERM);
     let status = lab.procs[a].wait_exit(Duration::from_secs(5));
     assert!(status.success(), "{status}");
     assert!(!lab.has_vip(1), "the old master removed the VIP");
     assert!(lab.status(1).is_none(), "its state file is gone");
+    let down_env = std::fs::read_to_string(&down).unwrap();
+    assert!(
+        down_env.contains("CARP_STATE=INIT\n") && down_env.contains("CARP_REASON=shutdown\n"),
+        "{down_env}"
+    );
     wait_until(Duration::from_secs(2), "host 2 takes over", || {
         lab.state(2).as_deref() == Some("MASTER")
     });
