@@ -160,11 +160,13 @@ impl Machine {
     }
 
     /// INIT -> BACKUP: the interface is usable; wait a master-down interval for a master.
+    /// Addresses left behind by an engine that crashed are removed first: a backup must not
+    /// answer for them.
     pub fn start(&mut self, now: Duration) -> Vec<Action> {
         if self.state != State::Init {
             return Vec::new();
         }
-        let mut actions = Vec::new();
+        let mut actions = vec![Action::RemoveAddresses];
         self.become_backup(now, Reason::Startup, &mut actions);
         actions
     }

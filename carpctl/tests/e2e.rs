@@ -5,6 +5,7 @@ mod lab;
 
 use std::time::Duration;
 
+use carpctl::wire;
 use lab::{advert, can_run, holds_for, ucarp_available, wait_until, Lab, PASSWORD};
 use nix::sys::signal::Signal;
 
@@ -112,11 +113,22 @@ fn a_better_node_returning_preempts() {
     });
     lab.procs[a].signal(Signal::SIGKILL);
     lab.procs[a].wait_exit(Duration::from_secs(5));
-    // A crash leaves the address behind; the host is gone from the link as far as CARP knows.
     wait_until(SETTLE, "host 2 takes over", || {
         lab.state(2).as_deref() == Some("MASTER")
     });
-    let _ = std::fs::remove_dir_all(lab.state_dir(1));
+    assert_eq!(
+        lab.vip_holders(),
+        vec![1, 2],
+        "a crash leaves the address behind"
+    );
+    // Back without preempt, it stays BACKUP and clears what the crash left.
+    let quiet = lab.carpctl(1, &["--advskew", "0"]);
+    wait_until(SETTLE, "host 1 BACKUP", || {
+        lab.state(1).as_deref() == Some("BACKUP")
+    });
+    assert_eq!(lab.vip_holders(), vec![2]);
+    lab.procs[quiet].signal(Signal::SIGTERM);
+    lab.procs[quiet].wait_exit(Duration::from_secs(5));
     let a = lab.carpctl(1, &["--advskew", "0", "--preempt"]);
     wait_until(SETTLE, "host 1 preempts", || {
         lab.state(1).as_deref() == Some("MASTER")
@@ -309,6 +321,21 @@ fn forged_adverts_are_ignored() {
     assert!(lab.procs[a]
         .stderr_text()
         .contains("from 10.77.0.3 with a wrong password"));
+    // Signed right but routed (TTL 64): counted, not obeyed.
+    let mut routed = wire::encode_ipv4(Lab::addr(3), &advert(1, 0, 50, PASSWORD));
+    routed[8] = 64;
+    lab.send_packets(3, vec![routed; 3]);
+    holds_for(
+        Duration::from_secs(1),
+        "a routed advert moved the master",
+        || lab.state(1).as_deref() == Some("MASTER"),
+    );
+    wait_until(SETTLE, "the routed adverts are counted", || {
+        lab.status(1).is_some_and(|s| s["bad_adverts"]["ttl"] == 3)
+    });
+    assert!(lab.procs[a]
+        .stderr_text()
+        .contains("from 10.77.0.3 with a TTL other than 255"));
     lab.send_adverts(3, &[advert(1, 0, 99, PASSWORD)]);
     wait_until(SETTLE, "a genuine better advert is obeyed", || {
         lab.state(1).as_deref() == Some("BACKUP")

@@ -47,9 +47,17 @@ fn starts_as_backup_and_takes_over_after_three_intervals_plus_skew() {
     assert_eq!(m.deadline(), None);
     let a = m.start(secs(10.0));
     assert_eq!(
-        transition(&a),
-        Some((State::Init, State::Backup, Reason::Startup))
+        a,
+        vec![
+            Action::RemoveAddresses,
+            Action::Transition {
+                from: State::Init,
+                to: State::Backup,
+                reason: Reason::Startup
+            }
+        ]
     );
+    assert!(m.start(secs(11.0)).is_empty(), "starts once");
     assert_eq!(m.deadline(), Some(secs(10.0) + interval(3, 100)));
     assert!(m.tick(secs(12.0)).is_empty(), "too early");
     let a = m.tick(secs(13.4));

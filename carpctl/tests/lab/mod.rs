@@ -336,11 +336,18 @@ impl Lab {
             .and_then(|s| s["state"].as_str().map(str::to_string))
     }
 
-    /// Sends raw CARP packets from inside `host`'s namespace, as another node would.
+    /// Sends advertisements from inside `host`'s namespace, as another node would.
     pub fn send_adverts(&self, host: usize, adverts: &[Advert]) {
-        let ns = format!("/run/netns/{}", self.ns(host));
         let src = Lab::addr(host);
-        let packets: Vec<_> = adverts.iter().map(|a| wire::encode_ipv4(src, a)).collect();
+        self.send_packets(
+            host,
+            adverts.iter().map(|a| wire::encode_ipv4(src, a)).collect(),
+        );
+    }
+
+    /// Sends whole IPv4 packets (header included) to the CARP group from inside `host`.
+    pub fn send_packets(&self, host: usize, packets: Vec<[u8; 56]>) {
+        let ns = format!("/run/netns/{}", self.ns(host));
         std::thread::spawn(move || {
             // setns changes only this thread's network namespace.
             let file = std::fs::File::open(ns).unwrap();
