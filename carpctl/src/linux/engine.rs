@@ -67,6 +67,8 @@ struct Engine {
     stdout_open: bool,
     /// Whether the interface had its carrier when last told.
     carrier: bool,
+    /// Whether the last advertisement could not be sent.
+    send_failing: bool,
 }
 
 /// Runs the engine until SIGTERM, SIGINT or SIGHUP, then hands over gracefully.
@@ -164,6 +166,7 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
         hooks: Vec::new(),
         stdout_open: true,
         carrier: true,
+        send_failing: false,
     };
     eprintln!(
         "carpctl: vhid {} on {} from {}: advbase {} advskew {}{}, virtual {}",
@@ -491,11 +494,23 @@ impl Engine {
             &self.settings.password,
             &self.hashed,
         );
-        if let Err(e) = self.socket.send(&wire::encode_ipv4(self.src, &advert)) {
-            eprintln!(
-                "carpctl: cannot send an advertisement on '{}': {e}",
-                self.settings.interface
-            );
+        match self.socket.send(&wire::encode_ipv4(self.src, &advert)) {
+            // Reported once per run of failures, not once a second.
+            Err(e) if !self.send_failing => {
+                self.send_failing = true;
+                eprintln!(
+                    "carpctl: cannot send advertisements on '{}': {e}; retrying every interval",
+                    self.settings.interface
+                );
+            }
+            Ok(()) if self.send_failing => {
+                self.send_failing = false;
+                eprintln!(
+                    "carpctl: advertisements on '{}' are sent again",
+                    self.settings.interface
+                );
+            }
+            _ => {}
         }
     }
 
