@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::IpNet;
 
 use crate::error::Error;
 use crate::wire::{Password, MAX_PASSWORD_LEN};
@@ -17,8 +17,9 @@ pub const DEFAULT_STATE_DIR: &str = "/run/carpctl";
 pub struct RunSettings {
     pub interface: String,
     pub vhid: u8,
-    /// The virtual addresses with the prefix length they get on the interface.
-    pub vips: Vec<Ipv4Net>,
+    /// The virtual addresses with the prefix length they get on the interface; at least one
+    /// is IPv4, since the advertisements travel over IPv4.
+    pub vips: Vec<IpNet>,
     pub advbase: u8,
     pub advskew: u8,
     pub preempt: bool,
@@ -128,21 +129,20 @@ impl RunArgs {
                 "give at least one --vip ADDR/PREFIX",
             ));
         }
-        let mut vips = Vec::new();
-        for vip in &self.vips {
-            match vip {
-                IpNet::V4(v4) => vips.push(*v4),
-                IpNet::V6(_) => {
-                    return Err(invalid(
-                        "vip",
-                        vip.to_string(),
-                        "only IPv4 virtual addresses are supported (ucarp and the site use IPv4)",
-                    ))
-                }
-            }
+        if !self.vips.iter().any(|v| matches!(v, IpNet::V4(_))) {
+            return Err(invalid(
+                "vip",
+                self.vips
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                "give at least one IPv4 --vip: advertisements travel over IPv4",
+            ));
         }
+        let vips = self.vips.clone();
         if let Some(src) = self.src {
-            if vips.iter().any(|v| v.addr() == src) {
+            if vips.iter().any(|v| v.addr() == IpAddr::V4(src)) {
                 return Err(invalid(
                     "src",
                     src.to_string(),
@@ -212,7 +212,7 @@ impl RunArgs {
 impl RunSettings {
     /// The addresses the HMAC covers: the virtual addresses without prefix.
     pub fn hashed_addresses(&self) -> Vec<IpAddr> {
-        self.vips.iter().map(|v| IpAddr::V4(v.addr())).collect()
+        self.vips.iter().map(IpNet::addr).collect()
     }
 }
 

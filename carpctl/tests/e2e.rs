@@ -420,3 +420,38 @@ fn carpctl_preempts_ucarp() {
     });
     assert!(lab.ping_from(3));
 }
+
+/// An IPv6 address rides along with the IPv4 one: it moves on failover, and the neighbour
+/// advertisement makes a client that cached the old master's MAC follow at once.
+#[test]
+fn ipv6_vip_moves_with_the_ipv4_one() {
+    if !can_run("ipv6_vip_moves_with_the_ipv4_one") {
+        return;
+    }
+    let mut lab = Lab::new(3);
+    for host in 1..=3 {
+        lab.add_addr(host, &format!("fd77::{host}/64"));
+    }
+    lab.carpctl(1, &["--advskew", "0", "--vip", "fd77::100/64"]);
+    lab.carpctl(2, &["--advskew", "100", "--vip", "fd77::100/64"]);
+    wait_until(SETTLE, "host 1 MASTER", || {
+        lab.state(1).as_deref() == Some("MASTER")
+    });
+    wait_until(SETTLE, "host 2 BACKUP", || {
+        lab.state(2).as_deref() == Some("BACKUP")
+    });
+    assert!(lab.has_addr(1, "fd77::100") && !lab.has_addr(2, "fd77::100"));
+    wait_until(SETTLE, "fd77::100 answers from host 1", || {
+        lab.ping(3, "fd77::100")
+    });
+    lab.set_link(1, false);
+    wait_until(SETTLE, "host 2 takes over", || {
+        lab.state(2).as_deref() == Some("MASTER")
+    });
+    assert!(lab.has_addr(2, "fd77::100"));
+    assert!(
+        lab.ping(3, "fd77::100"),
+        "the client follows the neighbour advertisement"
+    );
+    assert!(lab.ping_from(3));
+}

@@ -9,7 +9,9 @@ use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
     NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressHeaderFlags, AddressMessage, AddressScope,
+};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
 
@@ -52,7 +54,12 @@ impl Addresses {
         let mut message = AddressMessage::default();
         message.header.family = match net.addr() {
             IpAddr::V4(_) => AddressFamily::Inet,
-            IpAddr::V6(_) => AddressFamily::Inet6,
+            IpAddr::V6(_) => {
+                // Duplicate address detection would hold a moving address back for a second
+                // or more, and the other node has just given it up.
+                message.header.flags = AddressHeaderFlags::Nodad;
+                AddressFamily::Inet6
+            }
         };
         message.header.prefix_len = net.prefix_len();
         message.header.scope = AddressScope::Universe;

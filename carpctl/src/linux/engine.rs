@@ -19,6 +19,7 @@ use serde::Serialize;
 use super::addresses::Addresses;
 use super::arp;
 use super::link::LinkWatch;
+use super::ndp;
 use super::socket::CarpSocket;
 use crate::control::{self, EngineStatus, Request};
 use crate::error::Error;
@@ -204,7 +205,7 @@ fn find_interface(name: &str) -> Result<NetworkInterface, Error> {
 
 fn first_own_ipv4(interface: &NetworkInterface, settings: &RunSettings) -> Option<Ipv4Addr> {
     interface.ips.iter().find_map(|net| match net.ip() {
-        IpAddr::V4(a) if !settings.vips.iter().any(|v| v.addr() == a) => Some(a),
+        IpAddr::V4(a) if !settings.vips.iter().any(|v| v.addr() == IpAddr::V4(a)) => Some(a),
         _ => None,
     })
 }
@@ -452,7 +453,7 @@ impl Engine {
                 Action::Advertise { advbase, advskew } => self.advertise(advbase, advskew),
                 Action::AddAddresses => {
                     for vip in self.settings.vips.clone() {
-                        if let Err(e) = self.addresses.add(vip.into()) {
+                        if let Err(e) = self.addresses.add(vip) {
                             eprintln!(
                                 "carpctl: cannot add {vip} to '{}': {e}",
                                 self.settings.interface
@@ -462,7 +463,7 @@ impl Engine {
                 }
                 Action::RemoveAddresses => {
                     for vip in self.settings.vips.clone() {
-                        if let Err(e) = self.addresses.remove(vip.into()) {
+                        if let Err(e) = self.addresses.remove(vip) {
                             eprintln!(
                                 "carpctl: cannot remove {vip} from '{}': {e}",
                                 self.settings.interface
@@ -470,17 +471,33 @@ impl Engine {
                         }
                     }
                 }
-                Action::Announce => {
-                    let vips: Vec<Ipv4Addr> = self.settings.vips.iter().map(|v| v.addr()).collect();
-                    if let Err(e) = arp::announce(&self.interface, &vips) {
-                        eprintln!(
-                            "carpctl: cannot send gratuitous ARP on '{}': {e}",
-                            self.settings.interface
-                        );
-                    }
-                }
+                Action::Announce => self.announce(),
                 Action::Transition { from, to, reason } => self.transition(from, to, reason),
             }
+        }
+    }
+
+    /// Gratuitous ARP for the IPv4 addresses, unsolicited neighbour advertisements for the
+    /// IPv6 ones.
+    fn announce(&self) {
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for vip in &self.settings.vips {
+            match vip.addr() {
+                IpAddr::V4(a) => v4.push(a),
+                IpAddr::V6(a) => v6.push(a),
+            }
+        }
+        if let Err(e) = arp::announce(&self.interface, &v4) {
+            eprintln!(
+                "carpctl: cannot send gratuitous ARP on '{}': {e}",
+                self.settings.interface
+            );
+        }
+        if let Err(e) = ndp::announce(&self.interface, &v6) {
+            eprintln!(
+                "carpctl: cannot send neighbour advertisements on '{}': {e}",
+                self.settings.interface
+            );
         }
     }
 

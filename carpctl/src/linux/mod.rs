@@ -5,6 +5,7 @@ mod addresses;
 mod arp;
 mod engine;
 mod link;
+mod ndp;
 mod socket;
 
 pub use engine::run;

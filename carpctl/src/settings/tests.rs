@@ -20,10 +20,29 @@ fn check(a: RunArgs) -> Result<RunSettings, Error> {
 #[test]
 fn valid_arguments_pass() {
     let s = check(args()).unwrap();
-    assert_eq!(s.vips, vec!["10.0.10.100/24".parse::<Ipv4Net>().unwrap()]);
+    assert_eq!(s.vips, vec!["10.0.10.100/24".parse::<IpNet>().unwrap()]);
     assert_eq!(
         s.hashed_addresses(),
         vec!["10.0.10.100".parse::<IpAddr>().unwrap()]
+    );
+}
+
+#[test]
+fn ipv6_addresses_ride_along_with_an_ipv4_one() {
+    let s = check(RunArgs {
+        vips: vec![
+            "10.0.10.100/24".parse().unwrap(),
+            "fd00::100/64".parse().unwrap(),
+        ],
+        ..args()
+    })
+    .unwrap();
+    assert_eq!(
+        s.hashed_addresses(),
+        [
+            "10.0.10.100".parse::<IpAddr>().unwrap(),
+            "fd00::100".parse().unwrap()
+        ]
     );
 }
 
@@ -54,10 +73,10 @@ fn each_bad_value_is_named() {
         ),
         (
             RunArgs {
-                vips: vec!["fd00::1/64".parse().unwrap()],
+                vips: vec!["fd00::1/64".parse().unwrap(), "fd00::2/64".parse().unwrap()],
                 ..args()
             },
-            "invalid vip 'fd00::1/64'",
+            "invalid vip 'fd00::1/64 fd00::2/64': give at least one IPv4",
         ),
         (
             RunArgs {

@@ -264,20 +264,31 @@ impl Lab {
 
     /// Whether `host` has the virtual address on its eth0.
     pub fn has_vip(&self, host: usize) -> bool {
+        self.has_addr(host, VIP)
+    }
+
+    /// Whether `host` has `addr` (either family) on its eth0.
+    pub fn has_addr(&self, host: usize, addr: &str) -> bool {
         let out = Command::new("ip")
-            .args([
-                "-n",
-                &self.ns(host),
-                "-4",
-                "-o",
-                "addr",
-                "show",
-                "dev",
-                "eth0",
-            ])
+            .args(["-n", &self.ns(host), "-o", "addr", "show", "dev", "eth0"])
             .output()
             .unwrap();
-        String::from_utf8_lossy(&out.stdout).contains(&format!(" {VIP}/"))
+        String::from_utf8_lossy(&out.stdout).contains(&format!(" {addr}/"))
+    }
+
+    /// Adds a static address (no duplicate address detection) to `host`'s eth0.
+    pub fn add_addr(&self, host: usize, cidr: &str) {
+        sh(&[
+            "ip",
+            "-n",
+            &self.ns(host),
+            "addr",
+            "add",
+            cidr,
+            "dev",
+            "eth0",
+            "nodad",
+        ]);
     }
 
     /// The hosts that hold the virtual address now.
@@ -287,6 +298,11 @@ impl Lab {
 
     /// Whether the VIP answers one ping sent from `host`.
     pub fn ping_from(&self, host: usize) -> bool {
+        self.ping(host, VIP)
+    }
+
+    /// Whether `addr` answers one ping sent from `host`.
+    pub fn ping(&self, host: usize, addr: &str) -> bool {
         Command::new("ip")
             .args([
                 "netns",
@@ -297,7 +313,7 @@ impl Lab {
                 "1",
                 "-W",
                 "1",
-                VIP,
+                addr,
             ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
