@@ -455,3 +455,25 @@ fn ipv6_vip_moves_with_the_ipv4_one() {
     );
     assert!(lab.ping_from(3));
 }
+
+/// A ucarp peer configured with another password is named in the report, not obeyed.
+#[test]
+fn ucarp_with_another_password_is_named() {
+    if !can_run("ucarp_with_another_password_is_named")
+        || !ucarp_available("ucarp_with_another_password_is_named")
+    {
+        return;
+    }
+    let mut lab = Lab::new(2);
+    lab.ucarp_with_pass(1, 0, false, "ucarp-other-pass");
+    wait_until(SETTLE, "ucarp holds the VIP", || lab.has_vip(1));
+    let b = lab.carpctl(2, &["--advskew", "100"]);
+    wait_until(SETTLE, "the report names ucarp's host", || {
+        lab.procs[b]
+            .stderr_text()
+            .contains("from 10.77.0.1 with a wrong password")
+    });
+    wait_until(SETTLE, "carpctl, deaf to ucarp, becomes MASTER", || {
+        lab.state(2).as_deref() == Some("MASTER")
+    });
+}

@@ -238,6 +238,16 @@ impl Lab {
 
     /// Starts ucarp on `host` with up/down scripts that add and remove the VIP.
     pub fn ucarp(&mut self, host: usize, advskew: u8, preempt: bool) -> usize {
+        self.ucarp_with_pass(host, advskew, preempt, PASSWORD)
+    }
+
+    pub fn ucarp_with_pass(
+        &mut self,
+        host: usize,
+        advskew: u8,
+        preempt: bool,
+        password: &str,
+    ) -> usize {
         let up = self.dir.path().join("vip-up");
         let down = self.dir.path().join("vip-down");
         // ucarp calls the scripts with the interface and the address.
@@ -250,7 +260,7 @@ impl Lab {
         command
             .args(["netns", "exec", &self.ns(host), "ucarp", "-i", "eth0"])
             .args(["-s", &Lab::addr(host).to_string(), "-v", &VHID.to_string()])
-            .args(["-p", PASSWORD, "-a", VIP, "-k", &advskew.to_string()])
+            .args(["-p", password, "-a", VIP, "-k", &advskew.to_string()])
             .arg("-u")
             .arg(&up)
             .arg("-d")
