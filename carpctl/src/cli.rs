@@ -13,6 +13,7 @@ use crate::freebsd::{self, Alias, KernelCarp};
 use crate::machine::State;
 use crate::output;
 use crate::settings::{self, RunArgs, DEFAULT_STATE_DIR};
+use crate::wire::Password;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -222,12 +223,18 @@ fn run(cli: RunCli) -> Result<(), Error> {
             cli.pass_file.unwrap_or_default(),
         ),
     };
-    let password = settings::read_password(&pass_file)?;
-    for warning in &password.warnings {
+    let password = load_password(&pass_file)?;
+    let settings = args.validate(password, cli.up_hook, cli.down_hook, cli.state_dir)?;
+    run_engine(settings)
+}
+
+/// Reads a password file and tells the operator what is wrong with it, if anything.
+fn load_password(path: &Path) -> Result<Password, Error> {
+    let file = settings::read_password(path)?;
+    for warning in &file.warnings {
         eprintln!("{warning}");
     }
-    let settings = args.validate(password.password, cli.up_hook, cli.down_hook, cli.state_dir)?;
-    run_engine(settings)
+    Ok(file.password)
 }
 
 #[cfg(target_os = "linux")]
@@ -393,15 +400,12 @@ fn alias(cli: &AliasCli) -> Result<i32, Error> {
             "it sets FreeBSD's kernel CARP alias; use --dry-run to see the command, or carpctl run on Linux",
         ));
     }
-    apply_alias(&alias, &alias.pass_file)
+    apply_alias(&alias)
 }
 
-fn apply_alias(alias: &Alias, pass_file: &Path) -> Result<i32, Error> {
-    let password = settings::read_password(pass_file)?;
-    for warning in &password.warnings {
-        eprintln!("{warning}");
-    }
-    let line = String::from_utf8_lossy(password.password.as_bytes()).into_owned();
+fn apply_alias(alias: &Alias) -> Result<i32, Error> {
+    let password = load_password(&alias.pass_file)?;
+    let line = String::from_utf8_lossy(password.as_bytes()).into_owned();
     let status = std::process::Command::new("ifconfig")
         .args(alias.ifconfig_args(&line))
         .status()

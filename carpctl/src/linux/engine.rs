@@ -81,12 +81,6 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
             .ok_or_else(|| Error::NoSource(settings.interface.clone()))?,
     };
     let dir = settings.state_dir.clone();
-    std::fs::create_dir_all(&dir).map_err(|e| {
-        Error::io(
-            format!("cannot create state directory '{}'", dir.display()),
-            e,
-        )
-    })?;
     if let Some(other) = control::running_engines(&dir, Some(settings.vhid))?.first() {
         return Err(Error::AlreadyRunning {
             vhid: settings.vhid,
@@ -124,6 +118,13 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
         .map_err(|e| Error::io("cannot open the rtnetlink socket", e))?;
     let link = LinkWatch::open(interface.index)
         .map_err(|e| Error::io("cannot watch the link state through rtnetlink", e))?;
+    // Created only now, so a run refused above leaves nothing behind.
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        Error::io(
+            format!("cannot create state directory '{}'", dir.display()),
+            e,
+        )
+    })?;
     let socket_path = control::socket_path(&dir, settings.vhid);
     let _ = std::fs::remove_file(&socket_path);
     let listener = UnixListener::bind(&socket_path)
