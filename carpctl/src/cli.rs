@@ -173,6 +173,10 @@ pub struct RcconfCli {
     /// Print text (grouped by file) or json (default: text).
     #[arg(long, value_enum, default_value_t = Format::Text, hide_default_value = true)]
     pub format: Format,
+    /// Write the password itself into the rc.conf line, read from PASS_FILE, as the how-to
+    /// does (default: a $(head -n 1 FILE) of the site's pass_file, evaluated when rc reads it).
+    #[arg(long, value_name = "PASS_FILE")]
+    pub inline_pass: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -378,7 +382,16 @@ fn load_alias(target: &SiteHostCli) -> Result<Alias, Error> {
 }
 
 fn rcconf(cli: &RcconfCli) -> Result<i32, Error> {
-    let lines = load_alias(&cli.target)?.rc_lines(cli.target.alias_index);
+    let alias = load_alias(&cli.target)?;
+    let literal = match &cli.inline_pass {
+        Some(path) => {
+            let password = load_password(path)?;
+            eprintln!("carpctl: warning: the output contains the password; keep it in a file only root can read");
+            Some(String::from_utf8_lossy(password.as_bytes()).into_owned())
+        }
+        None => None,
+    };
+    let lines = alias.rc_lines(cli.target.alias_index, literal.as_deref());
     match cli.format {
         Format::Json => output::print_json(&serde_json::json!({ "lines": lines })),
         Format::Text => output::print_text(&freebsd::render_rc_text(&lines)),

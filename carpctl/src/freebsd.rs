@@ -75,8 +75,10 @@ impl Alias {
         format!("$(head -n 1 {})", shell_quote(&self.pass_file))
     }
 
-    /// The lines of loader.conf, sysctl.conf and rc.conf.d/network for this host.
-    pub fn rc_lines(&self, alias_index: u32) -> Vec<ConfigLine> {
+    /// The lines of loader.conf, sysctl.conf and rc.conf.d/network for this host. The
+    /// password is read from its file when rc sources the line, unless `literal` gives it
+    /// (the how-to's form, for hosts where the file is not there at boot).
+    pub fn rc_lines(&self, alias_index: u32, literal: Option<&str>) -> Vec<ConfigLine> {
         let family = if self.vip.is_ipv4() { "inet" } else { "inet6" };
         let mut lines = vec![ConfigLine {
             file: "/boot/loader.conf",
@@ -94,7 +96,7 @@ impl Alias {
                 "ifconfig_{}_alias{alias_index}=\"{family} {} pass {} alias {}/{}\"",
                 self.interface.replace(['.', '-'], "_"),
                 self.carp_words().join(" "),
-                self.pass_expansion(),
+                literal.map_or_else(|| self.pass_expansion(), str::to_string),
                 self.vip,
                 self.host_prefix()
             ),

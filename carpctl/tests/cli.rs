@@ -60,6 +60,31 @@ fn rcconf_prints_each_line_with_its_file() {
 }
 
 #[test]
+fn rcconf_can_inline_the_password_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let pass = dir.path().join("pass");
+    std::fs::write(&pass, "FMxjubyqfNYTVAdS6aZ\n").unwrap();
+    std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = carpctl()
+        .args([
+            "rcconf",
+            "--site",
+            HOWTO,
+            "--host",
+            "redis1",
+            "--inline-pass",
+        ])
+        .arg(&pass)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains(
+        "ifconfig_em1_alias0=\"inet vhid 10 advskew 0 pass FMxjubyqfNYTVAdS6aZ alias 10.0.10.100/32\""
+    ));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the output contains the password"));
+}
+
+#[test]
 fn site_from_stdin_and_an_unknown_host_is_named() {
     let out = carpctl()
         .args(["rcconf", "--site", "-", "--host", "redis9"])

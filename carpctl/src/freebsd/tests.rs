@@ -7,7 +7,7 @@ fn howto() -> site::Site {
 #[test]
 fn rc_lines_are_the_howtos_with_the_password_read_from_its_file() {
     let alias = Alias::from_site(&howto(), "redis2").unwrap();
-    let lines = alias.rc_lines(0);
+    let lines = alias.rc_lines(0, None);
     assert_eq!(
         lines,
         vec![
@@ -34,13 +34,23 @@ fn rc_lines_are_the_howtos_with_the_password_read_from_its_file() {
 }
 
 #[test]
+fn a_literal_password_is_written_as_the_howto_does() {
+    let alias = Alias::from_site(&howto(), "redis1").unwrap();
+    let lines = alias.rc_lines(0, Some("FMxjubyqfNYTVAdS6aZ"));
+    assert_eq!(
+        lines[2].line,
+        "ifconfig_em1_alias0=\"inet vhid 10 advskew 0 pass FMxjubyqfNYTVAdS6aZ alias 10.0.10.100/32\""
+    );
+}
+
+#[test]
 fn advbase_other_than_one_and_odd_paths_are_written_out() {
     let mut alias = Alias::from_site(&howto(), "redis1").unwrap();
     alias.advbase = 3;
     alias.preempt = false;
     alias.pass_file = "/etc/carp pass's".into();
     alias.interface = "vlan.10".into();
-    let lines = alias.rc_lines(2);
+    let lines = alias.rc_lines(2, None);
     assert_eq!(lines.len(), 2, "no preempt line: {lines:?}");
     assert_eq!(
         lines[1].line,
