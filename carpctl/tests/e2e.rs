@@ -220,11 +220,7 @@ fn demote_and_promote_move_the_vip() {
     wait_until(SETTLE, "host 2 BACKUP", || {
         lab.state(2).as_deref() == Some("BACKUP")
     });
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_carpctl"))
-        .args(["demote", "50", "--state-dir"])
-        .arg(lab.state_dir(1))
-        .output()
-        .unwrap();
+    let out = lab.control(1, &["demote", "50"]);
     assert!(
         out.status.success(),
         "{}",
@@ -236,11 +232,7 @@ fn demote_and_promote_move_the_vip() {
     holds_for(Duration::from_secs(2), "skew 50 still beats 100", || {
         lab.state(1).as_deref() == Some("MASTER")
     });
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_carpctl"))
-        .args(["demote", "--state-dir"])
-        .arg(lab.state_dir(1))
-        .output()
-        .unwrap();
+    let out = lab.control(1, &["demote"]);
     let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(reply["effective_skew"], 240, "capped at 240");
     wait_until(SETTLE, "host 2 preempts", || {
@@ -249,11 +241,7 @@ fn demote_and_promote_move_the_vip() {
     wait_until(SETTLE, "host 1 yields", || {
         lab.state(1).as_deref() == Some("BACKUP")
     });
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_carpctl"))
-        .args(["promote", "--state-dir"])
-        .arg(lab.state_dir(1))
-        .output()
-        .unwrap();
+    let out = lab.control(1, &["promote"]);
     assert!(out.status.success());
     wait_until(SETTLE, "host 1 preempts back", || {
         lab.state(1).as_deref() == Some("MASTER")

@@ -347,14 +347,19 @@ impl Lab {
 
     /// What `carpctl status` says about the engine of `host`, or None when none runs.
     pub fn status(&self, host: usize) -> Option<serde_json::Value> {
-        let out = Command::new(env!("CARGO_BIN_EXE_carpctl"))
-            .arg("status")
+        let out = self.control(host, &["status"]);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        doc["vhids"].as_array()?.first().cloned()
+    }
+
+    /// Runs `carpctl ARGS --state-dir` against the engine of `host` (demote, promote).
+    pub fn control(&self, host: usize, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_carpctl"))
+            .args(args)
             .arg("--state-dir")
             .arg(self.state_dir(host))
             .output()
-            .unwrap();
-        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-        doc["vhids"].as_array()?.first().cloned()
+            .unwrap()
     }
 
     pub fn state(&self, host: usize) -> Option<String> {
