@@ -1,3 +1,5 @@
+//! The FreeBSD text: rc.conf lines, the ifconfig command, and parsing ifconfig output.
+
 use super::*;
 
 fn howto() -> site::Site {

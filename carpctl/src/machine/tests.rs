@@ -1,3 +1,5 @@
+//! Every transition rule of the state machine, with time passed in by hand.
+
 use super::*;
 
 const ME: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);

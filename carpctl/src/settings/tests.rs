@@ -1,3 +1,5 @@
+//! Validation of `run` settings, the site mapping and the password file checks.
+
 use super::*;
 use std::io::Write;
 

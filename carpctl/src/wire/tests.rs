@@ -1,3 +1,6 @@
+//! The codec against independent references: RFC 1071, Python's hmac, a ucarp capture, and
+//! arbitrary bytes for the decoder.
+
 use super::*;
 use proptest::prelude::*;
 
