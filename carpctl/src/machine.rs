@@ -47,7 +47,8 @@ pub enum Reason {
     MasterWillTimeOut,
     /// A better master was heard.
     BetterMaster,
-    /// A master with the same interval and a lower source address was heard (ucarp's rule).
+    /// A master with the same interval and a lower source address was heard (ucarp's rule,
+    /// see `tie_break_wins`).
     TieBreak,
     /// The engine was told to stop.
     Shutdown,
@@ -100,6 +101,14 @@ pub struct Config {
 pub fn interval(advbase: u8, skew: u8) -> Duration {
     Duration::from_secs(u64::from(advbase))
         + Duration::from_micros(u64::from(skew) * 1_000_000 / 256)
+}
+
+/// Whether `theirs` beats `ours` between two masters with equal intervals. ucarp compares
+/// the addresses as the in-memory integers of their network-order bytes, i.e. in the host's
+/// native byte order; doing the same makes both sides agree on who yields (FreeBSD has no
+/// tie-break and yields to any equal master).
+fn tie_break_wins(theirs: Ipv4Addr, ours: Ipv4Addr) -> bool {
+    u32::from_ne_bytes(theirs.octets()) < u32::from_ne_bytes(ours.octets())
 }
 
 /// The state of one vhid and its timers. Times are offsets from any fixed start.
@@ -206,7 +215,7 @@ impl Machine {
             State::Master => {
                 if theirs < ours {
                     self.become_backup(now, Reason::BetterMaster, &mut actions);
-                } else if theirs == ours && u32::from(src) < u32::from(self.config.src) {
+                } else if theirs == ours && tie_break_wins(src, self.config.src) {
                     self.become_backup(now, Reason::TieBreak, &mut actions);
                 } else {
                     // Another master: a partition healed, and the neighbours may have

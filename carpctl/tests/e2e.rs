@@ -465,3 +465,32 @@ fn ucarp_with_another_password_is_named() {
         lab.state(2).as_deref() == Some("MASTER")
     });
 }
+
+/// Two masters with equal skews after a partition (carriers up, CARP dropped on the bridge)
+/// heal to one: carpctl breaks the tie in ucarp's order, so the two never both keep the VIP.
+/// The addresses are chosen so that byte orders disagree: 10.77.1.1 (ucarp) against
+/// 10.77.0.2 (carpctl).
+#[cfg(target_endian = "little")]
+#[test]
+fn equal_masters_after_a_partition_agree_with_ucarp_on_the_tie() {
+    if !can_run("equal_masters_after_a_partition_agree_with_ucarp_on_the_tie")
+        || !ucarp_available("equal_masters_after_a_partition_agree_with_ucarp_on_the_tie")
+    {
+        return;
+    }
+    let mut lab = Lab::new(3);
+    lab.add_addr(1, "10.77.1.1/24");
+    lab.partition(true);
+    lab.ucarp_from(1, "10.77.1.1", 0, false, PASSWORD);
+    let b = lab.carpctl(2, &["--advskew", "0"]);
+    wait_until(SETTLE, "two masters", || lab.vip_holders() == vec![1, 2]);
+    lab.partition(false);
+    wait_until(SETTLE, "one master", || lab.vip_holders() == vec![1]);
+    holds_for(Duration::from_secs(3), "the tie stays broken", || {
+        lab.vip_holders() == vec![1] && lab.state(2).as_deref() == Some("BACKUP")
+    });
+    assert_eq!(
+        reasons(&lab, b).last().map(String::as_str),
+        Some("MASTER->BACKUP tie_break")
+    );
+}

@@ -306,3 +306,23 @@ fn link_up_makes_a_master_claim_its_addresses_again() {
     b.start(secs(0.0));
     assert!(b.link_up(secs(1.0)).is_empty());
 }
+
+#[cfg(target_endian = "little")]
+#[test]
+fn ties_are_broken_in_ucarps_order_on_little_endian_hosts() {
+    // ucarp compares raw s_addr values: on x86 the last octet weighs most, so 10.77.1.1
+    // beats 10.77.0.2 although it is the larger address.
+    let mut m = Machine::new(Config {
+        advbase: 1,
+        advskew: 0,
+        preempt: false,
+        src: Ipv4Addr::new(10, 77, 0, 2),
+    });
+    m.start(secs(0.0));
+    m.tick(m.deadline().unwrap());
+    let a = m.advert(secs(9.0), Ipv4Addr::new(10, 77, 1, 1), 1, 0);
+    assert_eq!(
+        transition(&a),
+        Some((State::Master, State::Backup, Reason::TieBreak))
+    );
+}

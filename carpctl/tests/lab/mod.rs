@@ -248,6 +248,24 @@ impl Lab {
         preempt: bool,
         password: &str,
     ) -> usize {
+        self.ucarp_from(
+            host,
+            &Lab::addr(host).to_string(),
+            advskew,
+            preempt,
+            password,
+        )
+    }
+
+    /// Starts ucarp on `host` sending from `src`.
+    pub fn ucarp_from(
+        &mut self,
+        host: usize,
+        src: &str,
+        advskew: u8,
+        preempt: bool,
+        password: &str,
+    ) -> usize {
         let up = self.dir.path().join("vip-up");
         let down = self.dir.path().join("vip-down");
         // ucarp calls the scripts with the interface and the address.
@@ -259,7 +277,7 @@ impl Lab {
         let mut command = Command::new("ip");
         command
             .args(["netns", "exec", &self.ns(host), "ucarp", "-i", "eth0"])
-            .args(["-s", &Lab::addr(host).to_string(), "-v", &VHID.to_string()])
+            .args(["-s", src, "-v", &VHID.to_string()])
             .args(["-p", password, "-a", VIP, "-k", &advskew.to_string()])
             .arg("-u")
             .arg(&up)
@@ -343,6 +361,66 @@ impl Lab {
             &self.port(host),
             if up { "up" } else { "down" },
         ]);
+    }
+
+    /// Drops (`true`) or lets through (`false`) CARP packets on the bridge: a partition that
+    /// keeps every carrier up, so each side sees only silence.
+    pub fn partition(&self, on: bool) {
+        let bridge = self.bridge_ns();
+        if on {
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                &bridge,
+                "nft",
+                "add",
+                "table",
+                "bridge",
+                "partition",
+            ]);
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                &bridge,
+                "nft",
+                "add",
+                "chain",
+                "bridge",
+                "partition",
+                "forward",
+                "{ type filter hook forward priority 0; }",
+            ]);
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                &bridge,
+                "nft",
+                "add",
+                "rule",
+                "bridge",
+                "partition",
+                "forward",
+                "ip",
+                "protocol",
+                "112",
+                "drop",
+            ]);
+        } else {
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                &bridge,
+                "nft",
+                "delete",
+                "table",
+                "bridge",
+                "partition",
+            ]);
+        }
     }
 
     /// What `carpctl status` says about the engine of `host`, or None when none runs.
