@@ -6,7 +6,7 @@ mod lab;
 use std::time::Duration;
 
 use carpctl::wire;
-use lab::{advert, can_run, holds_for, ucarp_available, wait_until, Lab, PASSWORD};
+use lab::{advert, can_run, holds_for, nft_available, ucarp_available, wait_until, Lab, PASSWORD};
 use nix::sys::signal::Signal;
 
 const SETTLE: Duration = Duration::from_secs(10);
@@ -475,6 +475,7 @@ fn ucarp_with_another_password_is_named() {
 fn equal_masters_after_a_partition_agree_with_ucarp_on_the_tie() {
     if !can_run("equal_masters_after_a_partition_agree_with_ucarp_on_the_tie")
         || !ucarp_available("equal_masters_after_a_partition_agree_with_ucarp_on_the_tie")
+        || !nft_available("equal_masters_after_a_partition_agree_with_ucarp_on_the_tie")
     {
         return;
     }

@@ -38,8 +38,16 @@ pub fn can_run(test: &str) -> bool {
 }
 
 pub fn ucarp_available(test: &str) -> bool {
-    if Command::new("ucarp").arg("--help").output().is_err() {
-        eprintln!("skipped {test}: 'ucarp' is not installed");
+    installed(test, "ucarp", "--help")
+}
+
+pub fn nft_available(test: &str) -> bool {
+    installed(test, "nft", "--version")
+}
+
+fn installed(test: &str, tool: &str, probe: &str) -> bool {
+    if Command::new(tool).arg(probe).output().is_err() {
+        eprintln!("skipped {test}: '{tool}' is not installed");
         return false;
     }
     true
