@@ -313,6 +313,20 @@ impl VhidStatus {
     }
 }
 
+/// What `status` prints as JSON.
+#[derive(Debug, serde::Serialize)]
+struct StatusReport<'a> {
+    /// One entry per vhid, by vhid.
+    vhids: &'a [VhidStatus],
+}
+
+/// What `rcconf --format json` prints.
+#[derive(Debug, serde::Serialize)]
+struct RcconfReport<'a> {
+    /// The configuration lines in the order the how-to writes them.
+    lines: &'a [freebsd::ConfigLine],
+}
+
 fn collect_status(target: &TargetCli) -> Result<Vec<VhidStatus>, Error> {
     if cfg!(target_os = "freebsd") {
         let out = std::process::Command::new("ifconfig")
@@ -335,7 +349,7 @@ fn collect_status(target: &TargetCli) -> Result<Vec<VhidStatus>, Error> {
 fn status(cli: &StatusCli) -> Result<i32, Error> {
     let vhids = collect_status(&cli.target)?;
     match cli.format {
-        Format::Json => output::print_json(&serde_json::json!({ "vhids": vhids })),
+        Format::Json => output::print_json(&StatusReport { vhids: &vhids }),
         Format::Text => {
             let text: String = vhids.iter().map(|v| v.text() + "\n").collect();
             output::print_text(&text)
@@ -393,7 +407,7 @@ fn rcconf(cli: &RcconfCli) -> Result<i32, Error> {
     };
     let lines = alias.rc_lines(cli.target.alias_index, literal.as_deref());
     match cli.format {
-        Format::Json => output::print_json(&serde_json::json!({ "lines": lines })),
+        Format::Json => output::print_json(&RcconfReport { lines: &lines }),
         Format::Text => output::print_text(&freebsd::render_rc_text(&lines)),
     }
     .map_err(|e| Error::io("cannot write to stdout", e))?;
