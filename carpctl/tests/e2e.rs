@@ -495,3 +495,30 @@ fn equal_masters_after_a_partition_agree_with_ucarp_on_the_tie() {
         Some("MASTER->BACKUP tie_break")
     );
 }
+
+/// The bow-out works on ucarp too: a ucarp backup takes over at once when carpctl's master
+/// gets SIGTERM, well before its master-down interval (3.4 s) would pass.
+#[test]
+fn sigterm_hands_over_to_a_ucarp_backup_at_once() {
+    if !can_run("sigterm_hands_over_to_a_ucarp_backup_at_once")
+        || !ucarp_available("sigterm_hands_over_to_a_ucarp_backup_at_once")
+    {
+        return;
+    }
+    let mut lab = Lab::new(3);
+    let a = lab.carpctl(1, &["--advskew", "0"]);
+    wait_until(SETTLE, "host 1 MASTER", || {
+        lab.state(1).as_deref() == Some("MASTER")
+    });
+    lab.ucarp(2, 100, false);
+    holds_for(Duration::from_secs(4), "ucarp stays backup", || {
+        lab.vip_holders() == vec![1]
+    });
+    lab.procs[a].signal(Signal::SIGTERM);
+    wait_until(
+        Duration::from_secs(2),
+        "ucarp takes over on the bow-out",
+        || lab.vip_holders() == vec![2],
+    );
+    assert!(lab.ping_from(3));
+}
