@@ -304,15 +304,17 @@ impl Machine {
         let from = self.state;
         self.state = State::Master;
         self.master_down_at = None;
+        // Addresses, announcement and advert first: they are what moves traffic. The
+        // transition (event, state file, up hook) then reports a master that holds them.
+        actions.push(Action::AddAddresses);
+        actions.push(Action::Announce);
+        self.adverts_until_reannounce = Some(2);
+        self.advertise(now, actions);
         actions.push(Action::Transition {
             from,
             to: State::Master,
             reason,
         });
-        actions.push(Action::AddAddresses);
-        actions.push(Action::Announce);
-        self.adverts_until_reannounce = Some(2);
-        self.advertise(now, actions);
     }
 
     fn advertise(&mut self, now: Duration, actions: &mut Vec<Action>) {

@@ -66,16 +66,16 @@ fn starts_as_backup_and_takes_over_after_three_intervals_plus_skew() {
     assert_eq!(
         a,
         vec![
-            Action::Transition {
-                from: State::Backup,
-                to: State::Master,
-                reason: Reason::MasterDown
-            },
             Action::AddAddresses,
             Action::Announce,
             Action::Advertise {
                 advbase: 1,
                 advskew: 100
+            },
+            Action::Transition {
+                from: State::Backup,
+                to: State::Master,
+                reason: Reason::MasterDown
             },
         ]
     );
