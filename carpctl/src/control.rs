@@ -1,0 +1,248 @@
+//! The state directory shared by running engines and the `status`, `demote` and `promote`
+//! commands: one JSON state file per vhid (what the engine is doing now) and one unix socket
+//! per vhid that takes one-line commands and answers with the new state.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::machine::State;
+
+/// What an engine publishes about its vhid in `vhid<N>.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineStatus {
+    pub vhid: u8,
+    pub interface: String,
+    pub state: State,
+    /// Process id of the engine.
+    pub pid: u32,
+    /// Our source address.
+    pub src: String,
+    /// The virtual addresses with prefix length.
+    pub vips: Vec<String>,
+    pub advbase: u8,
+    /// The configured skew.
+    pub advskew: u8,
+    /// Added to the skew by `carpctl demote`.
+    pub demotion: u8,
+    /// advskew + demotion, capped at 240: what the adverts carry.
+    pub effective_skew: u8,
+    pub preempt: bool,
+    /// When the current state was entered (RFC 3339, UTC).
+    pub since: String,
+    /// Advertisements ignored so far, per defect (ttl, checksum, version, hmac, malformed).
+    pub bad_adverts: BTreeMap<String, u64>,
+    /// Source of the last valid advertisement from another node, if any.
+    pub last_peer: Option<String>,
+}
+
+/// A command for a running engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// Add to the demotion (the effective skew is capped at 240).
+    Demote(u8),
+    /// Clear the demotion.
+    Promote,
+    /// Only report the state.
+    Status,
+}
+
+impl Request {
+    pub fn to_line(self) -> String {
+        match self {
+            Request::Demote(n) => format!("demote {n}\n"),
+            Request::Promote => "promote\n".into(),
+            Request::Status => "status\n".into(),
+        }
+    }
+
+    pub fn parse(line: &str) -> Option<Request> {
+        let mut words = line.split_whitespace();
+        let request = match (words.next()?, words.next()) {
+            ("demote", Some(n)) => Request::Demote(n.parse().ok()?),
+            ("promote", None) => Request::Promote,
+            ("status", None) => Request::Status,
+            _ => return None,
+        };
+        words.next().is_none().then_some(request)
+    }
+}
+
+pub fn state_file(dir: &Path, vhid: u8) -> PathBuf {
+    dir.join(format!("vhid{vhid}.json"))
+}
+
+pub fn socket_path(dir: &Path, vhid: u8) -> PathBuf {
+    dir.join(format!("vhid{vhid}.sock"))
+}
+
+/// Writes `status` to its state file through a temporary file and a rename, so readers never
+/// see half a file.
+pub fn write_status(dir: &Path, status: &EngineStatus) -> std::io::Result<()> {
+    let path = state_file(dir, status.vhid);
+    let tmp = dir.join(format!(".vhid{}.json.tmp", status.vhid));
+    let mut text = serde_json::to_vec(status).map_err(std::io::Error::other)?;
+    text.push(b'\n');
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(tmp, path)
+}
+
+/// The state files in `dir` whose engine process is alive, by vhid (for one vhid if given).
+pub fn running_engines(dir: &Path, vhid: Option<u8>) -> Result<Vec<EngineStatus>, Error> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(format!("cannot read '{}'", dir.display()), e)),
+    };
+    let mut engines = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with("vhid") && name.ends_with(".json")) {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        let status: EngineStatus = serde_json::from_str(&text).map_err(|e| Error::Invalid {
+            field: "state file",
+            value: entry.path().display().to_string(),
+            fix: format!("{e}; remove it if no engine runs"),
+        })?;
+        if vhid.is_some_and(|v| v != status.vhid) || !process_alive(status.pid) {
+            continue;
+        }
+        engines.push(status);
+    }
+    engines.sort_by_key(|e| e.vhid);
+    Ok(engines)
+}
+
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // Signal 0 checks existence; EPERM means it exists but belongs to someone else.
+    match nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None) {
+        Ok(()) => true,
+        Err(e) => e == nix::errno::Errno::EPERM,
+    }
+}
+
+/// Sends `request` to the engine of `vhid` in `dir` and returns its answer.
+pub fn send(dir: &Path, vhid: u8, request: Request) -> Result<EngineStatus, Error> {
+    let path = socket_path(dir, vhid);
+    let context = || {
+        format!(
+            "cannot talk to the engine of vhid {vhid} at '{}'",
+            path.display()
+        )
+    };
+    let mut stream = UnixStream::connect(&path).map_err(|e| Error::io(context(), e))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .and_then(|()| stream.write_all(request.to_line().as_bytes()))
+        .map_err(|e| Error::io(context(), e))?;
+    let mut line = String::new();
+    BufReader::new(stream)
+        .read_line(&mut line)
+        .map_err(|e| Error::io(context(), e))?;
+    if let Some(message) = line.strip_prefix("error ") {
+        return Err(Error::Invalid {
+            field: "request",
+            value: request.to_line().trim().to_string(),
+            fix: message.trim().to_string(),
+        });
+    }
+    serde_json::from_str(&line).map_err(|e| Error::io(context(), std::io::Error::other(e)))
+}
+
+/// Sends `request` to every running engine in `dir` (or the one of `vhid`).
+pub fn send_all(
+    dir: &Path,
+    vhid: Option<u8>,
+    request: Request,
+) -> Result<Vec<EngineStatus>, Error> {
+    let engines = running_engines(dir, vhid)?;
+    if engines.is_empty() {
+        return Err(Error::NoEngine {
+            dir: dir.to_path_buf(),
+            vhid,
+        });
+    }
+    engines.iter().map(|e| send(dir, e.vhid, request)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_and_junk_is_refused() {
+        for r in [
+            Request::Demote(0),
+            Request::Demote(240),
+            Request::Promote,
+            Request::Status,
+        ] {
+            assert_eq!(Request::parse(&r.to_line()), Some(r));
+        }
+        for junk in [
+            "",
+            "demote",
+            "demote 999",
+            "demote 1 2",
+            "promote now",
+            "reboot",
+        ] {
+            assert_eq!(Request::parse(junk), None, "{junk:?}");
+        }
+    }
+
+    fn status(vhid: u8, pid: u32) -> EngineStatus {
+        EngineStatus {
+            vhid,
+            interface: "eth0".into(),
+            state: State::Backup,
+            pid,
+            src: "10.0.0.2".into(),
+            vips: vec!["10.0.0.100/24".into()],
+            advbase: 1,
+            advskew: 0,
+            demotion: 0,
+            effective_skew: 0,
+            preempt: false,
+            since: "2026-01-01T00:00:00.000Z".into(),
+            bad_adverts: BTreeMap::new(),
+            last_peer: None,
+        }
+    }
+
+    #[test]
+    fn only_live_engines_are_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        write_status(dir.path(), &status(10, std::process::id())).unwrap();
+        // A pid that cannot exist: above the kernel's pid_max limit.
+        write_status(dir.path(), &status(11, 4_194_305)).unwrap();
+        std::fs::write(dir.path().join("unrelated.txt"), "x").unwrap();
+        let live = running_engines(dir.path(), None).unwrap();
+        assert_eq!(live, vec![status(10, std::process::id())]);
+        assert!(running_engines(dir.path(), Some(11)).unwrap().is_empty());
+        let e = send_all(dir.path(), Some(11), Request::Promote)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no running engine") && e.contains("vhid 11"),
+            "{e}"
+        );
+        assert!(running_engines(&dir.path().join("absent"), None)
+            .unwrap()
+            .is_empty());
+    }
+}

@@ -1,0 +1,245 @@
+//! The FreeBSD side, where the kernel does CARP: the configuration lines the how-to writes by
+//! hand, the `ifconfig` command that sets the alias live, and reading the CARP state back out
+//! of `ifconfig` output. Pure text in and out, so it is tested on any OS.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::machine::State;
+
+/// One line of configuration and the file it belongs in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigLine {
+    /// The file the line goes into.
+    pub file: &'static str,
+    /// The line itself.
+    pub line: String,
+}
+
+/// The CARP alias of one host, as FreeBSD's ifconfig takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alias {
+    pub interface: String,
+    pub vhid: u8,
+    pub advbase: u8,
+    pub advskew: u8,
+    /// The virtual address; FreeBSD wants a /32 alias for it.
+    pub vip: std::net::IpAddr,
+    pub pass_file: std::path::PathBuf,
+    pub preempt: bool,
+}
+
+impl Alias {
+    /// The alias of `host` in `site`.
+    pub fn from_site(site: &site::Site, host: &str) -> Result<Alias, Error> {
+        let host = site.host(host)?;
+        let carp = site.carp.as_ref().ok_or_else(|| Error::Invalid {
+            field: "carp",
+            value: String::new(),
+            fix: "the site has no \"carp\" section; add one to configure a virtual IP".into(),
+        })?;
+        Ok(Alias {
+            interface: carp.interface.clone(),
+            vhid: carp.vhid,
+            advbase: carp.advbase,
+            advskew: host.advskew,
+            vip: carp.vip.addr(),
+            pass_file: carp.pass_file.clone(),
+            preempt: carp.preempt,
+        })
+    }
+
+    /// `vhid V [advbase B] advskew K`: advbase only when not FreeBSD's default of 1.
+    fn carp_words(&self) -> Vec<String> {
+        let mut words = vec!["vhid".to_string(), self.vhid.to_string()];
+        if self.advbase != 1 {
+            words.extend(["advbase".to_string(), self.advbase.to_string()]);
+        }
+        words.extend(["advskew".to_string(), self.advskew.to_string()]);
+        words
+    }
+
+    fn host_prefix(&self) -> u8 {
+        if self.vip.is_ipv4() {
+            32
+        } else {
+            128
+        }
+    }
+
+    /// The password as a shell command substitution, so the secret is read where the line
+    /// is used and never printed.
+    fn pass_expansion(&self) -> String {
+        format!("$(head -n 1 {})", shell_quote(&self.pass_file))
+    }
+
+    /// The lines of loader.conf, sysctl.conf and rc.conf.d/network for this host.
+    pub fn rc_lines(&self, alias_index: u32) -> Vec<ConfigLine> {
+        let family = if self.vip.is_ipv4() { "inet" } else { "inet6" };
+        let mut lines = vec![ConfigLine {
+            file: "/boot/loader.conf",
+            line: "carp_load=\"YES\"".into(),
+        }];
+        if self.preempt {
+            lines.push(ConfigLine {
+                file: "/etc/sysctl.conf",
+                line: "net.inet.carp.preempt=1".into(),
+            });
+        }
+        lines.push(ConfigLine {
+            file: "/etc/rc.conf.d/network",
+            line: format!(
+                "ifconfig_{}_alias{alias_index}=\"{family} {} pass {} alias {}/{}\"",
+                self.interface.replace(['.', '-'], "_"),
+                self.carp_words().join(" "),
+                self.pass_expansion(),
+                self.vip,
+                self.host_prefix()
+            ),
+        });
+        lines
+    }
+
+    /// The ifconfig arguments that add the alias live, with the password given.
+    pub fn ifconfig_args(&self, password: &str) -> Vec<String> {
+        let mut args = vec![self.interface.clone()];
+        if !self.vip.is_ipv4() {
+            args.push("inet6".into());
+        }
+        args.extend(self.carp_words());
+        args.extend([
+            "pass".to_string(),
+            password.to_string(),
+            "alias".to_string(),
+            format!("{}/{}", self.vip, self.host_prefix()),
+        ]);
+        args
+    }
+
+    /// The command of [`Alias::ifconfig_args`] as a shell line that reads the password file.
+    pub fn ifconfig_command(&self) -> String {
+        let expansion = format!("\"{}\"", self.pass_expansion());
+        let mut words = vec!["ifconfig".to_string()];
+        words.extend(self.ifconfig_args("\u{0}"));
+        words
+            .iter()
+            .map(|w| {
+                if w == "\u{0}" {
+                    expansion.clone()
+                } else {
+                    w.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+fn shell_quote(path: &Path) -> String {
+    let text = path.display().to_string();
+    if text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@".contains(c))
+    {
+        text
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+/// The rc lines as text, grouped under a comment naming each file.
+pub fn render_rc_text(lines: &[ConfigLine]) -> String {
+    let mut out = String::new();
+    let mut current = "";
+    for line in lines {
+        if line.file != current {
+            if !out.is_empty() {
+                out.push('\n');
+            }
+            out.push_str(&format!("# {}\n", line.file));
+            current = line.file;
+        }
+        out.push_str(&line.line);
+        out.push('\n');
+    }
+    out
+}
+
+/// One vhid as the FreeBSD kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KernelCarp {
+    pub interface: String,
+    pub vhid: u8,
+    pub state: State,
+    pub advbase: u8,
+    pub advskew: u8,
+    /// The addresses `ifconfig` lists with this vhid.
+    pub vips: Vec<String>,
+}
+
+/// Reads every `carp:` line of `ifconfig` output, with the addresses that carry its vhid.
+pub fn parse_ifconfig(text: &str) -> Result<Vec<KernelCarp>, Error> {
+    let mut found: Vec<KernelCarp> = Vec::new();
+    let mut addresses: Vec<(String, u8, String)> = Vec::new();
+    let mut interface = String::new();
+    for line in text.lines() {
+        if !line.starts_with(char::is_whitespace) && !line.is_empty() {
+            if let Some((name, _)) = line.split_once(':') {
+                interface = name.to_string();
+            }
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["carp:", state, rest @ ..] => {
+                let state = match *state {
+                    "MASTER" => State::Master,
+                    "BACKUP" => State::Backup,
+                    "INIT" => State::Init,
+                    other => {
+                        return Err(Error::Ifconfig(format!(
+                            "unknown CARP state '{other}' in '{}'",
+                            line.trim()
+                        )))
+                    }
+                };
+                let field = |name: &str| -> Result<u8, Error> {
+                    rest.iter()
+                        .position(|w| *w == name)
+                        .and_then(|i| rest.get(i + 1))
+                        .and_then(|v| v.parse().ok())
+                        .ok_or_else(|| Error::Ifconfig(format!("no {name} in '{}'", line.trim())))
+                };
+                found.push(KernelCarp {
+                    interface: interface.clone(),
+                    vhid: field("vhid")?,
+                    state,
+                    advbase: field("advbase")?,
+                    advskew: field("advskew")?,
+                    vips: Vec::new(),
+                });
+            }
+            ["inet" | "inet6", addr, .., "vhid", vhid] => {
+                if let Ok(vhid) = vhid.parse() {
+                    let addr = addr.split('%').next().unwrap_or(addr);
+                    addresses.push((interface.clone(), vhid, addr.to_string()));
+                }
+            }
+            _ => {}
+        }
+    }
+    for (interface, vhid, addr) in addresses {
+        if let Some(carp) = found
+            .iter_mut()
+            .find(|c| c.interface == interface && c.vhid == vhid)
+        {
+            carp.vips.push(addr);
+        }
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,10 @@
+//! The CARP node for Linux: the kernel has no CARP, so this process sends and receives the
+//! advertisements, drives the state machine and moves the virtual addresses.
+
+mod addresses;
+mod arp;
+mod engine;
+mod link;
+mod socket;
+
+pub use engine::run;

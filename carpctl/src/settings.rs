@@ -1,0 +1,220 @@
+//! The typed settings of `carpctl run`, built from the command line or from the site JSON,
+//! validated before anything touches the network, and the password file reader.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use ipnet::{IpNet, Ipv4Net};
+
+use crate::error::Error;
+use crate::wire::{Password, MAX_PASSWORD_LEN};
+
+/// Default directory of state files and control sockets.
+pub const DEFAULT_STATE_DIR: &str = "/run/carpctl";
+
+/// Everything `carpctl run` needs for one vhid.
+#[derive(Debug, Clone)]
+pub struct RunSettings {
+    pub interface: String,
+    pub vhid: u8,
+    /// The virtual addresses with the prefix length they get on the interface.
+    pub vips: Vec<Ipv4Net>,
+    pub advbase: u8,
+    pub advskew: u8,
+    pub preempt: bool,
+    /// Our source address; the interface's first IPv4 address when absent.
+    pub src: Option<Ipv4Addr>,
+    pub password: Password,
+    pub up_hook: Option<String>,
+    pub down_hook: Option<String>,
+    pub state_dir: PathBuf,
+}
+
+/// The values given on the command line, before validation.
+#[derive(Debug, Clone)]
+pub struct RunArgs {
+    pub interface: String,
+    pub vhid: u8,
+    pub vips: Vec<IpNet>,
+    pub advbase: u8,
+    pub advskew: u8,
+    pub preempt: bool,
+    pub src: Option<Ipv4Addr>,
+}
+
+/// A password and what the operator should hear about the file it came from.
+pub struct PasswordFile {
+    pub password: Password,
+    pub warnings: Vec<String>,
+}
+
+/// Reads the first line of `path` as the password. Warns when others may read the file
+/// and when it is longer than the 19 bytes FreeBSD keeps.
+pub fn read_password(path: &Path) -> Result<PasswordFile, Error> {
+    let bytes = std::fs::read(path).map_err(|source| Error::PassFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.is_empty() {
+        return Err(Error::EmptyPassword {
+            path: path.to_path_buf(),
+        });
+    }
+    let mut warnings = Vec::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                warnings.push(format!(
+                    "carpctl: warning: password file '{}' is readable by group or others (mode {:o}); run chmod 600 on it",
+                    path.display(),
+                    mode & 0o777
+                ));
+            }
+        }
+    }
+    if line.len() > MAX_PASSWORD_LEN {
+        warnings.push(format!(
+            "carpctl: warning: the password in '{}' is {} bytes long; only the first {MAX_PASSWORD_LEN} count, as on FreeBSD (ucarp refuses longer ones)",
+            path.display(),
+            line.len()
+        ));
+    }
+    Ok(PasswordFile {
+        password: Password::new(line),
+        warnings,
+    })
+}
+
+impl RunArgs {
+    /// Checks ranges and address families; the error names the field and the value.
+    pub fn validate(
+        self,
+        password: Password,
+        up_hook: Option<String>,
+        down_hook: Option<String>,
+        state_dir: PathBuf,
+    ) -> Result<RunSettings, Error> {
+        let invalid = |field, value: String, fix: &str| Error::Invalid {
+            field,
+            value,
+            fix: fix.to_string(),
+        };
+        if self.vhid == 0 {
+            return Err(invalid("vhid", "0".into(), "use a vhid from 1 to 255"));
+        }
+        if self.advbase == 0 {
+            return Err(invalid(
+                "advbase",
+                "0".into(),
+                "use an interval from 1 to 255 seconds",
+            ));
+        }
+        if self.advskew == 255 {
+            return Err(invalid(
+                "advskew",
+                "255".into(),
+                "use a skew from 0 to 254 (255 marks a bow-out)",
+            ));
+        }
+        if self.vips.is_empty() {
+            return Err(invalid(
+                "vip",
+                String::new(),
+                "give at least one --vip ADDR/PREFIX",
+            ));
+        }
+        let mut vips = Vec::new();
+        for vip in &self.vips {
+            match vip {
+                IpNet::V4(v4) => vips.push(*v4),
+                IpNet::V6(_) => {
+                    return Err(invalid(
+                        "vip",
+                        vip.to_string(),
+                        "only IPv4 virtual addresses are supported (ucarp and the site use IPv4)",
+                    ))
+                }
+            }
+        }
+        if let Some(src) = self.src {
+            if vips.iter().any(|v| v.addr() == src) {
+                return Err(invalid(
+                    "src",
+                    src.to_string(),
+                    "the source must be the host's own address, not a virtual one",
+                ));
+            }
+        }
+        if self.interface.is_empty() || self.interface.len() > 15 {
+            return Err(invalid(
+                "interface",
+                self.interface,
+                "give an interface name of 1 to 15 characters",
+            ));
+        }
+        Ok(RunSettings {
+            interface: self.interface,
+            vhid: self.vhid,
+            vips,
+            advbase: self.advbase,
+            advskew: self.advskew,
+            preempt: self.preempt,
+            src: self.src,
+            password,
+            up_hook,
+            down_hook,
+            state_dir,
+        })
+    }
+
+    /// The settings of `host` in `site`: the carp section, the host's skew, and its address
+    /// on the CARP interface as source. Returns the password file path with them.
+    pub fn from_site(site: &site::Site, host: &str) -> Result<(RunArgs, PathBuf), Error> {
+        let host = site.host(host)?;
+        let carp = site.carp.as_ref().ok_or_else(|| Error::Invalid {
+            field: "carp",
+            value: String::new(),
+            fix: "the site has no \"carp\" section; add one to run a virtual IP".into(),
+        })?;
+        let src = match host.address(&carp.interface).map(site::Cidr::addr) {
+            Some(IpAddr::V4(a)) => a,
+            other => {
+                return Err(Error::Invalid {
+                    field: "hosts[].addresses",
+                    value: other.map(|a| a.to_string()).unwrap_or_default(),
+                    fix: format!(
+                        "host '{}' needs an IPv4 address on the CARP interface '{}'",
+                        host.name, carp.interface
+                    ),
+                })
+            }
+        };
+        Ok((
+            RunArgs {
+                interface: carp.interface.clone(),
+                vhid: carp.vhid,
+                vips: vec![carp.vip.0],
+                advbase: carp.advbase,
+                advskew: host.advskew,
+                preempt: carp.preempt,
+                src: Some(src),
+            },
+            carp.pass_file.clone(),
+        ))
+    }
+}
+
+impl RunSettings {
+    /// The addresses the HMAC covers: the virtual addresses without prefix.
+    pub fn hashed_addresses(&self) -> Vec<IpAddr> {
+        self.vips.iter().map(|v| IpAddr::V4(v.addr())).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

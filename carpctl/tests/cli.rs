@@ -1,0 +1,240 @@
+//! The commands that need no network: FreeBSD configuration, dry runs, status and control
+//! without engines, and how bad input is refused (message naming the value, exit code).
+
+use std::os::unix::fs::PermissionsExt;
+
+use assert_cmd::Command;
+
+const HOWTO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../site/examples/howto.json");
+
+fn carpctl() -> Command {
+    Command::cargo_bin("carpctl").unwrap()
+}
+
+fn stdout_json(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).expect("stdout is JSON")
+}
+
+#[test]
+fn rcconf_prints_each_line_with_its_file() {
+    let out = carpctl()
+        .args(["rcconf", "--site", HOWTO, "--host", "redis2"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("# /boot/loader.conf\ncarp_load=\"YES\"\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# /etc/sysctl.conf\nnet.inet.carp.preempt=1\n"),
+        "{text}"
+    );
+    assert!(text.contains(
+        "ifconfig_em1_alias0=\"inet vhid 10 advskew 100 pass $(head -n 1 /usr/local/etc/carp/vhid10.pass) alias 10.0.10.100/32\""
+    ));
+
+    let out = carpctl()
+        .args([
+            "rcconf",
+            "--site",
+            HOWTO,
+            "--host",
+            "redis1",
+            "--format",
+            "json",
+            "--alias-index",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    let doc = stdout_json(&out);
+    let lines = doc["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[2]["file"], "/etc/rc.conf.d/network");
+    assert!(lines[2]["line"]
+        .as_str()
+        .unwrap()
+        .starts_with("ifconfig_em1_alias3=\"inet vhid 10 advskew 0 "));
+}
+
+#[test]
+fn site_from_stdin_and_an_unknown_host_is_named() {
+    let out = carpctl()
+        .args(["rcconf", "--site", "-", "--host", "redis9"])
+        .write_stdin(std::fs::read(HOWTO).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("carpctl: unknown host 'redis9'"), "{err}");
+    assert!(err.contains("redis1, redis2, redis3"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn alias_dry_run_prints_the_command_without_the_password() {
+    let out = carpctl()
+        .args(["alias", "--site", HOWTO, "--host", "redis3", "--dry-run"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "ifconfig em1 vhid 10 advskew 200 pass \"$(head -n 1 /usr/local/etc/carp/vhid10.pass)\" alias 10.0.10.100/32\n"
+    );
+}
+
+#[cfg(not(target_os = "freebsd"))]
+#[test]
+fn alias_for_real_needs_freebsd() {
+    let out = carpctl()
+        .args(["alias", "--site", HOWTO, "--host", "redis3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("use --dry-run"), "{err}");
+}
+
+#[test]
+fn status_without_engines_is_empty_and_expect_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = carpctl()
+        .arg("status")
+        .arg("--state-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(stdout_json(&out), serde_json::json!({ "vhids": [] }));
+
+    let out = carpctl()
+        .args(["status", "--expect", "master", "--state-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no running engine"));
+}
+
+#[test]
+fn status_expect_compares_the_state_of_live_engines() {
+    // A state file written as a running engine would, owned by this (live) process.
+    let dir = tempfile::tempdir().unwrap();
+    let status = serde_json::json!({
+        "vhid": 12, "interface": "eth0", "state": "BACKUP", "pid": std::process::id(),
+        "src": "10.0.0.2", "vips": ["10.0.0.100/24"], "advbase": 1, "advskew": 100,
+        "demotion": 0, "effective_skew": 100, "preempt": false,
+        "since": "2026-01-01T00:00:00.000Z", "bad_adverts": {"hmac": 3}, "last_peer": "10.0.0.1"
+    });
+    std::fs::write(dir.path().join("vhid12.json"), status.to_string()).unwrap();
+    let run = |args: &[&str]| {
+        carpctl()
+            .arg("status")
+            .args(args)
+            .arg("--state-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run(&["--expect", "backup"]).status.code(), Some(0));
+    let out = run(&["--expect", "master"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("vhid 12 is BACKUP"));
+    let out = run(&["--format", "text"]);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!(
+            "vhid 12 on eth0: BACKUP advbase 1 advskew 100 demotion 0 (10.0.0.100/24) pid {}, ignored adverts: hmac 3\n",
+            std::process::id()
+        )
+    );
+    assert_eq!(stdout_json(&run(&[]))["vhids"][0], status);
+}
+
+#[test]
+fn demote_without_engines_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = carpctl()
+        .args(["demote", "10", "--state-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no running engine found"), "{err}");
+}
+
+#[test]
+fn run_refuses_bad_input_before_touching_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let pass = dir.path().join("pass");
+    std::fs::write(&pass, "s3cret-value\n").unwrap();
+    std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let state = dir.path().join("state");
+    let run = |extra: &[&str]| {
+        carpctl()
+            .args(["run", "--vhid", "9", "--pass-file"])
+            .arg(&pass)
+            .arg("--state-dir")
+            .arg(&state)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--interface", "nosuchif0", "--vip", "10.1.2.3/24"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("interface 'nosuchif0' not found"), "{err}");
+    assert!(
+        err.contains("readable by group or others (mode 644)"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "never the password: {err}");
+    assert!(!state.exists(), "nothing created");
+
+    let out = run(&["--interface", "lo", "--vip", "fd00::1/64"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid vip 'fd00::1/64'"));
+
+    let out = run(&["--interface", "lo", "--vip", "10.1.2.3"]);
+    assert_eq!(out.status.code(), Some(2), "usage error from clap");
+
+    let out = run(&[
+        "--interface",
+        "lo",
+        "--vip",
+        "10.1.2.3/24",
+        "--advbase",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid advbase '0'"));
+
+    let out = carpctl()
+        .args(["run", "--site", HOWTO, "--host", "redis1", "--vhid", "3"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "--site excludes --vhid");
+
+    let out = carpctl()
+        .args(["run", "--site", HOWTO, "--host", "redis1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot read password file '/usr/local/etc/carp/vhid10.pass'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn help_names_defaults() {
+    let out = carpctl().args(["run", "--help"]).output().unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(help.contains("default: 1"), "{help}");
+    assert!(help.contains("/run/carpctl"), "{help}");
+}

@@ -1,0 +1,395 @@
+//! End-to-end tests of `carpctl run` on a real bridged link of network namespaces, against
+//! itself and against ucarp. They need root; without it each test says so and passes.
+
+mod lab;
+
+use std::time::Duration;
+
+use lab::{advert, can_run, holds_for, ucarp_available, wait_until, Lab, PASSWORD};
+use nix::sys::signal::Signal;
+
+const SETTLE: Duration = Duration::from_secs(10);
+
+fn reasons(lab: &Lab, proc: usize) -> Vec<String> {
+    lab.procs[proc]
+        .events()
+        .iter()
+        .map(|e| {
+            format!(
+                "{}->{} {}",
+                e["from"].as_str().unwrap(),
+                e["to"].as_str().unwrap(),
+                e["reason"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// Two carpctl nodes: the lower skew holds the VIP, it answers pings, status says so.
+#[test]
+fn carpctl_pair_elects_the_lower_skew() {
+    if !can_run("carpctl_pair_elects_the_lower_skew") {
+        return;
+    }
+    let mut lab = Lab::new(3);
+    let a = lab.carpctl(1, &["--advskew", "0", "--preempt"]);
+    lab.carpctl(2, &["--advskew", "100", "--preempt"]);
+    wait_until(SETTLE, "host 1 MASTER", || {
+        lab.state(1).as_deref() == Some("MASTER")
+    });
+    wait_until(SETTLE, "host 2 BACKUP", || {
+        lab.state(2).as_deref() == Some("BACKUP")
+    });
+    assert_eq!(lab.vip_holders(), vec![1]);
+    assert!(lab.ping_from(3), "the VIP answers from the master");
+    let event = &lab.procs[a].events()[1];
+    assert_eq!(event["event"], "state");
+    assert_eq!(event["interface"], "eth0");
+    assert_eq!(event["vhid"], 7);
+    assert_eq!(event["to"], "MASTER");
+    assert!(event["time"].as_str().unwrap().ends_with('Z'));
+    // The backup hears the master: it stays BACKUP far past its master-down interval.
+    holds_for(Duration::from_secs(4), "host 2 stays BACKUP", || {
+        lab.state(2).as_deref() == Some("BACKUP")
+    });
+    let status = lab.status(2).unwrap();
+    assert_eq!(status["last_peer"], "10.77.0.1");
+    assert!(status["bad_adverts"].as_object().unwrap().is_empty());
+}
+
+/// Unplugging the master moves the VIP; plugging it back leaves two masters that heal to
+/// one, the better, on its next advertisement.
+#[test]
+fn link_cut_takes_over_and_the_partition_heals_to_one_master() {
+    if !can_run("link_cut_takes_over_and_the_partition_heals_to_one_master") {
+        return;
+    }
+    let mut lab = Lab::new(3);
+    lab.carpctl(1, &["--advskew", "0", "--preempt"]);
+    let b = lab.carpctl(2, &["--advskew", "100", "--preempt"]);
+    wait_until(SETTLE, "host 1 MASTER", || {
+        lab.state(1).as_deref() == Some("MASTER")
+    });
+    wait_until(SETTLE, "host 2 BACKUP", || {
+        lab.state(2).as_deref() == Some("BACKUP")
+    });
+    lab.set_link(1, false);
+    wait_until(SETTLE, "host 2 takes over", || {
+        lab.state(2).as_deref() == Some("MASTER")
+    });
+    assert!(lab.has_vip(2));
+    assert!(lab.ping_from(3), "the VIP answers from the new master");
+    // Host 1 heard nothing while unplugged: it is still MASTER too.
+    assert_eq!(lab.state(1).as_deref(), Some("MASTER"));
+    lab.set_link(1, true);
+    wait_until(SETTLE, "one master again", || {
+        lab.state(2).as_deref() == Some("BACKUP")
+    });
+    assert_eq!(lab.state(1).as_deref(), Some("MASTER"));
+    assert_eq!(lab.vip_holders(), vec![1]);
+    assert!(lab.ping_from(3));
+    assert_eq!(
+        reasons(&lab, b),
+        [
+            "INIT->BACKUP startup",
+            "BACKUP->MASTER master_down",
+            "MASTER->BACKUP better_master"
+        ]
+    );
+}
+
+/// A crashed master comes back and, with preempt, takes the VIP back from the worse node.
+#[test]
+fn a_better_node_returning_preempts() {
+    if !can_run("a_better_node_returning_preempts") {
+        return;
+    }
+    let mut lab = Lab::new(3);
+    let a = lab.carpctl(1, &["--advskew", "0", "--preempt"]);
+    lab.carpctl(2, &["--advskew", "100"]);
+    wait_until(SETTLE, "host 1 MASTER", || {
+        lab.state(1).as_deref() == Some("MASTER")
+    });
+    lab.procs[a].signal(Signal::SIGKILL);
+    lab.procs[a].wait_exit(Duration::from_secs(5));
+    // A crash leaves the address behind; the host is gone from the link as far as CARP knows.
+    wait_until(SETTLE, "host 2 takes over", || {
+        lab.state(2).as_deref() == Some("MASTER")
+    });
+    let _ = std::fs::remove_dir_all(lab.state_dir(1));
+    let a = lab.carpctl(1, &["--advskew", "0", "--preempt"]);
+    wait_until(SETTLE, "host 1 preempts", || {
+        lab.state(1).as_deref() == Some("MASTER")
+    });
+    wait_until(SETTLE, "host 2 yields", || {
+        lab.state(2).as_deref() == Some("BACKUP")
+    });
+    assert_eq!(lab.vip_holders(), vec![1]);
+    assert_eq!(
+        reasons(&lab, a),
+        ["INIT->BACKUP startup", "BACKUP->MASTER preempt"]
+    );
+}
+
+/// SIGTERM on the master: bow-out advert, VIP removed, and a backup without preempt takes
+/// over at once by the "master will time out" rule.
+#[test]
+fn sigterm_hands_over_gracefully() {
+    if !can_run("sigterm_hands_over_gracefully") {
+        return;
+    }
+    let mut lab = Lab::new(3);
+    let up = lab.dir.path().join("up.env");
+    let down = lab.dir.path().join("down.env");
+    let up_hook = format!("env | grep ^CARP_ | sort > {}", up.display());
+    let down_hook = format!("env | grep ^CARP_ | sort > {}", down.display());
+    let a = lab.carpctl(
+        1,
+        &[
+            "--advskew",
+            "0",
+            "--up-hook",
+            &up_hook,
+            "--down-hook",
+            &down_hook,
+        ],
+    );
+    let b = lab.carpctl(2, &["--advskew", "100"]);
+    wait_until(SETTLE, "host 1 MASTER", || {
+        lab.state(1).as_deref() == Some("MASTER")
+    });
+    wait_until(SETTLE, "host 2 BACKUP", || {
+        lab.state(2).as_deref() == Some("BACKUP")
+    });
+    wait_until(SETTLE, "the up hook ran", || up.exists());
+    assert_eq!(
+        std::fs::read_to_string(&up).unwrap(),
+        "CARP_FROM=BACKUP\nCARP_INTERFACE=eth0\nCARP_REASON=master_down\nCARP_SRC=10.77.0.1\n\
+         CARP_STATE=MASTER\nCARP_VHID=7\nCARP_VIPS=10.77.0.100/24\n"
+    );
+    assert!(!down.exists());
+    lab.procs[a].signal(Signal::SIGTERM);
+    let status = lab.procs[a].wait_exit(Duration::from_secs(5));
+    assert!(status.success(), "{status}");
+    assert!(!lab.has_vip(1), "the old master removed the VIP");
+    assert!(lab.status(1).is_none(), "its state file is gone");
+    let down_env = std::fs::read_to_string(&down).unwrap();
+    assert!(
+        down_env.contains("CARP_STATE=INIT\n") && down_env.contains("CARP_REASON=shutdown\n"),
+        "{down_env}"
+    );
+    wait_until(Duration::from_secs(2), "host 2 takes over", || {
+        lab.state(2).as_deref() == Some("MASTER")
+    });
+    assert!(lab.ping_from(3));
+    assert_eq!(
+        reasons(&lab, a).last().map(String::as_str),
+        Some("MASTER->INIT shutdown")
+    );
+    assert_eq!(
+        reasons(&lab, b).last().map(String::as_str),
+        Some("BACKUP->MASTER master_will_time_out")
+    );
+}
+
+/// `carpctl demote` moves the VIP to a backup with preempt within one interval; promote
+/// brings it back.
+#[test]
+fn demote_and_promote_move_the_vip() {
+    if !can_run("demote_and_promote_move_the_vip") {
+        return;
+    }
+    let mut lab = Lab::new(2);
+    lab.carpctl(1, &["--advskew", "0", "--preempt"]);
+    lab.carpctl(2, &["--advskew", "100", "--preempt"]);
+    wait_until(SETTLE, "host 1 MASTER", || {
+        lab.state(1).as_deref() == Some("MASTER")
+    });
+    wait_until(SETTLE, "host 2 BACKUP", || {
+        lab.state(2).as_deref() == Some("BACKUP")
+    });
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_carpctl"))
+        .args(["demote", "50", "--state-dir"])
+        .arg(lab.state_dir(1))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reply["demotion"], 50);
+    assert_eq!(reply["effective_skew"], 50);
+    holds_for(Duration::from_secs(2), "skew 50 still beats 100", || {
+        lab.state(1).as_deref() == Some("MASTER")
+    });
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_carpctl"))
+        .args(["demote", "--state-dir"])
+        .arg(lab.state_dir(1))
+        .output()
+        .unwrap();
+    let reply: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(reply["effective_skew"], 240, "capped at 240");
+    wait_until(SETTLE, "host 2 preempts", || {
+        lab.state(2).as_deref() == Some("MASTER")
+    });
+    wait_until(SETTLE, "host 1 yields", || {
+        lab.state(1).as_deref() == Some("BACKUP")
+    });
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_carpctl"))
+        .args(["promote", "--state-dir"])
+        .arg(lab.state_dir(1))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    wait_until(SETTLE, "host 1 preempts back", || {
+        lab.state(1).as_deref() == Some("MASTER")
+    });
+    assert_eq!(lab.vip_holders(), vec![1]);
+}
+
+/// A peer with another password is named on stderr, counted, and never obeyed.
+#[test]
+fn wrong_password_is_reported_and_ignored() {
+    if !can_run("wrong_password_is_reported_and_ignored") {
+        return;
+    }
+    let mut lab = Lab::new(2);
+    lab.carpctl(1, &["--advskew", "0"]);
+    let other = lab.write_pass("other", "not-the-same");
+    let b = lab.carpctl_with_pass(2, &other, &["--advskew", "100"]);
+    wait_until(SETTLE, "host 1 MASTER", || {
+        lab.state(1).as_deref() == Some("MASTER")
+    });
+    // Host 2 cannot verify host 1, so it takes the VIP as well: the report says why.
+    wait_until(SETTLE, "host 2 MASTER", || {
+        lab.state(2).as_deref() == Some("MASTER")
+    });
+    wait_until(SETTLE, "the report", || {
+        lab.procs[b]
+            .stderr_text()
+            .contains("from 10.77.0.1 with a wrong password")
+    });
+    wait_until(SETTLE, "the counter in status", || {
+        lab.status(2)
+            .is_some_and(|s| s["bad_adverts"]["hmac"].as_u64() >= Some(2))
+    });
+    assert!(
+        !lab.procs[b].stderr_text().contains(PASSWORD)
+            && !lab.procs[b].stderr_text().contains("not-the-same"),
+        "the password never appears in output"
+    );
+}
+
+/// Forged advertisements (bad HMAC, or bad TTL) from a third host do not move a master;
+/// the same advert signed correctly does, so the test would notice a check gone missing.
+#[test]
+fn forged_adverts_are_ignored() {
+    if !can_run("forged_adverts_are_ignored") {
+        return;
+    }
+    let mut lab = Lab::new(3);
+    let a = lab.carpctl(1, &["--advskew", "100"]);
+    wait_until(SETTLE, "host 1 MASTER", || {
+        lab.state(1).as_deref() == Some("MASTER")
+    });
+    let forged: Vec<_> = (0..5)
+        .map(|c| advert(1, 0, c, "guessed-password"))
+        .collect();
+    lab.send_adverts(3, &forged);
+    holds_for(
+        Duration::from_secs(1),
+        "a forged advert moved the master",
+        || lab.state(1).as_deref() == Some("MASTER"),
+    );
+    wait_until(SETTLE, "the forgery is counted", || {
+        lab.status(1).is_some_and(|s| s["bad_adverts"]["hmac"] == 5)
+    });
+    assert!(lab.procs[a]
+        .stderr_text()
+        .contains("from 10.77.0.3 with a wrong password"));
+    lab.send_adverts(3, &[advert(1, 0, 99, PASSWORD)]);
+    wait_until(SETTLE, "a genuine better advert is obeyed", || {
+        lab.state(1).as_deref() == Some("BACKUP")
+    });
+}
+
+/// carpctl as master, ucarp as backup: each accepts the other's adverts; unplugging
+/// carpctl's host hands the VIP to ucarp, which then answers pings.
+#[test]
+fn carpctl_master_with_ucarp_backup() {
+    if !can_run("carpctl_master_with_ucarp_backup")
+        || !ucarp_available("carpctl_master_with_ucarp_backup")
+    {
+        return;
+    }
+    let mut lab = Lab::new(3);
+    lab.carpctl(1, &["--advskew", "0"]);
+    wait_until(SETTLE, "host 1 MASTER", || {
+        lab.state(1).as_deref() == Some("MASTER")
+    });
+    lab.ucarp(2, 100, false);
+    holds_for(
+        Duration::from_secs(5),
+        "ucarp accepts carpctl's adverts and stays backup",
+        || lab.vip_holders() == vec![1],
+    );
+    assert!(lab.ping_from(3));
+    lab.set_link(1, false);
+    wait_until(SETTLE, "ucarp takes the VIP", || lab.has_vip(2));
+    assert!(lab.ping_from(3), "the VIP answers from ucarp's host");
+}
+
+/// ucarp as master, carpctl as backup, then carpctl (better, preempt) takes over from ucarp
+/// when ucarp's host drops off the link, and holds the VIP when it returns.
+#[test]
+fn ucarp_master_with_carpctl_backup() {
+    if !can_run("ucarp_master_with_carpctl_backup")
+        || !ucarp_available("ucarp_master_with_carpctl_backup")
+    {
+        return;
+    }
+    let mut lab = Lab::new(3);
+    lab.ucarp(1, 0, false);
+    wait_until(SETTLE, "ucarp holds the VIP", || lab.has_vip(1));
+    lab.carpctl(2, &["--advskew", "100"]);
+    wait_until(SETTLE, "host 2 BACKUP", || {
+        lab.state(2).as_deref() == Some("BACKUP")
+    });
+    holds_for(
+        Duration::from_secs(5),
+        "carpctl accepts ucarp's adverts and stays backup",
+        || lab.state(2).as_deref() == Some("BACKUP") && lab.vip_holders() == vec![1],
+    );
+    assert!(lab.status(2).unwrap()["bad_adverts"]
+        .as_object()
+        .unwrap()
+        .is_empty());
+    lab.set_link(1, false);
+    wait_until(SETTLE, "carpctl takes over", || {
+        lab.state(2).as_deref() == Some("MASTER")
+    });
+    assert!(lab.has_vip(2));
+    assert!(lab.ping_from(3), "the VIP answers from carpctl's host");
+}
+
+/// carpctl with preempt and a better skew takes the VIP from a running ucarp master, and
+/// ucarp steps down on carpctl's adverts.
+#[test]
+fn carpctl_preempts_ucarp() {
+    if !can_run("carpctl_preempts_ucarp") || !ucarp_available("carpctl_preempts_ucarp") {
+        return;
+    }
+    let mut lab = Lab::new(3);
+    lab.ucarp(1, 100, false);
+    wait_until(SETTLE, "ucarp holds the VIP", || lab.has_vip(1));
+    lab.carpctl(2, &["--advskew", "0", "--preempt"]);
+    wait_until(SETTLE, "carpctl preempts", || {
+        lab.state(2).as_deref() == Some("MASTER")
+    });
+    wait_until(SETTLE, "ucarp drops the VIP", || {
+        lab.vip_holders() == vec![2]
+    });
+    assert!(lab.ping_from(3));
+}

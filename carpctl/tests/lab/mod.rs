@@ -1,0 +1,421 @@
+//! A fresh, isolated link for each end-to-end test: network namespaces (one per host) joined
+//! by a bridge in a namespace of its own, carpctl and ucarp started inside them, and all of it
+//! removed on drop, also when the test fails. Names carry the process id and a counter so
+//! tests of other processes on the machine never collide.
+
+#![allow(dead_code)] // each test binary uses a different part of the lab
+
+use std::io::{BufRead, BufReader};
+use std::net::Ipv4Addr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use carpctl::wire::{self, Advert, Password};
+
+pub const VHID: u8 = 7;
+pub const VIP: &str = "10.77.0.100";
+pub const PASSWORD: &str = "lab-shared-pass";
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Whether the end-to-end tests can run here; prints why not otherwise.
+pub fn can_run(test: &str) -> bool {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped {test}: needs root for network namespaces and raw sockets");
+        return false;
+    }
+    for tool in ["ip", "ping"] {
+        if Command::new(tool).arg("-V").output().is_err() {
+            eprintln!("skipped {test}: '{tool}' is not installed (iproute2, iputils-ping)");
+            return false;
+        }
+    }
+    true
+}
+
+pub fn ucarp_available(test: &str) -> bool {
+    if Command::new("ucarp").arg("--help").output().is_err() {
+        eprintln!("skipped {test}: 'ucarp' is not installed");
+        return false;
+    }
+    true
+}
+
+/// A process started in a host namespace, with its output collected line by line.
+pub struct Proc {
+    pub child: Child,
+    pub stdout: Arc<Mutex<Vec<String>>>,
+    pub stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Proc {
+    fn spawn(mut command: Command) -> Proc {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let stdout = collect(child.stdout.take().unwrap());
+        let stderr = collect(child.stderr.take().unwrap());
+        Proc {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, signal);
+    }
+
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn stderr_text(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    /// The state-change events printed so far, decoded.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.stdout_lines()
+            .iter()
+            .map(|l| serde_json::from_str(l).expect("stdout is JSON lines"))
+            .collect()
+    }
+
+    /// Waits for the process to exit on its own.
+    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let end = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < end,
+                "process did not exit within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn collect(stream: impl std::io::Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    lines
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Hosts 1..=n on one bridged link, 10.77.0.i/24 on their eth0.
+pub struct Lab {
+    pub tag: String,
+    pub hosts: usize,
+    pub dir: tempfile::TempDir,
+    /// Processes die before the namespaces go (fields drop in order).
+    pub procs: Vec<Proc>,
+}
+
+impl Lab {
+    pub fn new(hosts: usize) -> Lab {
+        let tag = format!(
+            "cc{}x{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let lab = Lab {
+            tag,
+            hosts,
+            dir,
+            procs: Vec::new(),
+        };
+        let bridge = lab.bridge_ns();
+        sh(&["ip", "netns", "add", &bridge]);
+        sh(&["ip", "-n", &bridge, "link", "add", "br0", "type", "bridge"]);
+        sh(&["ip", "-n", &bridge, "link", "set", "br0", "up"]);
+        for i in 1..=hosts {
+            let ns = lab.ns(i);
+            let (inner, outer) = (format!("{}v{i}", lab.tag), lab.port(i));
+            sh(&["ip", "netns", "add", &ns]);
+            sh(&[
+                "ip", "link", "add", &inner, "type", "veth", "peer", "name", &outer,
+            ]);
+            sh(&["ip", "link", "set", &inner, "netns", &ns]);
+            sh(&["ip", "link", "set", &outer, "netns", &bridge]);
+            sh(&[
+                "ip", "-n", &bridge, "link", "set", &outer, "master", "br0", "up",
+            ]);
+            sh(&["ip", "-n", &ns, "link", "set", &inner, "name", "eth0"]);
+            sh(&[
+                "ip",
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("10.77.0.{i}/24"),
+                "dev",
+                "eth0",
+            ]);
+            sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
+            sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+        }
+        lab.write_pass("pass", PASSWORD);
+        lab
+    }
+
+    pub fn bridge_ns(&self) -> String {
+        format!("{}b", self.tag)
+    }
+
+    pub fn ns(&self, host: usize) -> String {
+        format!("{}h{host}", self.tag)
+    }
+
+    /// The bridge side of a host's cable.
+    fn port(&self, host: usize) -> String {
+        format!("{}p{host}", self.tag)
+    }
+
+    pub fn addr(host: usize) -> Ipv4Addr {
+        Ipv4Addr::new(10, 77, 0, host as u8)
+    }
+
+    pub fn state_dir(&self, host: usize) -> PathBuf {
+        self.dir.path().join(format!("state{host}"))
+    }
+
+    /// Writes a 0600 password file and returns its path.
+    pub fn write_pass(&self, name: &str, password: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, format!("{password}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
+    /// Starts `carpctl run` for the lab's vhid on `host` with extra arguments; returns the
+    /// index into `procs`.
+    pub fn carpctl(&mut self, host: usize, extra: &[&str]) -> usize {
+        self.carpctl_with_pass(host, &self.dir.path().join("pass"), extra)
+    }
+
+    pub fn carpctl_with_pass(&mut self, host: usize, pass: &Path, extra: &[&str]) -> usize {
+        let mut command = Command::new("ip");
+        command
+            .args([
+                "netns",
+                "exec",
+                &self.ns(host),
+                env!("CARGO_BIN_EXE_carpctl"),
+                "run",
+            ])
+            .args(["--interface", "eth0", "--vhid", &VHID.to_string()])
+            .args(["--vip", &format!("{VIP}/24"), "--pass-file"])
+            .arg(pass)
+            .arg("--state-dir")
+            .arg(self.state_dir(host))
+            .args(extra);
+        self.procs.push(Proc::spawn(command));
+        self.procs.len() - 1
+    }
+
+    /// Starts ucarp on `host` with up/down scripts that add and remove the VIP.
+    pub fn ucarp(&mut self, host: usize, advskew: u8, preempt: bool) -> usize {
+        let up = self.dir.path().join("vip-up");
+        let down = self.dir.path().join("vip-down");
+        // ucarp calls the scripts with the interface and the address.
+        std::fs::write(&up, "#!/bin/sh\nexec ip addr add \"$2/24\" dev \"$1\"\n").unwrap();
+        std::fs::write(&down, "#!/bin/sh\nexec ip addr del \"$2/24\" dev \"$1\"\n").unwrap();
+        for script in [&up, &down] {
+            std::fs::set_permissions(script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", &self.ns(host), "ucarp", "-i", "eth0"])
+            .args(["-s", &Lab::addr(host).to_string(), "-v", &VHID.to_string()])
+            .args(["-p", PASSWORD, "-a", VIP, "-k", &advskew.to_string()])
+            .arg("-u")
+            .arg(&up)
+            .arg("-d")
+            .arg(&down);
+        if preempt {
+            command.arg("-P");
+        }
+        self.procs.push(Proc::spawn(command));
+        self.procs.len() - 1
+    }
+
+    /// Whether `host` has the virtual address on its eth0.
+    pub fn has_vip(&self, host: usize) -> bool {
+        let out = Command::new("ip")
+            .args([
+                "-n",
+                &self.ns(host),
+                "-4",
+                "-o",
+                "addr",
+                "show",
+                "dev",
+                "eth0",
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).contains(&format!(" {VIP}/"))
+    }
+
+    /// The hosts that hold the virtual address now.
+    pub fn vip_holders(&self) -> Vec<usize> {
+        (1..=self.hosts).filter(|&h| self.has_vip(h)).collect()
+    }
+
+    /// Whether the VIP answers one ping sent from `host`.
+    pub fn ping_from(&self, host: usize) -> bool {
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.ns(host),
+                "ping",
+                "-c",
+                "1",
+                "-W",
+                "1",
+                VIP,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    }
+
+    /// Unplugs (`false`) or plugs back (`true`) a host's cable at the bridge.
+    pub fn set_link(&self, host: usize, up: bool) {
+        sh(&[
+            "ip",
+            "-n",
+            &self.bridge_ns(),
+            "link",
+            "set",
+            &self.port(host),
+            if up { "up" } else { "down" },
+        ]);
+    }
+
+    /// What `carpctl status` says about the engine of `host`, or None when none runs.
+    pub fn status(&self, host: usize) -> Option<serde_json::Value> {
+        let out = Command::new(env!("CARGO_BIN_EXE_carpctl"))
+            .arg("status")
+            .arg("--state-dir")
+            .arg(self.state_dir(host))
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        doc["vhids"].as_array()?.first().cloned()
+    }
+
+    pub fn state(&self, host: usize) -> Option<String> {
+        self.status(host)
+            .and_then(|s| s["state"].as_str().map(str::to_string))
+    }
+
+    /// Sends raw CARP packets from inside `host`'s namespace, as another node would.
+    pub fn send_adverts(&self, host: usize, adverts: &[Advert]) {
+        let ns = format!("/run/netns/{}", self.ns(host));
+        let src = Lab::addr(host);
+        let packets: Vec<_> = adverts.iter().map(|a| wire::encode_ipv4(src, a)).collect();
+        std::thread::spawn(move || {
+            // setns changes only this thread's network namespace.
+            let file = std::fs::File::open(ns).unwrap();
+            nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let socket = socket2::Socket::new(
+                socket2::Domain::IPV4,
+                socket2::Type::RAW,
+                Some(socket2::Protocol::from(i32::from(wire::PROTOCOL))),
+            )
+            .unwrap();
+            socket.set_header_included_v4(true).unwrap();
+            socket.bind_device(Some(b"eth0")).unwrap();
+            let to = socket2::SockAddr::from(std::net::SocketAddrV4::new(wire::GROUP, 0));
+            for p in packets {
+                socket.send_to(&p, &to).unwrap();
+            }
+        })
+        .join()
+        .unwrap();
+    }
+}
+
+/// An advertisement for the lab's vhid and VIP, signed with `password`.
+pub fn advert(advbase: u8, advskew: u8, counter: u64, password: &str) -> Advert {
+    Advert::signed(
+        VHID,
+        advbase,
+        advskew,
+        counter,
+        &Password::new(password.as_bytes()),
+        &[VIP.parse().unwrap()],
+    )
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.procs.clear();
+        for i in 1..=self.hosts {
+            let _ = Command::new("ip")
+                .args(["netns", "del", &self.ns(i)])
+                .status();
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.bridge_ns()])
+            .status();
+    }
+}
+
+fn sh(args: &[&str]) {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Polls `check` every 50 ms until it holds; panics with `what` after `within`.
+pub fn wait_until(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let end = Instant::now() + within;
+    while !check() {
+        assert!(
+            Instant::now() < end,
+            "timed out after {within:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Holds `check` true for the whole of `during`; panics with `what` when it fails.
+pub fn holds_for(during: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let end = Instant::now() + during;
+    while Instant::now() < end {
+        assert!(check(), "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
