@@ -36,7 +36,7 @@ impl Default for ConnectOptions {
 #[derive(Debug, Clone)]
 pub struct NodeState {
     pub addr: NodeAddr,
-    /// The full `INFO` reply (server, replication, cluster, keyspace, …).
+    /// The `INFO` sections server, replication, cluster and keyspace.
     pub info: Info,
     /// `CLUSTER INFO` and `CLUSTER NODES`; `None` when cluster support is disabled.
     pub cluster: Option<ClusterView>,
@@ -118,26 +118,39 @@ pub fn query_text(
     for word in words {
         cmd.arg(word);
     }
-    cmd.query::<String>(connection).map_err(|e| {
-        let message = e.to_string();
-        if e.code() == Some("NOAUTH") || e.code() == Some("WRONGPASS") {
-            ProbeError::Auth(message)
-        } else {
-            ProbeError::Command { command, message }
-        }
-    })
+    cmd.query::<String>(connection)
+        .map_err(|e| command_error(command, e))
 }
 
-/// Asks one node for INFO, and when it is cluster-enabled for CLUSTER INFO and CLUSTER NODES.
+/// The INFO sections the checks read. Fewer than the default set: the memory section alone
+/// costs the server more than everything else asked here.
+const INFO_SECTIONS: [&str; 4] = ["server", "replication", "cluster", "keyspace"];
+
+/// Asks one node for INFO, CLUSTER INFO and CLUSTER NODES in one round trip (pipelined); the
+/// cluster replies are used only when INFO says cluster support is enabled.
 pub fn probe(addr: NodeAddr, options: &ConnectOptions) -> Result<NodeState, ProbeError> {
     let mut connection = connect(addr, options)?;
-    let info = Info::parse(&query_text(&mut connection, "INFO")?);
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    pipe.cmd("INFO").arg(&INFO_SECTIONS[..]);
+    pipe.cmd("CLUSTER").arg("INFO");
+    pipe.cmd("CLUSTER").arg("NODES");
+    let replies: Vec<redis::RedisResult<String>> = pipe
+        .query(&mut connection)
+        .map_err(|e| command_error("INFO", e))?;
+    let mut replies = replies.into_iter();
+    let mut next = |command: &'static str| {
+        replies
+            .next()
+            .unwrap_or_else(|| Err((redis::ErrorKind::Client, "missing reply").into()))
+            .map_err(|e| command_error(command, e))
+    };
+    let info = Info::parse(&next("INFO")?);
+    let (cluster_info, nodes) = (next("CLUSTER INFO"), next("CLUSTER NODES"));
     let cluster = if info.cluster_enabled() {
-        let cluster_info = Info::parse(&query_text(&mut connection, "CLUSTER INFO")?);
-        let nodes = parse_cluster_nodes(&query_text(&mut connection, "CLUSTER NODES")?)
-            .map_err(|e| ProbeError::Parse(e.to_string()))?;
+        let nodes = parse_cluster_nodes(&nodes?).map_err(|e| ProbeError::Parse(e.to_string()))?;
         Some(ClusterView {
-            info: cluster_info,
+            info: Info::parse(&cluster_info?),
             nodes,
         })
     } else {
@@ -148,6 +161,15 @@ pub fn probe(addr: NodeAddr, options: &ConnectOptions) -> Result<NodeState, Prob
         info,
         cluster,
     })
+}
+
+fn command_error(command: &'static str, e: redis::RedisError) -> ProbeError {
+    let message = e.to_string();
+    if e.code() == Some("NOAUTH") || e.code() == Some("WRONGPASS") {
+        ProbeError::Auth(message)
+    } else {
+        ProbeError::Command { command, message }
+    }
 }
 
 /// Every node reached and every node that could not be.
@@ -165,16 +187,35 @@ impl Survey {
     }
 }
 
-/// Runs `f` on every item at once, one thread each, and returns the results in order.
-/// Node counts are in the hundreds at most, and each call mostly waits on the network.
+/// Most probes running at once. Each mostly waits on the network, but spawning a thread per
+/// node costs more than it saves once the nodes outnumber the cores many times over.
+const MAX_PARALLEL: usize = 32;
+
+/// Runs `f` on every item, up to `MAX_PARALLEL` at once, and returns the results in order.
 pub fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items.iter().map(|item| scope.spawn(|| f(item))).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = items.len().min(MAX_PARALLEL);
+    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        done.push((i, f(item)));
+                    }
+                    done
+                })
+            })
+            .collect();
         handles
             .into_iter()
-            .map(|h| h.join().expect("a probe thread panicked"))
+            .flat_map(|h| h.join().expect("a probe thread panicked"))
             .collect()
-    })
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Surveys `seeds` and, when `discover` is set, every node they know of (repeatedly, until no

@@ -25,3 +25,19 @@ pub fn start_instances(count: usize, config: &RedisConfig) -> Vec<RedisInstance>
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     })
 }
+
+/// Starts one instance on each of `ips`, all on the same leased port: the layout of a site
+/// description, where every host runs an instance on each listed port.
+pub fn start_on_shared_port(ips: &[&str], config: &RedisConfig) -> Vec<RedisInstance> {
+    let lease = std::sync::Arc::new(PortLease::take_on(ips));
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = ips
+            .iter()
+            .map(|ip| {
+                let lease = lease.clone();
+                scope.spawn(move || RedisInstance::start_on(ip, lease, config))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}

@@ -32,6 +32,12 @@ fn free(ip: &str, port: u16) -> bool {
 impl PortLease {
     /// Leases a port whose client and bus ports are both free on `ip`.
     pub fn take(ip: &str) -> PortLease {
+        PortLease::take_on(&[ip])
+    }
+
+    /// Leases a port whose client and bus ports are free on every one of `ips`, for layouts
+    /// where each host runs an instance on the same port (as a site description lists them).
+    pub fn take_on(ips: &[&str]) -> PortLease {
         let span = u32::from(LAST_PORT - FIRST_PORT) + 1;
         // Start at a different place in every process so concurrent runs rarely contend.
         let seed = SystemTime::now()
@@ -48,10 +54,14 @@ impl PortLease {
                 .write(true)
                 .open(dir.join(port.to_string()))
                 .expect("cannot open a port lock file");
-            if file.try_lock().is_ok() && free(ip, port) && free(ip, port + 10_000) {
+            if file.try_lock().is_ok()
+                && ips
+                    .iter()
+                    .all(|ip| free(ip, port) && free(ip, port + 10_000))
+            {
                 return PortLease { port, _lock: file };
             }
         }
-        panic!("no free port pair in {FIRST_PORT}-{LAST_PORT} on {ip}");
+        panic!("no free port pair in {FIRST_PORT}-{LAST_PORT} on {ips:?}");
     }
 }

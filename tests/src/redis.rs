@@ -4,6 +4,7 @@
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::PortLease;
@@ -38,13 +39,19 @@ pub struct RedisInstance {
     pub port: u16,
     child: Child,
     dir: tempfile::TempDir,
-    _lease: PortLease,
+    _lease: Arc<PortLease>,
 }
 
 impl RedisInstance {
     /// Starts an instance bound to `ip` on a leased port and waits until it accepts connections.
     pub fn start(ip: &str, config: &RedisConfig) -> RedisInstance {
-        let lease = PortLease::take(ip);
+        RedisInstance::start_on(ip, Arc::new(PortLease::take(ip)), config)
+    }
+
+    /// Starts an instance bound to `ip` on the port of `lease`, which may be shared by instances
+    /// on other addresses (see [`PortLease::take_on`]); the port stays leased until the last
+    /// of them is dropped.
+    pub fn start_on(ip: &str, lease: Arc<PortLease>, config: &RedisConfig) -> RedisInstance {
         let dir = tempfile::Builder::new()
             .prefix("testkit-redis-")
             .tempdir()

@@ -1,0 +1,555 @@
+//! The checks on surveys built from `CLUSTER NODES` output captured from real redis-server:
+//! every check in its passing and its failing state.
+
+use super::*;
+use crate::info::Info;
+use crate::nodes::parse_cluster_nodes;
+use crate::survey::{ClusterView, NodeState, ProbeError};
+
+const M1: &str = "127.0.0.1:17100"; // master 0-5460
+const M2: &str = "127.0.0.2:17101"; // master 5461-10922
+const M3: &str = "127.0.0.3:17102"; // master 10923-16383
+const R1: &str = "127.0.0.2:17104"; // replica of M1
+const R2: &str = "127.0.0.3:17105"; // replica of M2
+const R3: &str = "127.0.0.1:17103"; // replica of M3
+const M1_ID: &str = "2a934d01fa2a33830675dc26ea88de17e4b12bfe";
+const M2_ID: &str = "2a48058404498e6847e8909c0625959918037c2e";
+
+/// The healthy 6-node cluster of the fixture, as every node sees it (no `myself` flag).
+fn healthy_lines() -> String {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/nodes-healthy.txt"
+    );
+    std::fs::read_to_string(path)
+        .unwrap()
+        .replace("myself,", "")
+}
+
+fn addr(text: &str) -> NodeAddr {
+    text.parse().unwrap()
+}
+
+/// What a node at `at` answers when the cluster looks like `lines` to it.
+fn state(at: &str, lines: &str) -> NodeState {
+    let marked: String = lines
+        .lines()
+        .map(|line| {
+            let mut fields: Vec<String> = line.split(' ').map(str::to_string).collect();
+            if fields[1].starts_with(&format!("{at}@")) {
+                fields[2] = format!("myself,{}", fields[2]);
+            }
+            fields.join(" ") + "\n"
+        })
+        .collect();
+    let nodes = parse_cluster_nodes(&marked).unwrap();
+    let me = nodes
+        .iter()
+        .find(|n| n.flags.myself)
+        .expect("node in lines");
+    let role = if me.flags.replica {
+        "role:slave\r\nmaster_link_status:up\r\n"
+    } else {
+        "role:master\r\n"
+    };
+    NodeState {
+        addr: addr(at),
+        info: Info::parse(&format!(
+            "# Replication\r\n{role}# Cluster\r\ncluster_enabled:1\r\n# Keyspace\r\n"
+        )),
+        cluster: Some(ClusterView {
+            info: Info::parse("cluster_state:ok\r\ncluster_slots_assigned:16384\r\n"),
+            nodes,
+        }),
+    }
+}
+
+/// Every node of `lines` answers with that view, except those in `down`.
+fn world(lines: &str, down: &[&str]) -> Survey {
+    let mut survey = Survey::default();
+    for node in parse_cluster_nodes(lines).unwrap() {
+        let at = node.client_addr().unwrap().to_string();
+        if down.contains(&at.as_str()) {
+            survey
+                .unreachable
+                .push((addr(&at), ProbeError::Connect("Connection refused".into())));
+        } else {
+            survey.reached.push(state(&at, lines));
+        }
+    }
+    survey.reached.sort_by_key(|s| s.addr);
+    survey
+}
+
+fn replace_state(survey: &mut Survey, at: &str, new: NodeState) {
+    let slot = survey
+        .reached
+        .iter_mut()
+        .find(|s| s.addr == addr(at))
+        .unwrap();
+    *slot = new;
+}
+
+fn run(survey: &Survey) -> Report {
+    check(survey, &CheckOptions::default())
+}
+
+fn status_of(report: &Report, name: CheckName) -> Status {
+    report.check(name).unwrap().status
+}
+
+/// The only checks that did not pass, with their status.
+fn failing(report: &Report) -> Vec<(CheckName, Status)> {
+    report
+        .checks
+        .iter()
+        .filter(|c| c.status != Status::Ok)
+        .map(|c| (c.name, c.status))
+        .collect()
+}
+
+fn details(report: &Report, name: CheckName) -> &[Detail] {
+    &report.check(name).unwrap().details
+}
+
+#[test]
+fn a_healthy_cluster_passes_every_check() {
+    let report = run(&world(&healthy_lines(), &[]));
+    assert_eq!(failing(&report), []);
+    assert_eq!(report.status, Status::Ok);
+    assert_eq!(report.totals.slots_served, 16384);
+    assert_eq!(report.totals.masters, 3);
+    assert_eq!(report.totals.replicas, 3);
+    assert_eq!(report.nodes.len(), 6);
+    let m1 = report.nodes.iter().find(|n| n.node == M1).unwrap();
+    assert_eq!(m1.role, Role::Master);
+    assert_eq!(m1.slot_count, 5461);
+    let r1 = report.nodes.iter().find(|n| n.node == R1).unwrap();
+    assert_eq!(r1.master.as_deref(), Some(M1));
+    assert_eq!(r1.master_link_up, Some(true));
+    assert!(report
+        .summary
+        .starts_with("16384 slots served by 3 masters"));
+}
+
+#[test]
+fn an_unreachable_replica_warns_and_leaves_its_master_short() {
+    let report = run(&world(&healthy_lines(), &[R1]));
+    assert_eq!(
+        failing(&report),
+        [
+            (CheckName::Reachable, Status::Warning),
+            (CheckName::Replicas, Status::Warning)
+        ]
+    );
+    assert_eq!(details(&report, CheckName::Reachable)[0].nodes, [R1]);
+    let short = &details(&report, CheckName::Replicas)[0];
+    assert!(
+        short
+            .message
+            .contains(&format!("master {M1} has 0 online replicas")),
+        "{}",
+        short.message
+    );
+    assert_eq!(short.slots, [SlotRange::new(0, 5460)]);
+    let r1 = report.nodes.iter().find(|n| n.node == R1).unwrap();
+    assert!(!r1.reachable && r1.error.as_deref().unwrap().contains("refused"));
+    assert_eq!(r1.role, Role::Replica, "peers still know its role");
+}
+
+#[test]
+fn replica_count_follows_the_option() {
+    let survey = world(&healthy_lines(), &[]);
+    let two = CheckOptions {
+        min_replicas: 2,
+        ..CheckOptions::default()
+    };
+    assert_eq!(details(&check(&survey, &two), CheckName::Replicas).len(), 3);
+    let off = CheckOptions {
+        min_replicas: 0,
+        ..CheckOptions::default()
+    };
+    let report = check(&world(&healthy_lines(), &[R1]), &off);
+    assert_eq!(status_of(&report, CheckName::Replicas), Status::Ok);
+}
+
+#[test]
+fn a_failed_master_leaves_its_slots_unserved() {
+    let lines = healthy_lines().replace(
+        "127.0.0.3:17102@27102 master -",
+        "127.0.0.3:17102@27102 master,fail -",
+    );
+    let report = run(&world(&lines, &[M3]));
+    assert_eq!(report.status, Status::Critical);
+    let coverage = &details(&report, CheckName::SlotCoverage)[0];
+    assert_eq!(coverage.slots, [SlotRange::new(10923, 16383)]);
+    assert_eq!(coverage.nodes, [M3]);
+    assert!(
+        coverage.message.contains("does not answer"),
+        "{}",
+        coverage.message
+    );
+    let failed = &details(&report, CheckName::FailedMasters)[0];
+    assert_eq!(failed.nodes, [M3]);
+    assert!(
+        failed.message.contains("flagged fail by"),
+        "{}",
+        failed.message
+    );
+    assert_eq!(report.totals.slots_served, 16384 - 5461);
+    let summary = &report.check(CheckName::SlotCoverage).unwrap().summary;
+    assert_eq!(summary, "5461 slots not served: 10923-16383");
+    // The replica of the failed master counts towards nothing, but is no problem itself.
+    assert!(report
+        .nodes
+        .iter()
+        .any(|n| n.node == M3 && n.status == Status::Critical));
+}
+
+#[test]
+fn slots_deleted_everywhere_are_assigned_to_no_node() {
+    let lines = healthy_lines().replace(" connected 0-5460", " connected");
+    let report = run(&world(&lines, &[]));
+    let coverage = &details(&report, CheckName::SlotCoverage)[0];
+    assert_eq!(coverage.slots, [SlotRange::new(0, 5460)]);
+    assert!(coverage.message.contains("assigned to no node"));
+    assert_eq!(details(&report, CheckName::EmptyMasters)[0].nodes, [M1]);
+    assert_eq!(status_of(&report, CheckName::SlotAgreement), Status::Ok);
+}
+
+#[test]
+fn a_node_that_sees_another_owner_is_reported_with_both_views() {
+    let mut survey = world(&healthy_lines(), &[]);
+    let stale = healthy_lines()
+        .replace(" connected 0-5460", " connected")
+        .replace(" connected 5461-10922", " connected 0-10922");
+    replace_state(&mut survey, R2, state(R2, &stale));
+    let report = run(&survey);
+    assert_eq!(
+        failing(&report),
+        [(CheckName::SlotAgreement, Status::Critical)]
+    );
+    let d = &details(&report, CheckName::SlotAgreement)[0];
+    assert_eq!(d.slots, [SlotRange::new(0, 5460)]);
+    assert!(
+        d.message.contains(&format!("see {M1}, but {R2} sees {M2}")),
+        "{}",
+        d.message
+    );
+    assert!(d.nodes.contains(&R2.to_string()) && d.nodes.contains(&M2.to_string()));
+}
+
+#[test]
+fn two_masters_claiming_a_slot_is_critical() {
+    let mut survey = world(&healthy_lines(), &[]);
+    // M2 took slots 0-100 in its own view; the others still see M1 as their owner.
+    let greedy = healthy_lines()
+        .replace(" connected 0-5460", " connected 101-5460")
+        .replace(" connected 5461-10922", " connected 0-100 5461-10922");
+    replace_state(&mut survey, M2, state(M2, &greedy));
+    let report = run(&survey);
+    let d = &details(&report, CheckName::SlotOwners)[0];
+    assert_eq!(d.slots, [SlotRange::new(0, 100)]);
+    assert_eq!(d.nodes, [M1, M2]);
+    assert_eq!(
+        status_of(&report, CheckName::SlotAgreement),
+        Status::Critical
+    );
+}
+
+#[test]
+fn open_slots_name_both_ends_of_the_move() {
+    let mut survey = world(&healthy_lines(), &[]);
+    let migrating = healthy_lines().replace(
+        " connected 0-5460",
+        &format!(" connected 0-5460 [100->-{M2_ID}]"),
+    );
+    replace_state(&mut survey, M1, state(M1, &migrating));
+    let importing = healthy_lines().replace(
+        " connected 5461-10922",
+        &format!(" connected 5461-10922 [100-<-{M1_ID}]"),
+    );
+    replace_state(&mut survey, M2, state(M2, &importing));
+    let report = run(&survey);
+    assert_eq!(failing(&report), [(CheckName::OpenSlots, Status::Warning)]);
+    let open = details(&report, CheckName::OpenSlots);
+    assert_eq!(open.len(), 2);
+    assert_eq!(
+        open[0].message,
+        format!("slot 100 is open: {M1} marks it migrating (from {M1} to {M2})")
+    );
+    assert_eq!(
+        open[1].message,
+        format!("slot 100 is open: {M2} marks it importing (from {M1} to {M2})")
+    );
+    assert_eq!(report.totals.open_slots, 1);
+}
+
+#[test]
+fn pfail_handshake_and_noaddr_flags_warn() {
+    let lines = healthy_lines().replace(
+        "127.0.0.3:17105@27105 slave",
+        "127.0.0.3:17105@27105 slave,fail?",
+    ) + "951345aed19fb2f8af4472ad53538ef34ee1f877 127.0.0.1:1@10001 handshake - 0 0 0 disconnected\n"
+        + "851345aed19fb2f8af4472ad53538ef34ee1f877 :0@0 master,noaddr - 0 0 0 disconnected\n";
+    let mut survey = world(&healthy_lines(), &[]);
+    // Only M1 sees the trouble.
+    replace_state(&mut survey, M1, state(M1, &lines));
+    let report = run(&survey);
+    let messages: Vec<&str> = details(&report, CheckName::NodeFlags)
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert!(
+        messages.contains(&format!("{R2} is flagged fail? by {M1}").as_str()),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(&format!("127.0.0.1:1 is flagged handshake by {M1}").as_str()),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(
+            &format!("851345aed19fb2f8af4472ad53538ef34ee1f877 is flagged noaddr by {M1}").as_str()
+        ),
+        "{messages:?}"
+    );
+    assert_eq!(report.status, Status::Warning);
+    // A pfail replica is not online.
+    assert_eq!(details(&report, CheckName::Replicas)[0].nodes[0], M2);
+}
+
+#[test]
+fn a_replica_moved_onto_its_masters_host_warns() {
+    // R1 (on 127.0.0.2) now replicates M2, which runs on 127.0.0.2 too.
+    let lines = healthy_lines().replace(&format!("slave {M1_ID}"), &format!("slave {M2_ID}"));
+    let report = run(&world(&lines, &[]));
+    let placement = &details(&report, CheckName::ReplicaPlacement)[0];
+    assert_eq!(placement.nodes, [R1, M2]);
+    assert!(
+        placement.message.contains("on host 127.0.0.2"),
+        "{}",
+        placement.message
+    );
+    assert_eq!(details(&report, CheckName::Replicas)[0].nodes, [M1]);
+}
+
+#[test]
+fn site_host_names_decide_placement() {
+    let host_names: BTreeMap<NodeAddr, String> = [
+        (M1, "redis1"),
+        (M2, "redis1"),
+        (R1, "redis2"),
+        (R2, "redis2"),
+        (M3, "redis3"),
+        (R3, "redis3"),
+    ]
+    .into_iter()
+    .map(|(a, h)| (addr(a), h.to_string()))
+    .collect();
+    let options = CheckOptions {
+        host_names,
+        ..CheckOptions::default()
+    };
+    let report = check(&world(&healthy_lines(), &[]), &options);
+    let masters = &details(&report, CheckName::MasterPlacement)[0];
+    assert_eq!(
+        masters.message,
+        format!(
+            "host redis1 runs 2 masters: {M1} and {M2} (an even spread of 3 masters over 3 hosts needs at most 1)"
+        )
+    );
+    let replicas = details(&report, CheckName::ReplicaPlacement);
+    assert_eq!(replicas.len(), 1);
+    assert_eq!(replicas[0].nodes, [R3, M3]);
+    assert_eq!(
+        report.nodes.iter().find(|n| n.node == M2).unwrap().host,
+        "redis1"
+    );
+}
+
+#[test]
+fn a_shared_config_epoch_warns() {
+    let lines = healthy_lines().replace(
+        "master - 0 1795573660037 2 connected",
+        "master - 0 1795573660037 1 connected",
+    );
+    let report = run(&world(&lines, &[]));
+    assert_eq!(
+        failing(&report),
+        [(CheckName::ConfigEpochs, Status::Warning)]
+    );
+    assert_eq!(details(&report, CheckName::ConfigEpochs)[0].nodes, [M1, M2]);
+}
+
+#[test]
+fn a_down_replication_link_and_an_unknown_master_warn() {
+    let mut survey = world(&healthy_lines(), &[]);
+    let r1 = survey
+        .reached
+        .iter_mut()
+        .find(|s| s.addr == addr(R1))
+        .unwrap();
+    r1.info = Info::parse(
+        "role:slave\r\nmaster_link_status:down\r\nmaster_link_down_since_seconds:12\r\n",
+    );
+    let orphan = healthy_lines().replace(
+        &format!("slave {M2_ID}"),
+        "slave 0000000000000000000000000000000000000000",
+    );
+    replace_state(&mut survey, R2, state(R2, &orphan));
+    let report = run(&survey);
+    let links = details(&report, CheckName::ReplicaLinks);
+    assert_eq!(links.len(), 2);
+    assert_eq!(
+        links[0].message,
+        format!("replica {R1}: link to its master {M1} is not up (master_link_status:down, down for 12 s)")
+    );
+    assert!(
+        links[1].message.contains("which no node knows"),
+        "{}",
+        links[1].message
+    );
+}
+
+#[test]
+fn a_node_without_cluster_support_is_critical() {
+    let mut survey = world(&healthy_lines(), &[]);
+    survey.reached.push(NodeState {
+        addr: addr("127.0.0.1:6379"),
+        info: Info::parse("# Cluster\r\ncluster_enabled:0\r\n"),
+        cluster: None,
+    });
+    let report = run(&survey);
+    assert_eq!(
+        failing(&report),
+        [(CheckName::ClusterEnabled, Status::Critical)]
+    );
+    assert_eq!(
+        details(&report, CheckName::ClusterEnabled)[0].nodes,
+        ["127.0.0.1:6379"]
+    );
+}
+
+#[test]
+fn a_node_reporting_cluster_state_fail_is_critical() {
+    let mut survey = world(&healthy_lines(), &[]);
+    let m3 = survey
+        .reached
+        .iter_mut()
+        .find(|s| s.addr == addr(M3))
+        .unwrap();
+    m3.cluster.as_mut().unwrap().info = Info::parse(
+        "cluster_state:fail\r\ncluster_slots_assigned:16384\r\ncluster_slots_fail:5461\r\n",
+    );
+    let report = run(&survey);
+    assert_eq!(
+        failing(&report),
+        [(CheckName::ClusterState, Status::Critical)]
+    );
+    let d = &details(&report, CheckName::ClusterState)[0];
+    assert!(
+        d.message
+            .starts_with(&format!("{M3} reports cluster_state:fail")),
+        "{}",
+        d.message
+    );
+    assert!(d.message.contains("fail 5461"), "{}", d.message);
+}
+
+#[test]
+fn no_reachable_node_is_unknown() {
+    let lines = healthy_lines();
+    let report = run(&world(&lines, &[M1, M2, M3, R1, R2, R3]));
+    assert_eq!(report.status, Status::Unknown);
+    assert_eq!(report.checks.len(), 1);
+    assert_eq!(details(&report, CheckName::Reachable).len(), 6);
+}
+
+fn plan_for(masters: [(&str, &str, [u16; 2]); 3]) -> Plan {
+    let masters: Vec<serde_json::Value> = masters
+        .iter()
+        .map(|(m, r, [a, b])| {
+            serde_json::json!({"addr": m, "host": "h", "slots": [[a, b]],
+                               "replicas": [{"addr": r, "host": "h"}]})
+        })
+        .collect();
+    let doc = serde_json::json!({"schema": 1, "replicas": 1, "masters": masters});
+    Plan::parse(&doc.to_string(), "plan.json").unwrap()
+}
+
+#[test]
+fn the_cluster_is_compared_with_the_plan() {
+    let survey = world(&healthy_lines(), &[]);
+    let matching = CheckOptions {
+        expect: Some(plan_for([
+            (M1, R1, [0, 5460]),
+            (M2, R2, [5461, 10922]),
+            (M3, R3, [10923, 16383]),
+        ])),
+        ..CheckOptions::default()
+    };
+    let report = check(&survey, &matching);
+    assert_eq!(status_of(&report, CheckName::Plan), Status::Ok);
+    let swapped = CheckOptions {
+        expect: Some(plan_for([
+            (M1, R1, [0, 5000]),
+            (R2, M2, [5001, 10922]),
+            (M3, "127.0.0.9:7000", [10923, 16383]),
+        ])),
+        ..CheckOptions::default()
+    };
+    let report = check(&survey, &swapped);
+    let messages: Vec<&str> = details(&report, CheckName::Plan)
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            format!("master {M1} serves slots 0-5460 instead of 0-5000").as_str(),
+            format!("{R2} should be a master but is a replica of {M2}").as_str(),
+            format!("{M2} should be a replica of {R2} but is a master").as_str(),
+            format!("planned replica 127.0.0.9:7000 of {M3} is not in the cluster").as_str(),
+            format!("{R3} is a replica of {M3} but not in the plan").as_str(),
+        ]
+    );
+    assert_eq!(report.status, Status::Warning);
+}
+
+#[test]
+fn masters_may_share_hosts_only_as_much_as_an_even_spread_needs() {
+    let on = |hosts: [(&str, &str); 6]| CheckOptions {
+        host_names: hosts
+            .into_iter()
+            .map(|(a, h)| (addr(a), h.to_string()))
+            .collect(),
+        ..CheckOptions::default()
+    };
+    let survey = world(&healthy_lines(), &[]);
+    // Three masters on two hosts: two on one of them is the best possible.
+    let two_hosts = on([
+        (M1, "a"),
+        (M2, "a"),
+        (M3, "b"),
+        (R1, "b"),
+        (R2, "b"),
+        (R3, "a"),
+    ]);
+    let report = check(&survey, &two_hosts);
+    assert_eq!(status_of(&report, CheckName::MasterPlacement), Status::Ok);
+    // Three hosts, but all masters on one.
+    let piled = on([
+        (M1, "a"),
+        (M2, "a"),
+        (M3, "a"),
+        (R1, "b"),
+        (R2, "c"),
+        (R3, "b"),
+    ]);
+    let report = check(&survey, &piled);
+    assert_eq!(
+        details(&report, CheckName::MasterPlacement)[0].nodes,
+        [M1, M2, M3]
+    );
+}

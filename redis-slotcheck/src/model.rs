@@ -1,0 +1,216 @@
+//! One table of every node, merged from what each node says about itself and about its peers.
+//! A survey holds one `CLUSTER NODES` view per reachable node; the checks need to ask "what is
+//! node X, who flags it, what does it serve" regardless of whether X itself answered. This
+//! module builds that table once, without I/O, so every check reads the same facts.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::nodes::{Flags, NodeLine};
+use crate::report::Role;
+use crate::slots::{SlotRange, SLOT_COUNT};
+use crate::survey::{NodeState, ProbeError, Survey};
+use crate::NodeAddr;
+
+/// Marks "no owner" in a slot owner table.
+pub const NO_OWNER: u16 = u16::MAX;
+
+/// One node of the cluster as far as anyone knows it.
+#[derive(Debug)]
+pub struct Node<'a> {
+    pub id: Option<&'a str>,
+    pub addr: Option<NodeAddr>,
+    /// How reports name it: the address, or the id when the address is unknown.
+    pub label: String,
+    /// Site host name, or the announced IP.
+    pub host: String,
+    /// What the node said, when it answered.
+    pub state: Option<&'a NodeState>,
+    /// Why it did not answer, when it was asked.
+    pub error: Option<&'a ProbeError>,
+    /// The node's own `myself` line when it answered, otherwise the first peer's line about it.
+    pub line: Option<&'a NodeLine>,
+    /// Whether `line` is the node's own.
+    pub own_line: bool,
+    /// How each peer that answered sees it: (peer label, line).
+    pub seen_by: Vec<(String, &'a NodeLine)>,
+}
+
+impl Node<'_> {
+    pub fn role(&self) -> Role {
+        match self.line.map(|l| l.flags) {
+            Some(Flags { master: true, .. }) => Role::Master,
+            Some(Flags { replica: true, .. }) => Role::Replica,
+            _ => Role::Unknown,
+        }
+    }
+
+    /// Slots it serves: its own claim when it answered, its peers' view otherwise.
+    pub fn slots(&self) -> &[SlotRange] {
+        match self.line {
+            Some(line) if self.role() == Role::Master => &line.slots,
+            _ => &[],
+        }
+    }
+
+    /// Labels of the peers that set a flag on it.
+    pub fn flagged_by(&self, flag: impl Fn(&Flags) -> bool) -> Vec<String> {
+        self.seen_by
+            .iter()
+            .filter(|(_, line)| flag(&line.flags))
+            .map(|(peer, _)| peer.clone())
+            .collect()
+    }
+
+    pub fn failed(&self) -> bool {
+        self.seen_by.iter().any(|(_, line)| line.flags.fail)
+    }
+
+    /// A master that answered, is not flagged `fail` by anyone, and claims slots.
+    pub fn serves(&self) -> bool {
+        self.own_line && self.role() == Role::Master && !self.failed()
+    }
+
+    /// For a replica, the id of its master.
+    pub fn master_id(&self) -> Option<&str> {
+        match self.role() {
+            Role::Replica => self.line?.master_id.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// Every node, in address order (nodes without an address last), with an index by id.
+#[derive(Debug)]
+pub struct Model<'a> {
+    pub nodes: Vec<Node<'a>>,
+    by_id: HashMap<&'a str, usize>,
+}
+
+impl<'a> Model<'a> {
+    /// Merges a survey; `host_names` maps addresses to site host names.
+    pub fn build(survey: &'a Survey, host_names: &BTreeMap<NodeAddr, String>) -> Model<'a> {
+        let mut nodes: Vec<Node<'a>> = Vec::new();
+        let mut seen_ids: HashMap<&'a str, usize> = HashMap::new();
+        let host_of = |addr: Option<NodeAddr>, line: Option<&NodeLine>| {
+            if let Some(name) = addr.and_then(|a| host_names.get(&a)) {
+                return name.clone();
+            }
+            match (line.map(|l| l.ip.as_str()), addr) {
+                (Some(ip), _) if !ip.is_empty() => ip.to_string(),
+                (_, Some(addr)) => addr.ip_string(),
+                _ => "unknown".to_string(),
+            }
+        };
+        for state in &survey.reached {
+            let myself = state.cluster.as_ref().and_then(|c| c.myself());
+            if let Some(me) = myself {
+                // The same node reached under two addresses counts once.
+                if seen_ids.contains_key(me.id.as_str()) {
+                    continue;
+                }
+                seen_ids.insert(&me.id, nodes.len());
+            }
+            nodes.push(Node {
+                id: myself.map(|me| me.id.as_str()),
+                addr: Some(state.addr),
+                label: state.addr.to_string(),
+                host: host_of(Some(state.addr), myself),
+                state: Some(state),
+                error: None,
+                line: myself,
+                own_line: myself.is_some(),
+                seen_by: Vec::new(),
+            });
+        }
+        // Only the nodes kept above observe: a node reached under two addresses speaks once.
+        let observers: Vec<(String, &'a NodeState)> = nodes
+            .iter()
+            .filter_map(|n| Some((n.label.clone(), n.state?)))
+            .collect();
+        for (observer, state) in observers {
+            let Some(view) = &state.cluster else { continue };
+            for line in view.nodes.iter().filter(|l| !l.flags.myself) {
+                let index = *seen_ids.entry(&line.id).or_insert_with(|| {
+                    let addr = line.client_addr();
+                    nodes.push(Node {
+                        id: Some(&line.id),
+                        addr,
+                        label: addr.map_or_else(|| line.id.clone(), |a| a.to_string()),
+                        host: host_of(addr, Some(line)),
+                        state: None,
+                        error: None,
+                        line: Some(line),
+                        own_line: false,
+                        seen_by: Vec::new(),
+                    });
+                    nodes.len() - 1
+                });
+                nodes[index].seen_by.push((observer.clone(), line));
+            }
+        }
+        for (addr, error) in &survey.unreachable {
+            match nodes
+                .iter_mut()
+                .find(|n| n.addr == Some(*addr) && n.state.is_none())
+            {
+                Some(node) => node.error = Some(error),
+                None => nodes.push(Node {
+                    id: None,
+                    addr: Some(*addr),
+                    label: addr.to_string(),
+                    host: host_of(Some(*addr), None),
+                    state: None,
+                    error: Some(error),
+                    line: None,
+                    own_line: false,
+                    seen_by: Vec::new(),
+                }),
+            }
+        }
+        nodes.sort_by(|a, b| {
+            (a.addr.is_none(), a.addr, a.id).cmp(&(b.addr.is_none(), b.addr, b.id))
+        });
+        let by_id = nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| Some((n.id?, i)))
+            .collect();
+        Model { nodes, by_id }
+    }
+
+    pub fn index_of_id(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
+    }
+
+    pub fn by_id(&self, id: &str) -> Option<&Node<'a>> {
+        self.index_of_id(id).map(|i| &self.nodes[i])
+    }
+
+    /// The report name of the node with `id`, or the id itself when nobody knows it.
+    pub fn label_of_id(&self, id: &str) -> String {
+        self.by_id(id)
+            .map_or_else(|| id.to_string(), |n| n.label.clone())
+    }
+
+    /// The nodes that answered with a cluster view: the observers.
+    pub fn observers(&self) -> impl Iterator<Item = &Node<'a>> {
+        self.nodes
+            .iter()
+            .filter(|n| n.state.is_some_and(|s| s.cluster.is_some()))
+    }
+
+    /// Slot → index of the owning node as `lines` (one node's view) say, `NO_OWNER` if none.
+    pub fn owner_table(&self, lines: &[NodeLine]) -> Vec<u16> {
+        let mut owners = vec![NO_OWNER; usize::from(SLOT_COUNT)];
+        for line in lines {
+            let Some(index) = self.index_of_id(&line.id) else {
+                continue;
+            };
+            let index = u16::try_from(index).unwrap_or(NO_OWNER);
+            for slot in line.slots.iter().flat_map(SlotRange::slots) {
+                owners[usize::from(slot)] = index;
+            }
+        }
+        owners
+    }
+}

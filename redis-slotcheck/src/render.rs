@@ -1,0 +1,391 @@
+//! The report in each output format, as strings: JSON for scripts, text for people, Nagios
+//! plugin output and Prometheus text exposition for monitoring. Pure functions, so every format
+//! is tested without touching a socket or a file.
+
+use std::fmt::Write as _;
+
+use crate::report::{Report, Role, Status};
+use crate::slots::SLOT_COUNT;
+
+/// The output formats of `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Text,
+    Nagios,
+    Prom,
+}
+
+/// Renders `report`; `pretty` asks for indented JSON (the other formats ignore it).
+pub fn render(report: &Report, format: Format, pretty: bool) -> String {
+    match format {
+        Format::Json => json(report, pretty),
+        Format::Text => text(report),
+        Format::Nagios => nagios(report),
+        Format::Prom => prom(report),
+    }
+}
+
+/// The report as one JSON document and a newline.
+pub fn json(report: &Report, pretty: bool) -> String {
+    let mut out = if pretty {
+        serde_json::to_string_pretty(report)
+    } else {
+        serde_json::to_string(report)
+    }
+    .expect("a report always serializes");
+    out.push('\n');
+    out
+}
+
+/// A summary for a terminal: the verdict, each check, then a table of nodes.
+pub fn text(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: {}", report.status, report.summary);
+    let _ = writeln!(out);
+    for check in &report.checks {
+        let _ = writeln!(
+            out,
+            "[{:<8}] {}: {}",
+            check.status, check.name, check.summary
+        );
+        for detail in &check.details {
+            let _ = writeln!(out, "           - {}", detail.message);
+        }
+    }
+    let _ = writeln!(out);
+    let width = report
+        .nodes
+        .iter()
+        .map(|n| n.node.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let host_width = report
+        .nodes
+        .iter()
+        .map(|n| n.host.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:<host_width$}  {:<7}  {:>6}  {:<8}  DETAIL",
+        "NODE", "HOST", "ROLE", "SLOTS", "STATUS"
+    );
+    for node in &report.nodes {
+        let role = match node.role {
+            Role::Master => "master",
+            Role::Replica => "replica",
+            Role::Unknown => "-",
+        };
+        let detail = if let Some(error) = &node.error {
+            error.clone()
+        } else if let Some(master) = &node.master {
+            format!("replica of {master}")
+        } else {
+            crate::slots::format_ranges(&node.slots)
+        };
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:<host_width$}  {role:<7}  {:>6}  {:<8}  {detail}",
+            node.node, node.host, node.slot_count, node.status
+        );
+    }
+    out
+}
+
+/// Nagios plugin output: `REDIS CLUSTER <STATUS> - <summary> | perfdata`, then one line per
+/// problem found.
+pub fn nagios(report: &Report) -> String {
+    let t = &report.totals;
+    let mut out = format!(
+        "REDIS CLUSTER {} - {} | 'slots_served'={};{max}:;{max}:;0;{max} 'nodes'={};;;0 'nodes_reachable'={};;;0;{} 'masters'={};;;0 'replicas'={};;;0 'open_slots'={};;;0\n",
+        report.status,
+        one_line(&report.summary),
+        t.slots_served,
+        t.nodes,
+        t.reachable,
+        t.nodes,
+        t.masters,
+        t.replicas,
+        t.open_slots,
+        max = SLOT_COUNT,
+    );
+    for check in report.checks.iter().filter(|c| c.status != Status::Ok) {
+        for detail in &check.details {
+            let _ = writeln!(
+                out,
+                "{} {}: {}",
+                check.status,
+                check.name,
+                one_line(&detail.message)
+            );
+        }
+    }
+    out
+}
+
+/// Nagios reserves `|` for perfdata; the summary must not contain it or a newline.
+fn one_line(text: &str) -> String {
+    text.replace('|', "/").replace('\n', " ")
+}
+
+/// Prometheus text exposition, for node_exporter's textfile collector.
+pub fn prom(report: &Report) -> String {
+    let mut out = String::new();
+    let mut family = |name: &str, help: &str, samples: Vec<(String, String)>| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        for (labels, value) in samples {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    let code = |s: Status| s.exit_code().to_string();
+    let t = &report.totals;
+    family(
+        "redis_slotcheck_status",
+        "Overall cluster health: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+        vec![(String::new(), code(report.status))],
+    );
+    family(
+        "redis_slotcheck_check_status",
+        "Result of each check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+        report
+            .checks
+            .iter()
+            .map(|c| (labels(&[("check", c.name.as_str())]), code(c.status)))
+            .collect(),
+    );
+    family(
+        "redis_slotcheck_check_problems",
+        "Number of problems each check found.",
+        report
+            .checks
+            .iter()
+            .map(|c| {
+                (
+                    labels(&[("check", c.name.as_str())]),
+                    c.details.len().to_string(),
+                )
+            })
+            .collect(),
+    );
+    for (name, help, value) in [
+        (
+            "redis_slotcheck_slots_served",
+            "Slots served by a reachable master not flagged fail.",
+            t.slots_served,
+        ),
+        (
+            "redis_slotcheck_nodes",
+            "Nodes known: given, discovered or named by a peer.",
+            t.nodes,
+        ),
+        (
+            "redis_slotcheck_nodes_reachable",
+            "Nodes that answered.",
+            t.reachable,
+        ),
+        (
+            "redis_slotcheck_masters",
+            "Masters serving at least one slot.",
+            t.masters,
+        ),
+        ("redis_slotcheck_replicas", "Replicas known.", t.replicas),
+        (
+            "redis_slotcheck_open_slots",
+            "Slots migrating or importing.",
+            t.open_slots,
+        ),
+    ] {
+        family(name, help, vec![(String::new(), value.to_string())]);
+    }
+    let node_labels = |n: &crate::report::NodeReport| {
+        let role = match n.role {
+            Role::Master => "master",
+            Role::Replica => "replica",
+            Role::Unknown => "unknown",
+        };
+        labels(&[("node", &n.node), ("host", &n.host), ("role", role)])
+    };
+    family(
+        "redis_slotcheck_node_up",
+        "1 if the node answered.",
+        report
+            .nodes
+            .iter()
+            .map(|n| (node_labels(n), u8::from(n.reachable).to_string()))
+            .collect(),
+    );
+    family(
+        "redis_slotcheck_node_status",
+        "Worst result of the checks naming the node: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+        report
+            .nodes
+            .iter()
+            .map(|n| (node_labels(n), code(n.status)))
+            .collect(),
+    );
+    family(
+        "redis_slotcheck_node_slots",
+        "Slots the node serves.",
+        report
+            .nodes
+            .iter()
+            .map(|n| (node_labels(n), n.slot_count.to_string()))
+            .collect(),
+    );
+    out
+}
+
+/// `{a="x",b="y"}` with values escaped as the exposition format requires.
+fn labels(pairs: &[(&str, &str)]) -> String {
+    let inner: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| {
+            let escaped = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            format!("{k}=\"{escaped}\"")
+        })
+        .collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Check, CheckName, Detail, NodeReport, Totals};
+    use crate::slots::SlotRange;
+
+    fn node(name: &str, role: Role, status: Status) -> NodeReport {
+        NodeReport {
+            node: name.to_string(),
+            id: Some("2a934d01fa2a33830675dc26ea88de17e4b12bfe".into()),
+            host: "redis\"1".into(),
+            role,
+            master: None,
+            reachable: status != Status::Warning,
+            error: (status == Status::Warning).then(|| "cannot connect: refused".to_string()),
+            cluster_state: Some("ok".into()),
+            slots: vec![SlotRange::new(0, 5460)],
+            slot_count: 5461,
+            config_epoch: Some(1),
+            keys: Some(0),
+            master_link_up: None,
+            flags: Vec::new(),
+            status,
+        }
+    }
+
+    fn report() -> Report {
+        Report {
+            status: Status::Critical,
+            summary: "5461 slots not served: 0-5460 | really".into(),
+            totals: Totals {
+                nodes: 2,
+                reachable: 1,
+                masters: 1,
+                replicas: 1,
+                slots_served: 10923,
+                open_slots: 0,
+            },
+            checks: vec![
+                Check {
+                    name: CheckName::Reachable,
+                    status: Status::Ok,
+                    summary: "all 2 nodes answer".into(),
+                    details: Vec::new(),
+                },
+                Check {
+                    name: CheckName::SlotCoverage,
+                    status: Status::Critical,
+                    summary: "5461 slots not served: 0-5460".into(),
+                    details: vec![Detail {
+                        message: "slots 0-5460 belong to 127.0.0.1:7000 which does not answer"
+                            .into(),
+                        slots: vec![SlotRange::new(0, 5460)],
+                        nodes: vec!["127.0.0.1:7000".into()],
+                    }],
+                },
+            ],
+            nodes: vec![
+                node("127.0.0.1:7000", Role::Master, Status::Critical),
+                node("127.0.0.2:7001", Role::Replica, Status::Warning),
+            ],
+        }
+    }
+
+    #[test]
+    fn json_round_trips_and_ends_with_a_newline() {
+        for pretty in [false, true] {
+            let text = json(&report(), pretty);
+            assert!(text.ends_with('\n'));
+            assert_eq!(text.trim_end().contains('\n'), pretty);
+            let back: Report = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, report());
+        }
+        let value: serde_json::Value = serde_json::from_str(&json(&report(), false)).unwrap();
+        assert_eq!(value["status"], "CRITICAL");
+        assert_eq!(value["checks"][1]["name"], "slot_coverage");
+        assert_eq!(
+            value["checks"][1]["details"][0]["slots"][0],
+            serde_json::json!([0, 5460])
+        );
+        assert_eq!(value["nodes"][1]["role"], "replica");
+    }
+
+    #[test]
+    fn nagios_first_line_carries_status_summary_and_perfdata() {
+        let out = nagios(&report());
+        let mut lines = out.lines();
+        let first = lines.next().unwrap();
+        let (text, perf) = first.split_once(" | ").unwrap();
+        assert_eq!(
+            text,
+            "REDIS CLUSTER CRITICAL - 5461 slots not served: 0-5460 / really"
+        );
+        assert!(
+            perf.starts_with("'slots_served'=10923;16384:;16384:;0;16384 "),
+            "{perf}"
+        );
+        assert!(perf.contains("'nodes_reachable'=1;;;0;2"), "{perf}");
+        assert_eq!(
+            lines.collect::<Vec<_>>(),
+            ["CRITICAL slot_coverage: slots 0-5460 belong to 127.0.0.1:7000 which does not answer"]
+        );
+    }
+
+    #[test]
+    fn prom_has_help_type_and_escaped_labels() {
+        let out = prom(&report());
+        assert!(out.ends_with('\n'));
+        assert!(out.contains("# TYPE redis_slotcheck_status gauge\nredis_slotcheck_status 2\n"));
+        assert!(out.contains("redis_slotcheck_check_status{check=\"slot_coverage\"} 2\n"));
+        assert!(out.contains(
+            "redis_slotcheck_node_up{node=\"127.0.0.2:7001\",host=\"redis\\\"1\",role=\"replica\"} 0\n"
+        ));
+        assert!(out.contains("redis_slotcheck_slots_served 10923\n"));
+        // Every sample line is `name{labels} value` or `name value` with a numeric value.
+        for line in out.lines().filter(|l| !l.starts_with('#')) {
+            let value = line.rsplit(' ').next().unwrap();
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+    }
+
+    #[test]
+    fn text_lists_checks_details_and_nodes() {
+        let out = text(&report());
+        assert!(out.starts_with("CRITICAL: 5461 slots not served"));
+        assert!(out.contains("[CRITICAL] slot_coverage: 5461 slots not served: 0-5460\n"));
+        assert!(out.contains("           - slots 0-5460 belong to 127.0.0.1:7000"));
+        assert!(
+            out.contains(
+                "127.0.0.2:7001  redis\"1  replica    5461  WARNING   cannot connect: refused"
+            ),
+            "{out}"
+        );
+    }
+}
