@@ -1,0 +1,443 @@
+//! Executing a plan: the stages that turn checked, empty nodes into a usable cluster.
+//!
+//! What Redis waits for decides the order. A master stays in `fail` for the rejoin delay
+//! (cluster-node-timeout, clamped to 0.5–5 s) after it last counted itself in a minority, and
+//! a master that serves no slot counts as one: so every master gets its slots first, all at
+//! once, to start that clock as early as possible. Config epochs are set before any node meets
+//! another (Redis refuses them afterwards). Every pair of nodes then meets directly, half the
+//! pairs from each side, so no node waits for gossip to learn of the others; each replica is
+//! attached the moment it knows its master. With `--fast` the node timeout drops to 500 ms and
+//! the diskless sync delay to 0 for the creation, and both are restored afterwards.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use redis_slotcheck::{ConnectOptions, NodeAddr, Plan, SlotRange};
+
+use crate::error::CreateError;
+use crate::preflight;
+use crate::session::{command, Sessions};
+use crate::wait::{self, Expected};
+
+/// How to apply a plan.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Bound on the whole run, from `started`.
+    pub timeout: Duration,
+    /// Wait until the cluster is usable (false: return once everything is sent).
+    pub wait: bool,
+    /// Lower cluster-node-timeout and repl-diskless-sync-delay during the creation.
+    pub fast: bool,
+    /// Set cluster-announce-ip on each node to the address it was given.
+    pub announce: bool,
+    pub connect: ConnectOptions,
+}
+
+/// The settings `--fast` lowers, and the values used meanwhile.
+pub const FAST_SETTINGS: [(&str, &str); 2] = [
+    ("cluster-node-timeout", "500"),
+    ("repl-diskless-sync-delay", "0"),
+];
+
+/// What `apply` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApplyReport {
+    /// True when every node was seen usable; false with `--no-wait`.
+    pub usable: bool,
+    /// Every node of the plan, masters first.
+    pub nodes: Vec<NodeReport>,
+    /// Each stage in the order run, with its duration.
+    pub stages: Vec<StageTime>,
+    /// Seconds from the start of the command to the end.
+    pub total_seconds: f64,
+}
+
+/// One node of the new cluster.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeReport {
+    pub addr: NodeAddr,
+    pub host: String,
+    /// The node id Redis gave it.
+    pub id: String,
+    /// `master` or `replica`.
+    pub role: &'static str,
+    /// Slot ranges served (masters only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub slots: Vec<SlotRange>,
+    /// Address of its master (replicas only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master: Option<NodeAddr>,
+    /// Id of its master (replicas only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_id: Option<String>,
+}
+
+/// How long one stage took.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageTime {
+    /// `check`, `assign` (settings, slots, epochs), `meet`, `replicate`, `wait` or `restore`.
+    pub stage: &'static str,
+    pub seconds: f64,
+}
+
+/// Progress lines on stderr.
+pub type Progress<'a> = &'a dyn Fn(&str);
+
+/// Checks every node, then applies `plan`; `started` is when the command began.
+pub fn apply(
+    plan: &Plan,
+    options: &ApplyOptions,
+    started: Instant,
+    progress: Progress,
+) -> Result<ApplyReport, CreateError> {
+    let deadline = started + options.timeout;
+    let addrs: Vec<NodeAddr> = plan.nodes().map(|(a, _)| a).collect();
+    let mut stages = Vec::new();
+    let mut stage_start = Instant::now();
+    let mut lap = |stages: &mut Vec<StageTime>, stage| {
+        stages.push(StageTime {
+            stage,
+            seconds: stage_start.elapsed().as_secs_f64(),
+        });
+        stage_start = Instant::now();
+    };
+
+    progress(&format!("checking {} nodes", addrs.len()));
+    let checked = preflight::check(&addrs, &options.connect)?;
+    let ids: Vec<String> = checked.into_iter().map(|c| c.id).collect();
+    let expected = wait::expectations(plan, &ids);
+    lap(&mut stages, "check");
+
+    let sessions = Sessions::new(addrs.clone(), &options.connect);
+    let saved = if options.fast {
+        save_settings(&sessions)?
+    } else {
+        Vec::new()
+    };
+    let outcome = configure(
+        &sessions,
+        &expected,
+        options,
+        deadline,
+        &mut stages,
+        &mut lap,
+        progress,
+    );
+    if options.fast {
+        progress("restoring cluster-node-timeout and repl-diskless-sync-delay");
+        let restored = restore_settings(&sessions, &saved);
+        lap(&mut stages, "restore");
+        outcome?;
+        restored?;
+    } else {
+        outcome?;
+    }
+    let nodes = report_nodes(plan, &expected);
+    Ok(ApplyReport {
+        usable: options.wait,
+        nodes,
+        stages,
+        total_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The stages that change nodes, up to usable (or up to sent, with `--no-wait`).
+fn configure(
+    sessions: &Sessions,
+    expected: &[Expected],
+    options: &ApplyOptions,
+    deadline: Instant,
+    stages: &mut Vec<StageTime>,
+    lap: &mut dyn FnMut(&mut Vec<StageTime>, &'static str),
+    progress: Progress,
+) -> Result<(), CreateError> {
+    progress("assigning slots and config epochs");
+    let assigned_at = Instant::now();
+    let node_timeouts = all_ok(
+        sessions,
+        "assigning slots and config epoch",
+        sessions.each(|i, c| assign(c, &expected[i], i, options)),
+    )?;
+    lap(stages, "assign");
+
+    // Replicas first: each meets only its master and is attached once the handshake is done,
+    // which starts the replica sync delay early and on quiet nodes; the full mesh follows.
+    progress("attaching replicas to their masters");
+    let targets = meet_targets(expected);
+    let attached = all_ok(
+        sessions,
+        "attaching",
+        sessions.each(|i, c| match expected[i].master {
+            Some(m) => {
+                meet(c, &sessions.addrs, &targets[i][..1])?;
+                replicate(c, &expected[m].id, deadline)
+            }
+            None => Ok(true),
+        }),
+    )?;
+    if attached.contains(&false) {
+        return Err(not_ready(sessions, expected, options.timeout));
+    }
+    lap(stages, "attach");
+
+    progress("introducing every node to every other");
+    all_ok(
+        sessions,
+        "introducing",
+        sessions.each(|i, c| {
+            let skip = usize::from(expected[i].master.is_some());
+            meet(c, &sessions.addrs, &targets[i][skip..])
+        }),
+    )?;
+    lap(stages, "meet");
+
+    if options.wait {
+        // No master turns ok before the rejoin delay has passed since it got its slots, so
+        // polling earlier would only load the nodes while they shake hands.
+        let shortest = node_timeouts.into_iter().min().unwrap_or(0);
+        let rejoin_delay = Duration::from_millis(shortest.clamp(500, 5000));
+        let quiet_until = (assigned_at + rejoin_delay).min(deadline);
+        progress(&format!(
+            "waiting for the rejoin delay ({:.1} s after slot assignment)",
+            rejoin_delay.as_secs_f64()
+        ));
+        std::thread::sleep(quiet_until.saturating_duration_since(Instant::now()));
+        let interval = Duration::from_millis(if options.fast { 25 } else { 100 });
+        let report = |ready: usize, total: usize| {
+            progress(&format!(
+                "waiting for the cluster: {ready}/{total} nodes ready"
+            ));
+        };
+        let (snapshots, ready) = wait::until_ready(sessions, expected, deadline, interval, &report);
+        if !ready {
+            return Err(CreateError::NotReady {
+                waited: options.timeout,
+                diagnosis: wait::diagnose(expected, &snapshots, &wait::reach),
+            });
+        }
+        lap(stages, "wait");
+    }
+    Ok(())
+}
+
+fn not_ready(sessions: &Sessions, expected: &[Expected], waited: Duration) -> CreateError {
+    let snapshots = wait::poll(sessions);
+    CreateError::NotReady {
+        waited,
+        diagnosis: wait::diagnose(expected, &snapshots, &wait::reach),
+    }
+}
+
+fn all_ok<R>(
+    sessions: &Sessions,
+    step: &'static str,
+    results: Vec<Result<R, String>>,
+) -> Result<Vec<R>, CreateError> {
+    results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            r.map_err(|message| CreateError::Step {
+                node: sessions.addrs[i].to_string(),
+                step,
+                message,
+            })
+        })
+        .collect()
+}
+
+/// Settings, slots and config epoch of one node; returns the cluster-node-timeout in effect.
+/// Slots come right after the settings: they start the clock of the rejoin delay.
+fn assign(
+    c: &mut redis::Connection,
+    e: &Expected,
+    index: usize,
+    options: &ApplyOptions,
+) -> Result<u64, String> {
+    if options.fast {
+        for (name, value) in FAST_SETTINGS {
+            command::<()>(c, &["CONFIG", "SET", name, value])?;
+        }
+    }
+    if options.announce {
+        command::<()>(
+            c,
+            &["CONFIG", "SET", "cluster-announce-ip", &e.addr.ip_string()],
+        )?;
+    }
+    if !e.slots.is_empty() {
+        let bounds: Vec<String> = e
+            .slots
+            .iter()
+            .flat_map(|r| [r.start.to_string(), r.end.to_string()])
+            .collect();
+        let mut words = vec!["CLUSTER", "ADDSLOTSRANGE"];
+        words.extend(bounds.iter().map(String::as_str));
+        command::<()>(c, &words)?;
+    }
+    command::<()>(
+        c,
+        &["CLUSTER", "SET-CONFIG-EPOCH", &(index + 1).to_string()],
+    )?;
+    let pair: Vec<String> = command(c, &["CONFIG", "GET", "cluster-node-timeout"])?;
+    pair.get(1)
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("unexpected cluster-node-timeout reply {pair:?}"))
+}
+
+/// The peers each node introduces itself to, so that every pair meets exactly once and the
+/// work is shared evenly: each node takes the next half of the ring. A replica meets its own
+/// master first, so it can be attached before the other handshakes are done.
+pub fn meet_targets(expected: &[Expected]) -> Vec<Vec<usize>> {
+    let count = expected.len();
+    let half = (count - 1) / 2;
+    let mut targets: Vec<Vec<usize>> = (0..count)
+        .map(|i| {
+            let mut t: Vec<usize> = (1..=half).map(|d| (i + d) % count).collect();
+            if count & 1 == 0 && i < count / 2 {
+                t.push(i + count / 2);
+            }
+            t
+        })
+        .collect();
+    for (r, e) in expected.iter().enumerate() {
+        if let Some(m) = e.master {
+            targets[m].retain(|&t| t != r);
+            targets[r].retain(|&t| t != m);
+            targets[r].insert(0, m);
+        }
+    }
+    targets
+}
+
+fn meet(c: &mut redis::Connection, addrs: &[NodeAddr], targets: &[usize]) -> Result<(), String> {
+    let mut pipe = redis::pipe();
+    for &j in targets {
+        pipe.cmd("CLUSTER")
+            .arg("MEET")
+            .arg(addrs[j].ip_string())
+            .arg(addrs[j].0.port())
+            .ignore();
+    }
+    pipe.query::<()>(c)
+        .map_err(|e| format!("CLUSTER MEET: {e}"))
+}
+
+/// Attaches a replica as soon as it knows its master; false when `deadline` passes first.
+fn replicate(
+    c: &mut redis::Connection,
+    master_id: &str,
+    deadline: Instant,
+) -> Result<bool, String> {
+    loop {
+        match command::<()>(c, &["CLUSTER", "REPLICATE", master_id]) {
+            Ok(()) => return Ok(true),
+            Err(e) if e.contains("Unknown node") => {
+                if Instant::now() >= deadline {
+                    return Ok(false);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(format!("CLUSTER REPLICATE: {e}")),
+        }
+    }
+}
+
+/// The current values of the settings `--fast` changes, per node.
+fn save_settings(sessions: &Sessions) -> Result<Vec<Vec<(String, String)>>, CreateError> {
+    all_ok(
+        sessions,
+        "CONFIG GET",
+        sessions.each(|_, c| {
+            FAST_SETTINGS
+                .iter()
+                .map(|(name, _)| {
+                    let pair: Vec<String> = command(c, &["CONFIG", "GET", name])?;
+                    match pair.as_slice() {
+                        [_, value] => Ok(((*name).to_string(), value.clone())),
+                        _ => Err(format!("no value for {name}")),
+                    }
+                })
+                .collect()
+        }),
+    )
+}
+
+fn restore_settings(
+    sessions: &Sessions,
+    saved: &[Vec<(String, String)>],
+) -> Result<(), CreateError> {
+    all_ok(
+        sessions,
+        "restoring settings (CONFIG SET)",
+        sessions.each(|i, c| {
+            for (name, value) in &saved[i] {
+                command::<()>(c, &["CONFIG", "SET", name, value])?;
+            }
+            Ok(())
+        }),
+    )
+    .map(drop)
+}
+
+fn report_nodes(plan: &Plan, expected: &[Expected]) -> Vec<NodeReport> {
+    let hosts: Vec<&str> = plan.nodes().map(|(_, h)| h).collect();
+    expected
+        .iter()
+        .zip(hosts)
+        .map(|(e, host)| {
+            let master = e.master.map(|m| &expected[m]);
+            NodeReport {
+                addr: e.addr,
+                host: host.to_string(),
+                id: e.id.clone(),
+                role: if master.is_some() {
+                    "replica"
+                } else {
+                    "master"
+                },
+                slots: e.slots.clone(),
+                master: master.map(|m| m.addr),
+                master_id: master.map(|m| m.id.clone()),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nodes(count: usize, replica_of: &[(usize, usize)]) -> Vec<Expected> {
+        (0..count)
+            .map(|i| Expected {
+                addr: format!("127.0.0.1:{}", 7000 + i).parse().unwrap(),
+                id: String::new(),
+                master: replica_of.iter().find(|(r, _)| *r == i).map(|(_, m)| *m),
+                slots: Vec::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_pair_meets_exactly_once_and_replicas_meet_their_master_first() {
+        for count in 3..40 {
+            let links: Vec<(usize, usize)> =
+                (count / 2..count).map(|r| (r, r - count / 2)).collect();
+            let targets = meet_targets(&nodes(count, &links));
+            let mut pairs = std::collections::BTreeSet::new();
+            for (i, list) in targets.iter().enumerate() {
+                for &j in list {
+                    assert!(pairs.insert((i.min(j), i.max(j))), "{count}: {i}-{j} twice");
+                }
+            }
+            assert_eq!(pairs.len(), count * (count - 1) / 2, "{count}");
+            for (r, m) in links {
+                assert_eq!(targets[r][0], m);
+            }
+            let most = targets.iter().map(Vec::len).max().unwrap();
+            assert!(most <= count / 2 + 1, "{count}: one node meets {most}");
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! The command line: clap definitions, turned into typed settings, then the work. `main.rs`
+//! only parses, calls [`run`] and maps the error to an exit code.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use redis_slotcheck::{ConnectOptions, NodeAddr, Plan};
+
+use crate::apply::{apply, ApplyOptions};
+use crate::error::CreateError;
+use crate::planner::{self, Candidate};
+use crate::reset;
+
+/// Plan, create and reset a Redis Cluster.
+///
+/// With NODE... (and no subcommand) it plans and applies in one go, like
+/// 'redis-cli --cluster create': the plan is shown on stderr and, on a terminal, confirmed
+/// before any node changes.
+#[derive(Debug, Parser)]
+#[command(
+    name = "redis-cluster-create",
+    version,
+    args_conflicts_with_subcommands = true,
+    max_term_width = 80,
+    help_expected = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    create: CreateArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the plan JSON for the nodes (masters with slots, replicas with their master,
+    /// each node's host) and change nothing.
+    Plan(PlanArgs),
+    /// Check the nodes, then execute a plan and print the result JSON.
+    Apply(ApplyArgs),
+    /// Return nodes to empty (CLUSTER RESET HARD) after a failed or unwanted attempt.
+    Reset(ResetArgs),
+}
+
+#[derive(Debug, Args)]
+struct PlanArgs {
+    /// Replicas per master (default: the site's cluster.replicas with --site, else 1).
+    #[arg(long, value_name = "N")]
+    replicas: Option<u32>,
+    /// Take the nodes from this site description: each host's bind_interface address with
+    /// each of the cluster's ports.
+    #[arg(long, value_name = "FILE", conflicts_with = "nodes")]
+    site: Option<PathBuf>,
+    /// The nodes, as IP:PORT; the host of each is its IP.
+    #[arg(value_name = "NODE")]
+    nodes: Vec<NodeAddr>,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Change the nodes without asking (needed when there is no terminal to ask on).
+    #[arg(long)]
+    yes: bool,
+    /// Wait at most SECS seconds, from the start, for the cluster to become usable (default:
+    /// 60).
+    #[arg(long, value_name = "SECS", default_value = "60", hide_default_value = true, value_parser = parse_timeout)]
+    timeout: Duration,
+    /// Return as soon as all configuration is sent, without waiting for the cluster to become
+    /// usable.
+    #[arg(long)]
+    no_wait: bool,
+    /// For throwaway and test clusters: lower cluster-node-timeout to 500 ms and
+    /// repl-diskless-sync-delay to 0 while creating, and restore both afterwards.
+    #[arg(long)]
+    fast: bool,
+    /// Set cluster-announce-ip on each node to the address it was given (for instances bound
+    /// to an address their connections do not leave from, like a virtual IP). Set at run time
+    /// only: add it to each node's configuration file to keep it.
+    #[arg(long)]
+    announce: bool,
+}
+
+#[derive(Debug, Args)]
+struct ApplyArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// The plan file, or '-' for stdin (default: -).
+    #[arg(value_name = "PLAN", default_value = "-", hide_default_value = true)]
+    plan: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct CreateArgs {
+    #[command(flatten)]
+    plan: PlanArgs,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+struct ResetArgs {
+    /// Reset without asking (needed when there is no terminal to ask on).
+    #[arg(long)]
+    yes: bool,
+    /// Delete the keys of nodes that hold any; without it such nodes are refused.
+    #[arg(long)]
+    flush: bool,
+    /// The nodes to reset, as IP:PORT.
+    #[arg(value_name = "NODE", required = true)]
+    nodes: Vec<NodeAddr>,
+}
+
+/// Runs the parsed command; `started` is when the process began, the start of every timing.
+pub fn run(cli: Cli, started: Instant) -> Result<(), CreateError> {
+    let connect = connect_options();
+    match cli.command {
+        Some(Command::Plan(args)) => {
+            let plan = make_plan(&args)?;
+            warn_compromises(&plan);
+            print_json(&plan)
+        }
+        Some(Command::Apply(args)) => {
+            let plan = Plan::load(&args.plan)?;
+            run_plan(&plan, &args.run, connect, started, "apply this plan")
+        }
+        Some(Command::Reset(args)) => {
+            let states = reset::inspect(&args.nodes, args.flush, &connect)?;
+            let what = if args.flush {
+                format!("Reset and flush {} nodes", states.len())
+            } else {
+                format!("Reset {} nodes", states.len())
+            };
+            confirm(args.yes, "reset nodes", &what)?;
+            print_json(&reset::reset(&states, &connect)?)
+        }
+        None => {
+            let plan = make_plan(&cli.create.plan)?;
+            run_plan(
+                &plan,
+                &cli.create.run,
+                connect,
+                started,
+                "create the cluster",
+            )
+        }
+    }
+}
+
+fn run_plan(
+    plan: &Plan,
+    args: &RunArgs,
+    connect: ConnectOptions,
+    started: Instant,
+    action: &'static str,
+) -> Result<(), CreateError> {
+    warn_compromises(plan);
+    confirm(args.yes, action, &describe(plan))?;
+    let options = ApplyOptions {
+        timeout: args.timeout,
+        wait: !args.no_wait,
+        fast: args.fast,
+        announce: args.announce,
+        connect,
+    };
+    let report = apply(plan, &options, started, &|line| {
+        eprintln!(
+            "redis-cluster-create: {line} ({:.2} s)",
+            started.elapsed().as_secs_f64()
+        );
+    })?;
+    if report.usable {
+        eprintln!(
+            "redis-cluster-create: cluster usable after {:.2} s",
+            report.total_seconds
+        );
+    }
+    print_json(&report)
+}
+
+/// Seconds, fractions allowed, more than 0 and at most a day.
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs > 0.0 && secs <= 86_400.0 => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!(
+            "invalid timeout '{text}': give seconds, more than 0 and at most 86400, like 60 or 2.5"
+        )),
+    }
+}
+
+fn make_plan(args: &PlanArgs) -> Result<Plan, CreateError> {
+    let (candidates, site_replicas) = match &args.site {
+        Some(path) => {
+            let site = site::Site::load(path)?;
+            let nodes = site
+                .nodes()
+                .into_iter()
+                .map(|n| Candidate {
+                    addr: NodeAddr(n.addr),
+                    host: n.host,
+                })
+                .collect();
+            (nodes, Some(site.cluster.replicas))
+        }
+        None => (
+            args.nodes
+                .iter()
+                .map(|&addr| Candidate {
+                    addr,
+                    host: addr.ip_string(),
+                })
+                .collect::<Vec<_>>(),
+            None,
+        ),
+    };
+    if candidates.is_empty() {
+        return Err(CreateError::NoNodes);
+    }
+    let replicas = args.replicas.or(site_replicas).unwrap_or(1);
+    Ok(planner::plan(&candidates, replicas)?)
+}
+
+fn connect_options() -> ConnectOptions {
+    ConnectOptions {
+        password: std::env::var("REDISCLI_AUTH")
+            .ok()
+            .filter(|p| !p.is_empty()),
+        ..ConnectOptions::default()
+    }
+}
+
+fn warn_compromises(plan: &Plan) {
+    for c in &plan.compromises {
+        eprintln!("redis-cluster-create: warning: {c}");
+    }
+}
+
+/// The plan in words, for the confirmation.
+fn describe(plan: &Plan) -> String {
+    let mut text = String::new();
+    for m in &plan.masters {
+        let slots = redis_slotcheck::slots::format_ranges(&m.slots);
+        text.push_str(&format!(
+            "master  {} (host {}) slots {slots}\n",
+            m.addr, m.host
+        ));
+        for r in &m.replicas {
+            text.push_str(&format!("  replica {} (host {})\n", r.addr, r.host));
+        }
+    }
+    text
+}
+
+/// Goes on with `--yes`; otherwise asks on the terminal, or refuses when there is none.
+fn confirm(yes: bool, action: &'static str, what: &str) -> Result<(), CreateError> {
+    if yes {
+        return Ok(());
+    }
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Err(CreateError::NeedsYes { action });
+    }
+    eprint!("{what}\nProceed? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(CreateError::Output)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        Err(CreateError::Declined)
+    }
+}
+
+/// Writes JSON to stdout: pretty on a terminal, one line otherwise. A closed pipe is fine.
+fn print_json(value: &impl Serialize) -> Result<(), CreateError> {
+    let stdout = std::io::stdout();
+    let text = if stdout.is_terminal() {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    }
+    .expect("reports serialize");
+    let mut out = stdout.lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CreateError::Output(e)),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

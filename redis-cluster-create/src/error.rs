@@ -1,0 +1,61 @@
+//! Every way the tool can fail, each knowing its exit code and saying what to do about it.
+
+use std::time::Duration;
+
+use crate::planner::PlanningError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error(transparent)]
+    Site(#[from] site::SiteError),
+    #[error(transparent)]
+    Plan(#[from] redis_slotcheck::plan::PlanError),
+    #[error(transparent)]
+    Planning(#[from] PlanningError),
+    #[error("no nodes given: name them (IP:PORT ...) or pass --site FILE")]
+    NoNodes,
+    #[error(
+        "refusing to {action} without confirmation: there is no terminal to ask on; pass --yes"
+    )]
+    NeedsYes { action: &'static str },
+    #[error("not confirmed; no node was changed")]
+    Declined,
+    #[error("no node was changed, because:\n{}", indent(.problems))]
+    Refused { problems: Vec<String> },
+    #[error("{node}: {step} failed: {message}\nthe nodes are partly configured; return them to empty with 'redis-cluster-create reset --yes NODE...' and try again")]
+    Step {
+        node: String,
+        step: &'static str,
+        message: String,
+    },
+    #[error("the cluster is not usable after {:.1} s (--timeout):\n{}", .waited.as_secs_f64(), indent(.diagnosis))]
+    NotReady {
+        waited: Duration,
+        diagnosis: Vec<String>,
+    },
+    #[error("cannot write the result: {0}")]
+    Output(std::io::Error),
+}
+
+fn indent(lines: &[String]) -> String {
+    lines
+        .iter()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl CreateError {
+    /// 2 for input that cannot be used as given (like clap's usage errors), 1 for everything
+    /// that went wrong with the nodes.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            CreateError::Site(_)
+            | CreateError::Plan(_)
+            | CreateError::Planning(_)
+            | CreateError::NoNodes
+            | CreateError::NeedsYes { .. } => 2,
+            _ => 1,
+        }
+    }
+}

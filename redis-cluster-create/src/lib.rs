@@ -1,0 +1,17 @@
+//! redis-cluster-create: plan, apply and reset a Redis Cluster.
+//!
+//! The planner (with its flow solver) and the readiness rules are pure; talking to nodes
+//! happens in `preflight`, `apply`, `wait` and `reset`, which `cli` drives.
+
+pub mod apply;
+pub mod cli;
+pub mod error;
+pub mod flow;
+pub mod planner;
+pub mod preflight;
+pub mod reset;
+pub mod session;
+pub mod wait;
+
+pub use cli::{run, Cli};
+pub use error::CreateError;
