@@ -1,0 +1,306 @@
+//! The documented procedure end to end: `scripts/lab` builds three hosts in network namespaces
+//! with every tool of the workspace, a client writes through the VIP, the VIP's host is lost
+//! and restored, and the cron health check moves the VIP away from a host whose instances are
+//! down and back once they are healthy.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The debug binaries of every tool; built here because `cargo test` builds only the
+/// binaries of the package under test.
+fn tool_dir() -> PathBuf {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--workspace", "--bins"])
+        .current_dir(workspace())
+        .status()
+        .expect("cannot run cargo");
+    assert!(status.success(), "cargo build --workspace --bins failed");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace().join("target"), PathBuf::from);
+    target.join("debug")
+}
+
+/// One lab with names of its own, removed on drop whatever happened.
+struct Lab {
+    prefix: String,
+    state: tempfile::TempDir,
+    bin: PathBuf,
+}
+
+impl Lab {
+    fn new(bin: PathBuf) -> Lab {
+        Lab {
+            prefix: format!("lt{}", std::process::id()),
+            state: tempfile::Builder::new()
+                .prefix("lab-test-")
+                .tempdir()
+                .unwrap(),
+            bin,
+        }
+    }
+
+    fn command(&self, script: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(workspace().join("scripts").join(script));
+        command
+            .args(args)
+            .env("LAB_PREFIX", &self.prefix)
+            .env("LAB_STATE", self.state.path().join("lab"))
+            .env("BIN", &self.bin);
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command("lab", args).output().unwrap()
+    }
+
+    /// Runs a lab command that must succeed and print one JSON document.
+    fn json(&self, args: &[&str]) -> Value {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "scripts/lab {args:?} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!(
+                "scripts/lab {args:?} printed no JSON ({e}):\n{}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        })
+    }
+
+    fn exec(&self, name: &str, command: &[&str]) -> String {
+        let mut args = vec!["exec", name];
+        args.extend_from_slice(command);
+        let output = self.run(&args);
+        assert!(
+            output.status.success(),
+            "exec {command:?} in {name} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+
+    fn through_vip(&self, command: &[&str]) -> String {
+        let mut args = vec!["redis-cli", "-c", "-h", "10.0.10.100", "-p", "7000"];
+        args.extend_from_slice(command);
+        self.exec("client", &args)
+    }
+
+    fn state_dir(&self) -> PathBuf {
+        self.state.path().join("lab")
+    }
+
+    fn namespaces(&self) -> Vec<String> {
+        let listing = Command::new("ip").args(["netns", "list"]).output().unwrap();
+        String::from_utf8_lossy(&listing.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|name| name.starts_with(&format!("{}-", self.prefix)))
+            .map(String::from)
+            .collect()
+    }
+
+    /// Whether host NAME's CARP engine holds the VIP, asked the way a script would.
+    fn is_master(&self, name: &str) -> bool {
+        let state_dir = self.state_dir().join(name).join("carp");
+        Command::new(self.bin.join("carpctl"))
+            .args(["status", "--expect", "master", "--state-dir"])
+            .arg(state_dir)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    }
+
+    fn wait_until(&self, what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + limit;
+        while !done() {
+            assert!(
+                Instant::now() < deadline,
+                "{what} did not happen within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.run(&["down"]);
+    }
+}
+
+fn status_of(summary: &Value) -> &str {
+    summary["cluster"]["status"].as_str().unwrap_or("none")
+}
+
+#[test]
+fn lab_up_failover_restore_health_check_and_down() {
+    if !testkit::require_root("lab_up_failover_restore_health_check_and_down") {
+        return;
+    }
+    let lab = Lab::new(tool_dir());
+
+    let up = lab.json(&["up"]);
+    assert_eq!(status_of(&up), "OK", "{up:#}");
+    assert_eq!(up["vip_holder"], serde_json::json!(["redis1"]), "{up:#}");
+    assert_eq!(up["cluster"]["totals"]["masters"], 3);
+    // Running `up` again changes nothing and says so.
+    let again = lab.run(&["up"]);
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already up"));
+
+    // A client on the load-balancer network writes through the VIP; the admin reaches an
+    // instance from the internal network, as the allow list permits.
+    assert_eq!(
+        lab.through_vip(&["set", "lab-key", "written-before-the-loss"]),
+        "OK"
+    );
+    assert_eq!(
+        lab.exec(
+            "admin",
+            &["redis-cli", "-h", "192.168.1.12", "-p", "7000", "ping"]
+        ),
+        "PONG"
+    );
+    // The write reached the replica before the loss.
+    lab.wait_until("replication of lab-key", Duration::from_secs(10), || {
+        lab.exec(
+            "redis1",
+            &[
+                "redis-cli",
+                "-h",
+                "10.0.10.11",
+                "-p",
+                "7000",
+                "wait",
+                "1",
+                "1000",
+            ],
+        ) != "0"
+    });
+
+    let failover = lab.json(&["failover", "redis1"]);
+    assert_eq!(failover["vip_holder_after"], "redis2", "{failover:#}");
+    assert!(failover["vip_answered_ms"].is_u64(), "{failover:#}");
+    assert!(failover["cluster_ok_ms"].is_u64(), "{failover:#}");
+    assert_eq!(
+        lab.through_vip(&["get", "lab-key"]),
+        "written-before-the-loss"
+    );
+    let degraded = lab.json(&["status"]);
+    assert_eq!(status_of(&degraded), "WARNING", "{degraded:#}");
+
+    let restored = lab.json(&["restore", "redis1"]);
+    assert_eq!(status_of(&restored), "OK", "{restored:#}");
+    assert_eq!(
+        restored["vip_holder"],
+        serde_json::json!(["redis1"]),
+        "{restored:#}"
+    );
+
+    // The cron health check on redis2 with its instances stopped: CRITICAL for its own nodes,
+    // so it demotes redis2's engine; redis2 first takes the VIP by demoting redis1.
+    let health = |host: &str| {
+        let carp_state = lab.state_dir().join(host).join("carp");
+        let args = [
+            "exec",
+            host,
+            &workspace()
+                .join("scripts/cluster-health")
+                .display()
+                .to_string(),
+            "--site",
+            &lab.state_dir().join("site.json").display().to_string(),
+            "--host",
+            host,
+            "--carp-state-dir",
+            &carp_state.display().to_string(),
+            "--timeout",
+            "0.5",
+        ]
+        .map(String::from);
+        lab.command("lab", &args.iter().map(String::as_str).collect::<Vec<_>>())
+            .output()
+            .unwrap()
+    };
+    let carp1 = lab.state_dir().join("redis1/carp");
+    let demote1 = Command::new(lab.bin.join("carpctl"))
+        .args(["demote", "--state-dir"])
+        .arg(&carp1)
+        .output()
+        .unwrap();
+    assert!(demote1.status.success());
+    lab.wait_until("redis2 taking the VIP", Duration::from_secs(5), || {
+        lab.is_master("redis2")
+    });
+    for port in ["7000", "7001"] {
+        // shutdown closes the connection, so redis-cli's own exit status means nothing here.
+        let _ = lab.run(&[
+            "exec",
+            "redis2",
+            "redis-cli",
+            "-h",
+            "10.0.10.12",
+            "-p",
+            port,
+            "shutdown",
+            "nosave",
+        ]);
+    }
+    let sick = health("redis2");
+    assert!(
+        sick.status.code().unwrap_or(0) >= 1,
+        "health check passed with redis2's instances down"
+    );
+    assert!(
+        String::from_utf8_lossy(&sick.stdout).starts_with("REDIS CLUSTER"),
+        "{}",
+        String::from_utf8_lossy(&sick.stdout)
+    );
+    lab.wait_until("the VIP leaving redis2", Duration::from_secs(5), || {
+        !lab.is_master("redis2")
+    });
+    let promote1 = Command::new(lab.bin.join("carpctl"))
+        .args(["promote", "--state-dir"])
+        .arg(&carp1)
+        .output()
+        .unwrap();
+    assert!(promote1.status.success());
+    for port in ["7000", "7001"] {
+        let conf = lab.state_dir().join(format!("redis2/redis-{port}.conf"));
+        lab.exec("redis2", &["redis-server", &conf.display().to_string()]);
+    }
+    lab.wait_until(
+        "redis2's instances healthy and redis2 promoted",
+        Duration::from_secs(30),
+        || health("redis2").status.code() == Some(0),
+    );
+    let engine = Command::new(lab.bin.join("carpctl"))
+        .args(["status", "--state-dir"])
+        .arg(lab.state_dir().join("redis2/carp"))
+        .output()
+        .unwrap();
+    let engine: Value = serde_json::from_slice(&engine.stdout).unwrap();
+    assert_eq!(engine["vhids"][0]["demotion"], 0, "{engine:#}");
+
+    let down = lab.run(&["down"]);
+    assert!(down.status.success());
+    assert!(
+        lab.namespaces().is_empty(),
+        "left behind: {:?}",
+        lab.namespaces()
+    );
+    assert!(!lab.state_dir().exists());
+}
