@@ -20,7 +20,7 @@ fn workspace() -> PathBuf {
 /// binaries of the package under test.
 fn tool_dir() -> PathBuf {
     let status = Command::new(env!("CARGO"))
-        .args(["build", "--workspace", "--bins"])
+        .args(["build", "--quiet", "--workspace", "--bins"])
         .current_dir(workspace())
         .status()
         .expect("cannot run cargo");
