@@ -41,3 +41,33 @@ pub fn start_on_shared_port(ips: &[&str], config: &RedisConfig) -> Vec<RedisInst
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     })
 }
+
+/// The workspace's top directory, where `scripts/` lives.
+pub fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// Builds the debug binaries of `packages` (every tool of the workspace when empty) and returns
+/// their directory. Tests of the scripts need this: `cargo test` builds only the binaries of
+/// the package under test.
+pub fn build_tools(packages: &[&str]) -> std::path::PathBuf {
+    let mut command = std::process::Command::new(env!("CARGO"));
+    command.args(["build", "--quiet", "--bins"]);
+    if packages.is_empty() {
+        command.arg("--workspace");
+    }
+    for package in packages {
+        command.args(["-p", package]);
+    }
+    let status = command
+        .current_dir(workspace_root())
+        .status()
+        .expect("cannot run cargo");
+    assert!(status.success(), "cargo build of {packages:?} failed");
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), std::path::PathBuf::from)
+        .join("debug")
+}

@@ -3,33 +3,20 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::OnceLock;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// The debug binaries of the tools the script calls (carpctl, pfgen).
-fn tool_dir() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "-p", "carpctl", "-p", "pfgen", "--bins"])
-        .current_dir(workspace())
-        .status()
-        .expect("cannot run cargo");
-    assert!(status.success(), "cargo build failed");
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| workspace().join("target"), PathBuf::from)
-        .join("debug")
+/// The tools the script calls, built once for all tests of this file.
+fn tools() -> &'static Path {
+    static TOOLS: OnceLock<PathBuf> = OnceLock::new();
+    TOOLS.get_or_init(|| testkit::build_tools(&["carpctl", "pfgen"]))
 }
 
 fn stage(destdir: &Path, site: &Path, host: &str, extra: &[&str]) -> Output {
-    Command::new(workspace().join("scripts/freebsd/stage"))
+    Command::new(testkit::workspace_root().join("scripts/freebsd/stage"))
         .args(["--site", &site.display().to_string(), "--host", host])
         .args(extra)
         .env("DESTDIR", destdir)
-        .env("BIN", tool_dir())
+        .env("BIN", tools())
         .output()
         .unwrap()
 }
@@ -53,7 +40,7 @@ fn files(root: &Path) -> Vec<PathBuf> {
 }
 
 fn howto_site() -> PathBuf {
-    workspace().join("site/examples/howto.json")
+    testkit::workspace_root().join("site/examples/howto.json")
 }
 
 #[test]
@@ -65,7 +52,7 @@ fn the_howto_site_stages_to_the_reviewed_files() {
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let golden = workspace().join("tests/golden/freebsd-redis2");
+    let golden = testkit::workspace_root().join("tests/golden/freebsd-redis2");
     assert_eq!(files(root.path()), files(&golden));
     for file in files(&golden) {
         let staged = std::fs::read_to_string(root.path().join(&file)).unwrap();

@@ -3,32 +3,11 @@
 //! and restored, and the cron health check moves the VIP away from a host whose instances are
 //! down and back once they are healthy.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// The debug binaries of every tool; built here because `cargo test` builds only the
-/// binaries of the package under test.
-fn tool_dir() -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "--workspace", "--bins"])
-        .current_dir(workspace())
-        .status()
-        .expect("cannot run cargo");
-    assert!(status.success(), "cargo build --workspace --bins failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| workspace().join("target"), PathBuf::from);
-    target.join("debug")
-}
 
 /// One lab with names of its own, removed on drop whatever happened.
 struct Lab {
@@ -50,7 +29,7 @@ impl Lab {
     }
 
     fn command(&self, script: &str, args: &[&str]) -> Command {
-        let mut command = Command::new(workspace().join("scripts").join(script));
+        let mut command = Command::new(testkit::workspace_root().join("scripts").join(script));
         command
             .args(args)
             .env("LAB_PREFIX", &self.prefix)
@@ -150,7 +129,7 @@ fn lab_up_failover_restore_health_check_and_down() {
     if !testkit::require_root("lab_up_failover_restore_health_check_and_down") {
         return;
     }
-    let lab = Lab::new(tool_dir());
+    let lab = Lab::new(testkit::build_tools(&[]));
 
     let up = lab.json(&["up"]);
     assert_eq!(status_of(&up), "OK", "{up:#}");
@@ -217,7 +196,7 @@ fn lab_up_failover_restore_health_check_and_down() {
         let args = [
             "exec",
             host,
-            &workspace()
+            &testkit::workspace_root()
                 .join("scripts/cluster-health")
                 .display()
                 .to_string(),
