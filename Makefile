@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
+# Where `make build` puts the tools; the scripts take it from BIN.
+export BIN ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/release
 
 .PHONY: all deps build demo demo-down test check-freebsd bench site-check freebsd-stage
 
