@@ -34,6 +34,16 @@ fn json(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// The stage names of an apply result, in the order they ran.
+fn stage_names(result: &serde_json::Value) -> Vec<&str> {
+    result["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect()
+}
+
 fn info_field(text: &str, key: &str) -> String {
     text.lines()
         .find_map(|l| l.trim().strip_prefix(&format!("{key}:")))
@@ -126,12 +136,7 @@ fn six_nodes_one_replica_and_settings_restored() {
     let output = run(&["--yes", "--fast", "--timeout", "30"], &addrs(&instances));
     let result = json(&output);
     assert_usable(&instances, &result, 3, 1);
-    let stages: Vec<&str> = result["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["stage"].as_str().unwrap())
-        .collect();
+    let stages = stage_names(&result);
     assert_eq!(
         stages,
         ["check", "assign", "attach", "meet", "wait", "restore"]
@@ -496,12 +501,7 @@ fn no_wait_returns_once_everything_is_sent() {
         &addrs(&instances),
     ));
     assert_eq!(result["usable"], false);
-    let stages: Vec<&str> = result["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["stage"].as_str().unwrap())
-        .collect();
+    let stages = stage_names(&result);
     assert_eq!(stages, ["check", "assign", "attach", "meet"]);
     // What was sent is enough: the cluster gets there on its own.
     wait_until("cluster_state:ok everywhere", || {
