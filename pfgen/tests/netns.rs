@@ -224,14 +224,7 @@ impl Drop for Lab {
 }
 
 fn run(args: &[&str]) -> Output {
-    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    testkit::run(args[0], &args[1..])
 }
 
 fn missing_tools() -> Option<String> {

@@ -7,7 +7,7 @@ mod netns;
 mod ports;
 mod redis;
 
-pub use netns::{require_root, run, Netns};
+pub use netns::{is_root, require_root, run, Netns};
 pub use ports::PortLease;
 pub use redis::{RedisConfig, RedisInstance};
 

@@ -5,14 +5,15 @@ use std::process::{Command, Output};
 
 /// True when the test may create namespaces; otherwise prints why the test is skipped.
 pub fn require_root(test: &str) -> bool {
-    let root = nix_is_root();
+    let root = is_root();
     if !root {
         eprintln!("skipping {test}: needs root for network namespaces (run the tests as root)");
     }
     root
 }
 
-fn nix_is_root() -> bool {
+/// Whether this process runs with effective uid 0.
+pub fn is_root() -> bool {
     // The effective uid, read without a libc binding: /proc/self/status "Uid: real effective …".
     std::fs::read_to_string("/proc/self/status")
         .ok()

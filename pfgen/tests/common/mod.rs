@@ -14,14 +14,8 @@ pub fn howto_path() -> PathBuf {
 
 /// `None` when tests needing nftables can run here, otherwise why not.
 pub fn nft_unavailable() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|ids| ids.split_whitespace().nth(1))
-        .unwrap_or("?");
-    if euid != "0" {
-        return Some(format!("not root (euid {euid}); nft needs CAP_NET_ADMIN"));
+    if !testkit::is_root() {
+        return Some("not root; nft needs CAP_NET_ADMIN".into());
     }
     match Command::new("nft").arg("--version").output() {
         Ok(out) if out.status.success() => None,
