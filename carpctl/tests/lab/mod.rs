@@ -374,61 +374,14 @@ impl Lab {
     /// Drops (`true`) or lets through (`false`) CARP packets on the bridge: a partition that
     /// keeps every carrier up, so each side sees only silence.
     pub fn partition(&self, on: bool) {
-        let bridge = self.bridge_ns();
-        if on {
-            sh(&[
-                "ip",
-                "netns",
-                "exec",
-                &bridge,
-                "nft",
-                "add",
-                "table",
-                "bridge",
-                "partition",
-            ]);
-            sh(&[
-                "ip",
-                "netns",
-                "exec",
-                &bridge,
-                "nft",
-                "add",
-                "chain",
-                "bridge",
-                "partition",
-                "forward",
-                "{ type filter hook forward priority 0; }",
-            ]);
-            sh(&[
-                "ip",
-                "netns",
-                "exec",
-                &bridge,
-                "nft",
-                "add",
-                "rule",
-                "bridge",
-                "partition",
-                "forward",
-                "ip",
-                "protocol",
-                "112",
-                "drop",
-            ]);
+        let script = if on {
+            "add table bridge partition; \
+             add chain bridge partition forward { type filter hook forward priority 0; }; \
+             add rule bridge partition forward ip protocol 112 drop"
         } else {
-            sh(&[
-                "ip",
-                "netns",
-                "exec",
-                &bridge,
-                "nft",
-                "delete",
-                "table",
-                "bridge",
-                "partition",
-            ]);
-        }
+            "delete table bridge partition"
+        };
+        sh(&["ip", "netns", "exec", &self.bridge_ns(), "nft", script]);
     }
 
     /// What `carpctl status` says about the engine of `host`, or None when none runs.
