@@ -14,7 +14,7 @@ pub struct NodeAddr(pub SocketAddr);
 impl NodeAddr {
     /// The cluster bus address: same IP, port + 10000, or `None` when that passes 65535.
     pub fn bus(&self) -> Option<SocketAddr> {
-        let port = self.0.port().checked_add(10_000)?;
+        let port = u16::try_from(u32::from(self.0.port()) + site::BUS_PORT_OFFSET).ok()?;
         Some(SocketAddr::new(self.0.ip(), port))
     }
 
