@@ -153,8 +153,15 @@ fn sigterm_hands_over_gracefully() {
     let mut lab = Lab::new(3);
     let up = lab.dir.path().join("up.env");
     let down = lab.dir.path().join("down.env");
-    let up_hook = format!("env | grep ^CARP_ | sort > {}", up.display());
-    let down_hook = format!("env | grep ^CARP_ | sort > {}", down.display());
+    // Written aside and renamed: the test reads the file as soon as it exists, and a plain
+    // redirect creates it before sort has written a line.
+    let hook = |file: &std::path::Path| {
+        format!(
+            "env | grep ^CARP_ | sort > {0}.tmp && mv {0}.tmp {0}",
+            file.display()
+        )
+    };
+    let (up_hook, down_hook) = (hook(&up), hook(&down));
     let a = lab.carpctl(
         1,
         &[
