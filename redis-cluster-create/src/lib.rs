@@ -5,6 +5,7 @@
 
 pub mod apply;
 pub mod cli;
+pub mod converge;
 pub mod error;
 pub mod flow;
 pub mod planner;

@@ -1,0 +1,85 @@
+//! The cluster as the converge planner sees it: every node with its role, slots, open slots and
+//! whether it is alive. Plain data, serialized into a saved converge plan so `apply` can tell
+//! whether the cluster has changed since the plan was made.
+
+use serde::{Deserialize, Serialize};
+
+use redis_slotcheck::slots::ranges_of;
+use redis_slotcheck::{NodeAddr, SlotRange};
+
+/// Every node known, live or dead, in a stable order (address, then id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Layout {
+    pub nodes: Vec<LayoutNode>,
+}
+
+/// One node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayoutNode {
+    /// The node id Redis gave it.
+    pub id: String,
+    /// Client address; `None` for a dead node nobody knows an address of.
+    pub addr: Option<NodeAddr>,
+    /// Answers, and nobody flags it `fail`.
+    pub alive: bool,
+    /// Part of the cluster; false for a node that knows no other (a new one).
+    pub joined: bool,
+    /// For a replica, the id of its master.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master: Option<String>,
+    /// Slots it serves (masters only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slots: Vec<SlotRange>,
+    /// Slots it is moving away: `(slot, id of the receiving node)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub migrating: Vec<(u16, String)>,
+    /// Slots it is receiving: `(slot, id of the sending node)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub importing: Vec<(u16, String)>,
+}
+
+impl LayoutNode {
+    pub fn is_master(&self) -> bool {
+        self.master.is_none()
+    }
+
+    pub fn slot_count(&self) -> usize {
+        self.slots.iter().map(SlotRange::count).sum()
+    }
+
+    /// How messages name it: the address, or the id when no address is known.
+    pub fn label(&self) -> String {
+        self.addr.map_or_else(|| self.id.clone(), |a| a.to_string())
+    }
+
+    pub fn owns(&self, slot: u16) -> bool {
+        self.slots.iter().any(|r| r.start <= slot && slot <= r.end)
+    }
+
+    /// Adds and removes slots, keeping the ranges sorted and maximal.
+    pub fn set_slots(&mut self, slots: impl IntoIterator<Item = u16>) {
+        self.slots = ranges_of(slots);
+    }
+
+    pub fn slot_list(&self) -> Vec<u16> {
+        self.slots.iter().flat_map(SlotRange::slots).collect()
+    }
+}
+
+impl Layout {
+    pub fn by_id(&self, id: &str) -> Option<&LayoutNode> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    pub fn by_addr(&self, addr: NodeAddr) -> Option<&LayoutNode> {
+        self.nodes.iter().find(|n| n.addr == Some(addr))
+    }
+
+    /// The address of the node with `id`, as messages and steps name it.
+    pub fn label_of(&self, id: &str) -> String {
+        self.by_id(id)
+            .map_or_else(|| id.to_string(), LayoutNode::label)
+    }
+}
