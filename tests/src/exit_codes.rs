@@ -6,17 +6,20 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Site files for the table's cases, in a temporary directory that lives as long as this value.
+/// One tool's binary and the site files for the table's cases, in a temporary directory that
+/// lives as long as this value.
 pub struct BadInputs {
     _dir: tempfile::TempDir,
+    program: PathBuf,
     /// A path where no file exists.
-    pub missing: PathBuf,
+    pub missing: String,
     /// A site whose `carp.vhid` is a string and whose first host has a bad CIDR.
-    pub invalid_site: PathBuf,
+    pub invalid_site: String,
 }
 
 impl BadInputs {
-    pub fn new() -> BadInputs {
+    /// `program` is the tool's binary, `env!("CARGO_BIN_EXE_<tool>")`.
+    pub fn for_program(program: &str) -> BadInputs {
         let dir = tempfile::tempdir().expect("cannot create a temporary directory");
         let missing = dir.path().join("no-such-site.json");
         let invalid_site = dir.path().join("invalid-site.json");
@@ -32,15 +35,16 @@ impl BadInputs {
         std::fs::write(&invalid_site, broken).expect("cannot write the invalid site");
         BadInputs {
             _dir: dir,
-            missing,
-            invalid_site,
+            program: PathBuf::from(program),
+            missing: missing.display().to_string(),
+            invalid_site: invalid_site.display().to_string(),
         }
     }
-}
 
-impl Default for BadInputs {
-    fn default() -> Self {
-        BadInputs::new()
+    /// Runs the tool with `args` and asserts its exit code, that stderr names `named` and that
+    /// stdout stays empty. Returns stderr.
+    pub fn expect(&self, args: &[&str], code: i32, named: &str) -> String {
+        assert_exit(&self.program, args, code, named)
     }
 }
 
