@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use redis_slotcheck::slots::ranges_of;
-use redis_slotcheck::{NodeAddr, SlotRange};
+use redis_cluster::slots::ranges_of;
+use redis_cluster::{NodeAddr, SlotRange};
 
 /// Every node known, live or dead, in a stable order (address, then id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

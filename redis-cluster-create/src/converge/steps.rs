@@ -19,8 +19,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use redis_slotcheck::slots::{format_ranges, ranges_of};
-use redis_slotcheck::{NodeAddr, Plan, PlannedMaster, PlannedReplica, SlotRange, SLOT_COUNT};
+use redis_cluster::slots::{format_ranges, ranges_of};
+use redis_cluster::{NodeAddr, Plan, PlannedMaster, PlannedReplica, SlotRange, SLOT_COUNT};
 
 use super::layout::{Layout, LayoutNode};
 use crate::flow::Network;
