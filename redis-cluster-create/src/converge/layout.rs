@@ -83,3 +83,22 @@ impl Layout {
             .map_or_else(|| id.to_string(), LayoutNode::label)
     }
 }
+
+/// What differs between two layouts, node by node, in words.
+pub fn differences(before: &Layout, now: &Layout) -> Vec<String> {
+    let mut found = Vec::new();
+    for b in &before.nodes {
+        match now.by_id(&b.id) {
+            None => found.push(format!("{} is gone", b.label())),
+            Some(n) if n != b => found.push(format!(
+                "{} changed (role, slots, open slots or health)",
+                b.label()
+            )),
+            Some(_) => {}
+        }
+    }
+    for n in now.nodes.iter().filter(|n| before.by_id(&n.id).is_none()) {
+        found.push(format!("{} is new", n.label()));
+    }
+    found
+}

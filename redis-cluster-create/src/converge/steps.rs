@@ -504,8 +504,8 @@ fn forget(layout: &mut Layout, id: &str) {
     }
 }
 
-/// Open slots are finished in the direction that keeps every key: a move towards a live,
-/// listed master that was receiving it goes on; anything else goes back to the owner.
+/// Open slots are finished in the direction that keeps every key: a move towards a live master
+/// goes on; keys a node imported without the owner migrating go back to the owner.
 fn close_open_slots(
     work: &mut Layout,
     listed: &BTreeSet<NodeAddr>,
@@ -537,9 +537,9 @@ fn close_open_slots(
             .iter()
             .find(|(s, _)| *s == slot)
             .and_then(|(_, peer)| work.by_id(peer))
-            .filter(|t| {
-                t.alive && t.joined && t.is_master() && t.addr.is_some_and(|a| listed.contains(&a))
-            })
+            // Onwards to any live master: away from the serving node is always safe, and a
+            // target that is not listed is drained afterwards like any other.
+            .filter(|t| t.alive && t.joined && t.is_master())
             .and_then(|t| t.addr);
         let final_owner = onward.unwrap_or(owner_addr);
         if let Some(to) = onward {
