@@ -12,7 +12,10 @@ use redis_cluster::args::ConnectArgs;
 use redis_cluster::{ConnectOptions, NodeAddr, Plan};
 
 use crate::apply::{apply, ApplyOptions};
-use crate::converge::{self, execute::{self, ConvergeOptions, SavedPlan}};
+use crate::converge::{
+    self,
+    execute::{self, ConvergeOptions, SavedPlan},
+};
 use crate::error::CreateError;
 use crate::planner::{self, Candidate};
 use crate::reset;
@@ -175,13 +178,10 @@ pub fn run(cli: Cli, started: Instant) -> Result<(), CreateError> {
                     force: args.force,
                     connect,
                 };
-                let (observation, planned) = execute::prepare(
-                    &candidates,
-                    replicas,
-                    &options,
-                    Instant::now(),
-                    &|line| toolkit::say!("{line}"),
-                )?;
+                let (observation, planned) =
+                    execute::prepare(&candidates, replicas, &options, Instant::now(), &|line| {
+                        toolkit::say!("{line}")
+                    })?;
                 warn_compromises(&planned.target);
                 return print_json(&SavedPlan {
                     schema: 1,
@@ -223,10 +223,13 @@ pub fn run(cli: Cli, started: Instant) -> Result<(), CreateError> {
             };
             let progress = progress(started);
             let deadline = started + args.timeout;
-            let (_, planned) = execute::prepare(&candidates, replicas, &options, deadline, &progress)?;
+            let (_, planned) =
+                execute::prepare(&candidates, replicas, &options, deadline, &progress)?;
             warn_compromises(&planned.target);
             if planned.steps.is_empty() {
-                toolkit::say!("the cluster already consists of these nodes as planned; nothing to change");
+                toolkit::say!(
+                    "the cluster already consists of these nodes as planned; nothing to change"
+                );
             } else {
                 for lost in &planned.lost {
                     toolkit::say!("warning: --force: {lost}: they are served again, empty");
@@ -234,7 +237,8 @@ pub fn run(cli: Cli, started: Instant) -> Result<(), CreateError> {
                 let what = execute::describe(&planned.steps).join("\n");
                 confirm(args.yes, "change the cluster", &what)?;
             }
-            let report = execute::run(&candidates, replicas, planned, &options, started, &progress)?;
+            let report =
+                execute::run(&candidates, replicas, planned, &options, started, &progress)?;
             toolkit::say!("cluster usable after {:.2} s", report.total_seconds);
             print_json(&report)
         }
@@ -294,12 +298,11 @@ fn apply_converge(
     args: &RunArgs,
     started: Instant,
 ) -> Result<(), CreateError> {
-    let saved: SavedPlan = serde_json::from_str(text).map_err(|e| {
-        redis_cluster::plan::PlanError::Invalid {
+    let saved: SavedPlan =
+        serde_json::from_str(text).map_err(|e| redis_cluster::plan::PlanError::Invalid {
             source_name: source_name.to_string(),
             problems: vec![e.to_string()],
-        }
-    })?;
+        })?;
     let candidates: Vec<Candidate> = saved
         .target
         .nodes()

@@ -60,7 +60,12 @@ pub fn plan(candidates: &[Candidate], replicas: u32) -> Result<Plan, PlanningErr
     let best = master_layouts(&hosts, master_count)
         .into_iter()
         .map(|layout| {
-            let assignment = assign_replicas(&hosts, &layout, candidates.len() - master_count);
+            let assignment = assign_replicas(
+                &hosts,
+                &layout,
+                candidates.len() - master_count,
+                &BTreeMap::new(),
+            );
             (assignment.cost, layout, assignment)
         })
         .min_by_key(|(cost, _, _)| *cost)
@@ -186,11 +191,17 @@ pub(crate) fn masters_in_order(hosts: &[Host], layout: &[usize]) -> Vec<(usize, 
 /// Gives the replica nodes to masters at least cost: every master gets its share (replica
 /// nodes / masters, one more for the first few), each replica beside its master costs
 /// `SAME_HOST_COST`, and the k-th replica of a master on one host costs k − 1 more.
+///
+/// `keep[(h, m)]` counts the replica nodes of host `h` that already follow master `m` (when
+/// converging a live cluster): among assignments of equal cost, the one that keeps most of
+/// them wins. Costs are scaled so that no number of kept followers outweighs one unit.
 pub(crate) fn assign_replicas(
     hosts: &[Host],
     layout: &[usize],
     replica_nodes: usize,
+    keep: &BTreeMap<(usize, usize), usize>,
 ) -> Assignment {
+    let scale = to_i64(replica_nodes + 1);
     let masters = masters_in_order(hosts, layout);
     let share = replica_nodes / masters.len();
     let (source, sink) = (0, 1);
@@ -207,11 +218,12 @@ pub(crate) fn assign_replicas(
             let spare = host.nodes.len() - layout[h];
             let beside_master = if h == master_host { SAME_HOST_COST } else { 0 };
             for k in 0..spare.min(share + 1) {
+                let kept = i64::from(k < keep.get(&(h, m)).copied().unwrap_or(0));
                 let arc = net.add_arc(
                     host_vertex(h),
                     master_vertex(m),
                     1,
-                    beside_master + to_i64(k),
+                    (beside_master + to_i64(k)) * scale - kept,
                 );
                 arcs.push((h, m, arc));
             }

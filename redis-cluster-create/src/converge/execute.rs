@@ -136,7 +136,11 @@ pub fn prepare(
             format!(
                 "{} not answering; waiting for the cluster to flag {} failed",
                 observation.suspects.join(", "),
-                if observation.suspects.len() == 1 { "it" } else { "them" }
+                if observation.suspects.len() == 1 {
+                    "it"
+                } else {
+                    "them"
+                }
             )
         };
         if Instant::now() >= deadline {
@@ -194,8 +198,18 @@ pub fn run(
                 .map_or(converge.steps.len(), |n| at + n);
             let group = &converge.steps[at..end];
             let began = Instant::now();
-            progress(&format!("{stage}: {}", describe(group).join("; ")));
-            run_stage(group, &converge.target, options, deadline, &counters, progress)?;
+            progress(&format!(
+                "{stage}: {}",
+                toolkit::words::name_list(&describe(group), 4)
+            ));
+            run_stage(
+                group,
+                &converge.target,
+                options,
+                deadline,
+                &counters,
+                progress,
+            )?;
             let seconds = began.elapsed().as_secs_f64();
             if stage == "move" {
                 move_seconds += seconds;
@@ -338,9 +352,11 @@ fn run_stage(
     }
     let nodes = Nodes::new(addrs, &options.connect);
     let forget_everywhere = |id: &str, except: &[NodeAddr]| {
-        nodes.others(except, |c| match command::<()>(c, &["CLUSTER", "FORGET", id]) {
-            Err(e) if e.contains("Unknown node") => Ok(()),
-            other => other,
+        nodes.others(except, |c| {
+            match command::<()>(c, &["CLUSTER", "FORGET", id]) {
+                Err(e) if e.contains("Unknown node") => Ok(()),
+                other => other,
+            }
         })
     };
     match &group[0] {
@@ -541,7 +557,9 @@ fn ticker(
 }
 
 /// Waits until every old node knows every new one and each new one knows every old node and
-/// who serves which slot: only then may slots move to them or replicas follow them.
+/// who serves which slot: only then may slots move to them or replicas follow them. A node
+/// with a stale view of a peer gets a fresh introduction from that peer (as in creation's
+/// wait), at most twice a second per pair.
 fn wait_met(
     nodes: &Nodes,
     old: &[NodeAddr],
@@ -550,6 +568,8 @@ fn wait_met(
     progress: Progress,
 ) -> Result<(), CreateError> {
     let everyone: Vec<NodeAddr> = old.iter().chain(new).copied().collect();
+    let mut introduced: std::collections::BTreeMap<(usize, usize), Instant> =
+        std::collections::BTreeMap::new();
     let mut last = usize::MAX;
     loop {
         let views = in_parallel(&everyone, |&a| {
@@ -558,34 +578,34 @@ fn wait_met(
                 redis_cluster::parse_cluster_nodes(&text).map_err(|e| e.to_string())
             })
         });
-        let reference = views.first().and_then(|v| v.as_ref().ok()).map(|lines| {
-            let mut owners: Vec<(String, Vec<redis_cluster::SlotRange>)> = lines
-                .iter()
-                .filter(|l| !l.slots.is_empty())
-                .map(|l| (l.id.clone(), l.slots.clone()))
-                .collect();
-            owners.sort();
-            owners
-        });
-        let knows = |view: &[redis_cluster::NodeLine], addr: NodeAddr| {
-            view.iter()
-                .any(|l| l.client_addr() == Some(addr) && !l.flags.handshake && !l.flags.noaddr)
-        };
-        let pending: Vec<String> = everyone
+        // What each node says of itself: the truth every view must reach.
+        let own: Vec<Option<redis_cluster::NodeLine>> = views
             .iter()
-            .zip(&views)
-            .filter(|(_, view)| {
-                let Ok(view) = view else { return true };
-                let mut owners: Vec<(String, Vec<redis_cluster::SlotRange>)> = view
-                    .iter()
-                    .filter(|l| !l.slots.is_empty())
-                    .map(|l| (l.id.clone(), l.slots.clone()))
-                    .collect();
-                owners.sort();
-                !everyone.iter().all(|&a| knows(view, a)) || Some(&owners) != reference.as_ref()
+            .map(|v| {
+                v.as_ref()
+                    .ok()
+                    .and_then(|lines| lines.iter().find(|l| l.flags.myself).cloned())
             })
-            .map(|(a, _)| a.to_string())
             .collect();
+        let mut stale: Vec<(usize, usize)> = Vec::new();
+        for (viewer, view) in views.iter().enumerate() {
+            let Ok(view) = view else { continue };
+            for (subject, truth) in own.iter().enumerate() {
+                let Some(truth) = truth.as_ref().filter(|_| subject != viewer) else {
+                    continue;
+                };
+                let current = view.iter().any(|l| {
+                    l.id == truth.id
+                        && !l.flags.handshake
+                        && l.slots == truth.slots
+                        && l.flags.master == truth.flags.master
+                });
+                if !current {
+                    stale.push((viewer, subject));
+                }
+            }
+        }
+        let pending: BTreeSet<usize> = stale.iter().map(|&(v, _)| v).collect();
         if pending.is_empty() {
             return Ok(());
         }
@@ -598,13 +618,32 @@ fn wait_met(
             last = pending.len();
         }
         if Instant::now() >= deadline {
+            let names: Vec<String> = pending.iter().map(|&i| everyone[i].to_string()).collect();
             return Err(CreateError::NotSettled {
                 reason: format!(
-                    "{} did not learn every node and the slot map in time; check that their cluster bus ports (port + 10000) are reachable",
-                    pending.join(", ")
+                    "{} did not learn every node and the slot map in time; check that the cluster bus ports (port + 10000) are reachable",
+                    names.join(", ")
                 ),
             });
         }
+        let now = Instant::now();
+        let due: Vec<(usize, usize)> = stale
+            .into_iter()
+            .filter(|pair| {
+                introduced
+                    .get(pair)
+                    .is_none_or(|at| now.duration_since(*at) >= Duration::from_millis(500))
+            })
+            .collect();
+        for pair in &due {
+            introduced.insert(*pair, now);
+        }
+        // Best effort: a failed introduction only leaves the slower path of gossip.
+        in_parallel(&due, |&(viewer, subject)| {
+            nodes.on(everyone[subject], |c| {
+                meet(c, std::iter::once(everyone[viewer]))
+            })
+        });
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -630,7 +669,9 @@ fn failover(nodes: &Nodes, node: NodeAddr, deadline: Instant) -> Result<(), Crea
         }
         if Instant::now() >= deadline {
             return Err(CreateError::NotSettled {
-                reason: format!("{node} did not take over from its master in time (CLUSTER FAILOVER)"),
+                reason: format!(
+                    "{node} did not take over from its master in time (CLUSTER FAILOVER)"
+                ),
             });
         }
     }
@@ -684,7 +725,9 @@ fn wait_usable(
         .collect::<Result<_, _>>()?;
     let expected = wait::expectations(target, &ids);
     let report = |ready: usize, total: usize| {
-        progress(&format!("waiting for the cluster: {ready}/{total} nodes ready"));
+        progress(&format!(
+            "waiting for the cluster: {ready}/{total} nodes ready"
+        ));
     };
     let (snapshots, ready) = wait::until_ready(
         &sessions,

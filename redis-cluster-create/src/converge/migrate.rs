@@ -140,7 +140,8 @@ fn open(addr: NodeAddr, options: &ConnectOptions) -> Result<redis::Connection, S
     let c = connect(addr, options).map_err(|e| format!("{addr}: {e}"))?;
     // MIGRATE waits for the target; give the reply that long and more.
     let bound = Some(Duration::from_millis(MIGRATE_TIMEOUT_MS + 5000));
-    c.set_read_timeout(bound).map_err(|e| format!("{addr}: {e}"))?;
+    c.set_read_timeout(bound)
+        .map_err(|e| format!("{addr}: {e}"))?;
     Ok(c)
 }
 
@@ -158,7 +159,10 @@ fn pipeline(
     let replies: Vec<redis::Value> = p.query(connection).map_err(|e| format!("{addr}: {e}"))?;
     for (reply, s) in replies.iter().zip(chunk) {
         if let redis::Value::ServerError(e) = reply {
-            return Err(format!("{addr}: slot {s}: {}", e.details().unwrap_or(e.code())));
+            return Err(format!(
+                "{addr}: slot {s}: {}",
+                e.details().unwrap_or(e.code())
+            ));
         }
     }
     Ok(())
@@ -187,13 +191,48 @@ fn drain(
         let per_slot: Vec<Vec<Vec<u8>>> = p
             .query(source)
             .map_err(|e| format!("{source_addr}: CLUSTER GETKEYSINSLOT: {e}"))?;
-        let keys: Vec<Vec<u8>> = per_slot.into_iter().flatten().collect();
-        if keys.is_empty() {
+        // MIGRATE takes the keys of one slot only (Redis refuses others with CROSSSLOT): one
+        // command per slot, all in one round trip.
+        let batches: Vec<&[Vec<u8>]> = per_slot
+            .iter()
+            .filter(|keys| !keys.is_empty())
+            .flat_map(|keys| keys.chunks(KEYS_PER_MIGRATE))
+            .collect();
+        if batches.is_empty() {
             return Ok(());
         }
-        for batch in keys.chunks(KEYS_PER_MIGRATE) {
-            migrate(source, source_addr, target, target_addr, batch, direction, options)?;
-            counters.keys.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let asking = direction == Direction::Back;
+        let mut p = redis::pipe();
+        p.ignore_errors();
+        for batch in &batches {
+            if asking {
+                p.cmd("ASKING").ignore();
+            }
+            p.add_command(migrate_command(target_addr, batch, false, options));
+        }
+        let replies: Vec<redis::RedisResult<redis::Value>> = p
+            .query(source)
+            .map_err(|e| format!("{source_addr}: MIGRATE to {target_addr}: {e}"))?;
+        for (batch, reply) in batches.iter().zip(replies) {
+            match reply {
+                Ok(_) => {}
+                // Decided key by key, see the module's documentation.
+                Err(e) if e.code() == Some("BUSYKEY") => {
+                    migrate(
+                        source,
+                        source_addr,
+                        target,
+                        target_addr,
+                        batch,
+                        direction,
+                        options,
+                    )?;
+                }
+                Err(e) => return Err(format!("{source_addr}: MIGRATE to {target_addr}: {e}")),
+            }
+            counters
+                .keys
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
         }
     }
 }
@@ -254,7 +293,11 @@ fn migrate(
     let failed = |e: &redis::RedisError| format!("{source_addr}: MIGRATE to {target_addr}: {e}");
     // Moving back, the source imports the slot and serves it only after ASKING.
     let asking = direction == Direction::Back;
-    let first = query(source, &migrate_command(target_addr, keys, false, options), asking);
+    let first = query(
+        source,
+        &migrate_command(target_addr, keys, false, options),
+        asking,
+    );
     match first {
         Ok(_) => Ok(()),
         Err(e) if e.code() == Some("BUSYKEY") => {
@@ -276,9 +319,13 @@ fn migrate(
                     }
                 }
             }
-            query(source, &migrate_command(target_addr, keys, true, options), asking)
-                .map(drop)
-                .map_err(|e| failed(&e))
+            query(
+                source,
+                &migrate_command(target_addr, keys, true, options),
+                asking,
+            )
+            .map(drop)
+            .map_err(|e| failed(&e))
         }
         Err(e) => Err(failed(&e)),
     }

@@ -268,7 +268,7 @@ pub fn plan(
         });
         forget(&mut work, &dead.id);
     }
-    close_open_slots(&mut work, &listed_addrs, &mut steps)?;
+    close_open_slots(&mut work, &mut steps)?;
 
     let shards = shards(&work, &listed_addrs);
     let hosts = planner::hosts_of(listed);
@@ -276,7 +276,8 @@ pub fn plan(
     let (quotas, masters) = planner::master_layouts(&hosts, master_count)
         .into_iter()
         .map(|q| {
-            let placement = planner::assign_replicas(&hosts, &q, replica_nodes).cost;
+            let placement =
+                planner::assign_replicas(&hosts, &q, replica_nodes, &BTreeMap::new()).cost;
             let masters = choose_masters(&work, &hosts, &q, &shards);
             (placement, q, masters)
         })
@@ -298,7 +299,6 @@ pub fn plan(
             }
         })
         .collect();
-    let assignment = planner::assign_replicas(&ordered, &quotas, replica_nodes);
     let target_masters: Vec<(usize, NodeAddr)> = planner::masters_in_order(&ordered, &quotas);
 
     // Whom each node follows once the failovers are done: a promoted replica's siblings and
@@ -317,6 +317,18 @@ pub fn plan(
                 .filter(|&s| s != node),
         }
     };
+    let mut keep: BTreeMap<(usize, usize), usize> = BTreeMap::new();
+    for (h, host) in ordered.iter().enumerate() {
+        for &node in &host.nodes[quotas[h]..] {
+            if let Some(m) = target_masters
+                .iter()
+                .position(|&(_, m)| after_failover(node) == Some(m))
+            {
+                *keep.entry((h, m)).or_default() += 1;
+            }
+        }
+    }
+    let assignment = planner::assign_replicas(&ordered, &quotas, replica_nodes, &keep);
     let replica_of = choose_replicas(
         &ordered,
         &quotas,
@@ -422,6 +434,7 @@ pub fn plan(
     steps.extend(late);
     steps.extend(unlisted_masters.into_iter().map(remove));
 
+    let steps = coalesce(steps);
     let target = target_plan(
         listed,
         &ordered,
@@ -435,6 +448,34 @@ pub fn plan(
         steps,
         lost,
     })
+}
+
+/// Adjacent moves between the same two nodes as one (open slots are planned one by one).
+fn coalesce(steps: Vec<Step>) -> Vec<Step> {
+    let mut result: Vec<Step> = Vec::new();
+    for step in steps {
+        if let (
+            Some(Step::Move { from, to, slots }),
+            Step::Move {
+                from: f,
+                to: t,
+                slots: more,
+            },
+        ) = (result.last_mut(), &step)
+        {
+            if from == f && to == t {
+                let all: Vec<u16> = slots
+                    .iter()
+                    .chain(more)
+                    .flat_map(SlotRange::slots)
+                    .collect();
+                *slots = ranges_of(all);
+                continue;
+            }
+        }
+        result.push(step);
+    }
+    result
 }
 
 /// Two live masters claiming one slot: Redis settles it by config epoch within moments.
@@ -506,11 +547,7 @@ fn forget(layout: &mut Layout, id: &str) {
 
 /// Open slots are finished in the direction that keeps every key: a move towards a live master
 /// goes on; keys a node imported without the owner migrating go back to the owner.
-fn close_open_slots(
-    work: &mut Layout,
-    listed: &BTreeSet<NodeAddr>,
-    steps: &mut Vec<Step>,
-) -> Result<(), ConvergeError> {
+fn close_open_slots(work: &mut Layout, steps: &mut Vec<Step>) -> Result<(), ConvergeError> {
     let open: BTreeSet<u16> = work
         .nodes
         .iter()
