@@ -94,6 +94,8 @@ pub struct DoneStep {
 /// Rounds of observing and planning again after the planned steps, at most: each catches up
 /// with what moved behind the tool's back; more means something keeps undoing the steps.
 const MAX_ROUNDS: usize = 4;
+/// The node timeout of new nodes while they join: it is their rejoin delay (see the meet stage).
+const NEW_NODE_TIMEOUT_MS: &str = "500";
 /// How often observations are repeated while waiting for Redis.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -428,10 +430,38 @@ fn run_stage(
                 })
                 .collect();
             let old: Vec<NodeAddr> = live.iter().copied().filter(|a| !new.contains(a)).collect();
-            in_parallel(&old, |&a| nodes.on(a, |c| meet(c, new.iter().copied())))
+            // A new master refuses everything (CLUSTERDOWN) for its rejoin delay, its own
+            // cluster-node-timeout, after it learns the cluster; MIGRATE to it would fail.
+            // It holds nothing yet, so its timeout is lowered meanwhile and then restored.
+            let saved = in_parallel(&new, |&a| {
+                nodes.on(a, |c| {
+                    let pair: Vec<String> = command(c, &["CONFIG", "GET", "cluster-node-timeout"])?;
+                    let value = pair.get(1).cloned().ok_or("no cluster-node-timeout")?;
+                    command::<()>(
+                        c,
+                        &["CONFIG", "SET", "cluster-node-timeout", NEW_NODE_TIMEOUT_MS],
+                    )?;
+                    Ok(value)
+                })
+            })
+            .into_iter()
+            .collect::<Result<Vec<String>, _>>()?;
+            let met = in_parallel(&old, |&a| nodes.on(a, |c| meet(c, new.iter().copied())))
                 .into_iter()
-                .collect::<Result<Vec<()>, _>>()?;
-            wait_met(&nodes, &old, &new, deadline, progress)?;
+                .collect::<Result<Vec<()>, _>>()
+                .and_then(|_| wait_met(&nodes, &old, &new, deadline, progress));
+            let restored = in_parallel(
+                &new.iter().zip(&saved).collect::<Vec<_>>(),
+                |(&a, value)| {
+                    nodes.on(a, |c| {
+                        command::<()>(c, &["CONFIG", "SET", "cluster-node-timeout", value])
+                    })
+                },
+            )
+            .into_iter()
+            .collect::<Result<Vec<()>, _>>();
+            met?;
+            restored?;
         }
         Step::Failover { .. } => {
             let pairs: Vec<(NodeAddr, NodeAddr)> = group
@@ -557,7 +587,8 @@ fn ticker(
 }
 
 /// Waits until every old node knows every new one and each new one knows every old node and
-/// who serves which slot: only then may slots move to them or replicas follow them. A node
+/// who serves which slot, and reports `cluster_state:ok`: only then may slots move to them or
+/// replicas follow them. A node
 /// with a stale view of a peer gets a fresh introduction from that peer (as in creation's
 /// wait), at most twice a second per pair.
 fn wait_met(
@@ -605,7 +636,18 @@ fn wait_met(
                 }
             }
         }
-        let pending: BTreeSet<usize> = stale.iter().map(|&(v, _)| v).collect();
+        let mut pending: BTreeSet<usize> = stale.iter().map(|&(v, _)| v).collect();
+        let states = in_parallel(new, |&a| {
+            nodes.on(a, |c| {
+                let info: String = command(c, &["CLUSTER", "INFO"])?;
+                Ok(redis_cluster::Info::parse(&info).cluster_state_ok())
+            })
+        });
+        for (k, ok) in states.into_iter().enumerate() {
+            if !matches!(ok, Ok(true)) {
+                pending.insert(old.len() + k);
+            }
+        }
         if pending.is_empty() {
             return Ok(());
         }
