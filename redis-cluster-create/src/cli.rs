@@ -163,6 +163,9 @@ struct ResetArgs {
     nodes: Vec<NodeAddr>,
 }
 
+/// How long `plan` waits for a cluster in flux (a failover settling) before it gives up.
+const PLAN_SETTLE: Duration = Duration::from_secs(10);
+
 /// Runs the parsed command; `started` is when the process began, the start of every timing.
 pub fn run(cli: Cli, started: Instant) -> Result<(), CreateError> {
     match cli.command {
@@ -174,14 +177,17 @@ pub fn run(cli: Cli, started: Instant) -> Result<(), CreateError> {
             let observation = converge::observe::observe(&addrs, &connect);
             if observation.layout.nodes.iter().any(|n| n.alive && n.joined) {
                 let options = ConvergeOptions {
-                    timeout: Duration::ZERO,
+                    timeout: PLAN_SETTLE,
                     force: args.force,
                     connect,
                 };
-                let (observation, planned) =
-                    execute::prepare(&candidates, replicas, &options, Instant::now(), &|line| {
-                        toolkit::say!("{line}")
-                    })?;
+                let (observation, planned) = execute::prepare(
+                    &candidates,
+                    replicas,
+                    &options,
+                    Instant::now() + PLAN_SETTLE,
+                    &|line| toolkit::say!("{line}"),
+                )?;
                 warn_compromises(&planned.target);
                 return print_json(&SavedPlan {
                     schema: 1,

@@ -108,6 +108,8 @@ pub fn prepare(
     deadline: Instant,
     progress: Progress,
 ) -> Result<(Observation, Converge), CreateError> {
+    // Bad input is refused before any waiting.
+    crate::planner::master_count(listed, replicas).map_err(ConvergeError::Planning)?;
     let addrs: Vec<NodeAddr> = listed.iter().map(|c| c.addr).collect();
     let mut last_said = String::new();
     loop {
@@ -719,7 +721,7 @@ fn failover(nodes: &Nodes, node: NodeAddr, deadline: Instant) -> Result<(), Crea
     }
 }
 
-/// `CLUSTER REPLICATE` as soon as `node` knows its new master.
+/// `CLUSTER REPLICATE` as soon as `node` knows its new master as a master.
 fn replicate(
     nodes: &Nodes,
     node: NodeAddr,
@@ -729,7 +731,10 @@ fn replicate(
     loop {
         let outcome = nodes.on(node, |c| {
             match command::<()>(c, &["CLUSTER", "REPLICATE", master_id]) {
-                Err(e) if e.contains("Unknown node") => Ok(false),
+                // It has not learned the master yet, or not yet that a failover made it one.
+                Err(e) if e.contains("Unknown node") || e.contains("only replicate a master") => {
+                    Ok(false)
+                }
                 other => other.map(|()| true),
             }
         })?;
