@@ -108,7 +108,7 @@ fn served(state: &Layout) -> Vec<bool> {
     served
 }
 
-fn live<'a>(state: &'a mut Layout, a: NodeAddr) -> Result<&'a mut LayoutNode, String> {
+fn live(state: &mut Layout, a: NodeAddr) -> Result<&mut LayoutNode, String> {
     state
         .nodes
         .iter_mut()
@@ -536,7 +536,7 @@ fn build(s: &Scenario) -> (Layout, Vec<Candidate>) {
             LayoutNode {
                 id: id(i),
                 addr: Some(addr(i, host)),
-                alive: !(dead && !new),
+                alive: !dead || new,
                 joined: !new,
                 master: (!is_master && !new).then(|| id(masters[pick % masters.len()])),
                 slots,
