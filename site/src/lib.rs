@@ -7,6 +7,7 @@
 //! [`validate`] (cross-checks between fields, every problem reported, not only the first).
 
 mod model;
+pub mod rcconf;
 mod validate;
 
 use std::fmt;
