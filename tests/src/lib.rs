@@ -6,6 +6,7 @@
 //! [`assert_root`] and [`assert_tool`] make a test that cannot run here fail loudly (root-only
 //! tests are `#[ignore]`d with [`NEEDS_ROOT`]'s words, so a plain run reports them skipped).
 
+pub mod exit_codes;
 mod lab;
 mod netns;
 mod ports;
