@@ -4,7 +4,8 @@
 //! removed when its guard drops, also when the test fails; ports and names are chosen so
 //! concurrent test runs never collide. [`wait_until`] is the one bounded poll of every test;
 //! [`assert_root`] and [`assert_tool`] make a test that cannot run here fail loudly (root-only
-//! tests are `#[ignore]`d with [`NEEDS_ROOT`]'s words, so a plain run reports them skipped).
+//! tests carry `#[ignore = "needs root: run with --include-ignored as root"]`, so a plain run
+//! reports them as ignored, never as passed).
 
 pub mod exit_codes;
 mod lab;
@@ -14,9 +15,7 @@ mod redis;
 mod wait;
 
 pub use lab::Lab;
-pub use netns::{
-    assert_root, assert_tool, is_root, namespaces_with_prefix, run, Netns, NEEDS_ROOT,
-};
+pub use netns::{assert_root, assert_tool, is_root, namespaces_with_prefix, run, Netns};
 pub use ports::PortLease;
 pub use redis::{RedisConfig, RedisInstance};
 pub use wait::{wait_until, Poll};

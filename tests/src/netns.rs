@@ -3,17 +3,13 @@
 
 use std::process::{Command, Output};
 
-/// The message of every root-only test: such a test is `#[ignore]`d with it, so a plain
-/// `cargo test` reports it as ignored, never as passed.
-pub const NEEDS_ROOT: &str = "needs root: run with --include-ignored as root";
-
 /// Fails the test loudly unless it runs as root. A test that needs root carries
 /// `#[ignore = "needs root: run with --include-ignored as root"]` and calls this first, so it
 /// is skipped in a plain run and fails (instead of passing) when forced to run without root.
 pub fn assert_root() {
     assert!(
         is_root(),
-        "this test needs root (network namespaces, nftables); {NEEDS_ROOT}"
+        "this test needs root (network namespaces, nftables): run `cargo test -- --include-ignored` as root"
     );
 }
 
