@@ -12,8 +12,8 @@ use std::process::Output;
 use assert_cmd::Command;
 use serde_json::{json, Value};
 
-/// The exit status of a refused site (bad input).
-const REFUSED: i32 = 1;
+/// The exit status of a refused site: bad input.
+const REFUSED: i32 = 2;
 
 fn howto() -> Value {
     serde_json::from_str(&std::fs::read_to_string(common::howto_path()).unwrap()).unwrap()
@@ -22,7 +22,7 @@ fn howto() -> Value {
 /// pfgen `args` reading the site from `site` (a path, or `-` with `stdin`).
 fn pfgen(args: &[&str], site: &Path, stdin: Option<&[u8]>) -> Output {
     let mut command = Command::cargo_bin("pfgen").unwrap();
-    command.args(args).arg(site);
+    command.args(args).arg("--site").arg(site);
     if let Some(stdin) = stdin {
         command.write_stdin(stdin.to_vec());
     }
@@ -192,7 +192,7 @@ fn documents_that_are_not_sites_are_refused() {
     }
     refused_everywhere(
         b"\xff\xfe{}",
-        &["<stdin>: not text: byte 0 is not UTF-8"],
+        &["'standard input' is not UTF-8 text"],
         "UTF-16 bytes",
     );
 }
@@ -206,7 +206,7 @@ fn an_empty_site_file_is_refused_in_words() {
     let out = pfgen(&["--host", "redis1"], &path, None);
     let stderr = assert_refused(&out, &["site.json: empty file"], "empty file");
     assert!(!stderr.contains("EOF"), "{stderr}");
-    refused_everywhere(b"", &["<stdin>: empty file"], "empty stdin");
+    refused_everywhere(b"", &["standard input: empty file"], "empty stdin");
 }
 
 // Issue "hardened" item 9: /dev/zero as a site grew memory without bound.
@@ -214,7 +214,11 @@ fn an_empty_site_file_is_refused_in_words() {
 fn an_endless_site_file_fails_fast() {
     let started = std::time::Instant::now();
     let out = pfgen(&["--host", "redis1"], Path::new("/dev/zero"), None);
-    assert_refused(&out, &["/dev/zero: larger than 1024 KiB"], "/dev/zero");
+    assert_refused(
+        &out,
+        &["'/dev/zero' is larger than 1 MiB; that is not a document these tools write"],
+        "/dev/zero",
+    );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
 

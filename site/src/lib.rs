@@ -2,9 +2,9 @@
 //! cluster, on which interfaces and ports, and how CARP and the firewall are set up.
 //!
 //! Every tool that takes `--site` reads it through this crate and nowhere else, so a site file
-//! is accepted or refused the same way by all of them. Reading is three steps, each reporting
-//! in the operator's words with the JSON path of the field: [`json`] (text to JSON values,
-//! bounded in size), `read` (values to the typed model, every field checked on its own) and
+//! is accepted or refused the same way by all of them. The file is read with toolkit's size
+//! bound; then three steps, each reporting in the operator's words with the JSON path of the
+//! field: [`json`] (text to JSON values), `read` (values to the typed model, every field checked on its own) and
 //! `validate` (what fields say about each other). Every problem of a document is reported at
 //! once, not only the first. The names a site hands on to shells, rulesets and paths follow
 //! the rules of [`names`].
@@ -17,7 +17,6 @@ mod read;
 mod validate;
 
 use std::fmt;
-use std::io::Read;
 use std::path::Path;
 
 pub use model::{AllowEntry, Carp, Cidr, Cluster, Firewall, Host, Node, Pfsync, PortRange, Site};
@@ -27,7 +26,7 @@ pub use validate::{BUS_PORT_OFFSET, MIN_MASTERS};
 
 /// Largest site document read, in bytes. Real ones are a few kilobytes; the bound makes
 /// `--site /dev/zero` or a wrong, huge file fail at once instead of filling memory.
-pub const MAX_SITE_BYTES: usize = 1 << 20;
+pub const MAX_SITE_BYTES: u64 = 1 << 20;
 
 /// Most problems a message lists; the rest are counted. A hostile document can have a
 /// problem per byte.
@@ -64,24 +63,10 @@ impl fmt::Display for Problem {
 /// Why a site document could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SiteError {
-    /// The file could not be read.
-    #[error("cannot read site file '{source_name}': {error}")]
-    Read {
-        source_name: String,
-        error: std::io::Error,
-    },
-    /// The document is longer than [`MAX_SITE_BYTES`].
-    #[error(
-        "{source_name}: larger than {} KiB, too large for a site description (a few kilobytes); check that it is the right file",
-        MAX_SITE_BYTES / 1024
-    )]
-    TooLarge { source_name: String },
-    /// Nothing but white space.
-    #[error("{source_name}: empty file; write the site description there (the README shows one)")]
-    Empty { source_name: String },
-    /// Not UTF-8 text.
-    #[error("{source_name}: not text: byte {offset} is not UTF-8; a site description is a JSON text file")]
-    NotText { source_name: String, offset: usize },
+    /// The file could not be read, is larger than [`MAX_SITE_BYTES`], is not text or is
+    /// empty; the message names the file.
+    #[error("{0}")]
+    Read(toolkit::input::InputError),
     /// Not JSON; says where.
     #[error("{source_name}: {error}")]
     NotJson {
@@ -100,68 +85,33 @@ pub enum SiteError {
 }
 
 fn list(problems: &[Problem]) -> String {
-    let mut lines: Vec<String> = problems
-        .iter()
-        .take(LISTED_PROBLEMS)
-        .map(|p| format!("  {p}"))
-        .collect();
-    if problems.len() > LISTED_PROBLEMS {
-        lines.push(format!(
-            "  … and {} more problems",
-            problems.len() - LISTED_PROBLEMS
+    let listed = &problems[..problems.len().min(LISTED_PROBLEMS)];
+    let mut text = toolkit::words::indented(listed);
+    if problems.len() > listed.len() {
+        text.push_str(&format!(
+            "\n  … and {} more problems",
+            problems.len() - listed.len()
         ));
     }
-    lines.join("\n")
+    text
 }
 
 impl Site {
-    /// Reads and validates a site document from a file, or from stdin when `path` is `-`.
-    /// Reads at most [`MAX_SITE_BYTES`] (and one byte more, to tell a longer file).
+    /// Reads and validates a site document from a file, or from stdin when `path` is `-`;
+    /// reads at most [`MAX_SITE_BYTES`].
     pub fn load(path: &Path) -> Result<Site, SiteError> {
-        let stdin = path.as_os_str() == "-";
-        let source_name = if stdin {
+        let text = toolkit::input::read_text(path, MAX_SITE_BYTES).map_err(SiteError::Read)?;
+        let source_name = if path.as_os_str() == "-" {
             "<stdin>".to_string()
         } else {
             path.display().to_string()
         };
-        let read_error = |error| SiteError::Read {
-            source_name: source_name.clone(),
-            error,
-        };
-        let limit = MAX_SITE_BYTES as u64 + 1;
-        let mut bytes = Vec::new();
-        if stdin {
-            std::io::stdin().lock().take(limit).read_to_end(&mut bytes)
-        } else {
-            std::fs::File::open(path).and_then(|file| file.take(limit).read_to_end(&mut bytes))
-        }
-        .map_err(read_error)?;
-        Site::from_bytes(&bytes, &source_name)
+        Site::parse(&text, &source_name)
     }
 
     /// Parses and validates a site document; `source_name` only labels error messages.
     pub fn parse(text: &str, source_name: &str) -> Result<Site, SiteError> {
-        Site::from_bytes(text.as_bytes(), source_name)
-    }
-
-    /// Parses and validates a site document given as bytes.
-    pub fn from_bytes(bytes: &[u8], source_name: &str) -> Result<Site, SiteError> {
         let source_name = source_name.to_string();
-        if bytes.len() > MAX_SITE_BYTES {
-            return Err(SiteError::TooLarge { source_name });
-        }
-        let text = match std::str::from_utf8(bytes) {
-            Ok(text) => text,
-            Err(e) => {
-                return Err(SiteError::NotText {
-                    source_name,
-                    offset: e.valid_up_to(),
-                })
-            }
-        };
-        if text.trim().is_empty() {
-            return Err(SiteError::Empty { source_name });
-        }
         let (value, mut problems) = match json::parse(text) {
             Ok(parsed) => parsed,
             Err(error) => return Err(SiteError::NotJson { source_name, error }),
