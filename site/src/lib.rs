@@ -117,7 +117,7 @@ impl Site {
             Err(error) => return Err(SiteError::NotJson { source_name, error }),
         };
         let draft = read::read(&value, &mut problems);
-        validate::validate(&draft, &mut problems);
+        validate::validate(&draft.known, &mut problems);
         match draft.into_site() {
             Some(site) if problems.is_empty() => Ok(site),
             _ => {

@@ -2,8 +2,8 @@
 //!
 //! Every field is read on its own and every problem is noted with its path, so a type error
 //! (`"vhid": "10"`) does not hide a bad address next to it, and two typos give two problems.
-//! What a section needs from other sections is left to `validate`, which runs on whatever
-//! could be read (a [`Draft`]).
+//! What fields say about each other is left to `validate`, which runs on every value that
+//! could be read ([`Known`]), also in a section that as a whole could not.
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
@@ -33,7 +33,7 @@ pub const MIN_ALLOW_PREFIX: (u8, u8) = (8, 16);
 
 /// A section that the document may leave out.
 #[derive(Debug)]
-pub(crate) enum Section<T> {
+enum Section<T> {
     /// Not in the document (or `null`).
     Absent,
     /// In the document but not readable; its problems are noted.
@@ -42,13 +42,6 @@ pub(crate) enum Section<T> {
 }
 
 impl<T> Section<T> {
-    pub(crate) fn get(&self) -> Option<&T> {
-        match self {
-            Section::Read(value) => Some(value),
-            Section::Absent | Section::Unreadable => None,
-        }
-    }
-
     /// `Some(None)` when absent, `None` when unreadable.
     fn complete(self) -> Option<Option<T>> {
         match self {
@@ -60,17 +53,45 @@ impl<T> Section<T> {
 }
 
 /// What could be read of a site document: `None` (or [`Section::Unreadable`]) where a part
-/// has problems.
+/// has problems, and what the cross-checks need, as far as it could be read.
 #[derive(Debug)]
 pub(crate) struct Draft {
     schema: Option<u32>,
-    pub(crate) cluster: Option<Cluster>,
-    pub(crate) carp: Section<Carp>,
-    pub(crate) pfsync: Section<Pfsync>,
-    pub(crate) firewall: Section<Firewall>,
+    cluster: Option<Cluster>,
+    carp: Section<Carp>,
+    pfsync: Section<Pfsync>,
+    firewall: Section<Firewall>,
     /// One entry per element of `hosts`, `None` where that host is unreadable; `None` as a
     /// whole when `hosts` itself is.
-    pub(crate) hosts: Option<Vec<Option<Host>>>,
+    hosts: Option<Vec<Option<Host>>>,
+    pub(crate) known: Known,
+}
+
+/// The values the cross-checks read: each one that could be read, wherever it stands (a type
+/// error in `carp.vhid` leaves `carp.interface` and `carp.vip` known). `None` where a value is
+/// missing or unreadable, or its section absent.
+#[derive(Debug, Default)]
+pub(crate) struct Known {
+    pub(crate) replicas: Option<u32>,
+    /// `cluster.ports` element by element; empty when the list is unreadable.
+    pub(crate) ports: Vec<Option<u16>>,
+    pub(crate) bind_interface: Option<String>,
+    pub(crate) carp_interface: Option<String>,
+    pub(crate) vip: Option<Cidr>,
+    pub(crate) pfsync_interface: Option<String>,
+    pub(crate) internal_interface: Option<String>,
+    pub(crate) client_ports: Option<PortRange>,
+    /// One per element of `hosts`; empty when `hosts` is unreadable.
+    pub(crate) hosts: Vec<KnownHost>,
+}
+
+/// What could be read of one host.
+#[derive(Debug, Default)]
+pub(crate) struct KnownHost {
+    pub(crate) name: Option<String>,
+    /// The interfaces the host lists, each with its address where name and address are
+    /// usable; `None` when `addresses` itself is unreadable.
+    pub(crate) addresses: Option<BTreeMap<String, Option<Cidr>>>,
 }
 
 impl Draft {
@@ -89,7 +110,10 @@ impl Draft {
 
 /// Reads `doc`, noting every problem in `problems`.
 pub(crate) fn read(doc: &Value, problems: &mut Vec<Problem>) -> Draft {
-    let mut reader = Reader { problems };
+    let mut reader = Reader {
+        problems,
+        known: Known::default(),
+    };
     let mut draft = Draft {
         schema: None,
         cluster: None,
@@ -97,18 +121,19 @@ pub(crate) fn read(doc: &Value, problems: &mut Vec<Problem>) -> Draft {
         pfsync: Section::Unreadable,
         firewall: Section::Unreadable,
         hosts: None,
+        known: Known::default(),
     };
-    let Some(site) = reader.object(String::new(), doc, &SITE) else {
-        return draft;
-    };
-    draft.schema = reader.field(&site, "schema", schema);
-    draft.cluster = reader
-        .member(&site, "cluster", &CLUSTER)
-        .and_then(|cluster| reader.cluster(&cluster));
-    draft.carp = reader.section(&site, "carp", &CARP, Reader::carp);
-    draft.pfsync = reader.section(&site, "pfsync", &PFSYNC, Reader::pfsync);
-    draft.firewall = reader.section(&site, "firewall", &FIREWALL, Reader::firewall);
-    draft.hosts = reader.hosts(&site);
+    if let Some(site) = reader.object(String::new(), doc, &SITE) {
+        draft.schema = reader.field(&site, "schema", schema);
+        draft.cluster = reader
+            .member(&site, "cluster", &CLUSTER)
+            .and_then(|cluster| reader.cluster(&cluster));
+        draft.carp = reader.section(&site, "carp", &CARP, Reader::carp);
+        draft.pfsync = reader.section(&site, "pfsync", &PFSYNC, Reader::pfsync);
+        draft.firewall = reader.section(&site, "firewall", &FIREWALL, Reader::firewall);
+        draft.hosts = reader.hosts(&site);
+    }
+    draft.known = reader.known;
     draft
 }
 
@@ -182,6 +207,8 @@ struct Object<'v> {
 
 struct Reader<'p> {
     problems: &'p mut Vec<Problem>,
+    /// Filled in as values are read.
+    known: Known,
 }
 
 impl Reader<'_> {
@@ -259,28 +286,26 @@ impl Reader<'_> {
         self.leaf(path, value, read)
     }
 
-    /// Required array field `name`, each element read by `read`.
+    /// Required array field `name`, each element read by `read`: `None` when the field is
+    /// not a list, otherwise each element or `None` where it is unreadable.
     fn list<T>(
         &mut self,
         object: &Object<'_>,
         name: &str,
         what: &str,
         read: impl Fn(&Value) -> Read<T>,
-    ) -> Option<Vec<T>> {
+    ) -> Option<Vec<Option<T>>> {
         let (path, value) = self.get(object, name, what)?;
         let Some(items) = value.as_array() else {
             self.note(path, format!("expected {what}, got {}", shown(value)));
             return None;
         };
-        let mut read_all = Some(Vec::with_capacity(items.len()));
-        for (i, item) in items.iter().enumerate() {
-            let item = self.leaf(index(&path, i), item, &read);
-            read_all = read_all.zip(item).map(|(mut all, item)| {
-                all.push(item);
-                all
-            });
-        }
-        read_all
+        let read = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| self.leaf(index(&path, i), item, &read))
+            .collect();
+        Some(read)
     }
 
     /// Required object field `name` of `shape`.
@@ -319,11 +344,20 @@ impl Reader<'_> {
             number(1, MAX_NODE_TIMEOUT_MS, " (milliseconds)"),
         );
         let ports = self.list(cluster, "ports", "a list of ports, like [7000, 7001]", port);
+        if ports.as_ref().is_some_and(Vec::is_empty) {
+            self.note(
+                join(&cluster.path, "ports"),
+                "no ports: list one port per instance".into(),
+            );
+        }
         let bind_interface = self.field(cluster, "bind_interface", interface);
+        self.known.replicas = replicas;
+        self.known.ports = ports.clone().unwrap_or_default();
+        self.known.bind_interface = bind_interface.clone();
         Some(Cluster {
             replicas: replicas?,
             node_timeout_ms: node_timeout_ms?,
-            ports: ports?,
+            ports: ports?.into_iter().collect::<Option<_>>()?,
             bind_interface: bind_interface?,
         })
     }
@@ -335,6 +369,8 @@ impl Reader<'_> {
         let vip = self.field(carp, "vip", host_address);
         let pass_file = self.field(carp, "pass_file", file_path);
         let preempt = self.field(carp, "preempt", boolean);
+        self.known.carp_interface = interface.clone();
+        self.known.vip = vip;
         Some(Carp {
             interface: interface?,
             vhid: vhid?,
@@ -347,6 +383,7 @@ impl Reader<'_> {
 
     fn pfsync(&mut self, pfsync: &Object<'_>) -> Option<Pfsync> {
         let interface = self.field(pfsync, "interface", interface);
+        self.known.pfsync_interface = interface.clone();
         Some(Pfsync {
             interface: interface?,
         })
@@ -362,10 +399,12 @@ impl Reader<'_> {
             allow_entry,
         );
         let client_ports = self.client_ports(firewall);
+        self.known.internal_interface = internal_interface.clone();
+        self.known.client_ports = client_ports;
         Some(Firewall {
             internal_interface: internal_interface?,
             allow_file: allow_file?,
-            allow: allow?,
+            allow: allow?.into_iter().collect::<Option<_>>()?,
             client_ports: client_ports?,
         })
     }
@@ -426,30 +465,42 @@ impl Reader<'_> {
             );
             return None;
         };
-        let hosts = items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| {
-                self.object(index(&path, i), item, &HOST)
-                    .and_then(|host| self.host(&host))
-            })
-            .collect();
+        if items.is_empty() {
+            self.note(path.clone(), "no hosts: list at least one".into());
+        }
+        let mut hosts = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let (host, known) = match self.object(index(&path, i), item, &HOST) {
+                Some(host) => self.host(&host),
+                None => (None, KnownHost::default()),
+            };
+            hosts.push(host);
+            self.known.hosts.push(known);
+        }
         Some(hosts)
     }
 
-    fn host(&mut self, host: &Object<'_>) -> Option<Host> {
+    fn host(&mut self, host: &Object<'_>) -> (Option<Host>, KnownHost) {
         let name = self.field(host, "name", host_name);
         let advskew = self.field(host, "advskew", number(0, 254, ""));
         let addresses = self.addresses(host);
-        Some(Host {
-            name: name?,
-            advskew: advskew?,
-            addresses: addresses?,
-        })
+        let complete = (|| {
+            Some(Host {
+                name: name.clone()?,
+                advskew: advskew?,
+                addresses: addresses
+                    .as_ref()?
+                    .iter()
+                    .map(|(name, address)| Some((name.clone(), (*address)?)))
+                    .collect::<Option<_>>()?,
+            })
+        })();
+        (complete, KnownHost { name, addresses })
     }
 
-    /// `hosts[i].addresses`: interface name → address with prefix length.
-    fn addresses(&mut self, host: &Object<'_>) -> Option<BTreeMap<String, Cidr>> {
+    /// `hosts[i].addresses`: interface name → address with prefix length, `None` for an
+    /// entry whose name or address is unusable.
+    fn addresses(&mut self, host: &Object<'_>) -> Option<BTreeMap<String, Option<Cidr>>> {
         let what =
             "an object of interface name: address/prefix, like {\"em0\": \"192.168.1.11/24\"}";
         let (path, value) = self.get(host, "addresses", what)?;
@@ -457,27 +508,19 @@ impl Reader<'_> {
             self.note(path, format!("expected {what}, got {}", shown(value)));
             return None;
         };
-        let mut addresses = Some(BTreeMap::new());
+        let mut addresses = BTreeMap::new();
         for (name, address) in map {
             let path = join(&path, name);
-            let named = match names::check_interface_name(name) {
-                Ok(()) => true,
-                Err(why) => {
+            let named = names::check_interface_name(name)
+                .map_err(|why| {
                     let message = format!("invalid interface name {}: {why}", quote(name));
                     self.note(path.clone(), message);
-                    false
-                }
-            };
+                })
+                .is_ok();
             let address = self.leaf(path, address, host_address);
-            addresses = match (addresses, address, named) {
-                (Some(mut all), Some(address), true) => {
-                    all.insert(name.clone(), address);
-                    Some(all)
-                }
-                _ => None,
-            };
+            addresses.insert(name.clone(), address.filter(|_| named));
         }
-        addresses
+        Some(addresses)
     }
 }
 

@@ -1,14 +1,13 @@
 //! Cross-checks between fields of a site document: what no single value can say wrong on its
-//! own. They run on whatever part of the document could be read (a [`Draft`]), so a type
-//! error in `carp` does not hide a host without an address; every problem is collected, so
-//! one run tells the operator everything to fix.
+//! own. They run on every value that could be read ([`Known`]), so a type error in
+//! `carp.vhid` hides neither a host without an address on `carp.interface` nor pfsync on the
+//! CARP link; every problem is collected, so one run tells the operator everything to fix.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::display::join;
-use crate::model::{Carp, Cluster, Firewall, Host};
-use crate::read::Draft;
+use crate::read::{Known, KnownHost};
 use crate::Problem;
 
 /// Redis Cluster needs at least this many masters to hold a majority after losing one.
@@ -16,44 +15,33 @@ pub const MIN_MASTERS: usize = 3;
 /// The cluster bus of an instance listens on its port plus this offset.
 pub const BUS_PORT_OFFSET: u32 = 10_000;
 
-/// Adds every cross-field problem of `draft` to `problems`.
-pub(crate) fn validate(draft: &Draft, problems: &mut Vec<Problem>) {
-    let hosts = draft.hosts.as_deref();
-    if let Some(cluster) = &draft.cluster {
-        check_cluster(cluster, hosts.map_or(0, <[_]>::len), problems);
-    }
-    if let Some(hosts) = hosts {
-        check_hosts(draft, hosts, problems);
-    }
-    check_interfaces_apart(draft, problems);
-    if let (Some(carp), Some(hosts)) = (draft.carp.get(), hosts) {
-        check_carp(carp, hosts, problems);
-    }
-    if let (Some(firewall), Some(cluster)) = (draft.firewall.get(), &draft.cluster) {
-        check_firewall(firewall, cluster, problems);
-    }
+/// Adds every cross-field problem of what is `known` to `problems`.
+pub(crate) fn validate(known: &Known, problems: &mut Vec<Problem>) {
+    check_ports(known, problems);
+    check_masters(known, problems);
+    check_hosts(known, problems);
+    check_interfaces_apart(known, problems);
+    check_vip(known, problems);
+    check_client_ports(known, problems);
 }
 
-fn check_cluster(cluster: &Cluster, host_count: usize, problems: &mut Vec<Problem>) {
-    if cluster.ports.is_empty() {
-        problems.push(Problem::new(
-            "cluster.ports",
-            "no ports: list one port per instance",
-        ));
-    }
+/// `cluster.ports`: each once, and none on another instance's bus port.
+fn check_ports(known: &Known, problems: &mut Vec<Problem>) {
     let mut first_at: BTreeMap<u16, usize> = BTreeMap::new();
-    for (i, &port) in cluster.ports.iter().enumerate() {
-        if let Some(first) = first_at.insert(port, i) {
-            first_at.insert(port, first);
+    for (i, port) in known.ports.iter().enumerate() {
+        let Some(port) = *port else { continue };
+        if let Some(&first) = first_at.get(&port) {
             problems.push(Problem::new(
                 format!("cluster.ports[{i}]"),
                 format!("port {port} is listed twice (also cluster.ports[{first}])"),
             ));
+        } else {
+            first_at.insert(port, i);
         }
     }
-    for (i, &port) in cluster.ports.iter().enumerate() {
-        let Some(client) = u32::from(port)
-            .checked_sub(BUS_PORT_OFFSET)
+    for (i, port) in known.ports.iter().enumerate() {
+        let Some(client) = port
+            .and_then(|port| u32::from(port).checked_sub(BUS_PORT_OFFSET))
             .and_then(|client| u16::try_from(client).ok())
         else {
             continue;
@@ -62,80 +50,76 @@ fn check_cluster(cluster: &Cluster, host_count: usize, problems: &mut Vec<Proble
             problems.push(Problem::new(
                 format!("cluster.ports[{i}]"),
                 format!(
-                    "port {port} is the cluster bus port of cluster.ports[{j}] ({client} + \
-                     {BUS_PORT_OFFSET}); choose ports less than {BUS_PORT_OFFSET} apart"
+                    "port {} is the cluster bus port of cluster.ports[{j}] ({client} + \
+                     {BUS_PORT_OFFSET}); choose ports less than {BUS_PORT_OFFSET} apart",
+                    u32::from(client) + BUS_PORT_OFFSET
                 ),
             ));
         }
     }
-    let nodes = host_count * cluster.ports.len();
-    let per_master = cluster.replicas as usize + 1;
+}
+
+fn check_masters(known: &Known, problems: &mut Vec<Problem>) {
+    let Some(replicas) = known.replicas else {
+        return;
+    };
+    let nodes = known.hosts.len() * known.ports.len();
+    let per_master = replicas as usize + 1;
     if nodes > 0 && nodes / per_master < MIN_MASTERS {
         problems.push(Problem::new(
             "cluster.replicas",
             format!(
-                "{nodes} instances with {} replicas per master give {} masters; Redis Cluster needs at least {MIN_MASTERS}",
-                cluster.replicas,
+                "{nodes} instances with {replicas} replicas per master give {} masters; Redis Cluster needs at least {MIN_MASTERS}",
                 nodes / per_master
             ),
         ));
     }
 }
 
-/// Interfaces that every host must have an address on, with the field that names each; a
-/// section that could not be read names none.
-fn required_interfaces(draft: &Draft) -> Vec<(&'static str, &str)> {
-    let mut required = Vec::new();
-    if let Some(cluster) = &draft.cluster {
-        required.push(("cluster.bind_interface", cluster.bind_interface.as_str()));
-    }
-    if let Some(carp) = draft.carp.get() {
-        required.push(("carp.interface", carp.interface.as_str()));
-    }
-    if let Some(pfsync) = draft.pfsync.get() {
-        required.push(("pfsync.interface", pfsync.interface.as_str()));
-    }
-    if let Some(firewall) = draft.firewall.get() {
-        required.push((
-            "firewall.internal_interface",
-            firewall.internal_interface.as_str(),
-        ));
-    }
-    required
+/// Interfaces that every host must have an address on, with the field that names each.
+fn required_interfaces(known: &Known) -> Vec<(&'static str, &str)> {
+    [
+        ("cluster.bind_interface", &known.bind_interface),
+        ("carp.interface", &known.carp_interface),
+        ("pfsync.interface", &known.pfsync_interface),
+        ("firewall.internal_interface", &known.internal_interface),
+    ]
+    .into_iter()
+    .filter_map(|(field, name)| Some((field, name.as_deref()?)))
+    .collect()
 }
 
-fn check_hosts(draft: &Draft, hosts: &[Option<Host>], problems: &mut Vec<Problem>) {
-    if hosts.is_empty() {
-        problems.push(Problem::new("hosts", "no hosts: list at least one"));
-    }
-    let required = required_interfaces(draft);
+fn check_hosts(known: &Known, problems: &mut Vec<Problem>) {
+    let required = required_interfaces(known);
     let mut names: BTreeMap<&str, usize> = BTreeMap::new();
     let mut addresses: BTreeMap<IpAddr, String> = BTreeMap::new();
-    for (i, host) in hosts.iter().enumerate() {
-        let Some(host) = host else { continue };
-        if let Some(&first) = names.get(host.name.as_str()) {
-            problems.push(Problem::new(
-                format!("hosts[{i}].name"),
-                format!(
-                    "host name '{}' is already used by hosts[{first}]",
-                    host.name
-                ),
-            ));
-        } else {
-            names.insert(&host.name, i);
+    for (i, host) in known.hosts.iter().enumerate() {
+        if let Some(name) = &host.name {
+            if let Some(&first) = names.get(name.as_str()) {
+                problems.push(Problem::new(
+                    format!("hosts[{i}].name"),
+                    format!("host name '{name}' is already used by hosts[{first}]"),
+                ));
+            } else {
+                names.insert(name, i);
+            }
         }
+        let Some(listed) = &host.addresses else {
+            continue;
+        };
         for (field, interface) in &required {
-            if host.address(interface).is_none() {
+            if !listed.contains_key(*interface) {
                 problems.push(Problem::new(
                     format!("hosts[{i}].addresses"),
                     format!(
-                        "host '{}' has no address on interface '{interface}' (named by {field})",
-                        host.name
+                        "{} has no address on interface '{interface}' (named by {field})",
+                        host_label(host)
                     ),
                 ));
             }
         }
-        for (interface, cidr) in &host.addresses {
+        for (interface, cidr) in listed {
+            let Some(cidr) = cidr else { continue };
             let path = join(&format!("hosts[{i}].addresses"), interface);
             if let Some(other) = addresses.get(&cidr.addr()) {
                 problems.push(Problem::new(
@@ -149,12 +133,18 @@ fn check_hosts(draft: &Draft, hosts: &[Option<Host>], problems: &mut Vec<Problem
     }
 }
 
+/// "host 'redis3'", or "the host" when its name is unreadable.
+fn host_label(host: &KnownHost) -> String {
+    host.name
+        .as_ref()
+        .map_or_else(|| "the host".to_string(), |name| format!("host '{name}'"))
+}
+
 /// The links that must stay apart: the firewall can only tell networks apart by interface,
 /// and pfsync has no authentication, so whoever can send on its link can write firewall state.
-fn check_interfaces_apart(draft: &Draft, problems: &mut Vec<Problem>) {
-    let carp = draft.carp.get().map(|c| c.interface.as_str());
-    let internal = draft.firewall.get().map(|f| f.internal_interface.as_str());
-    let pfsync = draft.pfsync.get().map(|p| p.interface.as_str());
+fn check_interfaces_apart(known: &Known, problems: &mut Vec<Problem>) {
+    let carp = known.carp_interface.as_deref();
+    let internal = known.internal_interface.as_deref();
     if let (Some(carp), Some(internal)) = (carp, internal) {
         if carp == internal {
             problems.push(Problem::new(
@@ -167,7 +157,9 @@ fn check_interfaces_apart(draft: &Draft, problems: &mut Vec<Problem>) {
             ));
         }
     }
-    let Some(pfsync) = pfsync else { return };
+    let Some(pfsync) = known.pfsync_interface.as_deref() else {
+        return;
+    };
     for (other, field, network) in [
         (carp, "carp.interface", "the client network"),
         (
@@ -189,39 +181,45 @@ fn check_interfaces_apart(draft: &Draft, problems: &mut Vec<Problem>) {
     }
 }
 
-fn check_carp(carp: &Carp, hosts: &[Option<Host>], problems: &mut Vec<Problem>) {
-    for (i, host) in hosts.iter().enumerate() {
-        let Some(host) = host else { continue };
-        let Some(own) = host.address(&carp.interface) else {
+/// `carp.vip`: in every host's subnet on the CARP interface, and nobody's own address.
+fn check_vip(known: &Known, problems: &mut Vec<Problem>) {
+    let (Some(interface), Some(vip)) = (&known.carp_interface, &known.vip) else {
+        return;
+    };
+    for (i, host) in known.hosts.iter().enumerate() {
+        let Some(Some(own)) = host.addresses.as_ref().and_then(|a| a.get(interface)) else {
             continue;
         };
-        let name = &host.name;
-        if !own.network().contains(&carp.vip.addr()) {
+        let name = host.name.as_deref().unwrap_or("");
+        if !own.network().contains(&vip.addr()) {
             problems.push(Problem::new(
                 "carp.vip",
                 format!(
-                    "{} is not in the subnet {} of hosts[{i}] ('{name}') on {}",
-                    carp.vip.addr(),
+                    "{} is not in the subnet {} of hosts[{i}] ('{name}') on {interface}",
+                    vip.addr(),
                     own.network(),
-                    carp.interface
                 ),
             ));
         }
-        if own.addr() == carp.vip.addr() {
+        if own.addr() == vip.addr() {
             problems.push(Problem::new(
                 "carp.vip",
                 format!(
                     "{} is also the own address of hosts[{i}] ('{name}'); the VIP must be an unused address",
-                    carp.vip.addr(),
+                    vip.addr(),
                 ),
             ));
         }
     }
 }
 
-fn check_firewall(firewall: &Firewall, cluster: &Cluster, problems: &mut Vec<Problem>) {
-    let range = firewall.client_ports;
-    for (i, &port) in cluster.ports.iter().enumerate() {
+/// Every instance port inside `firewall.client_ports`, or the firewall would not guard it.
+fn check_client_ports(known: &Known, problems: &mut Vec<Problem>) {
+    let Some(range) = known.client_ports else {
+        return;
+    };
+    for (i, port) in known.ports.iter().enumerate() {
+        let Some(port) = *port else { continue };
         if !range.contains(port) {
             problems.push(Problem::new(
                 format!("cluster.ports[{i}]"),

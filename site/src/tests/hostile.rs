@@ -342,6 +342,40 @@ fn a_type_error_hides_neither_a_bad_value_next_to_it_nor_a_cross_check() {
     );
 }
 
+// The cross-checks read every value that could be read: a type error in one field of a
+// section or a host does not switch off the checks on its other fields.
+#[test]
+fn a_type_error_leaves_the_rest_of_its_section_cross_checked() {
+    let mut v = howto_value();
+    v["carp"]["vhid"] = "10".into();
+    v["carp"]["vip"] = "10.0.20.100/24".into();
+    v["pfsync"]["interface"] = "em1".into();
+    v["hosts"][1]["advskew"] = (-1).into();
+    v["hosts"][1]["addresses"]["em0"] = "192.168.1.11/24".into();
+    let problems = refused(&v);
+    let starts: Vec<&str> = problems
+        .iter()
+        .map(|p| p.split(':').next().unwrap())
+        .collect();
+    assert_eq!(
+        starts,
+        [
+            "carp.vhid",
+            "hosts[1].advskew",
+            "hosts[1].addresses.em0",
+            "pfsync.interface",
+            "carp.vip",
+            "carp.vip",
+            "carp.vip"
+        ],
+        "{problems:#?}"
+    );
+    assert_eq!(
+        problems[2],
+        "hosts[1].addresses.em0: address 192.168.1.11 is also used at hosts[0].addresses.em0"
+    );
+}
+
 #[test]
 fn two_typos_give_two_problems() {
     let mut v = howto_value();
