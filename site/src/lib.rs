@@ -22,7 +22,7 @@ use std::path::Path;
 pub use model::{AllowEntry, Carp, Cidr, Cluster, Firewall, Host, Node, Pfsync, PortRange, Site};
 pub use names::check_interface_name;
 pub use read::{MAX_NODE_TIMEOUT_MS, MAX_PORT, MAX_REPLICAS, MIN_ALLOW_PREFIX};
-pub use validate::{BUS_PORT_OFFSET, MIN_MASTERS};
+pub use validate::{BUS_PORT_OFFSET, MAX_INSTANCES, MIN_MASTERS};
 
 /// Largest site document read, in bytes. Real ones are a few kilobytes; the bound makes
 /// `--site /dev/zero` or a wrong, huge file fail at once instead of filling memory.

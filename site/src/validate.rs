@@ -12,13 +12,16 @@ use crate::Problem;
 
 /// Redis Cluster needs at least this many masters to hold a majority after losing one.
 pub const MIN_MASTERS: usize = 3;
+/// Most instances a site may have: the Redis Cluster specification designs for up to 1000
+/// nodes, and the tools that plan and survey a site grow with its node count.
+pub const MAX_INSTANCES: usize = 1000;
 /// The cluster bus of an instance listens on its port plus this offset.
 pub const BUS_PORT_OFFSET: u32 = 10_000;
 
 /// Adds every cross-field problem of what is `known` to `problems`.
 pub(crate) fn validate(known: &Known, problems: &mut Vec<Problem>) {
     check_ports(known, problems);
-    check_masters(known, problems);
+    check_instance_count(known, problems);
     check_hosts(known, problems);
     check_interfaces_apart(known, problems);
     check_vip(known, problems);
@@ -59,11 +62,24 @@ fn check_ports(known: &Known, problems: &mut Vec<Problem>) {
     }
 }
 
-fn check_masters(known: &Known, problems: &mut Vec<Problem>) {
+/// The instance count (hosts × ports): at most [`MAX_INSTANCES`], and enough for
+/// [`MIN_MASTERS`] masters with the replicas asked for.
+fn check_instance_count(known: &Known, problems: &mut Vec<Problem>) {
+    let nodes = known.hosts.len() * known.ports.len();
+    if nodes > MAX_INSTANCES {
+        problems.push(Problem::new(
+            "cluster.ports",
+            format!(
+                "{} hosts × {} ports give {nodes} instances; Redis Cluster is designed for at \
+                 most {MAX_INSTANCES} nodes: use fewer hosts or ports",
+                known.hosts.len(),
+                known.ports.len()
+            ),
+        ));
+    }
     let Some(replicas) = known.replicas else {
         return;
     };
-    let nodes = known.hosts.len() * known.ports.len();
     let per_master = replicas as usize + 1;
     if nodes > 0 && nodes / per_master < MIN_MASTERS {
         problems.push(Problem::new(

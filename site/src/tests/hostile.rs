@@ -603,7 +603,39 @@ fn a_huge_list_of_bad_ports_is_checked_quickly_and_listed_briefly() {
     assert!(started.elapsed() < Duration::from_secs(10));
     let lines: Vec<&str> = message.lines().collect();
     assert_eq!(lines.len(), 1 + 50 + 1, "{message:.2000}");
-    assert_eq!(lines[51], "  … and 149949 more problems");
+    // 149999 ports listed twice and one instance count past the bound.
+    assert_eq!(lines[51], "  … and 149950 more problems");
+}
+
+// Issue "hardened" item 9: `plan --site` with 166k nodes ran for minutes; a site is bounded
+// to what Redis Cluster is designed for.
+#[test]
+fn more_instances_than_redis_cluster_is_designed_for_are_refused() {
+    let mut v = howto_value();
+    let host = v["hosts"][0].clone();
+    let hosts: Vec<serde_json::Value> = (0..501)
+        .map(|i| {
+            let mut host = host.clone();
+            host["name"] = format!("redis{i}").into();
+            host["addresses"] = json!({
+                "em0": format!("192.168.{}.{}/16", i / 200, i % 200 + 1),
+                "em1": format!("10.0.{}.{}/16", i / 200, i % 200 + 1),
+                "em2": format!("10.1.{}.{}/16", i / 200, i % 200 + 1),
+            });
+            host
+        })
+        .collect();
+    v["hosts"] = hosts.into();
+    v["carp"]["vip"] = "10.0.255.254/16".into();
+    assert_eq!(
+        refused(&v),
+        [
+            "cluster.ports: 501 hosts × 2 ports give 1002 instances; Redis Cluster is designed \
+          for at most 1000 nodes: use fewer hosts or ports"
+        ]
+    );
+    v["hosts"].as_array_mut().unwrap().pop();
+    assert!(problems_of(&v).is_empty(), "{:?}", problems_of(&v));
 }
 
 // What the model writes, the reader reads back: no field is written that is not read.
