@@ -1,6 +1,9 @@
 //! Helpers shared by pfgen's integration tests: the how-to's site and the question whether
 //! this process may use nftables (root, nft installed).
 
+// Each test file uses a different part of these helpers.
+#![allow(dead_code)]
+
 use std::path::PathBuf;
 
 /// The how-to's site description, as the workspace ships it.
