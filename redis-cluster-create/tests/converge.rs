@@ -333,6 +333,20 @@ fn a_half_migrated_slot_with_keys_on_both_sides_is_finished() {
     let keys: Vec<String> = (0..10).map(|n| format!("{{half}}:{n}")).collect();
     args.extend(keys.iter().map(String::as_str));
     assert_eq!(owner.cli(&args), "OK");
+    // And a key on both sides (a copy left by an earlier attempt): BUSYKEY on the way on,
+    // where the target's copy is one no client could reach.
+    let copy = [
+        "migrate",
+        &other.ip,
+        &port,
+        "",
+        "0",
+        "5000",
+        "copy",
+        "keys",
+        "{half}:15",
+    ];
+    assert_eq!(owner.cli(&copy), "OK");
     let report = json(&converge(&["--yes"], &all));
     let counts = writer.finish();
     assert_eq!(stages(&report)[0], "move", "{report}");

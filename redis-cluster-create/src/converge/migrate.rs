@@ -64,37 +64,27 @@ pub fn move_slots(
     options: &ConnectOptions,
     counters: &Counters,
 ) -> Result<(), String> {
-    let mut source = open(from.addr, options)?;
-    let mut target = open(to.addr, options)?;
+    let mut pair = Pair::open(from.addr, to.addr, Direction::Away, options, counters)?;
     let mut rest: Vec<redis::Connection> = others
         .iter()
         .filter_map(|&a| open(a, options).ok())
         .collect();
     for chunk in slots.chunks(CHUNK) {
-        pipeline(&mut target, to.addr, chunk, |p, s| {
+        pipeline(&mut pair.target, to.addr, chunk, |p, s| {
             p.cmd("CLUSTER")
                 .arg("SETSLOT")
                 .arg(s)
                 .arg("IMPORTING")
                 .arg(&from.id);
         })?;
-        pipeline(&mut source, from.addr, chunk, |p, s| {
+        pipeline(&mut pair.source, from.addr, chunk, |p, s| {
             p.cmd("CLUSTER")
                 .arg("SETSLOT")
                 .arg(s)
                 .arg("MIGRATING")
                 .arg(&to.id);
         })?;
-        drain(
-            &mut source,
-            from.addr,
-            &mut target,
-            to.addr,
-            chunk,
-            Direction::Away,
-            options,
-            counters,
-        )?;
+        pair.drain(chunk)?;
         let node = |p: &mut redis::Pipeline, s: u16| {
             p.cmd("CLUSTER")
                 .arg("SETSLOT")
@@ -102,8 +92,8 @@ pub fn move_slots(
                 .arg("NODE")
                 .arg(&to.id);
         };
-        pipeline(&mut target, to.addr, chunk, node)?;
-        pipeline(&mut source, from.addr, chunk, node)?;
+        pipeline(&mut pair.target, to.addr, chunk, node)?;
+        pipeline(&mut pair.source, from.addr, chunk, node)?;
         // Best effort: the other masters learn the new owner by gossip anyway; telling them
         // only spares clients a redirection.
         for connection in &mut rest {
@@ -122,18 +112,7 @@ pub fn move_back(
     options: &ConnectOptions,
     counters: &Counters,
 ) -> Result<(), String> {
-    let mut source = open(holder, options)?;
-    let mut target = open(owner, options)?;
-    drain(
-        &mut source,
-        holder,
-        &mut target,
-        owner,
-        &[slot],
-        Direction::Back,
-        options,
-        counters,
-    )
+    Pair::open(holder, owner, Direction::Back, options, counters)?.drain(&[slot])
 }
 
 fn open(addr: NodeAddr, options: &ConnectOptions) -> Result<redis::Connection, String> {
@@ -166,75 +145,6 @@ fn pipeline(
         }
     }
     Ok(())
-}
-
-/// Copies keys of `chunk` from source to target with MIGRATE until the source has none left.
-#[allow(clippy::too_many_arguments)]
-fn drain(
-    source: &mut redis::Connection,
-    source_addr: NodeAddr,
-    target: &mut redis::Connection,
-    target_addr: NodeAddr,
-    chunk: &[u16],
-    direction: Direction,
-    options: &ConnectOptions,
-    counters: &Counters,
-) -> Result<(), String> {
-    loop {
-        let mut p = redis::pipe();
-        for &s in chunk {
-            p.cmd("CLUSTER")
-                .arg("GETKEYSINSLOT")
-                .arg(s)
-                .arg(KEYS_PER_SLOT);
-        }
-        let per_slot: Vec<Vec<Vec<u8>>> = p
-            .query(source)
-            .map_err(|e| format!("{source_addr}: CLUSTER GETKEYSINSLOT: {e}"))?;
-        // MIGRATE takes the keys of one slot only (Redis refuses others with CROSSSLOT): one
-        // command per slot, all in one round trip.
-        let batches: Vec<&[Vec<u8>]> = per_slot
-            .iter()
-            .filter(|keys| !keys.is_empty())
-            .flat_map(|keys| keys.chunks(KEYS_PER_MIGRATE))
-            .collect();
-        if batches.is_empty() {
-            return Ok(());
-        }
-        let asking = direction == Direction::Back;
-        let mut p = redis::pipe();
-        p.ignore_errors();
-        for batch in &batches {
-            if asking {
-                p.cmd("ASKING").ignore();
-            }
-            p.add_command(migrate_command(target_addr, batch, false, options));
-        }
-        let replies: Vec<redis::RedisResult<redis::Value>> = p
-            .query(source)
-            .map_err(|e| format!("{source_addr}: MIGRATE to {target_addr}: {e}"))?;
-        for (batch, reply) in batches.iter().zip(replies) {
-            match reply {
-                Ok(_) => {}
-                // Decided key by key, see the module's documentation.
-                Err(e) if e.code() == Some("BUSYKEY") => {
-                    migrate(
-                        source,
-                        source_addr,
-                        target,
-                        target_addr,
-                        batch,
-                        direction,
-                        options,
-                    )?;
-                }
-                Err(e) => return Err(format!("{source_addr}: MIGRATE to {target_addr}: {e}")),
-            }
-            counters
-                .keys
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        }
-    }
 }
 
 fn migrate_command(
@@ -281,52 +191,118 @@ fn query(
     Ok(replies.pop().unwrap_or(redis::Value::Nil))
 }
 
-fn migrate(
-    source: &mut redis::Connection,
+/// The two ends of one move, connected, and how `BUSYKEY` is decided between them.
+struct Pair<'a> {
+    source: redis::Connection,
     source_addr: NodeAddr,
-    target: &mut redis::Connection,
+    target: redis::Connection,
     target_addr: NodeAddr,
-    keys: &[Vec<u8>],
     direction: Direction,
-    options: &ConnectOptions,
-) -> Result<(), String> {
-    let failed = |e: &redis::RedisError| format!("{source_addr}: MIGRATE to {target_addr}: {e}");
-    // Moving back, the source imports the slot and serves it only after ASKING.
-    let asking = direction == Direction::Back;
-    let first = query(
-        source,
-        &migrate_command(target_addr, keys, false, options),
-        asking,
-    );
-    match first {
-        Ok(_) => Ok(()),
-        Err(e) if e.code() == Some("BUSYKEY") => {
-            if asking {
-                for key in keys {
-                    let mut dump = redis::cmd("DUMP");
-                    dump.arg(key);
-                    let copy = |c: &mut redis::Connection, asking| match query(c, &dump, asking) {
-                        Ok(redis::Value::BulkString(bytes)) => Ok(Some(bytes)),
-                        Ok(_) => Ok(None),
-                        Err(e) => Err(format!("DUMP: {e}")),
-                    };
-                    let (here, there) = (copy(source, true)?, copy(target, false)?);
-                    if here.is_some() && there.is_some() && here != there {
-                        return Err(format!(
-                            "key '{}' on {source_addr} differs from its copy on {target_addr}, which serves the slot and which clients see; compare them, delete the wrong one and run again",
-                            String::from_utf8_lossy(key)
-                        ));
+    options: &'a ConnectOptions,
+    counters: &'a Counters,
+}
+
+impl<'a> Pair<'a> {
+    fn open(
+        source_addr: NodeAddr,
+        target_addr: NodeAddr,
+        direction: Direction,
+        options: &'a ConnectOptions,
+        counters: &'a Counters,
+    ) -> Result<Pair<'a>, String> {
+        Ok(Pair {
+            source: open(source_addr, options)?,
+            source_addr,
+            target: open(target_addr, options)?,
+            target_addr,
+            direction,
+            options,
+            counters,
+        })
+    }
+
+    /// Copies keys of `chunk` from source to target with MIGRATE until the source has none left.
+    fn drain(&mut self, chunk: &[u16]) -> Result<(), String> {
+        let (source_addr, target_addr) = (self.source_addr, self.target_addr);
+        loop {
+            let mut p = redis::pipe();
+            for &s in chunk {
+                p.cmd("CLUSTER")
+                    .arg("GETKEYSINSLOT")
+                    .arg(s)
+                    .arg(KEYS_PER_SLOT);
+            }
+            let per_slot: Vec<Vec<Vec<u8>>> = p
+                .query(&mut self.source)
+                .map_err(|e| format!("{source_addr}: CLUSTER GETKEYSINSLOT: {e}"))?;
+            // MIGRATE takes the keys of one slot only (Redis refuses others with CROSSSLOT): one
+            // command per slot, all in one round trip.
+            let batches: Vec<&[Vec<u8>]> = per_slot
+                .iter()
+                .filter(|keys| !keys.is_empty())
+                .flat_map(|keys| keys.chunks(KEYS_PER_MIGRATE))
+                .collect();
+            if batches.is_empty() {
+                return Ok(());
+            }
+            let asking = self.direction == Direction::Back;
+            let mut p = redis::pipe();
+            p.ignore_errors();
+            for batch in &batches {
+                if asking {
+                    p.cmd("ASKING").ignore();
+                }
+                p.add_command(migrate_command(target_addr, batch, false, self.options));
+            }
+            let replies: Vec<redis::RedisResult<redis::Value>> = p
+                .query(&mut self.source)
+                .map_err(|e| format!("{source_addr}: MIGRATE to {target_addr}: {e}"))?;
+            for (batch, reply) in batches.iter().zip(replies) {
+                match reply {
+                    Ok(_) => {}
+                    // Decided key by key, see the module's documentation.
+                    // Redis passes the target's reply on: "Target instance replied with error: BUSYKEY …".
+                    Err(e) if e.to_string().contains("BUSYKEY") => {
+                        self.migrate(batch)?;
                     }
+                    Err(e) => return Err(format!("{source_addr}: MIGRATE to {target_addr}: {e}")),
+                }
+                self.counters
+                    .keys
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// One MIGRATE that met `BUSYKEY`, decided as the module's documentation says.
+    fn migrate(&mut self, keys: &[Vec<u8>]) -> Result<(), String> {
+        let (source_addr, target_addr) = (self.source_addr, self.target_addr);
+        // Moving back, the source imports the slot and serves it only after ASKING.
+        let asking = self.direction == Direction::Back;
+        if asking {
+            for key in keys {
+                let mut dump = redis::cmd("DUMP");
+                dump.arg(key);
+                let copy = |c: &mut redis::Connection, asking| match query(c, &dump, asking) {
+                    Ok(redis::Value::BulkString(bytes)) => Ok(Some(bytes)),
+                    Ok(_) => Ok(None),
+                    Err(e) => Err(format!("DUMP: {e}")),
+                };
+                let (here, there) = (
+                    copy(&mut self.source, true)?,
+                    copy(&mut self.target, false)?,
+                );
+                if here.is_some() && there.is_some() && here != there {
+                    return Err(format!(
+                        "key '{}' on {source_addr} differs from its copy on {target_addr}, which serves the slot and which clients see; compare them, delete the wrong one and run again",
+                        String::from_utf8_lossy(key)
+                    ));
                 }
             }
-            query(
-                source,
-                &migrate_command(target_addr, keys, true, options),
-                asking,
-            )
-            .map(drop)
-            .map_err(|e| failed(&e))
         }
-        Err(e) => Err(failed(&e)),
+        let replace = migrate_command(target_addr, keys, true, self.options);
+        query(&mut self.source, &replace, asking)
+            .map(drop)
+            .map_err(|e| format!("{source_addr}: MIGRATE to {target_addr}: {e}"))
     }
 }
