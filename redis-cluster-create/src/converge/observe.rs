@@ -95,3 +95,71 @@ pub fn layout_of(survey: &Survey, listed: &[NodeAddr]) -> Observation {
         problems,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use redis_cluster::survey::ClusterView;
+    use redis_cluster::{parse_cluster_nodes, Info, NodeState, ProbeError};
+
+    use super::*;
+
+    const A: &str = "aa 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-8191 [5->-bb]\n\
+                     bb 127.0.0.2:7001@17001 master - 0 0 2 connected 8192-16383\n\
+                     cc 127.0.0.3:7002@17002 slave,fail bb 0 0 2 disconnected\n\
+                     dd 127.0.0.3:7003@17003 master,fail? - 0 0 0 connected\n";
+    const B: &str = "bb 127.0.0.2:7001@17001 myself,master - 0 0 2 connected 8192-16383 [5-<-aa]\n\
+                     aa 127.0.0.1:7000@17000 master - 0 0 1 connected 0-8191\n\
+                     cc 127.0.0.3:7002@17002 slave bb 0 0 2 disconnected\n\
+                     dd 127.0.0.3:7003@17003 master - 0 0 0 connected\n";
+
+    fn state(addr: &str, nodes: &str, known: u32, keys: u32) -> NodeState {
+        NodeState {
+            addr: addr.parse().unwrap(),
+            info: Info::parse(&format!(
+                "redis_version:7.0.15\r\ncluster_enabled:1\r\ndb0:keys={keys},expires=0\r\n"
+            )),
+            cluster: Some(ClusterView {
+                info: Info::parse(&format!("cluster_known_nodes:{known}\r\n")),
+                nodes: parse_cluster_nodes(nodes).unwrap(),
+            }),
+        }
+    }
+
+    #[test]
+    fn dead_suspect_new_and_open_slots_are_told_apart() {
+        let down = || ProbeError::Connect("refused".into());
+        let survey = Survey {
+            reached: vec![
+                state("127.0.0.1:7000", A, 4, 0),
+                state("127.0.0.2:7001", B, 4, 0),
+                state(
+                    "127.0.0.4:7004",
+                    "ee 127.0.0.4:7004@17004 myself,master - 0 0 0 connected\n",
+                    1,
+                    3,
+                ),
+            ],
+            unreachable: vec![
+                ("127.0.0.3:7002".parse().unwrap(), down()),
+                ("127.0.0.3:7003".parse().unwrap(), down()),
+            ],
+        };
+        let listed: Vec<NodeAddr> = ["127.0.0.1:7000", "127.0.0.2:7001", "127.0.0.4:7004"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        let seen = layout_of(&survey, &listed);
+        let node = |id: &str| seen.layout.by_id(id).unwrap();
+        assert_eq!(node("aa").migrating, [(5, "bb".to_string())]);
+        assert_eq!(node("bb").importing, [(5, "aa".to_string())]);
+        assert!(!node("cc").alive && node("cc").master.as_deref() == Some("bb"));
+        // Only suspected (fail?) by one peer: Redis has not decided yet.
+        assert_eq!(seen.suspects, ["127.0.0.3:7003"]);
+        assert!(!node("ee").joined);
+        assert_eq!(
+            seen.problems,
+            ["127.0.0.4:7004: holds 3 keys; a new cluster starts from empty nodes: move the data away, or empty it with 'redis-cluster-create reset --flush'"]
+        );
+        assert!(seen.unreachable.is_empty());
+    }
+}
