@@ -548,3 +548,24 @@ fn plan_prints_the_steps_and_apply_refuses_a_changed_cluster() {
     assert_eq!(report["usable"], true);
     assert_converged(&all);
 }
+
+// Fewer replicas, more masters: each replica is detached (reset, its copy dropped while its
+// master keeps the data) and rejoins as an empty master that receives slots.
+#[test]
+fn replicas_become_masters_when_fewer_replicas_are_asked_for() {
+    let instances = six();
+    let all: Vec<&RedisInstance> = instances.iter().collect();
+    let writer = Writer::start(&all[..1], 3000);
+    let report = json(&converge(&["--yes", "--replicas", "0"], &all));
+    let counts = writer.finish();
+    let done = stages(&report);
+    assert_eq!(
+        done.iter().filter(|s| *s == "detach").count(),
+        3,
+        "{done:?}"
+    );
+    assert_eq!(report["target"]["masters"].as_array().unwrap().len(), 6);
+    eprintln!("replicas to masters: writer errors {}", counts["errors"]);
+    let again = json(&converge(&["--replicas", "0"], &all));
+    assert_eq!(again["changed"], false, "{again}");
+}
