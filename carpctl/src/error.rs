@@ -29,6 +29,9 @@ pub enum Error {
     },
     #[error("carpctl: no running engine found in '{}'{}; start one with `carpctl run`", dir.display(), vhid.map(|v| format!(" for vhid {v}")).unwrap_or_default())]
     NoEngine { dir: PathBuf, vhid: Option<u8> },
+    /// `status` found nothing to report on: LSB's "program is not running".
+    #[error("carpctl: {0}")]
+    NotRunning(String),
     #[error("carpctl: an engine for vhid {vhid} already runs (pid {pid}); stop it first")]
     AlreadyRunning { vhid: u8, pid: u32 },
     #[error("carpctl: cannot parse `ifconfig` output: {0}")]
@@ -47,8 +50,12 @@ impl Error {
         }
     }
 
-    /// The process exit code: every failure is 1 (usage errors are 2, from clap).
+    /// The process exit code: 3 when `status` finds no engine (LSB), every other failure 1
+    /// (usage errors are 2, from clap).
     pub fn exit_code(&self) -> i32 {
-        1
+        match self {
+            Error::NotRunning(_) => 3,
+            _ => 1,
+        }
     }
 }

@@ -123,25 +123,36 @@ fn alias_for_real_needs_freebsd() {
     assert!(err.contains("use --dry-run"), "{err}");
 }
 
+/// LSB: `status` exits 3 when the engine asked for is not running, in every format; a text
+/// summary says so on stdout.
 #[test]
-fn status_without_engines_is_empty_and_expect_fails() {
+fn status_without_engines_exits_3() {
     let dir = tempfile::tempdir().unwrap();
-    let out = carpctl()
-        .arg("status")
-        .arg("--state-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let status = |args: &[&str]| {
+        carpctl()
+            .arg("status")
+            .args(args)
+            .arg("--state-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = status(&[]);
+    assert_eq!(out.status.code(), Some(3));
     assert_eq!(stdout_json(&out), serde_json::json!({ "vhids": [] }));
-
-    let out = carpctl()
-        .args(["status", "--expect", "master", "--state-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no running engine"));
+
+    let out = status(&["--expect", "master"]);
+    assert_eq!(out.status.code(), Some(3));
+
+    let out = status(&["--format", "text", "--vhid", "9"]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("no running engine found in '") && text.contains("for vhid 9"),
+        "{text}"
+    );
+    assert!(out.stderr.is_empty(), "said once, on stdout");
 }
 
 #[test]
@@ -151,8 +162,9 @@ fn status_expect_compares_the_state_of_live_engines() {
     let status = serde_json::json!({
         "vhid": 12, "interface": "eth0", "state": "BACKUP", "pid": std::process::id(),
         "src": "10.0.0.2", "vips": ["10.0.0.100/24"], "advbase": 1, "advskew": 100,
-        "demotion": 0, "effective_skew": 100, "preempt": false,
-        "since": "2026-01-01T00:00:00.000Z", "bad_adverts": {"hmac": 3}, "last_peer": "10.0.0.1"
+        "demotion": 0, "link_demotion": 240, "effective_skew": 240, "preempt": false,
+        "since": "2026-01-01T00:00:00.000Z", "bad_adverts": {"hmac": 3, "replayed": 2},
+        "last_peer": "10.0.0.1", "links": {"eth0": "up", "eth1": "down"}
     });
     std::fs::write(dir.path().join("vhid12.json"), status.to_string()).unwrap();
     let run = |args: &[&str]| {
@@ -172,11 +184,17 @@ fn status_expect_compares_the_state_of_live_engines() {
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         format!(
-            "vhid 12 on eth0: BACKUP advbase 1 advskew 100 demotion 0 (10.0.0.100/24) pid {}, ignored adverts: hmac 3\n",
+            "vhid 12 on eth0: BACKUP since 2026-01-01T00:00:00.000Z (pid {})\n\
+             \x20 virtual 10.0.0.100/24 from 10.0.0.2, last peer 10.0.0.1\n\
+             \x20 advbase 1 advskew 100, demotion 0 + interfaces 240: effective skew 240\n\
+             \x20 interfaces: eth0 up, eth1 down\n\
+             \x20 ignored adverts: hmac 3, replayed 2\n",
             std::process::id()
         )
     );
     assert_eq!(stdout_json(&run(&[]))["vhids"][0], status);
+    // Another vhid asked for: not running.
+    assert_eq!(run(&["--vhid", "13"]).status.code(), Some(3));
 }
 
 #[test]
