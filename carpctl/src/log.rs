@@ -82,16 +82,19 @@ pub fn write(level: Level, message: fmt::Arguments<'_>) {
     eprintln!("{}", stderr_line(SystemTime::now(), level, &message));
 }
 
+#[cfg_attr(not(target_os = "linux"), allow(unused_macros))] // only the engine logs
 macro_rules! info {
     ($($arg:tt)*) => { $crate::log::write($crate::log::Level::Info, format_args!($($arg)*)) };
 }
+#[cfg_attr(not(target_os = "linux"), allow(unused_macros))] // only the engine logs
 macro_rules! warning {
     ($($arg:tt)*) => { $crate::log::write($crate::log::Level::Warning, format_args!($($arg)*)) };
 }
+#[cfg_attr(not(target_os = "linux"), allow(unused_macros))] // only the engine logs
 macro_rules! error {
     ($($arg:tt)*) => { $crate::log::write($crate::log::Level::Error, format_args!($($arg)*)) };
 }
-#[allow(unused_imports)] // not every target builds the engine that logs errors
+#[allow(unused_imports)] // only the Linux engine logs
 pub(crate) use {error, info, warning};
 
 #[cfg(test)]
