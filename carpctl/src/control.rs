@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -97,7 +98,14 @@ pub fn write_status(dir: &Path, status: &EngineStatus) -> std::io::Result<()> {
     let tmp = dir.join(format!(".vhid{}.json.tmp", status.vhid));
     let mut text = serde_json::to_vec(status).map_err(std::io::Error::other)?;
     text.push(b'\n');
-    std::fs::write(&tmp, text)?;
+    // Readable by all whatever the umask: `status` needs no privilege, and no secret is in it.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&tmp)?;
+    file.write_all(&text)?;
     std::fs::rename(tmp, path)
 }
 
