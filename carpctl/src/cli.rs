@@ -12,7 +12,6 @@ use crate::error::Error;
 use crate::freebsd::{self, Alias, KernelCarp};
 use crate::links::LinkState;
 use crate::machine::State;
-use crate::output;
 use crate::settings::{self, RunArgs, DEFAULT_STATE_DIR};
 use crate::wire::Password;
 
@@ -62,7 +61,8 @@ pub struct RunCli {
     #[arg(long, short = 'i', value_name = "IF", required_unless_present = "site")]
     pub interface: Option<String>,
     /// The virtual host id N, 1 to 255, the same on every node of the group.
-    #[arg(long, short = 'v', value_name = "N", required_unless_present = "site")]
+    #[arg(long, short = 'v', value_name = "N", required_unless_present = "site",
+          value_parser = clap::value_parser!(u8).range(1..))]
     pub vhid: Option<u8>,
     /// A virtual address with its prefix length, like 10.0.10.100/24; repeat for more
     /// (ucarp peers need exactly one).
@@ -206,18 +206,8 @@ pub struct AliasCli {
 }
 
 /// Parses the command line, runs the command and returns the exit code.
-pub fn main() -> i32 {
-    let cli = Cli::parse();
-    match dispatch(cli.command) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("{e}");
-            e.exit_code()
-        }
-    }
-}
-
-fn dispatch(command: Command) -> Result<i32, Error> {
+/// Runs the parsed command; the exit code on success (status answers 1 for --expect).
+pub fn dispatch(command: Command) -> Result<u8, Error> {
     match command {
         Command::Run(cli) => run(cli).map(|()| 0),
         Command::Status(cli) => status(&cli),
@@ -272,7 +262,7 @@ fn run(cli: RunCli) -> Result<(), Error> {
 fn load_password(path: &Path) -> Result<Password, Error> {
     let file = settings::read_password(path)?;
     for warning in &file.warnings {
-        eprintln!("{warning}");
+        toolkit::say!("warning: {warning}");
     }
     Ok(file.password)
 }
@@ -456,24 +446,25 @@ fn not_running(target: &TargetCli) -> String {
             vhid: target.vhid,
         }
         .to_string()
-        .trim_start_matches("carpctl: ")
-        .to_string()
     }
 }
 
-fn status(cli: &StatusCli) -> Result<i32, Error> {
+fn status(cli: &StatusCli) -> Result<u8, Error> {
     let vhids = collect_status(&cli.target)?;
     let write_error = |e| Error::io("cannot write to stdout", e);
     match cli.format {
-        Format::Json => output::print_json(&StatusReport { vhids: &vhids }).map_err(write_error)?,
+        Format::Json => {
+            toolkit::stdio::print_json(&StatusReport { vhids: &vhids }).map_err(write_error)?
+        }
         Format::Text if vhids.is_empty() => {
             // The summary is the message; exit 3 without repeating it on stderr.
-            output::print_text(&format!("{}\n", not_running(&cli.target))).map_err(write_error)?;
-            return Ok(3);
+            toolkit::stdio::print_text(&format!("{}\n", not_running(&cli.target)))
+                .map_err(write_error)?;
+            return Ok(crate::error::STATUS_NOT_RUNNING);
         }
         Format::Text => {
             let text: String = vhids.iter().map(VhidStatus::text).collect();
-            output::print_text(&text).map_err(write_error)?
+            toolkit::stdio::print_text(&text).map_err(write_error)?
         }
     };
     if vhids.is_empty() {
@@ -501,19 +492,19 @@ fn status(cli: &StatusCli) -> Result<i32, Error> {
     }
 }
 
-fn control_command(target: &TargetCli, request: Request) -> Result<i32, Error> {
+fn control_command(target: &TargetCli, request: Request) -> Result<u8, Error> {
     if cfg!(target_os = "freebsd") {
         return kernel_demotion(target, request);
     }
     for status in control::send_all(&target.state_dir, target.vhid, request)? {
-        output::print_json(&status).map_err(|e| Error::io("cannot write to stdout", e))?;
+        toolkit::stdio::print_json(&status).map_err(|e| Error::io("cannot write to stdout", e))?;
     }
     Ok(0)
 }
 
 /// `demote` and `promote` on FreeBSD: add to or take back from the kernel's demotion what
 /// carpctl added (kept in the state directory), then print the vhids as `status` does.
-fn kernel_demotion(target: &TargetCli, request: Request) -> Result<i32, Error> {
+fn kernel_demotion(target: &TargetCli, request: Request) -> Result<u8, Error> {
     if let Some(vhid) = target.vhid {
         return Err(Error::Invalid {
             field: "vhid",
@@ -555,8 +546,8 @@ fn kernel_demotion(target: &TargetCli, request: Request) -> Result<i32, Error> {
                     e,
                 )
             })?;
-        eprintln!(
-            "carpctl: {} {step:+}: carpctl's share is now {new}",
+        toolkit::say!(
+            "{} {step:+}: carpctl's share is now {new}",
             freebsd::DEMOTION_SYSCTL
         );
     }
@@ -565,7 +556,7 @@ fn kernel_demotion(target: &TargetCli, request: Request) -> Result<i32, Error> {
         return Err(Error::NotRunning(not_running(target)));
     }
     for vhid in &vhids {
-        output::print_json(vhid).map_err(|e| Error::io("cannot write to stdout", e))?;
+        toolkit::stdio::print_json(vhid).map_err(|e| Error::io("cannot write to stdout", e))?;
     }
     Ok(0)
 }
@@ -574,13 +565,15 @@ fn load_alias(target: &SiteHostCli) -> Result<Alias, Error> {
     Alias::from_site(&site::Site::load(&target.site)?, &target.host)
 }
 
-fn rcconf(cli: &RcconfCli) -> Result<i32, Error> {
+fn rcconf(cli: &RcconfCli) -> Result<u8, Error> {
     let site = site::Site::load(&cli.target.site)?;
     let alias = Alias::from_site(&site, &cli.target.host)?;
     let literal = match &cli.inline_pass {
         Some(path) => {
             let password = load_password(path)?;
-            eprintln!("carpctl: warning: the output contains the password; keep it in a file only root can read");
+            toolkit::say!(
+                "warning: the output contains the password; keep it in a file only root can read"
+            );
             Some(String::from_utf8_lossy(password.as_bytes()).into_owned())
         }
         None => None,
@@ -592,17 +585,17 @@ fn rcconf(cli: &RcconfCli) -> Result<i32, Error> {
     let mut lines = alias.rc_lines(cli.target.alias_index, literal.as_deref());
     lines.extend(alias.devd_lines(src, cli.up_hook.as_deref(), cli.down_hook.as_deref())?);
     match cli.format {
-        Format::Json => output::print_json(&RcconfReport { lines: &lines }),
-        Format::Text => output::print_text(&freebsd::render_rc_text(&lines)),
+        Format::Json => toolkit::stdio::print_json(&RcconfReport { lines: &lines }),
+        Format::Text => toolkit::stdio::print_text(&freebsd::render_rc_text(&lines)),
     }
     .map_err(|e| Error::io("cannot write to stdout", e))?;
     Ok(0)
 }
 
-fn alias(cli: &AliasCli) -> Result<i32, Error> {
+fn alias(cli: &AliasCli) -> Result<u8, Error> {
     let alias = load_alias(&cli.target)?;
     if cli.dry_run {
-        output::print_text(&format!("{}\n", alias.ifconfig_command()))
+        toolkit::stdio::print_text(&format!("{}\n", alias.ifconfig_command()))
             .map_err(|e| Error::io("cannot write to stdout", e))?;
         return Ok(0);
     }
@@ -615,7 +608,7 @@ fn alias(cli: &AliasCli) -> Result<i32, Error> {
     apply_alias(&alias)
 }
 
-fn apply_alias(alias: &Alias) -> Result<i32, Error> {
+fn apply_alias(alias: &Alias) -> Result<u8, Error> {
     let password = load_password(&alias.pass_file)?;
     let line = String::from_utf8_lossy(password.as_bytes()).into_owned();
     let status = std::process::Command::new("ifconfig")
@@ -623,9 +616,11 @@ fn apply_alias(alias: &Alias) -> Result<i32, Error> {
         .status()
         .map_err(|e| Error::io("cannot run ifconfig", e))?;
     if status.success() {
-        eprintln!(
-            "carpctl: added vhid {} alias {} on {}",
-            alias.vhid, alias.vip, alias.interface
+        toolkit::say!(
+            "added vhid {} alias {} on {}",
+            alias.vhid,
+            alias.vip,
+            alias.interface
         );
         Ok(0)
     } else {

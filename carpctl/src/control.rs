@@ -141,8 +141,8 @@ pub fn running_engines(dir: &Path, vhid: Option<u8>) -> Result<Vec<EngineStatus>
         let status = match status {
             Ok(s) => s,
             Err(e) => {
-                eprintln!(
-                    "carpctl: warning: ignoring state file '{}': {e}; remove it if no engine for vhid {named} runs",
+                toolkit::say!(
+                    "warning: ignoring state file '{}': {e}; remove it if no engine for vhid {named} runs",
                     entry.path().display()
                 );
                 continue;

@@ -91,7 +91,7 @@ fn site_from_stdin_and_an_unknown_host_is_named() {
         .write_stdin(std::fs::read(HOWTO).unwrap())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("carpctl: unknown host 'redis9'"), "{err}");
     assert!(err.contains("redis1, redis2, redis3"), "{err}");
@@ -228,18 +228,15 @@ fn run_refuses_bad_input_before_touching_anything() {
             .unwrap()
     };
     let out = run(&["--interface", "nosuchif0", "--vip", "10.1.2.3/24"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("interface 'nosuchif0' not found"), "{err}");
-    assert!(
-        err.contains("readable by group or others (mode 644)"),
-        "{err}"
-    );
+    assert!(err.contains("read by group or others (mode 644)"), "{err}");
     assert!(!err.contains("s3cret"), "never the password: {err}");
     assert!(!state.exists(), "nothing created");
 
     let out = run(&["--interface", "lo", "--vip", "fd00::1/64"]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid vip 'fd00::1/64'"));
 
     let out = run(&["--interface", "lo", "--vip", "10.1.2.3"]);
@@ -265,7 +262,7 @@ fn run_refuses_bad_input_before_touching_anything() {
         "--track",
         "a/b",
     ]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "bad input");
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid track 'a/b'"));
 
     let out = run(&[
@@ -276,7 +273,7 @@ fn run_refuses_bad_input_before_touching_anything() {
         "--advbase",
         "0",
     ]);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid advbase '0'"));
 
     let out = carpctl()
@@ -289,7 +286,11 @@ fn run_refuses_bad_input_before_touching_anything() {
         .args(["run", "--site", HOWTO, "--host", "redis1"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unreadable password file is bad input"
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("cannot read password file '/usr/local/etc/carp/vhid10.pass'"),
@@ -388,7 +389,7 @@ fn rcconf_prints_devd_rules_for_the_hooks_and_refuses_unquotable_ones() {
         .args(["--up-hook", "echo \"$HOME\""])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "bad input");
     assert!(out.stdout.is_empty(), "nothing half-printed");
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid up-hook 'echo \"$HOME\"'"));
 }

@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use redis_slotcheck::{ConnectOptions, NodeAddr, Plan, SlotRange};
+use redis_cluster::{ConnectOptions, NodeAddr, Plan, SlotRange};
 
 use crate::error::CreateError;
 use crate::preflight;
-use crate::session::{self, command, Sessions};
 use crate::wait::{self, Expected};
+use redis_cluster::session::{self, command, Sessions};
 
 /// How to apply a plan.
 #[derive(Debug, Clone)]
@@ -86,7 +86,8 @@ pub struct NodeReport {
 /// How long one stage took.
 #[derive(Debug, Clone, Serialize)]
 pub struct StageTime {
-    /// `check`, `assign` (settings, slots, epochs), `meet`, `replicate`, `wait` or `restore`.
+    /// In the order run: `check`, `assign` (settings, slots, epochs), `attach` (replicas to
+    /// their masters), `meet`, `wait` (with `--no-wait`, not run) and `restore` (with `--fast`).
     pub stage: &'static str,
     pub seconds: f64,
 }

@@ -234,6 +234,6 @@ fn devd_rules_run_the_hooks_on_master_and_backup() {
             .devd_lines(None, Some(bad), None)
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("carpctl: invalid up-hook"), "{bad:?}: {e}");
+        assert!(e.starts_with("invalid up-hook"), "{bad:?}: {e}");
     }
 }

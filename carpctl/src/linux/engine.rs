@@ -248,13 +248,6 @@ fn notify(state: &[NotifyState]) {
     }
 }
 
-/// A message of [`Error`] or of the password reader without its `carpctl: ` prefix, for the log
-/// that names the program itself.
-fn bare(message: &str) -> &str {
-    let message = message.strip_prefix("carpctl: ").unwrap_or(message);
-    message.strip_prefix("warning: ").unwrap_or(message)
-}
-
 fn find_interface(name: &str) -> Result<NetworkInterface, Error> {
     let all = pnet_datalink::interfaces();
     all.iter()
@@ -371,7 +364,7 @@ impl Engine {
         match settings::read_password(&self.settings.pass_file) {
             Ok(file) => {
                 for w in &file.warnings {
-                    warning!("vhid {vhid}: {}", bare(w));
+                    warning!("vhid {vhid}: {}", w);
                 }
                 let changed = file.password != self.settings.password;
                 self.settings.password = file.password;
@@ -383,7 +376,7 @@ impl Engine {
             }
             Err(e) => error!(
                 "vhid {vhid}: reload on SIGHUP failed: {}; the password in use is kept",
-                bare(&e.to_string())
+                e
             ),
         }
         notify(&[NotifyState::Ready]);
@@ -526,11 +519,11 @@ impl Engine {
         let vhid = self.settings.vhid;
         match find_interface(&self.settings.interface) {
             Ok(interface) => self.interface = interface,
-            Err(e) => warning!("vhid {vhid}: {}", bare(&e.to_string())),
+            Err(e) => warning!("vhid {vhid}: {}", e),
         }
         match open_socket(&self.settings.interface, index) {
             Ok(socket) => self.socket = Some(socket),
-            Err(e) => error!("vhid {vhid}: {}", bare(&e.to_string())),
+            Err(e) => error!("vhid {vhid}: {}", e),
         }
         match Addresses::open(index) {
             Ok(addresses) => self.addresses = addresses,
@@ -803,7 +796,7 @@ impl Engine {
         ))]);
         if self.stdout_open {
             let line = serde_json::to_string(&event).unwrap_or_default();
-            self.stdout_open = output::print_text(&format!("{line}\n")).unwrap_or(false);
+            self.stdout_open = toolkit::stdio::print_text(&format!("{line}\n")).unwrap_or(false);
         }
         self.write_status();
         let hook = match (from, to) {
