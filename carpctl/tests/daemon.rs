@@ -85,7 +85,11 @@ fn an_interface_deleted_and_created_again_is_followed() {
     wait_until(SETTLE, "host 1 INIT", || {
         lab.state(1).as_deref() == Some("INIT")
     });
-    assert_eq!(lab.status(1).unwrap()["links"]["eth0"], "missing");
+    // The kernel reports the link down first, then gone.
+    wait_until(Duration::from_secs(3), "eth0 missing", || {
+        lab.status(1)
+            .is_some_and(|s| s["links"]["eth0"] == "missing")
+    });
     wait_until(SETTLE, "host 2 takes over", || {
         lab.state(2).as_deref() == Some("MASTER")
     });
