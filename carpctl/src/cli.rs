@@ -553,7 +553,11 @@ fn kernel_demotion(target: &TargetCli, request: Request) -> Result<u8, Error> {
     }
     let vhids = kernel_status(None)?;
     if vhids.is_empty() {
-        return Err(Error::NotRunning(not_running(target)));
+        // The counter is the kernel's, not a vhid's: it holds for vhids configured later.
+        toolkit::say!(
+            "warning: no CARP vhid in the kernel yet; {} applies to the ones configured later",
+            freebsd::DEMOTION_SYSCTL
+        );
     }
     for vhid in &vhids {
         toolkit::stdio::print_json(vhid).map_err(|e| Error::io("cannot write to stdout", e))?;

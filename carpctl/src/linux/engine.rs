@@ -826,6 +826,8 @@ impl Engine {
             .env("CARP_VHID", self.settings.vhid.to_string())
             .env("CARP_VIPS", self.vip_list())
             .env("CARP_SRC", self.src.to_string())
+            // A hook is not the service systemd watches.
+            .env_remove("NOTIFY_SOCKET")
             .stdin(Stdio::null())
             .stdout(stderr)
             .spawn();
