@@ -289,6 +289,19 @@ impl Engine {
         let wait = PollTimeout::try_from(FIRST_DUMP_WAIT).unwrap_or(PollTimeout::MAX);
         let _ = poll(&mut first, wait);
         self.net_events();
+        for (name, state) in self.links.states() {
+            if state != LinkState::Up {
+                warning!(
+                    "vhid {}: interface '{name}' is {}: demoted by 240 until it is up",
+                    self.settings.vhid,
+                    if state == LinkState::Missing {
+                        "missing"
+                    } else {
+                        "down"
+                    }
+                );
+            }
+        }
         // Ready once the control socket is served and the links are known.
         notify(&[NotifyState::Ready]);
         loop {
@@ -418,9 +431,10 @@ impl Engine {
                         );
                         continue;
                     }
-                    // FreeBSD and ucarp adopt the counter they hear; doing the same keeps
-                    // every node's counter growing, which the replay check of peers relies on.
-                    self.counter = r.advert.counter;
+                    // FreeBSD and ucarp adopt the counter they hear. Adopting it only when
+                    // higher keeps every node's counter growing, also across a healed
+                    // partition, which the replay check of the peers relies on.
+                    self.counter = self.counter.max(r.advert.counter);
                     if self.last_peer != Some(r.src) {
                         self.last_peer = Some(r.src);
                         self.status_dirty.get_or_insert_with(Instant::now);
