@@ -90,14 +90,6 @@ impl Links {
         })
     }
 
-    /// The name of the interface with `index`, if it is watched.
-    pub fn name_of(&self, index: u32) -> Option<&str> {
-        self.links
-            .iter()
-            .find(|l| l.index == Some(index))
-            .map(|l| l.name.as_str())
-    }
-
     /// The CARP interface's state.
     pub fn carp(&self) -> LinkState {
         self.links[0].state
@@ -165,7 +157,6 @@ mod tests {
             (LinkState::Missing, LinkState::Up, false)
         );
         assert_eq!(links.carp_index(), Some(7));
-        assert_eq!(links.name_of(7), Some("eth0"));
         // Recreated between two notifications we saw: same state, new index.
         let again = links.update("eth0", 8, Some(true)).unwrap();
         assert!(again.recreated);
