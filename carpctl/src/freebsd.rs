@@ -17,14 +17,9 @@ pub const DEMOTION_SYSCTL: &str = "net.inet.carp.demotion";
 /// Where devd reads extra rules from (devd.conf's default `directory`).
 pub const DEVD_FILE: &str = "/usr/local/etc/devd/carpctl.conf";
 
-/// One line of configuration and the file it belongs in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ConfigLine {
-    /// The file the line goes into.
-    pub file: &'static str,
-    /// The line itself.
-    pub line: String,
-}
+/// One line of configuration and the file it belongs in: the line type pfgen's FreeBSD lines
+/// share, so an installer gathers both tools' lines alike.
+pub use site::rcconf::{render_text as render_rc_text, ConfigLine};
 
 /// The CARP alias of one host, as FreeBSD's ifconfig takes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,7 +97,7 @@ impl Alias {
             file: "/etc/rc.conf.d/network",
             line: format!(
                 "ifconfig_{}_alias{alias_index}=\"{family} {} pass {} alias {}/{}\"",
-                self.interface.replace(['.', '-'], "_"),
+                site::rcconf::rc_name(&self.interface),
                 self.carp_words().join(" "),
                 literal.map_or_else(|| self.pass_expansion(), str::to_string),
                 self.vip,
@@ -237,24 +232,6 @@ fn shell_quote(path: &Path) -> String {
     } else {
         format!("'{}'", text.replace('\'', "'\\''"))
     }
-}
-
-/// The rc lines as text, grouped under a comment naming each file.
-pub fn render_rc_text(lines: &[ConfigLine]) -> String {
-    let mut out = String::new();
-    let mut current = "";
-    for line in lines {
-        if line.file != current {
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            out.push_str(&format!("# {}\n", line.file));
-            current = line.file;
-        }
-        out.push_str(&line.line);
-        out.push('\n');
-    }
-    out
 }
 
 /// One vhid as the FreeBSD kernel reports it.

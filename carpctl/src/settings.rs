@@ -138,14 +138,16 @@ impl RunArgs {
                 ));
             }
         }
+        // The site crate's rule, so --interface, --track and carp.interface accept the
+        // same names.
         for (field, name) in std::iter::once(("interface", &self.interface))
             .chain(self.track.iter().map(|t| ("track", t)))
         {
-            if !valid_interface_name(name) {
+            if let Err(why) = site::check_interface_name(name) {
                 return Err(invalid(
                     field,
-                    name.clone(),
-                    "give an interface name of 1 to 15 characters without '/', ':' or spaces",
+                    name.escape_debug().to_string(),
+                    &format!("{why}; give the name of the interface, like eth0"),
                 ));
             }
         }
@@ -202,16 +204,6 @@ impl RunArgs {
             carp.pass_file.clone(),
         ))
     }
-}
-
-/// What Linux accepts as an interface name (IFNAMSIZ less the NUL, no separators).
-fn valid_interface_name(name: &str) -> bool {
-    (1..=15).contains(&name.len())
-        && name != "."
-        && name != ".."
-        && !name
-            .chars()
-            .any(|c| c == '/' || c == ':' || c.is_whitespace())
 }
 
 impl RunSettings {
