@@ -102,3 +102,41 @@ pub fn differences(before: &Layout, now: &Layout) -> Vec<String> {
     }
     found
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: &str, slots: &[(u16, u16)]) -> LayoutNode {
+        LayoutNode {
+            id: id.to_string(),
+            addr: Some(format!("127.0.0.1:{}", 7000 + id.len()).parse().unwrap()),
+            alive: true,
+            joined: true,
+            master: None,
+            slots: slots.iter().map(|&(a, b)| SlotRange::new(a, b)).collect(),
+            migrating: Vec::new(),
+            importing: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn differences_name_every_changed_gone_and_new_node() {
+        let before = Layout {
+            nodes: vec![node("a", &[(0, 9)]), node("bb", &[(10, 16383)])],
+        };
+        let mut now = before.clone();
+        now.nodes[0].slots = vec![SlotRange::new(0, 8)];
+        now.nodes.remove(1);
+        now.nodes.push(node("ccc", &[]));
+        assert_eq!(
+            differences(&before, &now),
+            [
+                "127.0.0.1:7001 changed (role, slots, open slots or health)",
+                "127.0.0.1:7002 is gone",
+                "127.0.0.1:7003 is new"
+            ]
+        );
+        assert!(differences(&before, &before).is_empty());
+    }
+}

@@ -87,6 +87,7 @@ pub fn layout_of(survey: &Survey, listed: &[NodeAddr]) -> Observation {
             importing: open(redis_cluster::nodes::Direction::Importing),
         });
     }
+    problems.extend(separate_clusters(survey));
     nodes.sort_by(|a, b| (a.addr, &a.id).cmp(&(b.addr, &b.id)));
     Observation {
         layout: Layout { nodes },
@@ -94,6 +95,34 @@ pub fn layout_of(survey: &Survey, listed: &[NodeAddr]) -> Observation {
         unreachable,
         problems,
     }
+}
+
+/// Masters serving slots that do not know each other belong to two clusters: converging them
+/// as one would move slots between clusters.
+fn separate_clusters(survey: &Survey) -> Vec<String> {
+    let serving: Vec<(NodeAddr, &str, Vec<&str>)> = survey
+        .reached
+        .iter()
+        .filter_map(|state| {
+            let view = state.cluster.as_ref()?;
+            let me = view.myself()?;
+            (me.flags.master && !me.slots.is_empty()).then(|| {
+                let known = view.nodes.iter().map(|l| l.id.as_str()).collect();
+                (state.addr, me.id.as_str(), known)
+            })
+        })
+        .collect();
+    let mut problems = Vec::new();
+    for (i, (a, _, known)) in serving.iter().enumerate() {
+        for (b, id, _) in &serving[i + 1..] {
+            if !known.contains(id) {
+                problems.push(format!(
+                    "{a} and {b} serve slots of two different clusters; converge one cluster at a time, leaving the other's nodes out"
+                ));
+            }
+        }
+    }
+    problems
 }
 
 #[cfg(test)]
@@ -161,5 +190,26 @@ mod tests {
             ["127.0.0.4:7004: holds 3 keys; a new cluster starts from empty nodes: move the data away, or empty it with 'redis-cluster-create reset --flush'"]
         );
         assert!(seen.unreachable.is_empty());
+    }
+
+    #[test]
+    fn masters_of_two_clusters_are_refused() {
+        let one = "aa 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-16383\n";
+        let two = "bb 127.0.0.2:7001@17001 myself,master - 0 0 1 connected 0-16383\n\
+                   cc 127.0.0.3:7002@17002 slave bb 0 0 1 connected\n";
+        let survey = Survey {
+            reached: vec![
+                state("127.0.0.1:7000", one, 1, 0),
+                state("127.0.0.2:7001", two, 2, 0),
+            ],
+            unreachable: Vec::new(),
+        };
+        let seen = layout_of(&survey, &[]);
+        assert!(
+            seen.problems.iter().any(|p| p
+                == "127.0.0.1:7000 and 127.0.0.2:7001 serve slots of two different clusters; converge one cluster at a time, leaving the other's nodes out"),
+            "{:?}",
+            seen.problems
+        );
     }
 }
