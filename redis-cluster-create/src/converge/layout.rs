@@ -76,12 +76,6 @@ impl Layout {
     pub fn by_addr(&self, addr: NodeAddr) -> Option<&LayoutNode> {
         self.nodes.iter().find(|n| n.addr == Some(addr))
     }
-
-    /// The address of the node with `id`, as messages and steps name it.
-    pub fn label_of(&self, id: &str) -> String {
-        self.by_id(id)
-            .map_or_else(|| id.to_string(), LayoutNode::label)
-    }
 }
 
 /// What differs between two layouts, node by node, in words.
