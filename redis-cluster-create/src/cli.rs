@@ -308,11 +308,14 @@ fn apply_converge(
     args: &RunArgs,
     started: Instant,
 ) -> Result<(), CreateError> {
-    let saved: SavedPlan =
-        serde_json::from_str(text).map_err(|e| redis_cluster::plan::PlanError::Invalid {
+    let deserializer = &mut serde_json::Deserializer::from_str(text);
+    let saved: SavedPlan = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        redis_cluster::plan::PlanError::Invalid {
             source_name: source_name.to_string(),
-            problems: vec![e.to_string()],
-        })?;
+            problems: vec![format!("{path}: {}", e.into_inner())],
+        }
+    })?;
     let candidates: Vec<Candidate> = saved
         .target
         .nodes()

@@ -571,3 +571,22 @@ fn replicas_become_masters_when_fewer_replicas_are_asked_for() {
     let again = json(&converge(&["--replicas", "0"], &all));
     assert_eq!(again["changed"], false, "{again}");
 }
+
+#[test]
+fn a_converge_plan_with_an_unknown_field_is_refused_by_its_path() {
+    let output = tool()
+        .args(["apply", "--yes", "-"])
+        .write_stdin(
+            r#"{"schema":1,"kind":"converge","force":false,"observed":{"nodes":[]},
+                "target":{"schema":1,"replicas":0,"masters":[],"compromises":[]},
+                "steps":[{"step":"meet","node":"127.0.0.1:7000","colour":1}]}"#,
+        )
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("steps[0]") && stderr(&output).contains("colour"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -29,7 +29,7 @@ use crate::planner::{self, Candidate, Host, PlanningError};
 /// One change to the cluster. Live nodes are named by address (ids change on reset), dead ones
 /// by id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "step", rename_all = "snake_case")]
+#[serde(tag = "step", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Step {
     /// `CLUSTER FORGET` a dead node on every live node, all within Redis' 60 s ban window.
     Forget {
@@ -134,6 +134,7 @@ fn join(addrs: &[NodeAddr]) -> String {
 
 /// Slots that only a dead node served, by that node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LostSlots {
     /// The dead node's address, or its id; `none` for slots nobody ever served.
     pub node: String,
