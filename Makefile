@@ -55,6 +55,7 @@ bench: deps build
 	scripts/bench/slotcheck
 	scripts/bench/cluster-create
 	scripts/bench/carp-failover
+	scripts/bench/converge
 
 # Deploy-style targets over a site description.
 site-check: build
