@@ -590,3 +590,92 @@ fn a_converge_plan_with_an_unknown_field_is_refused_by_its_path() {
         stderr(&output)
     );
 }
+
+/// Runs `commands` on one connection to `node` (so ASKING applies to the next command).
+fn session(node: &RedisInstance, commands: &str) -> String {
+    let mut child = Process::new("redis-cli")
+        .args(["-h", &node.ip, "-p", &node.port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(commands.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+// An import that the owner never started migrating: the keys the importing node holds go
+// back to the owner, whose copies clients see; a key that differs on the two is not
+// overwritten but named, and once the wrong copy is gone the next run finishes.
+#[test]
+fn keys_imported_without_a_migration_go_back_unless_they_differ() {
+    let instances = six();
+    let all: Vec<&RedisInstance> = instances.iter().collect();
+    let slot: u16 = instances[0]
+        .cli(&["cluster", "keyslot", "{back}"])
+        .parse()
+        .unwrap();
+    let masters: Vec<&RedisInstance> = all
+        .iter()
+        .copied()
+        .filter(|i| i.cli(&["cluster", "nodes"]).contains("myself,master"))
+        .collect();
+    let owner = *masters
+        .iter()
+        .find(|m| {
+            m.cli(&["cluster", "nodes"])
+                .lines()
+                .any(|l| l.contains("myself") && serves(l, slot))
+        })
+        .unwrap();
+    let holder = *masters.iter().find(|m| m.addr() != owner.addr()).unwrap();
+    let owner_id = owner.cli(&["cluster", "myid"]);
+    holder.cli(&[
+        "cluster",
+        "setslot",
+        &slot.to_string(),
+        "importing",
+        &owner_id,
+    ]);
+    owner.cli(&["set", "{back}:same", "v"]);
+    owner.cli(&["set", "{back}:differs", "owner"]);
+    session(
+        holder,
+        "ASKING\nSET {back}:only v\nASKING\nSET {back}:same v\nASKING\nSET {back}:differs holder\n",
+    );
+    let writer = Writer::start(&all[..1], 1000);
+    let output = converge(&["--yes", "--timeout", "20"], &all);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!(
+            "key '{{back}}:differs' on {} differs from its copy on {}",
+            holder.addr(),
+            owner.addr()
+        )),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(owner.cli(&["get", "{back}:differs"]), "owner");
+    session(holder, "ASKING\nDEL {back}:differs\n");
+    let report = json(&converge(&["--yes"], &all));
+    let counts = writer.finish();
+    assert!(
+        stages(&report).contains(&"close_slot".to_string()),
+        "{report}"
+    );
+    for (key, value) in [("only", "v"), ("same", "v"), ("differs", "owner")] {
+        assert_eq!(
+            owner.cli(&["get", &format!("{{back}}:{key}")]),
+            value,
+            "{key}"
+        );
+    }
+    eprintln!("import sent back: writer errors {}", counts["errors"]);
+    assert_converged(&all);
+}
