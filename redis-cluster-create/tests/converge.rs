@@ -251,6 +251,12 @@ fn a_dead_host_is_forgotten_and_the_cluster_laid_out_again() {
     let output = converge(&["--yes"], &alive);
     let report = json(&output);
     let counts = writer.finish();
+    // Redis decides what is dead; converge says what it waits for meanwhile.
+    assert!(
+        stderr(&output).contains("not answering; waiting for the cluster to flag them failed"),
+        "{}",
+        stderr(&output)
+    );
     let done = stages(&report);
     assert_eq!(
         done.iter().filter(|s| *s == "forget").count(),

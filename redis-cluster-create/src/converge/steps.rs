@@ -501,17 +501,30 @@ fn check_disputes(layout: &Layout) -> Result<(), ConvergeError> {
 fn lost_slots(layout: &Layout) -> Result<Vec<LostSlots>, ConvergeError> {
     let mut awaiting = Vec::new();
     let mut lost = Vec::new();
+    // What live masters serve; a dead master's claim on these is a stale view of a failover
+    // that has happened.
     let mut served = vec![false; usize::from(SLOT_COUNT)];
-    for n in layout.nodes.iter().filter(|n| n.is_master()) {
+    for n in layout.nodes.iter().filter(|n| n.alive && n.is_master()) {
         for slot in n.slot_list() {
             served[usize::from(slot)] = true;
         }
-        if n.alive || n.slots.is_empty() {
+    }
+    let mut claimed = served.clone();
+    for n in layout.nodes.iter().filter(|n| !n.alive && n.is_master()) {
+        let slots = ranges_of(
+            n.slot_list()
+                .into_iter()
+                .filter(|&s| !served[usize::from(s)]),
+        );
+        for slot in slots.iter().flat_map(SlotRange::slots) {
+            claimed[usize::from(slot)] = true;
+        }
+        if slots.is_empty() {
             continue;
         }
         let entry = LostSlots {
             node: n.label(),
-            slots: n.slots.clone(),
+            slots,
         };
         let has_live_replica = layout
             .nodes
@@ -526,7 +539,7 @@ fn lost_slots(layout: &Layout) -> Result<Vec<LostSlots>, ConvergeError> {
     if !awaiting.is_empty() {
         return Err(ConvergeError::AwaitingFailover(awaiting));
     }
-    let unserved = ranges_of((0..SLOT_COUNT).filter(|&s| !served[usize::from(s)]));
+    let unserved = ranges_of((0..SLOT_COUNT).filter(|&s| !claimed[usize::from(s)]));
     if !unserved.is_empty() {
         lost.push(LostSlots {
             node: "none".to_string(),

@@ -416,6 +416,32 @@ fn lost_slots_are_refused_by_name_unless_forced() {
     assert_eq!(adopted, 5461);
 }
 
+// Regression: right after a failover some peers still show the dead master with its slots,
+// while the promoted replica already claims them: served, neither lost nor waited for.
+#[test]
+fn a_dead_masters_stale_claim_on_slots_a_replica_took_over_is_no_loss() {
+    let mut l = layout(&[
+        (0, 0, Is::Master(&[(0, 5460)])),
+        (1, 1, Is::Master(&[(5461, 10922)])),
+        (2, 2, Is::Master(&[(10923, 16383)])),
+        (3, 1, Is::Master(&[(0, 5460)])),
+        (4, 2, Is::Replica(1)),
+        (5, 0, Is::Replica(2)),
+    ]);
+    l.nodes[0].alive = false;
+    let mut nodes = listed(&l, &[]);
+    nodes.push(Candidate {
+        addr: addr(6, 3),
+        host: "10.0.0.4".into(),
+    });
+    l.nodes.push(layout(&[(6, 3, Is::New)]).nodes.remove(0));
+    let result = plan(&l, &nodes, 1, false).unwrap();
+    assert!(result.lost.is_empty());
+    assert_eq!(result.steps[0].stage(), "forget");
+    let end = simulate(&l, &result.steps).unwrap();
+    matches_target(&end, &result.target).unwrap();
+}
+
 #[test]
 fn a_dead_master_with_a_replica_is_waited_for() {
     let mut l = layout(&six());
