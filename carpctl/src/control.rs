@@ -40,6 +40,28 @@ pub struct EngineStatus {
     pub bad_adverts: BTreeMap<String, u64>,
     /// Source of the last valid advertisement from another node, if any.
     pub last_peer: Option<String>,
+    /// 2 (CARP) or 3 (VRRPv3).
+    #[serde(default = "carp_version")]
+    pub carpver: u8,
+    /// VRRP: the configured priority.
+    #[serde(default)]
+    pub vrrpprio: u8,
+    /// VRRP: the priority less the demotion (at least 1): what the adverts carry.
+    #[serde(default)]
+    pub effective_priority: u8,
+    /// VRRP: our advertisement interval in centiseconds.
+    #[serde(default)]
+    pub vrrpinterval: u16,
+    /// VRRP: the master's interval as learned from its adverts, in centiseconds.
+    #[serde(default)]
+    pub master_interval_cs: u16,
+    /// The unicast peers; empty for multicast.
+    #[serde(default)]
+    pub peers: Vec<String>,
+}
+
+fn carp_version() -> u8 {
+    crate::settings::CARP
 }
 
 /// A command for a running engine.
@@ -221,6 +243,12 @@ mod tests {
             since: "2026-01-01T00:00:00.000Z".into(),
             bad_adverts: BTreeMap::new(),
             last_peer: None,
+            carpver: 2,
+            vrrpprio: 100,
+            effective_priority: 0,
+            vrrpinterval: 100,
+            master_interval_cs: 100,
+            peers: Vec::new(),
         }
     }
 

@@ -19,8 +19,11 @@ pub enum Error {
     },
     #[error("carpctl: interface '{name}' not found; the interfaces here are: {}", known.join(", "))]
     NoInterface { name: String, known: Vec<String> },
-    #[error("carpctl: interface '{0}' has no IPv4 address to send from; add one or pass --src")]
-    NoSource(String),
+    #[error("carpctl: interface '{interface}' has no {family} address to send from; add one or pass --src")]
+    NoSource {
+        interface: String,
+        family: &'static str,
+    },
     #[error("carpctl: {context}: {source}")]
     Io {
         context: String,

@@ -176,6 +176,44 @@ fn check_carp(site: &Site, problems: &mut Vec<Problem>) {
             "advbase 0 is invalid; use 1-255 seconds",
         ));
     }
+    if carp.carpver.is_some_and(|v| v != 2 && v != 3) {
+        problems.push(Problem::new(
+            "carp.carpver",
+            format!(
+                "{} is not a protocol version; use 2 (CARP) or 3 (VRRPv3)",
+                carp.carpver.unwrap_or(0)
+            ),
+        ));
+    }
+    if let Some(cs) = carp.vrrpinterval.filter(|cs| !(1..=4095).contains(cs)) {
+        problems.push(Problem::new(
+            "carp.vrrpinterval",
+            format!("{cs} is out of range; use 1-4095 centiseconds"),
+        ));
+    }
+    for (i, host) in site.hosts.iter().enumerate() {
+        if let Some(p) = host.vrrpprio.filter(|p| !(1..=254).contains(p)) {
+            problems.push(Problem::new(
+                format!("hosts[{i}].vrrpprio"),
+                format!("{p} is out of range; use 1-254"),
+            ));
+        }
+    }
+    for (i, peer) in carp.peers.iter().enumerate() {
+        let known = site.hosts.iter().any(|h| {
+            h.address(&carp.interface)
+                .is_some_and(|a| a.addr() == *peer)
+        });
+        if !known {
+            problems.push(Problem::new(
+                format!("carp.peers[{i}]"),
+                format!(
+                    "{peer} is no host's address on {}; list the nodes' own addresses there",
+                    carp.interface
+                ),
+            ));
+        }
+    }
     if carp.pass_file.as_os_str().is_empty() {
         problems.push(Problem::new(
             "carp.pass_file",

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -20,13 +20,14 @@ use super::addresses::Addresses;
 use super::arp;
 use super::link::LinkWatch;
 use super::ndp;
-use super::socket::CarpSocket;
+use super::socket::{AdvertSocket, Undecodable};
 use crate::control::{self, EngineStatus, Request};
 use crate::error::Error;
-use crate::machine::{Action, Config, Machine, Reason, State};
+use crate::machine::{Action, Config, Machine, Offer, Reason, State};
 use crate::output;
 use crate::settings::RunSettings;
-use crate::wire::{self, Advert, Defect};
+use crate::wire::vrrp::VrrpAdvert;
+use crate::wire::{self, Advert, Datagram, Defect};
 
 /// How often totals of ignored advertisements are reported when they grew.
 const TOTALS_EVERY: Duration = Duration::from_secs(60);
@@ -50,9 +51,11 @@ struct StateEvent<'a> {
 struct Engine {
     settings: RunSettings,
     interface: NetworkInterface,
-    src: Ipv4Addr,
+    src: IpAddr,
     hashed: Vec<IpAddr>,
-    socket: CarpSocket,
+    /// Where the adverts go: the peers or the group.
+    destinations: Vec<IpAddr>,
+    socket: AdvertSocket,
     addresses: Addresses,
     link: LinkWatch,
     machine: Machine,
@@ -62,7 +65,7 @@ struct Engine {
     bad: BTreeMap<Defect, u64>,
     bad_reported: BTreeMap<Defect, u64>,
     last_totals: Instant,
-    last_peer: Option<Ipv4Addr>,
+    last_peer: Option<IpAddr>,
     status_dirty: Option<Instant>,
     hooks: Vec<JoinHandle<()>>,
     stdout_open: bool,
@@ -77,8 +80,16 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
     let interface = find_interface(&settings.interface)?;
     let src = match settings.src {
         Some(src) => src,
-        None => first_own_ipv4(&interface, &settings)
-            .ok_or_else(|| Error::NoSource(settings.interface.clone()))?,
+        None => own_source(&interface, &settings).ok_or_else(|| Error::NoSource {
+            interface: settings.interface.clone(),
+            family: if settings.advertises_v4() {
+                "IPv4"
+            } else if settings.peers.is_empty() {
+                "IPv6 link-local"
+            } else {
+                "IPv6"
+            },
+        })?,
     };
     let dir = settings.state_dir.clone();
     if let Some(other) = control::running_engines(&dir, Some(settings.vhid))?.first() {
@@ -105,10 +116,18 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
             .map_err(|e| Error::io("cannot install signal handlers", e))?;
     }
 
-    let socket = CarpSocket::open(&settings.interface, interface.index).map_err(|e| {
+    let socket = AdvertSocket::open(
+        &settings.interface,
+        interface.index,
+        src,
+        settings.peers.is_empty(),
+    )
+    .map_err(|e| {
         Error::io(
             format!(
-                "cannot open the CARP socket on '{}' (raw sockets need root or CAP_NET_RAW)",
+                "cannot open the advertisement socket on '{}' from {src} (raw sockets need \
+                 root or CAP_NET_RAW; an IPv6 source must have passed duplicate address \
+                 detection)",
                 settings.interface
             ),
             e,
@@ -143,13 +162,13 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
     })?;
 
     let config = Config {
-        advbase: settings.advbase,
-        advskew: settings.advskew,
+        offer: settings.offer(),
         preempt: settings.preempt,
         src,
     };
     let mut engine = Engine {
         hashed: settings.hashed_addresses(),
+        destinations: settings.destinations(),
         settings,
         interface,
         src,
@@ -171,12 +190,22 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
         send_failing: false,
     };
     eprintln!(
-        "carpctl: vhid {} on {} from {}: advbase {} advskew {}{}, virtual {}",
+        "carpctl: vhid {} on {} from {src} to {}: {}{}, virtual {}",
         engine.settings.vhid,
         engine.settings.interface,
-        src,
-        engine.settings.advbase,
-        engine.settings.advskew,
+        engine
+            .destinations
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" "),
+        match engine.settings.offer() {
+            Offer::Carp { advbase, advskew } => format!("CARP advbase {advbase} advskew {advskew}"),
+            Offer::Vrrp {
+                priority,
+                interval_cs,
+            } => format!("VRRPv3 priority {priority} interval {interval_cs} cs"),
+        },
         if engine.settings.preempt {
             ", preempt"
         } else {
@@ -204,10 +233,21 @@ fn find_interface(name: &str) -> Result<NetworkInterface, Error> {
         })
 }
 
-fn first_own_ipv4(interface: &NetworkInterface, settings: &RunSettings) -> Option<Ipv4Addr> {
-    interface.ips.iter().find_map(|net| match net.ip() {
-        IpAddr::V4(a) if !settings.vips.iter().any(|v| v.addr() == IpAddr::V4(a)) => Some(a),
-        _ => None,
+/// The interface's first own address of the adverts' family: IPv4; over IPv6 multicast the
+/// link-local one (RFC 5798 and carp(4) send from it), to IPv6 peers a link-local one if the
+/// peers are link-local, a global one otherwise.
+fn own_source(interface: &NetworkInterface, settings: &RunSettings) -> Option<IpAddr> {
+    let v4 = settings.advertises_v4();
+    let link_local = settings.peers.first().is_none_or(|p| match p {
+        IpAddr::V6(p) => p.is_unicast_link_local(),
+        IpAddr::V4(_) => false,
+    });
+    interface.ips.iter().map(|net| net.ip()).find(|a| {
+        let usable = match a {
+            IpAddr::V4(_) => v4,
+            IpAddr::V6(a) => !v4 && a.is_unicast_link_local() == link_local,
+        };
+        usable && !settings.vips.iter().any(|v| v.addr() == *a)
     })
 }
 
@@ -282,10 +322,13 @@ impl Engine {
     }
 
     fn receive(&mut self) {
-        let mut buf = [0u8; 2048];
         loop {
-            let packet = match self.socket.recv(&mut buf) {
-                Ok(Some(p)) => p.to_vec(),
+            let datagram = match self.socket.recv() {
+                Ok(Some(Ok(d))) => d,
+                Ok(Some(Err(Undecodable { defect, src }))) => {
+                    self.count_bad(defect, src);
+                    continue;
+                }
                 Ok(None) => return,
                 Err(e) => {
                     eprintln!(
@@ -295,22 +338,50 @@ impl Engine {
                     return;
                 }
             };
-            match wire::decode_ipv4(&packet) {
-                Err(defect) => self.count_bad(defect, wire::source_of(&packet)),
-                Ok(r) if r.advert.vhid != self.settings.vhid || r.src == self.src => {}
-                Ok(r) if !r.advert.verify(&self.settings.password, &self.hashed) => {
-                    self.count_bad(Defect::Hmac, Some(r.src));
-                }
-                Ok(r) => {
-                    if self.last_peer != Some(r.src) {
-                        self.last_peer = Some(r.src);
+            if datagram.vhid() != Some(self.settings.vhid) || datagram.src == self.src {
+                continue;
+            }
+            match self.check(&datagram) {
+                Err(defect) => self.count_bad(defect, Some(datagram.src)),
+                Ok(offer) => {
+                    if self.last_peer != Some(datagram.src) {
+                        self.last_peer = Some(datagram.src);
                         self.status_dirty.get_or_insert_with(Instant::now);
                     }
-                    let actions =
-                        self.machine
-                            .advert(self.now(), r.src, r.advert.advbase, r.advert.advskew);
+                    let actions = self.machine.advert(self.now(), datagram.src, offer);
                     self.apply(actions);
                 }
+            }
+        }
+    }
+
+    /// The checks of an advert for our vhid, in FreeBSD's order: TTL (relaxed for unicast
+    /// peers, as carp(4) does, but then only the peers are heard), then the protocol's own.
+    fn check(&self, d: &Datagram) -> Result<Offer, Defect> {
+        if self.settings.peers.is_empty() {
+            if d.hop_limit != wire::TTL {
+                return Err(Defect::Ttl);
+            }
+        } else if !self.settings.peers.contains(&d.src) {
+            return Err(Defect::NotPeer);
+        }
+        match self.settings.offer() {
+            Offer::Carp { .. } => {
+                let advert = wire::decode_header(&d.payload)?;
+                if !advert.verify(&self.settings.password, &self.hashed) {
+                    return Err(Defect::Hmac);
+                }
+                Ok(Offer::Carp {
+                    advbase: advert.advbase,
+                    advskew: advert.advskew,
+                })
+            }
+            Offer::Vrrp { .. } => {
+                let advert = VrrpAdvert::decode(&d.payload, d.src, d.dst)?;
+                Ok(Offer::Vrrp {
+                    priority: advert.priority,
+                    interval_cs: advert.interval_cs,
+                })
             }
         }
     }
@@ -339,7 +410,7 @@ impl Engine {
         }
     }
 
-    fn count_bad(&mut self, defect: Defect, src: Option<Ipv4Addr>) {
+    fn count_bad(&mut self, defect: Defect, src: Option<IpAddr>) {
         let count = self.bad.entry(defect).or_default();
         *count += 1;
         if *count == 1 {
@@ -435,6 +506,18 @@ impl Engine {
                 .map(|(d, n)| (d.name().to_string(), *n))
                 .collect(),
             last_peer: self.last_peer.map(|p| p.to_string()),
+            carpver: self.settings.carpver,
+            vrrpprio: self.settings.vrrpprio,
+            effective_priority: self.machine.effective_priority(),
+            vrrpinterval: self.settings.vrrpinterval,
+            master_interval_cs: u16::try_from(self.machine.master_interval().as_millis() / 10)
+                .unwrap_or(u16::MAX),
+            peers: self
+                .settings
+                .peers
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
         }
     }
 
@@ -451,7 +534,7 @@ impl Engine {
     fn apply(&mut self, actions: Vec<Action>) {
         for action in actions {
             match action {
-                Action::Advertise { advbase, advskew } => self.advertise(advbase, advskew),
+                Action::Advertise(offer) => self.advertise(offer),
                 Action::AddAddresses => {
                     for vip in self.settings.vips.clone() {
                         if let Err(e) = self.addresses.add(vip) {
@@ -502,17 +585,17 @@ impl Engine {
         }
     }
 
-    fn advertise(&mut self, advbase: u8, advskew: u8) {
-        self.counter = self.counter.wrapping_add(1);
-        let advert = Advert::signed(
-            self.settings.vhid,
-            advbase,
-            advskew,
-            self.counter,
-            &self.settings.password,
-            &self.hashed,
-        );
-        match self.socket.send(&wire::encode_ipv4(self.src, &advert)) {
+    fn advertise(&mut self, offer: Offer) {
+        if let Offer::Carp { .. } = offer {
+            self.counter = self.counter.wrapping_add(1);
+        }
+        let mut sent = Ok(());
+        for &dst in &self.destinations {
+            if let Err(e) = self.socket.send(dst, &self.message(offer, dst)) {
+                sent = Err(std::io::Error::new(e.kind(), format!("to {dst}: {e}")));
+            }
+        }
+        match sent {
             // Reported once per run of failures, not once a second.
             Err(e) if !self.send_failing => {
                 self.send_failing = true;
@@ -529,6 +612,33 @@ impl Engine {
                 );
             }
             _ => {}
+        }
+    }
+
+    /// The CARP header (the same for every destination) or the VRRP message (whose checksum
+    /// covers the destination) of an advert.
+    fn message(&self, offer: Offer, dst: IpAddr) -> Vec<u8> {
+        match offer {
+            Offer::Carp { advbase, advskew } => Advert::signed(
+                self.settings.vhid,
+                advbase,
+                advskew,
+                self.counter,
+                &self.settings.password,
+                &self.hashed,
+            )
+            .encode()
+            .to_vec(),
+            Offer::Vrrp {
+                priority,
+                interval_cs,
+            } => VrrpAdvert {
+                vrid: self.settings.vhid,
+                priority,
+                interval_cs,
+                addrs: self.hashed.clone(),
+            }
+            .encode(self.src, dst),
         }
     }
 

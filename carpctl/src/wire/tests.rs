@@ -161,8 +161,8 @@ mod vrrp3 {
 
     use super::super::ip::{self, Datagram};
     use super::super::vrrp::*;
-    use std::net::Ipv6Addr;
     use super::*;
+    use std::net::Ipv6Addr;
 
     fn v4(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -235,7 +235,11 @@ mod vrrp3 {
             addrs: vec!["fd77::100".parse().unwrap(), v4("10.0.0.1")],
         };
         let m = a.encode(src, dst);
-        assert_eq!(m.len(), 8 + 16, "the IPv4 address cannot ride in an IPv6 advert");
+        assert_eq!(
+            m.len(),
+            8 + 16,
+            "the IPv4 address cannot ride in an IPv6 advert"
+        );
         let pseudo = ip::pseudo_header(src, dst, m.len()).unwrap();
         assert_eq!(pseudo.len(), 40);
         assert_eq!(&pseudo[32..], &[0, 0, 0, 24, 0, 0, 0, 112]);
@@ -259,9 +263,13 @@ mod vrrp3 {
                 other => panic!("unexpected ethertype {other:?}"),
             };
             assert_eq!(d.hop_limit, TTL);
-            let a = VrrpAdvert::decode(&d.payload, d.src, d.dst).expect("keepalived's advert decodes");
+            let a =
+                VrrpAdvert::decode(&d.payload, d.src, d.dst).expect("keepalived's advert decodes");
             // Our encoder writes the same bytes for the same values.
-            assert_eq!(a.encode(d.src, d.dst), d.payload[..a.encode(d.src, d.dst).len()]);
+            assert_eq!(
+                a.encode(d.src, d.dst),
+                d.payload[..a.encode(d.src, d.dst).len()]
+            );
             seen.push((a.vrid, a.priority, a.interval_cs, d.dst, a.addrs));
         }
         let find = |vrid: u8, priority: u8| {
@@ -271,7 +279,10 @@ mod vrrp3 {
         };
         let group = IpAddr::V4(GROUP);
         assert_eq!(find(7, 150).2, 50, "advert_int 0.5 is 50 centiseconds");
-        assert_eq!((find(7, 150).3, &find(7, 150).4), (group, &vec![v4("10.77.0.100")]));
+        assert_eq!(
+            (find(7, 150).3, &find(7, 150).4),
+            (group, &vec![v4("10.77.0.100")])
+        );
         assert_eq!(find(8, 120).3, IpAddr::V6(GROUP_V6));
         assert_eq!(find(8, 120).4, vec!["fd77::100".parse::<IpAddr>().unwrap()]);
         assert_eq!(find(9, 110).3, v4("10.77.0.1"), "unicast_peer");

@@ -416,7 +416,7 @@ impl Lab {
     }
 
     /// Sends whole IPv4 packets (header included) to the CARP group from inside `host`.
-    pub fn send_packets(&self, host: usize, packets: Vec<[u8; 56]>) {
+    pub fn send_packets(&self, host: usize, packets: Vec<Vec<u8>>) {
         let ns = format!("/run/netns/{}", self.ns(host));
         std::thread::spawn(move || {
             // setns changes only this thread's network namespace.
