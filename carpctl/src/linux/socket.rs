@@ -112,26 +112,26 @@ impl AdvertSocket {
     /// from the sender's address and control messages.
     fn recv_v6(&self, buf: &mut [u8]) -> io::Result<Result<Datagram, Undecodable>> {
         let mut cmsg = nix::cmsg_space!(libc::in6_pktinfo, libc::c_int);
-        let mut iov = [IoSliceMut::new(buf)];
-        let msg = recvmsg::<SockaddrIn6>(
-            self.socket.as_raw_fd(),
-            &mut iov,
-            Some(&mut cmsg),
-            MsgFlags::empty(),
-        )?;
-        let len = msg.bytes;
-        let src = msg.address.map(|a| IpAddr::V6(a.ip()));
         let (mut dst, mut hop_limit) = (None, None);
-        for c in msg.cmsgs()? {
-            match c {
-                ControlMessageOwned::Ipv6PacketInfo(info) => {
-                    dst = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+        let (len, src) = {
+            let mut iov = [IoSliceMut::new(buf)];
+            let msg = recvmsg::<SockaddrIn6>(
+                self.socket.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::empty(),
+            )?;
+            for c in msg.cmsgs()? {
+                match c {
+                    ControlMessageOwned::Ipv6PacketInfo(info) => {
+                        dst = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
+                    }
+                    ControlMessageOwned::Ipv6HopLimit(h) => hop_limit = u8::try_from(h).ok(),
+                    _ => {}
                 }
-                ControlMessageOwned::Ipv6HopLimit(h) => hop_limit = u8::try_from(h).ok(),
-                _ => {}
             }
-        }
-        drop(iov);
+            (msg.bytes, msg.address.map(|a| IpAddr::V6(a.ip())))
+        };
         Ok(match (src, dst, hop_limit) {
             (Some(src), Some(dst), Some(hop_limit)) => Ok(Datagram {
                 src,
