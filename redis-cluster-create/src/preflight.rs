@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use redis_slotcheck::survey::{in_parallel, probe};
-use redis_slotcheck::{ConnectOptions, NodeAddr, NodeState, ProbeError};
+use redis_cluster::survey::{in_parallel, probe};
+use redis_cluster::{ConnectOptions, NodeAddr, NodeState, ProbeError};
 
 use crate::error::CreateError;
+use toolkit::words::counted;
 
 /// What is wrong with one node for joining a new cluster, from what it reported; empty when it
 /// can join.
@@ -60,15 +61,6 @@ pub fn node_problems(state: &NodeState) -> Vec<String> {
         ));
     }
     problems
-}
-
-/// "1 key", "2 keys".
-pub fn counted(n: u64, thing: &str) -> String {
-    if n == 1 {
-        format!("1 {thing}")
-    } else {
-        format!("{n} {thing}s")
-    }
 }
 
 /// A node that passed the checks, with the id it has in the cluster.
@@ -127,8 +119,8 @@ pub fn problems_of(nodes: &[NodeAddr], outcomes: &[Result<NodeState, ProbeError>
 
 #[cfg(test)]
 mod tests {
-    use redis_slotcheck::survey::ClusterView;
-    use redis_slotcheck::{parse_cluster_nodes, Info};
+    use redis_cluster::survey::ClusterView;
+    use redis_cluster::{parse_cluster_nodes, Info};
 
     use super::*;
 
