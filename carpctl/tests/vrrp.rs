@@ -308,3 +308,132 @@ fn subsecond_vrrp_pair_takes_over_quickly() {
         "took {took:?}, master-down is {down:?}"
     );
 }
+
+/// VRRPv3 over IPv6 (ff02::12, link-local sources) with keepalived in both roles: carpctl
+/// takes keepalived's priority 0 and its neighbour advertisement moves a client that had
+/// cached keepalived's MAC; keepalived accepts carpctl's IPv6 adverts and takes its bow-out.
+#[test]
+fn ipv6_vrrp_with_keepalived() {
+    if !can_run_with_keepalived("ipv6_vrrp_with_keepalived") {
+        return;
+    }
+    let mut lab = Lab::new(3);
+    for host in 1..=3 {
+        lab.add_ipv6(host);
+    }
+    let v6 = |priority| Keepalived {
+        vip: "fd77::100/64".into(),
+        ..Keepalived::new(priority)
+    };
+    let k = lab.keepalived(1, &v6(200));
+    wait_until(SETTLE, "keepalived holds the IPv6 VIP", || {
+        lab.has_addr(1, "fd77::100")
+    });
+    let b = lab.carpctl_bare(2, &["--carpver", "3", "--vip", "fd77::100/64"]);
+    wait_until(SETTLE, "host 2 BACKUP", || {
+        lab.state(2).as_deref() == Some("BACKUP")
+    });
+    holds_for(
+        Duration::from_secs(4),
+        "carpctl hears keepalived over IPv6 and stays backup",
+        || lab.state(2).as_deref() == Some("BACKUP") && !lab.has_addr(2, "fd77::100"),
+    );
+    let status = lab.status(2).unwrap();
+    assert!(
+        status["bad_adverts"].as_object().unwrap().is_empty(),
+        "{status}"
+    );
+    assert!(
+        status["src"].as_str().unwrap().starts_with("fe80::"),
+        "sent from the link-local address: {status}"
+    );
+    assert!(
+        lab.ping(3, "fd77::100"),
+        "the client caches keepalived's MAC"
+    );
+    lab.procs[k].signal(Signal::SIGTERM);
+    wait_until(
+        Duration::from_secs(2),
+        "carpctl takes the priority 0",
+        || lab.state(2).as_deref() == Some("MASTER"),
+    );
+    assert_eq!(
+        reasons(&lab, b).last().map(String::as_str),
+        Some("BACKUP->MASTER master_stopped")
+    );
+    lab.procs[k].wait_exit(Duration::from_secs(5));
+    assert!(lab.has_addr(2, "fd77::100"));
+    assert!(
+        lab.ping(3, "fd77::100"),
+        "the client follows the neighbour advertisement"
+    );
+    let k = lab.keepalived(1, &v6(50));
+    holds_for(
+        Duration::from_secs(4),
+        "keepalived hears carpctl over IPv6 and stays backup",
+        || !lab.has_addr(1, "fd77::100") && lab.state(2).as_deref() == Some("MASTER"),
+    );
+    assert_keepalived_accepts(&lab, k);
+    lab.procs[b].signal(Signal::SIGTERM);
+    wait_until(
+        Duration::from_secs(2),
+        "keepalived takes the bow-out",
+        || lab.has_addr(1, "fd77::100"),
+    );
+}
+
+/// CARP over IPv6 to unicast peers with multicast dropped: an IPv6-only VIP, adverts to the
+/// other node's global address; one holder, takeover when the master's cable is pulled.
+#[test]
+fn ipv6_carp_pair_with_peers() {
+    if !can_run("ipv6_carp_pair_with_peers") || !nft_available("ipv6_carp_pair_with_peers") {
+        return;
+    }
+    let mut lab = Lab::new(3);
+    for host in 1..=3 {
+        lab.add_ipv6(host);
+    }
+    lab.drop_multicast(1, true);
+    lab.drop_multicast(2, true);
+    let pass = lab.dir.path().join("pass").to_str().unwrap().to_string();
+    let vip = ["--vip", "fd77::100/64", "--pass-file", &pass];
+    lab.carpctl_bare(
+        1,
+        &[&vip[..], &["--peer", "fd77::2", "--advskew", "0"]].concat(),
+    );
+    let b = lab.carpctl_bare(
+        2,
+        &[&vip[..], &["--peer", "fd77::1", "--advskew", "100"]].concat(),
+    );
+    wait_until(SETTLE, "host 1 MASTER", || {
+        lab.state(1).as_deref() == Some("MASTER")
+    });
+    wait_until(SETTLE, "host 2 BACKUP", || {
+        lab.state(2).as_deref() == Some("BACKUP")
+    });
+    holds_for(
+        Duration::from_secs(4),
+        "one holder over IPv6 unicast",
+        || {
+            lab.has_addr(1, "fd77::100")
+                && !lab.has_addr(2, "fd77::100")
+                && lab.state(2).as_deref() == Some("BACKUP")
+        },
+    );
+    let status = lab.status(2).unwrap();
+    assert_eq!(status["src"], "fd77::2");
+    assert_eq!(status["last_peer"], "fd77::1");
+    assert!(lab.ping(3, "fd77::100"));
+    lab.set_link(1, false);
+    wait_until(SETTLE, "host 2 takes over", || {
+        lab.state(2).as_deref() == Some("MASTER")
+    });
+    assert!(
+        lab.ping(3, "fd77::100"),
+        "the client follows the neighbour advertisement"
+    );
+    assert_eq!(
+        reasons(&lab, b).last().map(String::as_str),
+        Some("BACKUP->MASTER master_down")
+    );
+}

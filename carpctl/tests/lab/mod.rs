@@ -394,6 +394,34 @@ impl Lab {
         self.procs.len() - 1
     }
 
+    /// Gives `host` the address fd77::`host`/64 and waits until its link-local address has
+    /// passed duplicate address detection (adverts over IPv6 multicast are sent from it).
+    pub fn add_ipv6(&self, host: usize) {
+        self.add_addr(host, &format!("fd77::{host}/64"));
+        wait_until(
+            Duration::from_secs(10),
+            "a usable link-local address",
+            || {
+                let out = Command::new("ip")
+                    .args([
+                        "-n",
+                        &self.ns(host),
+                        "-6",
+                        "-o",
+                        "addr",
+                        "show",
+                        "dev",
+                        "eth0",
+                    ])
+                    .args(["scope", "link"])
+                    .output()
+                    .unwrap();
+                let text = String::from_utf8_lossy(&out.stdout);
+                text.contains("fe80::") && !text.contains("tentative")
+            },
+        );
+    }
+
     /// Drops (`true`) or lets through (`false`) multicast sent and received by `host`, as a
     /// cloud network or a vSwitch that filters it would.
     pub fn drop_multicast(&self, host: usize, on: bool) {
