@@ -107,6 +107,40 @@ fn vip_outside_the_carp_subnet_is_refused() {
 }
 
 #[test]
+fn vrrp_fields_are_read_and_range_checked() {
+    let mut v = howto_value();
+    v["carp"]["carpver"] = 3.into();
+    v["carp"]["vrrpinterval"] = 20.into();
+    v["carp"]["peers"] = serde_json::json!(["10.0.10.11", "10.0.10.12"]);
+    v["hosts"][0]["vrrpprio"] = 200.into();
+    let site = Site::parse(&v.to_string(), "vrrp.json").unwrap();
+    let carp = site.carp.as_ref().unwrap();
+    assert_eq!((carp.carpver, carp.vrrpinterval), (Some(3), Some(20)));
+    assert_eq!(carp.peers.len(), 2);
+    assert_eq!(site.hosts[0].vrrpprio, Some(200));
+    assert_eq!(site.hosts[1].vrrpprio, None);
+
+    v["carp"]["carpver"] = 4.into();
+    v["carp"]["vrrpinterval"] = 0.into();
+    v["carp"]["peers"] = serde_json::json!(["10.0.10.11", "10.0.10.99"]);
+    v["hosts"][1]["vrrpprio"] = 255.into();
+    let problems = problems_of(&v);
+    for expected in [
+        "carp.carpver: 4 is not a protocol version; use 2 (CARP) or 3 (VRRPv3)",
+        "carp.vrrpinterval: 0 is out of range; use 1-4095 centiseconds",
+        "hosts[1].vrrpprio: 255 is out of range; use 1-254",
+        "carp.peers[1]: 10.0.10.99 is no host's address on em1",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.contains(expected)),
+            "expected {expected:?} in {problems:?}"
+        );
+    }
+    v["carp"]["vrrpinterval"] = 4096.into();
+    assert_problem(&v, "carp.vrrpinterval: 4096 is out of range");
+}
+
+#[test]
 fn duplicate_names_and_addresses_are_refused() {
     let mut v = howto_value();
     v["hosts"][1]["name"] = "redis1".into();
