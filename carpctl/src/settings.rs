@@ -19,8 +19,13 @@ pub const DEFAULT_VRRP_PRIORITY: u8 = 100;
 /// Default VRRP advertisement interval in centiseconds (1 s).
 pub const DEFAULT_VRRP_INTERVAL_CS: u16 = 100;
 
-/// Default directory of state files and control sockets.
-pub const DEFAULT_STATE_DIR: &str = "/run/carpctl";
+/// Default directory of state files and control sockets (FreeBSD: where `demote` keeps what it
+/// added to the kernel's demotion).
+pub const DEFAULT_STATE_DIR: &str = if cfg!(target_os = "freebsd") {
+    "/var/run/carpctl"
+} else {
+    "/run/carpctl"
+};
 
 /// Everything `carpctl run` needs for one vhid.
 #[derive(Debug, Clone)]
@@ -45,6 +50,10 @@ pub struct RunSettings {
     pub src: Option<IpAddr>,
     /// Unused by VRRP (version 3 has no authentication).
     pub password: Password,
+    /// Where the password came from: SIGHUP reads it again.
+    pub pass_file: PathBuf,
+    /// Interfaces whose loss demotes this node (the CARP interface always counts).
+    pub track: Vec<String>,
     pub up_hook: Option<String>,
     pub down_hook: Option<String>,
     pub state_dir: PathBuf,
@@ -64,6 +73,7 @@ pub struct RunArgs {
     pub preempt: bool,
     pub peers: Vec<IpAddr>,
     pub src: Option<IpAddr>,
+    pub track: Vec<String>,
 }
 
 /// A password and what the operator should hear about the file it came from.
@@ -96,6 +106,7 @@ impl RunArgs {
     pub fn validate(
         self,
         password: Password,
+        pass_file: PathBuf,
         up_hook: Option<String>,
         down_hook: Option<String>,
         state_dir: PathBuf,
@@ -203,12 +214,18 @@ impl RunArgs {
                 ));
             }
         }
-        if self.interface.is_empty() || self.interface.len() > 15 {
-            return Err(invalid(
-                "interface",
-                self.interface,
-                "give an interface name of 1 to 15 characters",
-            ));
+        // The site crate's rule, so --interface, --track and carp.interface accept the
+        // same names.
+        for (field, name) in std::iter::once(("interface", &self.interface))
+            .chain(self.track.iter().map(|t| ("track", t)))
+        {
+            if let Err(why) = site::check_interface_name(name) {
+                return Err(invalid(
+                    field,
+                    name.escape_debug().to_string(),
+                    &format!("{why}; give the name of the interface, like eth0"),
+                ));
+            }
         }
         Ok(RunSettings {
             interface: self.interface,
@@ -223,6 +240,8 @@ impl RunArgs {
             peers: self.peers,
             src: self.src,
             password,
+            pass_file,
+            track: self.track,
             up_hook,
             down_hook,
             state_dir,
@@ -265,6 +284,7 @@ impl RunArgs {
                 preempt: carp.preempt,
                 peers,
                 src,
+                track: Vec::new(),
             },
             carp.pass_file.clone(),
         ))

@@ -17,6 +17,7 @@ fn args() -> RunArgs {
         preempt: true,
         peers: Vec::new(),
         src: None,
+        track: vec!["eth1".into()],
     }
 }
 
@@ -25,7 +26,13 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn check(a: RunArgs) -> Result<RunSettings, Error> {
-    a.validate(Password::new(b"p"), None, None, DEFAULT_STATE_DIR.into())
+    a.validate(
+        Password::new(b"p"),
+        "/etc/carp.pass".into(),
+        None,
+        None,
+        DEFAULT_STATE_DIR.into(),
+    )
 }
 
 #[test]
@@ -169,6 +176,27 @@ fn each_bad_value_is_named() {
                 ..args()
             },
             "invalid interface 'a-very-long-interface'",
+        ),
+        (
+            RunArgs {
+                track: vec!["eth1".into(), "lo;x y".into()],
+                ..args()
+            },
+            "invalid track 'lo;x y'",
+        ),
+        (
+            RunArgs {
+                track: vec![String::new()],
+                ..args()
+            },
+            "invalid track ''",
+        ),
+        (
+            RunArgs {
+                interface: "eth0;reboot".into(),
+                ..args()
+            },
+            "invalid interface 'eth0;reboot': use only letters, digits",
         ),
     ];
     for (a, expected) in cases {
