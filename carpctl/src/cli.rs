@@ -1,7 +1,7 @@
 //! The command line: clap definitions, turned into typed settings, then dispatched. main.rs
 //! only calls [`main`] and exits with its code.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -12,7 +12,9 @@ use crate::error::Error;
 use crate::freebsd::{self, Alias, KernelCarp};
 use crate::links::LinkState;
 use crate::machine::State;
-use crate::settings::{self, RunArgs, DEFAULT_STATE_DIR};
+use crate::settings::{
+    self, RunArgs, CARP, DEFAULT_STATE_DIR, DEFAULT_VRRP_INTERVAL_CS, DEFAULT_VRRP_PRIORITY,
+};
 use crate::wire::Password;
 
 #[derive(Debug, Parser)]
@@ -49,8 +51,10 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunCli {
-    /// Take interface, vhid, advbase, virtual IP, password file, preempt, this host's advskew
-    /// and source address from the site JSON FILE ("-" for stdin); needs --host.
+    /// Take interface, vhid, advbase, virtual IP, password file, preempt, protocol, VRRP
+    /// interval, peers, this host's advskew, VRRP priority and source address from the site
+    /// JSON FILE ("-" for stdin); needs --host. --carpver, --vrrpprio, --vrrpinterval and
+    /// --peer override the site's values.
     #[arg(long, value_name = "FILE", requires = "host",
           conflicts_with_all = ["interface", "vhid", "vip", "advbase", "advskew", "pass_file", "preempt", "src"])]
     pub site: Option<PathBuf>,
@@ -73,7 +77,22 @@ pub struct RunCli {
         required_unless_present = "site"
     )]
     pub vip: Vec<IpNet>,
-    /// Advertise every S seconds plus advskew/256 (default: 1).
+    /// Speak CARP (2, FreeBSD's and ucarp's) or VRRPv3 (3, RFC 5798, keepalived's)
+    /// (default: 2).
+    #[arg(long, value_name = "2|3")]
+    pub carpver: Option<u8>,
+    /// VRRP: the priority N, 1 to 254: the node with the highest holds the addresses
+    /// (default: 100).
+    #[arg(long, value_name = "N")]
+    pub vrrpprio: Option<u8>,
+    /// VRRP: advertise every CS centiseconds, 1 to 4095 (default: 100, one second).
+    #[arg(long, value_name = "CS")]
+    pub vrrpinterval: Option<u16>,
+    /// Send the adverts to ADDR (IPv4 or IPv6) instead of the multicast group, and accept
+    /// them only from the peers, with any TTL; repeat for more peers.
+    #[arg(long, value_name = "ADDR")]
+    pub peer: Vec<IpAddr>,
+    /// CARP: advertise every S seconds plus advskew/256 (default: 1).
     #[arg(
         long,
         short = 'b',
@@ -82,7 +101,8 @@ pub struct RunCli {
         hide_default_value = true
     )]
     pub advbase: u8,
-    /// The skew N, 0 to 254: the node with the lowest skew holds the addresses (default: 0).
+    /// CARP: the skew N, 0 to 254: the node with the lowest skew holds the addresses
+    /// (default: 0).
     #[arg(
         long,
         short = 'k',
@@ -91,15 +111,18 @@ pub struct RunCli {
         hide_default_value = true
     )]
     pub advskew: u8,
-    /// Read the shared password from the first line of FILE (only 19 bytes count).
-    #[arg(long, value_name = "FILE", required_unless_present = "site")]
+    /// CARP: read the shared password from the first line of FILE (only 19 bytes count);
+    /// VRRPv3 has no password.
+    #[arg(long, value_name = "FILE")]
     pub pass_file: Option<PathBuf>,
-    /// Take the addresses over from a master with a longer interval.
+    /// Take the addresses over from a worse master (CARP: a longer interval, VRRP: a lower
+    /// priority).
     #[arg(long, short = 'P')]
     pub preempt: bool,
-    /// Send from ADDR (default: the interface's first IPv4 address).
+    /// Send from ADDR (default: the interface's first address of the adverts' family; for
+    /// IPv6 multicast its link-local address).
     #[arg(long, short = 's', value_name = "ADDR")]
-    pub src: Option<Ipv4Addr>,
+    pub src: Option<IpAddr>,
     /// Run CMD with sh -c on becoming MASTER; CARP_STATE, CARP_FROM, CARP_REASON,
     /// CARP_INTERFACE, CARP_VHID, CARP_VIPS and CARP_SRC describe the change.
     #[arg(long, value_name = "CMD")]
@@ -220,23 +243,47 @@ pub fn dispatch(command: Command) -> Result<u8, Error> {
 
 fn run(cli: RunCli) -> Result<(), Error> {
     let (mut args, pass_file) = match (&cli.site, &cli.host) {
-        (Some(site), Some(host)) => RunArgs::from_site(&site::Site::load(site)?, host)?,
+        (Some(site), Some(host)) => {
+            let (args, pass_file) = RunArgs::from_site(&site::Site::load(site)?, host)?;
+            (args, Some(pass_file))
+        }
         _ => (
             RunArgs {
                 interface: cli.interface.unwrap_or_default(),
                 vhid: cli.vhid.unwrap_or_default(),
                 vips: cli.vip,
+                carpver: CARP,
                 advbase: cli.advbase,
                 advskew: cli.advskew,
+                vrrpprio: DEFAULT_VRRP_PRIORITY,
+                vrrpinterval: DEFAULT_VRRP_INTERVAL_CS,
                 preempt: cli.preempt,
+                peers: Vec::new(),
                 src: cli.src,
                 track: Vec::new(),
             },
-            cli.pass_file.unwrap_or_default(),
+            cli.pass_file,
         ),
     };
     args.track = cli.track;
-    let password = load_password(&pass_file)?;
+    args.carpver = cli.carpver.unwrap_or(args.carpver);
+    args.vrrpprio = cli.vrrpprio.unwrap_or(args.vrrpprio);
+    args.vrrpinterval = cli.vrrpinterval.unwrap_or(args.vrrpinterval);
+    if !cli.peer.is_empty() {
+        args.peers = cli.peer;
+    }
+    // VRRPv3 has no authentication; CARP cannot run without its password.
+    let (password, pass_file) = match pass_file {
+        Some(path) if args.carpver == CARP => (load_password(&path)?, path),
+        None if args.carpver == CARP => {
+            return Err(Error::Invalid {
+                field: "pass-file",
+                value: String::new(),
+                fix: "CARP needs the shared password: give --pass-file FILE".into(),
+            })
+        }
+        _ => (Password::new(b""), PathBuf::new()),
+    };
     let settings = args.validate(
         password,
         pass_file,
@@ -307,8 +354,25 @@ impl VhidStatus {
     fn text(&self) -> String {
         match self {
             VhidStatus::Engine(e) => {
+                let protocol = if e.carpver == settings::VRRP3 {
+                    format!(
+                        "VRRPv3 priority {}, interval {} cs (master's {} cs), demotion {} + \
+                         interfaces {}: effective priority {}",
+                        e.vrrpprio,
+                        e.vrrpinterval,
+                        e.master_interval_cs,
+                        e.demotion,
+                        e.link_demotion,
+                        e.effective_priority
+                    )
+                } else {
+                    format!(
+                        "advbase {} advskew {}, demotion {} + interfaces {}: effective skew {}",
+                        e.advbase, e.advskew, e.demotion, e.link_demotion, e.effective_skew
+                    )
+                };
                 let mut out = format!(
-                    "vhid {} on {}: {} since {} (pid {})\n  virtual {} from {}{}\n  advbase {} advskew {}, demotion {} + interfaces {}: effective skew {}{}\n",
+                    "vhid {} on {}: {} since {} (pid {})\n  virtual {} from {}{}{}\n  {protocol}{}\n",
                     e.vhid,
                     e.interface,
                     e.state,
@@ -316,15 +380,15 @@ impl VhidStatus {
                     e.pid,
                     e.vips.join(" "),
                     e.src,
+                    if e.peers.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" to peers {}", e.peers.join(" "))
+                    },
                     e.last_peer
                         .as_ref()
                         .map(|p| format!(", last peer {p}"))
                         .unwrap_or_default(),
-                    e.advbase,
-                    e.advskew,
-                    e.demotion,
-                    e.link_demotion,
-                    e.effective_skew,
                     if e.preempt { ", preempt" } else { "" },
                 );
                 if !e.links.is_empty() {

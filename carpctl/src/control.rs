@@ -49,6 +49,28 @@ pub struct EngineStatus {
     /// The CARP interface and every tracked one: up, down or missing.
     #[serde(default)]
     pub links: BTreeMap<String, LinkState>,
+    /// 2 (CARP) or 3 (VRRPv3).
+    #[serde(default = "carp_version")]
+    pub carpver: u8,
+    /// VRRP: the configured priority.
+    #[serde(default)]
+    pub vrrpprio: u8,
+    /// VRRP: the priority less the demotion (at least 1): what the adverts carry.
+    #[serde(default)]
+    pub effective_priority: u8,
+    /// VRRP: our advertisement interval in centiseconds.
+    #[serde(default)]
+    pub vrrpinterval: u16,
+    /// VRRP: the master's interval as learned from its adverts, in centiseconds.
+    #[serde(default)]
+    pub master_interval_cs: u16,
+    /// The unicast peers; empty for multicast.
+    #[serde(default)]
+    pub peers: Vec<String>,
+}
+
+fn carp_version() -> u8 {
+    crate::settings::CARP
 }
 
 /// A command for a running engine.
@@ -256,6 +278,12 @@ mod tests {
             last_peer: None,
             link_demotion: 0,
             links: BTreeMap::new(),
+            carpver: 2,
+            vrrpprio: 100,
+            effective_priority: 0,
+            vrrpinterval: 100,
+            master_interval_cs: 100,
+            peers: Vec::new(),
         }
     }
 

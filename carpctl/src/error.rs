@@ -17,8 +17,11 @@ pub enum Error {
     },
     #[error("interface '{name}' not found; the interfaces here are: {}", known.join(", "))]
     NoInterface { name: String, known: Vec<String> },
-    #[error("interface '{0}' has no IPv4 address to send from; add one or pass --src")]
-    NoSource(String),
+    #[error("interface '{interface}' has no {family} address to send from; add one or pass --src")]
+    NoSource {
+        interface: String,
+        family: &'static str,
+    },
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -1,15 +1,22 @@
-//! The CARP state machine of one vhid, with time and packets passed in and actions returned.
+//! The state machine of one vhid, CARP or VRRPv3, with time and packets passed in and actions
+//! returned.
 //!
-//! It does no I/O, so every rule of FreeBSD's ip_carp.c that matters for interoperation
-//! (master-down timer, preemption, "the master will time out", bow-out, demotion cap, ucarp's
-//! tie-break by source address) is tested with injected time. The engine in `linux` carries
-//! out the actions and feeds in what the network and the operator say.
+//! It does no I/O, so every rule that matters for interoperation is tested with injected
+//! time: for CARP those of FreeBSD's ip_carp.c (master-down timer, preemption, "the master
+//! will time out", bow-out, demotion cap) and ucarp's tie-break by source address; for VRRPv3
+//! those of RFC 5798 section 6.4 (skew time, master-down interval from the master's learned
+//! interval, preemption, priority 0 on shutdown). The two share the states, the actions and
+//! the announce/advertise bookkeeping; they differ in how two adverts compare and in the
+//! timers, which [`Offer`] carries. The engine in `linux` carries out the actions and feeds
+//! in what the network and the operator say.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::wire::{self, vrrp};
 
 /// Largest effective skew: advskew plus demotion never passes it (FreeBSD's CARP_MAXSKEW).
 pub const MAX_SKEW: u8 = 240;
@@ -48,8 +55,10 @@ pub enum Reason {
     /// A better master was heard.
     BetterMaster,
     /// A master with the same interval and a lower source address was heard (ucarp's rule,
-    /// see `tie_break_wins`).
+    /// see `tie_break_wins`); in VRRP, the same priority and a higher address.
     TieBreak,
+    /// VRRP: the master sent priority 0 (it stops) and the skew time passed.
+    MasterStopped,
     /// The engine was told to stop.
     Shutdown,
     /// The interface lost its carrier, went administratively down or was deleted: the node
@@ -68,6 +77,7 @@ impl fmt::Display for Reason {
             Reason::MasterWillTimeOut => "master_will_time_out",
             Reason::BetterMaster => "better_master",
             Reason::TieBreak => "tie_break",
+            Reason::MasterStopped => "master_stopped",
             Reason::Shutdown => "shutdown",
             Reason::LinkDown => "link_down",
             Reason::LinkUp => "link_up",
@@ -91,17 +101,27 @@ pub enum Action {
     /// Tell the neighbours where the virtual addresses are now (gratuitous ARP).
     Announce,
     /// Send an advertisement with these values.
-    Advertise { advbase: u8, advskew: u8 },
+    Advertise(Offer),
+}
+
+/// What an advertisement says about its sender as a master, in either protocol: the values a
+/// node is configured with, sends, and compares with what it hears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    /// CARP: the shorter interval advbase + advskew/256 wins.
+    Carp { advbase: u8, advskew: u8 },
+    /// VRRPv3: the higher priority wins; the interval is in centiseconds.
+    Vrrp { priority: u8, interval_cs: u16 },
 }
 
 /// The configured, fixed part of a vhid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Config {
-    pub advbase: u8,
-    pub advskew: u8,
+    /// The protocol and this node's values in it, before demotion.
+    pub offer: Offer,
     pub preempt: bool,
     /// Our own source address: our echoed adverts are ignored, and it breaks ties.
-    pub src: Ipv4Addr,
+    pub src: IpAddr,
 }
 
 /// The interval a node advertises at: advbase + skew/256 seconds.
@@ -110,12 +130,36 @@ pub fn interval(advbase: u8, skew: u8) -> Duration {
         + Duration::from_micros(u64::from(skew) * 1_000_000 / 256)
 }
 
-/// Whether `theirs` beats `ours` between two masters with equal intervals. ucarp compares
-/// the addresses as the in-memory integers of their network-order bytes, i.e. in the host's
-/// native byte order; doing the same makes both sides agree on who yields (FreeBSD has no
-/// tie-break and yields to any equal master).
-fn tie_break_wins(theirs: Ipv4Addr, ours: Ipv4Addr) -> bool {
-    u32::from_ne_bytes(theirs.octets()) < u32::from_ne_bytes(ours.octets())
+/// The VRRP interval of `cs` centiseconds.
+pub fn centiseconds(cs: u16) -> Duration {
+    Duration::from_millis(u64::from(cs) * 10)
+}
+
+/// RFC 5798's Skew_Time: (256 - priority) / 256 of the master's advertisement interval.
+pub fn skew_time(priority: u8, master_interval: Duration) -> Duration {
+    master_interval * (256 - u32::from(priority)) / 256
+}
+
+/// Whether `theirs` beats `ours` between two CARP masters with equal intervals. ucarp
+/// compares the addresses as the in-memory integers of their network-order bytes, i.e. in the
+/// host's native byte order; doing the same makes both sides agree on who yields (FreeBSD has
+/// no tie-break and yields to any equal master). ucarp has no IPv6; there the lower address
+/// wins.
+fn tie_break_wins(theirs: IpAddr, ours: IpAddr) -> bool {
+    match (theirs, ours) {
+        (IpAddr::V4(t), IpAddr::V4(o)) => {
+            u32::from_ne_bytes(t.octets()) < u32::from_ne_bytes(o.octets())
+        }
+        (t, o) => t < o,
+    }
+}
+
+/// How often a node with `offer` advertises.
+fn own_interval(offer: Offer) -> Duration {
+    match offer {
+        Offer::Carp { advbase, advskew } => interval(advbase, advskew),
+        Offer::Vrrp { interval_cs, .. } => centiseconds(interval_cs.max(1)),
+    }
 }
 
 /// The state of one vhid and its timers. Times are offsets from any fixed start.
@@ -131,6 +175,11 @@ pub struct Machine {
     /// Master: adverts to send before the gratuitous ARP is repeated (as ucarp does, for
     /// neighbours that missed the first one).
     adverts_until_reannounce: Option<u8>,
+    /// VRRP: Master_Adver_Interval, the interval the master advertises, learned from it.
+    master_interval: Duration,
+    /// Backup: what the master-down timer means when it fires (a preempting VRRP backup
+    /// lets it run out on purpose, and a priority-0 advert shortens it).
+    down_reason: Reason,
 }
 
 impl Machine {
@@ -142,6 +191,8 @@ impl Machine {
             master_down_at: None,
             advert_at: None,
             adverts_until_reannounce: None,
+            master_interval: own_interval(config.offer),
+            down_reason: Reason::MasterDown,
         }
     }
 
@@ -153,17 +204,56 @@ impl Machine {
         self.demotion
     }
 
-    /// advskew + demotion, capped at 240.
-    pub fn effective_skew(&self) -> u8 {
-        (u16::from(self.config.advskew) + u16::from(self.demotion)).min(u16::from(MAX_SKEW)) as u8
+    /// What this node advertises now: CARP's advskew + demotion, capped at 240; VRRP's
+    /// priority less the demotion, at least 1.
+    pub fn offer(&self) -> Offer {
+        match self.config.offer {
+            Offer::Carp { advbase, advskew } => Offer::Carp {
+                advbase,
+                advskew: (u16::from(advskew) + u16::from(self.demotion)).min(u16::from(MAX_SKEW))
+                    as u8,
+            },
+            Offer::Vrrp {
+                priority,
+                interval_cs,
+            } => Offer::Vrrp {
+                priority: priority.saturating_sub(self.demotion).max(1),
+                interval_cs,
+            },
+        }
     }
 
-    fn own_interval(&self) -> Duration {
-        interval(self.config.advbase, self.effective_skew())
+    /// advskew + demotion, capped at 240 (CARP); 0 in VRRP.
+    pub fn effective_skew(&self) -> u8 {
+        match self.offer() {
+            Offer::Carp { advskew, .. } => advskew,
+            Offer::Vrrp { .. } => 0,
+        }
+    }
+
+    /// The priority the adverts carry (VRRP); 0 in CARP.
+    pub fn effective_priority(&self) -> u8 {
+        match self.offer() {
+            Offer::Vrrp { priority, .. } => priority,
+            Offer::Carp { .. } => 0,
+        }
+    }
+
+    /// VRRP's Master_Adver_Interval as learned from the master (CARP: our own interval).
+    pub fn master_interval(&self) -> Duration {
+        self.master_interval
     }
 
     fn master_down_interval(&self) -> Duration {
-        interval(self.config.advbase, self.effective_skew()) + 2 * interval(self.config.advbase, 0)
+        match self.offer() {
+            Offer::Carp { advbase, advskew } => {
+                interval(advbase, advskew) + 2 * interval(advbase, 0)
+            }
+            // RFC 5798: 3 x Master_Adver_Interval + Skew_Time.
+            Offer::Vrrp { priority, .. } => {
+                3 * self.master_interval + skew_time(priority, self.master_interval)
+            }
+        }
     }
 
     /// When [`Machine::tick`] must be called next, if ever.
@@ -192,7 +282,7 @@ impl Machine {
         let mut actions = Vec::new();
         match self.state {
             State::Backup if self.master_down_at.is_some_and(|t| now >= t) => {
-                self.become_master(now, Reason::MasterDown, &mut actions);
+                self.become_master(now, self.down_reason, &mut actions);
             }
             State::Master if self.advert_at.is_some_and(|t| now >= t) => {
                 self.advertise(now, &mut actions);
@@ -202,28 +292,45 @@ impl Machine {
         actions
     }
 
-    /// An advertisement whose HMAC was verified arrived from `src`.
-    pub fn advert(
-        &mut self,
-        now: Duration,
-        src: Ipv4Addr,
-        advbase: u8,
-        advskew: u8,
-    ) -> Vec<Action> {
+    /// A valid advertisement (CARP: its HMAC verified) arrived from `src`.
+    pub fn advert(&mut self, now: Duration, src: IpAddr, theirs: Offer) -> Vec<Action> {
         let mut actions = Vec::new();
-        if src == self.config.src {
+        if src == self.config.src || self.state == State::Init {
             // Our own advert, echoed back by a switch or a loop.
             return actions;
         }
-        let theirs = interval(advbase, advskew);
-        let ours = self.own_interval();
+        match (self.offer(), theirs) {
+            (Offer::Carp { advbase, advskew }, Offer::Carp { .. }) => {
+                self.carp_advert(now, src, interval(advbase, advskew), theirs, &mut actions);
+            }
+            (Offer::Vrrp { priority, .. }, Offer::Vrrp { .. }) => {
+                self.vrrp_advert(now, src, priority, theirs, &mut actions);
+            }
+            // The engine decodes only its own protocol.
+            _ => {}
+        }
+        actions
+    }
+
+    fn carp_advert(
+        &mut self,
+        now: Duration,
+        src: IpAddr,
+        ours: Duration,
+        theirs: Offer,
+        actions: &mut Vec<Action>,
+    ) {
+        let theirs = own_interval(theirs);
+        let Offer::Carp { advbase, .. } = self.config.offer else {
+            return;
+        };
         match self.state {
             State::Init => {}
             State::Master => {
                 if theirs < ours {
-                    self.become_backup(now, Reason::BetterMaster, &mut actions);
+                    self.become_backup(now, Reason::BetterMaster, actions);
                 } else if theirs == ours && tie_break_wins(src, self.config.src) {
-                    self.become_backup(now, Reason::TieBreak, &mut actions);
+                    self.become_backup(now, Reason::TieBreak, actions);
                 } else {
                     // Another master: a partition healed, and the neighbours may have
                     // learned its MAC for our addresses meanwhile. Claim them back.
@@ -232,15 +339,70 @@ impl Machine {
             }
             State::Backup => {
                 if self.config.preempt && ours < theirs {
-                    self.become_master(now, Reason::Preempt, &mut actions);
-                } else if theirs > interval(self.config.advbase, 0) * 3 {
-                    self.become_master(now, Reason::MasterWillTimeOut, &mut actions);
+                    self.become_master(now, Reason::Preempt, actions);
+                } else if theirs > interval(advbase, 0) * 3 {
+                    self.become_master(now, Reason::MasterWillTimeOut, actions);
                 } else {
                     self.master_down_at = Some(now + self.master_down_interval());
                 }
             }
         }
-        actions
+    }
+
+    /// RFC 5798 section 6.4.2 (backup) and 6.4.3 (master).
+    fn vrrp_advert(
+        &mut self,
+        now: Duration,
+        src: IpAddr,
+        ours: u8,
+        theirs: Offer,
+        actions: &mut Vec<Action>,
+    ) {
+        let Offer::Vrrp {
+            priority,
+            interval_cs,
+        } = theirs
+        else {
+            return;
+        };
+        // An interval of 0 would make the master-down timer fire at once.
+        let their_interval = centiseconds(interval_cs.max(1));
+        match self.state {
+            State::Init => {}
+            State::Master => {
+                if priority == vrrp::PRIORITY_STOP {
+                    // Another master stops: advertise at once so its backups hear us.
+                    self.advertise(now, actions);
+                } else if priority > ours || (priority == ours && src > self.config.src) {
+                    self.master_interval = their_interval;
+                    let reason = if priority > ours {
+                        Reason::BetterMaster
+                    } else {
+                        Reason::TieBreak
+                    };
+                    self.become_backup(now, reason, actions);
+                } else {
+                    // A worse master (a healed partition): claim the addresses back and tell
+                    // it at once, as keepalived does, rather than at the next interval.
+                    actions.push(Action::Announce);
+                    self.advertise(now, actions);
+                }
+            }
+            State::Backup => {
+                if priority == vrrp::PRIORITY_STOP {
+                    self.master_down_at = Some(now + skew_time(ours, self.master_interval));
+                    self.down_reason = Reason::MasterStopped;
+                } else if !self.config.preempt || priority >= ours {
+                    self.master_interval = their_interval;
+                    self.master_down_at = Some(now + self.master_down_interval());
+                    self.down_reason = Reason::MasterDown;
+                } else {
+                    // Preempting: the worse master's adverts are discarded, so the timer runs
+                    // out and this node takes over (RFC 5798 does not take over at once).
+                    self.down_reason = Reason::Preempt;
+                }
+            }
+        }
     }
 
     /// The interface is usable again. A node the loss of the link stopped becomes BACKUP
@@ -299,16 +461,23 @@ impl Machine {
         actions
     }
 
-    /// Leave gracefully: a master bows out (advbase 255, advskew 255) so backups take over at
-    /// once, and gives up its addresses.
+    /// Leave gracefully: a CARP master bows out (advbase 255, advskew 255) so backups take
+    /// over at once, a VRRP master sends priority 0 so backups take over after their skew
+    /// time; then it gives up its addresses.
     pub fn shutdown(&mut self) -> Vec<Action> {
         let mut actions = Vec::new();
         let from = self.state;
         if from == State::Master {
-            actions.push(Action::Advertise {
-                advbase: crate::wire::BOW_OUT,
-                advskew: crate::wire::BOW_OUT,
-            });
+            actions.push(Action::Advertise(match self.config.offer {
+                Offer::Carp { .. } => Offer::Carp {
+                    advbase: wire::BOW_OUT,
+                    advskew: wire::BOW_OUT,
+                },
+                Offer::Vrrp { interval_cs, .. } => Offer::Vrrp {
+                    priority: vrrp::PRIORITY_STOP,
+                    interval_cs,
+                },
+            }));
             actions.push(Action::RemoveAddresses);
         }
         if from != State::Init {
@@ -332,7 +501,12 @@ impl Machine {
         self.state = State::Backup;
         self.advert_at = None;
         self.adverts_until_reannounce = None;
+        if from == State::Init {
+            // RFC 5798 6.4.1: until a master is heard, assume it advertises as we would.
+            self.master_interval = own_interval(self.config.offer);
+        }
         self.master_down_at = Some(now + self.master_down_interval());
+        self.down_reason = Reason::MasterDown;
         actions.push(Action::Transition {
             from,
             to: State::Backup,
@@ -358,11 +532,9 @@ impl Machine {
     }
 
     fn advertise(&mut self, now: Duration, actions: &mut Vec<Action>) {
-        actions.push(Action::Advertise {
-            advbase: self.config.advbase,
-            advskew: self.effective_skew(),
-        });
-        self.advert_at = Some(now + self.own_interval());
+        let offer = self.offer();
+        actions.push(Action::Advertise(offer));
+        self.advert_at = Some(now + own_interval(offer));
         match self.adverts_until_reannounce {
             Some(0) => {
                 actions.push(Action::Announce);

@@ -1,13 +1,23 @@
 //! The typed settings of `carpctl run`, built from the command line or from the site JSON,
 //! validated before anything touches the network, and the password file reader.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 
 use crate::error::Error;
-use crate::wire::{Password, MAX_PASSWORD_LEN};
+use crate::machine::Offer;
+use crate::wire::{vrrp, Password, MAX_PASSWORD_LEN};
+
+/// The protocol version of `--carpver` that speaks CARP (FreeBSD's, ucarp's).
+pub const CARP: u8 = 2;
+/// The protocol version of `--carpver` that speaks VRRPv3 (RFC 5798, keepalived's).
+pub const VRRP3: u8 = 3;
+/// Default VRRP priority (RFC 5798's default for a backup).
+pub const DEFAULT_VRRP_PRIORITY: u8 = 100;
+/// Default VRRP advertisement interval in centiseconds (1 s).
+pub const DEFAULT_VRRP_INTERVAL_CS: u16 = 100;
 
 /// Default directory of state files and control sockets (FreeBSD: where `demote` keeps what it
 /// added to the kernel's demotion).
@@ -22,14 +32,23 @@ pub const DEFAULT_STATE_DIR: &str = if cfg!(target_os = "freebsd") {
 pub struct RunSettings {
     pub interface: String,
     pub vhid: u8,
-    /// The virtual addresses with the prefix length they get on the interface; at least one
-    /// is IPv4, since the advertisements travel over IPv4.
+    /// The virtual addresses with the prefix length they get on the interface; in VRRP all
+    /// of the family the adverts travel in.
     pub vips: Vec<IpNet>,
+    /// 2 (CARP) or 3 (VRRPv3).
+    pub carpver: u8,
     pub advbase: u8,
     pub advskew: u8,
+    /// VRRP priority, 1 to 254.
+    pub vrrpprio: u8,
+    /// VRRP interval in centiseconds, 1 to 4095.
+    pub vrrpinterval: u16,
     pub preempt: bool,
-    /// Our source address; the interface's first IPv4 address when absent.
-    pub src: Option<Ipv4Addr>,
+    /// Unicast peers the adverts go to instead of the group; empty for multicast.
+    pub peers: Vec<IpAddr>,
+    /// Our source address; found on the interface when absent.
+    pub src: Option<IpAddr>,
+    /// Unused by VRRP (version 3 has no authentication).
     pub password: Password,
     /// Where the password came from: SIGHUP reads it again.
     pub pass_file: PathBuf,
@@ -46,10 +65,14 @@ pub struct RunArgs {
     pub interface: String,
     pub vhid: u8,
     pub vips: Vec<IpNet>,
+    pub carpver: u8,
     pub advbase: u8,
     pub advskew: u8,
+    pub vrrpprio: u8,
+    pub vrrpinterval: u16,
     pub preempt: bool,
-    pub src: Option<Ipv4Addr>,
+    pub peers: Vec<IpAddr>,
+    pub src: Option<IpAddr>,
     pub track: Vec<String>,
 }
 
@@ -117,24 +140,77 @@ impl RunArgs {
                 "give at least one --vip ADDR/PREFIX",
             ));
         }
-        if !self.vips.iter().any(|v| matches!(v, IpNet::V4(_))) {
+        if self.carpver != CARP && self.carpver != VRRP3 {
+            return Err(invalid(
+                "carpver",
+                self.carpver.to_string(),
+                "use 2 (CARP) or 3 (VRRPv3)",
+            ));
+        }
+        if !(1..=254).contains(&self.vrrpprio) {
+            return Err(invalid(
+                "vrrpprio",
+                self.vrrpprio.to_string(),
+                "use a priority from 1 to 254 (255 is the address owner, 0 a master that stops)",
+            ));
+        }
+        if !(1..=vrrp::MAX_INTERVAL_CS).contains(&self.vrrpinterval) {
+            return Err(invalid(
+                "vrrpinterval",
+                self.vrrpinterval.to_string(),
+                "use an interval from 1 to 4095 centiseconds",
+            ));
+        }
+        let list = |addrs: &mut dyn Iterator<Item = String>| addrs.collect::<Vec<_>>().join(" ");
+        for peer in &self.peers {
+            if peer.is_multicast() || peer.is_unspecified() || peer.is_loopback() {
+                return Err(invalid(
+                    "peer",
+                    peer.to_string(),
+                    "give the unicast address of another node (leave --peer out for multicast)",
+                ));
+            }
+            if self.vips.iter().any(|v| v.addr() == *peer) {
+                return Err(invalid(
+                    "peer",
+                    peer.to_string(),
+                    "a peer is another node's own address, not a virtual one",
+                ));
+            }
+        }
+        if self.peers.iter().any(IpAddr::is_ipv4) && self.peers.iter().any(IpAddr::is_ipv6) {
+            return Err(invalid(
+                "peer",
+                list(&mut self.peers.iter().map(ToString::to_string)),
+                "give peers of one family: the adverts travel in one",
+            ));
+        }
+        let v4 = advertises_v4(&self.peers, &self.vips);
+        if self.carpver == VRRP3 && self.vips.iter().any(|v| v.addr().is_ipv4() != v4) {
             return Err(invalid(
                 "vip",
-                self.vips
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" "),
-                "give at least one IPv4 --vip: advertisements travel over IPv4",
+                list(&mut self.vips.iter().map(ToString::to_string)),
+                "VRRP carries the addresses of one family, the family of its adverts and \
+                 peers; run one engine per family",
             ));
         }
         let vips = self.vips.clone();
         if let Some(src) = self.src {
-            if vips.iter().any(|v| v.addr() == IpAddr::V4(src)) {
+            if vips.iter().any(|v| v.addr() == src) {
                 return Err(invalid(
                     "src",
                     src.to_string(),
                     "the source must be the host's own address, not a virtual one",
+                ));
+            }
+            if src.is_ipv4() != v4 {
+                return Err(invalid(
+                    "src",
+                    src.to_string(),
+                    &format!(
+                        "the adverts travel over {}; give a source of that family",
+                        if v4 { "IPv4" } else { "IPv6" }
+                    ),
                 ));
             }
         }
@@ -155,9 +231,13 @@ impl RunArgs {
             interface: self.interface,
             vhid: self.vhid,
             vips,
+            carpver: self.carpver,
             advbase: self.advbase,
             advskew: self.advskew,
+            vrrpprio: self.vrrpprio,
+            vrrpinterval: self.vrrpinterval,
             preempt: self.preempt,
+            peers: self.peers,
             src: self.src,
             password,
             pass_file,
@@ -177,28 +257,33 @@ impl RunArgs {
             value: String::new(),
             fix: "the site has no \"carp\" section; add one to run a virtual IP".into(),
         })?;
-        let src = match host.address(&carp.interface).map(site::Cidr::addr) {
-            Some(IpAddr::V4(a)) => a,
-            other => {
-                return Err(Error::Invalid {
-                    field: "hosts[].addresses",
-                    value: other.map(|a| a.to_string()).unwrap_or_default(),
-                    fix: format!(
-                        "host '{}' needs an IPv4 address on the CARP interface '{}'",
-                        host.name, carp.interface
-                    ),
-                })
-            }
+        let Some(own) = host.address(&carp.interface).map(site::Cidr::addr) else {
+            return Err(Error::Invalid {
+                field: "hosts[].addresses",
+                value: String::new(),
+                fix: format!(
+                    "host '{}' needs an address on the CARP interface '{}'",
+                    host.name, carp.interface
+                ),
+            });
         };
+        let peers: Vec<IpAddr> = carp.peers.iter().copied().filter(|p| *p != own).collect();
+        // Over IPv6 multicast the source is the interface's link-local address, which the
+        // engine finds; the site lists global ones.
+        let src = (own.is_ipv4() || !peers.is_empty()).then_some(own);
         Ok((
             RunArgs {
                 interface: carp.interface.clone(),
                 vhid: carp.vhid,
                 vips: vec![carp.vip.0],
+                carpver: carp.carpver.unwrap_or(CARP),
                 advbase: carp.advbase,
                 advskew: host.advskew,
+                vrrpprio: host.vrrpprio.unwrap_or(DEFAULT_VRRP_PRIORITY),
+                vrrpinterval: carp.vrrpinterval.unwrap_or(DEFAULT_VRRP_INTERVAL_CS),
                 preempt: carp.preempt,
-                src: Some(src),
+                peers,
+                src,
                 track: Vec::new(),
             },
             carp.pass_file.clone(),
@@ -206,10 +291,51 @@ impl RunArgs {
     }
 }
 
+/// Whether adverts travel over IPv4: to IPv4 peers, or to the IPv4 group when there is an
+/// IPv4 virtual address (CARP signs IPv6 ones along with it).
+fn advertises_v4(peers: &[IpAddr], vips: &[IpNet]) -> bool {
+    match peers.first() {
+        Some(peer) => peer.is_ipv4(),
+        None => vips.iter().any(|v| v.addr().is_ipv4()),
+    }
+}
+
 impl RunSettings {
-    /// The addresses the HMAC covers: the virtual addresses without prefix.
+    /// The addresses the HMAC covers (CARP) or the advert lists (VRRP): the virtual
+    /// addresses without prefix.
     pub fn hashed_addresses(&self) -> Vec<IpAddr> {
         self.vips.iter().map(IpNet::addr).collect()
+    }
+
+    /// The protocol and this node's values in it.
+    pub fn offer(&self) -> Offer {
+        if self.carpver == VRRP3 {
+            Offer::Vrrp {
+                priority: self.vrrpprio,
+                interval_cs: self.vrrpinterval,
+            }
+        } else {
+            Offer::Carp {
+                advbase: self.advbase,
+                advskew: self.advskew,
+            }
+        }
+    }
+
+    /// Whether the adverts travel over IPv4 (else IPv6).
+    pub fn advertises_v4(&self) -> bool {
+        advertises_v4(&self.peers, &self.vips)
+    }
+
+    /// Where the adverts go: the peers, or the group of their family.
+    pub fn destinations(&self) -> Vec<IpAddr> {
+        if !self.peers.is_empty() {
+            self.peers.clone()
+        } else if self.advertises_v4() {
+            vec![IpAddr::V4(crate::wire::GROUP)]
+        } else {
+            vec![IpAddr::V6(vrrp::GROUP_V6)]
+        }
     }
 }
 

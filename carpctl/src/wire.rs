@@ -1,12 +1,18 @@
 //! The CARP v2 advertisement on the wire: the 36-byte header, its Internet checksum, the
-//! HMAC-SHA1 that proves the sender knows the password, and the IPv4 packet around it.
+//! HMAC-SHA1 that proves the sender knows the password, and the IPv4 packet around it. The
+//! VRRPv3 advertisement is in [`vrrp`], the IP layer both share in [`ip`].
 //!
 //! Pure functions over bytes, so the same code builds what the engine sends, checks what it
 //! receives, and decodes adverts captured from other implementations in tests. Decoding never
 //! panics: every defect is a [`Defect`] value that the engine counts and reports.
 
+pub mod ip;
+pub mod vrrp;
+
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
+
+pub use ip::{source_of, Datagram, IPV4_HEADER_LEN};
 
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
@@ -17,8 +23,6 @@ pub const PROTOCOL: u8 = 112;
 pub const GROUP: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
 /// Length of the CARP header that follows the IP header.
 pub const HEADER_LEN: usize = 36;
-/// Length of the IPv4 header this crate writes (no options).
-pub const IPV4_HEADER_LEN: usize = 20;
 /// The only TTL a receiver accepts: anything lower crossed a router.
 pub const TTL: u8 = 255;
 /// Longest password FreeBSD keeps (`ifconfig` copies into a 20-byte buffer with a NUL).
@@ -116,13 +120,21 @@ impl Advert {
 /// The RFC 1071 Internet checksum of `bytes` (the one's complement of the one's complement
 /// sum of 16-bit words). Over a header that carries its own checksum the result is 0.
 pub fn checksum(bytes: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    let mut words = bytes.chunks_exact(2);
-    for w in &mut words {
-        sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
-    }
-    if let [last] = words.remainder() {
-        sum += u32::from(*last) << 8;
+    checksum_parts(&[bytes])
+}
+
+/// The checksum of `parts` laid end to end (a pseudo-header, then the message); every part
+/// but the last has an even length.
+pub fn checksum_parts(parts: &[&[u8]]) -> u16 {
+    let mut sum: u64 = 0;
+    for bytes in parts {
+        let mut words = bytes.chunks_exact(2);
+        for w in &mut words {
+            sum += u64::from(u16::from_be_bytes([w[0], w[1]]));
+        }
+        if let [last] = words.remainder() {
+            sum += u64::from(*last) << 8;
+        }
     }
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
@@ -175,19 +187,8 @@ pub fn hmac(password: &Password, vhid: u8, addrs: &[IpAddr], counter: u64) -> [u
 }
 
 /// A whole IPv4 packet carrying `advert` from `src` to the CARP group: TTL 255, DF set.
-pub fn encode_ipv4(src: Ipv4Addr, advert: &Advert) -> [u8; IPV4_HEADER_LEN + HEADER_LEN] {
-    let mut p = [0u8; IPV4_HEADER_LEN + HEADER_LEN];
-    p[0] = 0x45;
-    p[2..4].copy_from_slice(&((IPV4_HEADER_LEN + HEADER_LEN) as u16).to_be_bytes());
-    p[6] = 0x40; // don't fragment
-    p[8] = TTL;
-    p[9] = PROTOCOL;
-    p[12..16].copy_from_slice(&src.octets());
-    p[16..20].copy_from_slice(&GROUP.octets());
-    let sum = checksum(&p[..IPV4_HEADER_LEN]);
-    p[10..12].copy_from_slice(&sum.to_be_bytes());
-    p[IPV4_HEADER_LEN..].copy_from_slice(&advert.encode());
-    p
+pub fn encode_ipv4(src: Ipv4Addr, advert: &Advert) -> Vec<u8> {
+    ip::ipv4_packet(src, GROUP, &advert.encode())
 }
 
 /// Why a received packet is not a usable advertisement. Each kind is counted separately.
@@ -203,15 +204,18 @@ pub enum Defect {
     Version,
     /// The HMAC does not match our password and addresses.
     Hmac,
+    /// With `--peer`, a sender that is not one of the peers.
+    NotPeer,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 5] = [
+    pub const ALL: [Defect; 6] = [
         Defect::Malformed,
         Defect::Ttl,
         Defect::Checksum,
         Defect::Version,
         Defect::Hmac,
+        Defect::NotPeer,
     ];
 
     /// Short name used as a counter key.
@@ -222,6 +226,7 @@ impl Defect {
             Defect::Checksum => "checksum",
             Defect::Version => "version",
             Defect::Hmac => "hmac",
+            Defect::NotPeer => "not_peer",
         }
     }
 
@@ -230,12 +235,15 @@ impl Defect {
         match self {
             Defect::Malformed => "a truncated or malformed packet",
             Defect::Ttl => "a TTL other than 255 (it crossed a router)",
-            Defect::Checksum => "a bad CARP checksum (corrupted on the way)",
-            Defect::Version => "a CARP version other than 2",
+            Defect::Checksum => "a bad checksum (corrupted on the way)",
+            Defect::Version => {
+                "another protocol version (CARP is 2, VRRP 3: give both sides the same --carpver)"
+            }
             Defect::Hmac => {
                 "a wrong password (its HMAC does not match ours; check the password, \
                  and that both sides list the same virtual addresses for this vhid)"
             }
+            Defect::NotPeer => "a source that is not one of the --peer addresses",
         }
     }
 }
@@ -248,43 +256,33 @@ pub struct Received {
     pub advert: Advert,
 }
 
-/// Takes the source out of a packet before any other check, so a defect can name the sender.
-pub fn source_of(packet: &[u8]) -> Option<Ipv4Addr> {
-    let bytes: [u8; 4] = packet.get(12..16)?.try_into().ok()?;
-    Some(Ipv4Addr::from(bytes))
-}
-
-/// Decodes an IPv4 packet as received on a raw socket, in FreeBSD's order of checks:
-/// TTL, length, checksum, version. The HMAC is checked by the caller, who knows the vhid.
+/// Decodes a multicast CARP packet as received on a raw IPv4 socket, in FreeBSD's order of
+/// checks: TTL, length, checksum, version. The HMAC is checked by the caller, who knows the
+/// vhid.
 pub fn decode_ipv4(packet: &[u8]) -> Result<Received, Defect> {
-    if packet.len() < IPV4_HEADER_LEN || packet[0] >> 4 != 4 {
-        return Err(Defect::Malformed);
-    }
-    let ihl = usize::from(packet[0] & 0x0f) * 4;
-    if ihl < IPV4_HEADER_LEN || packet[9] != PROTOCOL {
-        return Err(Defect::Malformed);
-    }
-    if packet[8] != TTL {
+    let d = ip::parse_ipv4(packet)?;
+    if d.hop_limit != TTL {
         return Err(Defect::Ttl);
     }
-    let header = packet.get(ihl..ihl + HEADER_LEN).ok_or(Defect::Malformed)?;
-    let src = source_of(packet).ok_or(Defect::Malformed)?;
-    let dst = Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]);
-    let advert = decode_header(header)?;
+    let (IpAddr::V4(src), IpAddr::V4(dst)) = (d.src, d.dst) else {
+        return Err(Defect::Malformed);
+    };
+    let advert = decode_header(&d.payload)?;
     Ok(Received { src, dst, advert })
 }
 
-/// Decodes the 36-byte CARP header: checksum, then version.
+/// Decodes the 36-byte CARP header: version (so a VRRP advert is named as one), length,
+/// checksum.
 pub fn decode_header(b: &[u8]) -> Result<Advert, Defect> {
+    if b.first().is_some_and(|v| v >> 4 != VERSION) {
+        return Err(Defect::Version);
+    }
     let b: &[u8; HEADER_LEN] = b
         .get(..HEADER_LEN)
         .and_then(|s| s.try_into().ok())
         .ok_or(Defect::Malformed)?;
     if checksum(b) != 0 {
         return Err(Defect::Checksum);
-    }
-    if b[0] >> 4 != VERSION {
-        return Err(Defect::Version);
     }
     let mut counter = [0u8; 8];
     counter.copy_from_slice(&b[8..16]);

@@ -164,7 +164,9 @@ fn status_expect_compares_the_state_of_live_engines() {
         "src": "10.0.0.2", "vips": ["10.0.0.100/24"], "advbase": 1, "advskew": 100,
         "demotion": 0, "link_demotion": 240, "effective_skew": 240, "preempt": false,
         "since": "2026-01-01T00:00:00.000Z", "bad_adverts": {"hmac": 3, "replayed": 2},
-        "last_peer": "10.0.0.1", "links": {"eth0": "up", "eth1": "down"}
+        "last_peer": "10.0.0.1", "links": {"eth0": "up", "eth1": "down"},
+        "carpver": 2, "vrrpprio": 100, "effective_priority": 0, "vrrpinterval": 100,
+        "master_interval_cs": 139, "peers": []
     });
     std::fs::write(dir.path().join("vhid12.json"), status.to_string()).unwrap();
     let run = |args: &[&str]| {
@@ -235,9 +237,49 @@ fn run_refuses_bad_input_before_touching_anything() {
     assert!(!err.contains("s3cret"), "never the password: {err}");
     assert!(!state.exists(), "nothing created");
 
-    let out = run(&["--interface", "lo", "--vip", "fd00::1/64"]);
+    let out = run(&[
+        "--interface",
+        "lo",
+        "--carpver",
+        "3",
+        "--vip",
+        "10.1.2.3/24",
+        "--vip",
+        "fd00::1/64",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid vip 'fd00::1/64'"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "invalid vip '10.1.2.3/24 fd00::1/64': VRRP carries the addresses of one family"
+        ),
+        "{err}"
+    );
+    for (flag, value, expected) in [
+        ("--vrrpprio", "255", "invalid vrrpprio '255'"),
+        ("--vrrpinterval", "5000", "invalid vrrpinterval '5000'"),
+        ("--carpver", "1", "invalid carpver '1'"),
+        ("--peer", "ff02::12", "invalid peer 'ff02::12'"),
+    ] {
+        let out = run(&["--interface", "lo", "--vip", "10.1.2.3/24", flag, value]);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{err}");
+    }
+    // VRRPv3 needs no password; CARP does.
+    let bare = |extra: &[&str]| {
+        carpctl()
+            .args(["run", "--vhid", "9", "--interface", "nosuchif0"])
+            .args(["--vip", "10.1.2.3/24", "--state-dir"])
+            .arg(&state)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let err = String::from_utf8_lossy(&bare(&["--carpver", "3"]).stderr).into_owned();
+    assert!(err.contains("interface 'nosuchif0' not found"), "{err}");
+    let err = String::from_utf8_lossy(&bare(&[]).stderr).into_owned();
+    assert!(err.contains("invalid pass-file ''"), "{err}");
 
     let out = run(&["--interface", "lo", "--vip", "10.1.2.3"]);
     assert_eq!(out.status.code(), Some(2), "usage error from clap");

@@ -367,7 +367,7 @@ fn a_replayed_bow_out_is_refused_and_the_restarted_master_accepted() {
     wait_until(SETTLE, "host 2 yields to it", || {
         lab.state(2).as_deref() == Some("BACKUP")
     });
-    lab.send_packets(3, vec![bow_out[0]; 5]);
+    lab.send_packets(3, vec![bow_out[0].to_vec(); 5]);
     holds_for(
         Duration::from_secs(2),
         "the replayed bow-out is refused",

@@ -6,25 +6,12 @@ mod lab;
 use std::time::Duration;
 
 use carpctl::wire;
-use lab::{advert, can_run, holds_for, nft_available, ucarp_available, wait_until, Lab, PASSWORD};
+use lab::{
+    advert, can_run, holds_for, nft_available, reasons, ucarp_available, wait_until, Lab, PASSWORD,
+};
 use nix::sys::signal::Signal;
 
 const SETTLE: Duration = Duration::from_secs(10);
-
-fn reasons(lab: &Lab, proc: usize) -> Vec<String> {
-    lab.procs[proc]
-        .events()
-        .iter()
-        .map(|e| {
-            format!(
-                "{}->{} {}",
-                e["from"].as_str().unwrap(),
-                e["to"].as_str().unwrap(),
-                e["reason"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
 
 /// Two carpctl nodes: the lower skew holds the VIP, it answers pings, status says so.
 #[test]

@@ -64,6 +64,16 @@ pub struct Carp {
     pub pass_file: PathBuf,
     /// Whether a better-placed backup takes the VIP back from a worse master.
     pub preempt: bool,
+    /// 2 for CARP (the default), 3 for VRRPv3 (RFC 5798, as keepalived speaks it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub carpver: Option<u8>,
+    /// VRRPv3 advertisement interval in centiseconds, 1–4095 (default 100).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vrrpinterval: Option<u16>,
+    /// Unicast: the own addresses of the group's nodes on `interface`, each node sending to
+    /// all but itself; absent or empty for multicast.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<IpAddr>,
 }
 
 /// The link that carries pfsync state updates.
@@ -92,6 +102,9 @@ pub struct Host {
     pub name: String,
     /// CARP skew, 0–254: lower wins the VIP.
     pub advskew: u8,
+    /// VRRPv3 priority, 1–254: higher wins the VIP (default 100).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vrrpprio: Option<u8>,
     /// Address with prefix length, per interface name.
     pub addresses: BTreeMap<String, Cidr>,
 }

@@ -73,6 +73,7 @@ mod tests {
         Host {
             name: "redis2".into(),
             advskew: 100,
+            vrrpprio: None,
             addresses: [
                 ("em0", "192.168.1.12/24"),
                 ("vlan-10", "10.0.10.12/24"),

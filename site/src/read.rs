@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use serde_json::{Map, Value};
@@ -78,6 +79,8 @@ pub(crate) struct Known {
     pub(crate) bind_interface: Option<String>,
     pub(crate) carp_interface: Option<String>,
     pub(crate) vip: Option<Cidr>,
+    /// `carp.peers` element by element; empty when absent or unreadable.
+    pub(crate) peers: Vec<Option<IpAddr>>,
     pub(crate) pfsync_interface: Option<String>,
     pub(crate) internal_interface: Option<String>,
     pub(crate) client_ports: Option<PortRange>,
@@ -161,6 +164,9 @@ const CARP: Shape = Shape {
         "vip",
         "pass_file",
         "preempt",
+        "carpver",
+        "vrrpinterval",
+        "peers",
     ],
 };
 const PFSYNC: Shape = Shape {
@@ -173,7 +179,7 @@ const FIREWALL: Shape = Shape {
 };
 const HOST: Shape = Shape {
     noun: "a host",
-    fields: &["name", "advskew", "addresses"],
+    fields: &["name", "advskew", "addresses", "vrrpprio"],
 };
 
 /// Why a value cannot be used.
@@ -286,6 +292,20 @@ impl Reader<'_> {
         self.leaf(path, value, read)
     }
 
+    /// Optional field `name`, read by `read`: `Some(None)` when it is absent or null, `None`
+    /// when it is unreadable (a problem is noted).
+    fn optional<T>(
+        &mut self,
+        object: &Object<'_>,
+        name: &str,
+        read: impl Fn(&Value) -> Read<T>,
+    ) -> Option<Option<T>> {
+        match object.map.get(name) {
+            None | Some(Value::Null) => Some(None),
+            Some(value) => self.leaf(join(&object.path, name), value, read).map(Some),
+        }
+    }
+
     /// Required array field `name`, each element read by `read`: `None` when the field is
     /// not a list, otherwise each element or `None` where it is unreadable.
     fn list<T>(
@@ -369,8 +389,15 @@ impl Reader<'_> {
         let vip = self.field(carp, "vip", host_address);
         let pass_file = self.field(carp, "pass_file", file_path);
         let preempt = self.field(carp, "preempt", boolean);
+        let carpver = self.optional(carp, "carpver", number(2, 3, " (2 CARP, 3 VRRPv3)"));
+        let vrrpinterval = self.optional(carp, "vrrpinterval", number(1, 4095, " (centiseconds)"));
+        let peers = match carp.map.get("peers") {
+            None | Some(Value::Null) => Some(Vec::new()),
+            Some(_) => self.list(carp, "peers", "a list of addresses", ip_address),
+        };
         self.known.carp_interface = interface.clone();
         self.known.vip = vip;
+        self.known.peers = peers.clone().unwrap_or_default();
         Some(Carp {
             interface: interface?,
             vhid: vhid?,
@@ -378,6 +405,9 @@ impl Reader<'_> {
             vip: vip?,
             pass_file: pass_file?,
             preempt: preempt?,
+            carpver: carpver?,
+            vrrpinterval: vrrpinterval?,
+            peers: peers?.into_iter().collect::<Option<_>>()?,
         })
     }
 
@@ -483,11 +513,13 @@ impl Reader<'_> {
     fn host(&mut self, host: &Object<'_>) -> (Option<Host>, KnownHost) {
         let name = self.field(host, "name", host_name);
         let advskew = self.field(host, "advskew", number(0, 254, ""));
+        let vrrpprio = self.optional(host, "vrrpprio", number(1, 254, " (VRRPv3 priority)"));
         let addresses = self.addresses(host);
         let complete = (|| {
             Some(Host {
                 name: name.clone()?,
                 advskew: advskew?,
+                vrrpprio: vrrpprio?,
                 addresses: addresses
                     .as_ref()?
                     .iter()
@@ -649,6 +681,13 @@ fn cidr(value: &Value) -> Read<Cidr> {
     )?
     .parse()
     .map_err(Why::Invalid)
+}
+
+/// A bare IPv4 or IPv6 address, like a unicast peer.
+fn ip_address(value: &Value) -> Read<IpAddr> {
+    let text = text(value, "an address, like \"10.0.10.12\"")?;
+    text.parse()
+        .map_err(|_| Why::Invalid(format!("invalid address {}", quote(text))))
 }
 
 /// An address with prefix length that names a host, not the network it lies in.

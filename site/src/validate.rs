@@ -25,6 +25,7 @@ pub(crate) fn validate(known: &Known, problems: &mut Vec<Problem>) {
     check_hosts(known, problems);
     check_interfaces_apart(known, problems);
     check_vip(known, problems);
+    check_peers(known, problems);
     check_client_ports(known, problems);
 }
 
@@ -191,6 +192,32 @@ fn check_interfaces_apart(known: &Known, problems: &mut Vec<Problem>) {
                     "'{pfsync}' is also {field}; pfsync has no authentication, so anyone on \
                      {network} could write this host's firewall state: give pfsync a link of its \
                      own between the hosts"
+                ),
+            ));
+        }
+    }
+}
+
+/// `carp.peers`: each the own address of a host on the CARP interface, as each node sends to
+/// all the others.
+fn check_peers(known: &Known, problems: &mut Vec<Problem>) {
+    let Some(interface) = &known.carp_interface else {
+        return;
+    };
+    for (i, peer) in known.peers.iter().enumerate() {
+        let Some(peer) = peer else { continue };
+        let known_host = known.hosts.iter().any(|host| {
+            host.addresses
+                .as_ref()
+                .and_then(|a| a.get(interface))
+                .is_some_and(|own| own.is_some_and(|own| own.addr() == *peer))
+        });
+        if !known_host {
+            problems.push(Problem::new(
+                format!("carp.peers[{i}]"),
+                format!(
+                    "{peer} is no host's address on {interface}; list the nodes' own addresses \
+                     there"
                 ),
             ));
         }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -26,16 +26,17 @@ use super::arp;
 use super::link::{LinkWatch, NetEvent};
 use super::ndp;
 use super::serve::{Call, ControlServer};
-use super::socket::CarpSocket;
+use super::socket::{AdvertSocket, Undecodable};
 use crate::control::{self, EngineStatus, Request};
 use crate::error::Error;
 use crate::links::{Change, LinkState, Links};
 use crate::log::{error, info, warning};
-use crate::machine::{Action, Config, Machine, Reason, State, MAX_SKEW};
+use crate::machine::{Action, Config, Machine, Offer, Reason, State, MAX_SKEW};
 use crate::output;
 use crate::replay::{ReplayGuard, Verdict};
 use crate::settings::{self, RunSettings};
-use crate::wire::{self, Advert};
+use crate::wire::vrrp::VrrpAdvert;
+use crate::wire::{self, Advert, Datagram, Defect};
 
 /// How often totals of ignored advertisements are reported when they grew.
 const TOTALS_EVERY: Duration = Duration::from_secs(60);
@@ -95,10 +96,12 @@ impl Signals {
 struct Engine {
     settings: RunSettings,
     interface: NetworkInterface,
-    src: Ipv4Addr,
+    src: IpAddr,
     hashed: Vec<IpAddr>,
+    /// Where the adverts go: the peers or the group.
+    destinations: Vec<IpAddr>,
     /// None while the interface is gone.
-    socket: Option<CarpSocket>,
+    socket: Option<AdvertSocket>,
     /// The interface index the socket and `addresses` work on.
     attached: u32,
     addresses: Addresses,
@@ -114,7 +117,7 @@ struct Engine {
     bad: BTreeMap<&'static str, u64>,
     bad_reported: BTreeMap<&'static str, u64>,
     last_totals: Instant,
-    last_peer: Option<Ipv4Addr>,
+    last_peer: Option<IpAddr>,
     status_dirty: Option<Instant>,
     hooks: Vec<JoinHandle<()>>,
     stdout_open: bool,
@@ -128,8 +131,16 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
     let interface = find_interface(&settings.interface)?;
     let src = match settings.src {
         Some(src) => src,
-        None => first_own_ipv4(&interface, &settings)
-            .ok_or_else(|| Error::NoSource(settings.interface.clone()))?,
+        None => own_source(&interface, &settings).ok_or_else(|| Error::NoSource {
+            interface: settings.interface.clone(),
+            family: if settings.advertises_v4() {
+                "IPv4"
+            } else if settings.peers.is_empty() {
+                "IPv6 link-local"
+            } else {
+                "IPv6"
+            },
+        })?,
     };
     let dir = settings.state_dir.clone();
     if let Some(other) = control::running_engines(&dir, Some(settings.vhid))?.first() {
@@ -139,7 +150,7 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
         });
     }
     let signals = Signals::install()?;
-    let socket = open_socket(&settings.interface, interface.index)?;
+    let socket = open_socket(&settings, interface.index, src)?;
     let addresses = Addresses::open(interface.index)
         .map_err(|e| Error::io("cannot open the rtnetlink socket", e))?;
     let watch = LinkWatch::open()
@@ -171,13 +182,13 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
     })?;
 
     let config = Config {
-        advbase: settings.advbase,
-        advskew: settings.advskew,
+        offer: settings.offer(),
         preempt: settings.preempt,
         src,
     };
     let mut engine = Engine {
         hashed: settings.hashed_addresses(),
+        destinations: settings.destinations(),
         links: Links::new(&settings.interface, interface.index, &settings.track),
         attached: interface.index,
         settings,
@@ -202,12 +213,22 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
         send_failing: false,
     };
     info!(
-        "vhid {} on {} from {}: advbase {} advskew {}{}, virtual {}{}",
+        "vhid {} on {} from {src} to {}: {}{}, virtual {}{}",
         engine.settings.vhid,
         engine.settings.interface,
-        src,
-        engine.settings.advbase,
-        engine.settings.advskew,
+        engine
+            .destinations
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" "),
+        match engine.settings.offer() {
+            Offer::Carp { advbase, advskew } => format!("CARP advbase {advbase} advskew {advskew}"),
+            Offer::Vrrp {
+                priority,
+                interval_cs,
+            } => format!("VRRPv3 priority {priority} interval {interval_cs} cs"),
+        },
         if engine.settings.preempt {
             ", preempt"
         } else {
@@ -230,11 +251,14 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
     result
 }
 
-fn open_socket(interface: &str, index: u32) -> Result<CarpSocket, Error> {
-    CarpSocket::open(interface, index).map_err(|e| {
+fn open_socket(settings: &RunSettings, index: u32, src: IpAddr) -> Result<AdvertSocket, Error> {
+    let interface = &settings.interface;
+    AdvertSocket::open(interface, index, src, settings.peers.is_empty()).map_err(|e| {
         Error::io(
             format!(
-                "cannot open the CARP socket on '{interface}' (raw sockets need root or CAP_NET_RAW)"
+                "cannot open the advertisement socket on '{interface}' from {src} (raw sockets \
+                 need root or CAP_NET_RAW; an IPv6 source must have passed duplicate address \
+                 detection)"
             ),
             e,
         )
@@ -259,10 +283,21 @@ fn find_interface(name: &str) -> Result<NetworkInterface, Error> {
         })
 }
 
-fn first_own_ipv4(interface: &NetworkInterface, settings: &RunSettings) -> Option<Ipv4Addr> {
-    interface.ips.iter().find_map(|net| match net.ip() {
-        IpAddr::V4(a) if !settings.vips.iter().any(|v| v.addr() == IpAddr::V4(a)) => Some(a),
-        _ => None,
+/// The interface's first own address of the adverts' family: IPv4; over IPv6 multicast the
+/// link-local one (RFC 5798 and carp(4) send from it), to IPv6 peers a link-local one if the
+/// peers are link-local, a global one otherwise.
+fn own_source(interface: &NetworkInterface, settings: &RunSettings) -> Option<IpAddr> {
+    let v4 = settings.advertises_v4();
+    let link_local = settings.peers.first().is_none_or(|p| match p {
+        IpAddr::V6(p) => p.is_unicast_link_local(),
+        IpAddr::V4(_) => false,
+    });
+    interface.ips.iter().map(|net| net.ip()).find(|a| {
+        let usable = match a {
+            IpAddr::V4(_) => v4,
+            IpAddr::V6(a) => !v4 && a.is_unicast_link_local() == link_local,
+        };
+        usable && !settings.vips.iter().any(|v| v.addr() == *a)
     })
 }
 
@@ -373,6 +408,15 @@ impl Engine {
         states.extend(NotifyState::monotonic_usec_now());
         notify(&states);
         let vhid = self.settings.vhid;
+        if self.settings.carpver == settings::VRRP3 {
+            // VRRPv3 has no password; hooks are read afresh anyway.
+            info!(
+                "vhid {vhid}: reloaded on SIGHUP: nothing to read again for VRRPv3; state {} kept",
+                self.machine.state()
+            );
+            notify(&[NotifyState::Ready]);
+            return;
+        }
         let path = self.settings.pass_file.display().to_string();
         match settings::read_password(&self.settings.pass_file) {
             Ok(file) => {
@@ -396,11 +440,14 @@ impl Engine {
     }
 
     fn receive(&mut self) {
-        let mut buf = [0u8; 2048];
         loop {
             let Some(socket) = &self.socket else { return };
-            let packet = match socket.recv(&mut buf) {
-                Ok(Some(p)) => p.to_vec(),
+            let datagram = match socket.recv() {
+                Ok(Some(Ok(d))) => d,
+                Ok(Some(Err(Undecodable { defect, src }))) => {
+                    self.count_bad(defect.name(), defect.explain(), src);
+                    continue;
+                }
                 Ok(None) => return,
                 Err(e) => {
                     warning!(
@@ -411,39 +458,71 @@ impl Engine {
                     return;
                 }
             };
-            match wire::decode_ipv4(&packet) {
+            if datagram.vhid() != Some(self.settings.vhid) || datagram.src == self.src {
+                continue;
+            }
+            let offer = match self.check(&datagram) {
+                Ok(offer) => offer,
                 Err(defect) => {
-                    self.count_bad(defect.name(), defect.explain(), wire::source_of(&packet));
+                    self.count_bad(defect.name(), defect.explain(), Some(datagram.src));
+                    continue;
                 }
-                Ok(r) if r.advert.vhid != self.settings.vhid || r.src == self.src => {}
-                Ok(r) if !r.advert.verify(&self.settings.password, &self.hashed) => {
-                    let defect = wire::Defect::Hmac;
-                    self.count_bad(defect.name(), defect.explain(), Some(r.src));
+            };
+            if let Some(counter) = offer.1 {
+                // Only authenticated adverts reach the replay check, so a forger can
+                // neither pass it nor fill its memory.
+                if self.replay.check(datagram.src, counter) == Verdict::Replayed {
+                    self.count_bad(
+                        REPLAYED,
+                        "a counter already seen from it (a replayed advertisement)",
+                        Some(datagram.src),
+                    );
+                    continue;
                 }
-                Ok(r) => {
-                    // Only authenticated adverts reach the replay check, so a forger can
-                    // neither pass it nor fill its memory.
-                    if self.replay.check(IpAddr::V4(r.src), r.advert.counter) == Verdict::Replayed {
-                        self.count_bad(
-                            REPLAYED,
-                            "a counter already seen from it (a replayed advertisement)",
-                            Some(r.src),
-                        );
-                        continue;
-                    }
-                    // FreeBSD and ucarp adopt the counter they hear. Adopting it only when
-                    // higher keeps every node's counter growing, also across a healed
-                    // partition, which the replay check of the peers relies on.
-                    self.counter = self.counter.max(r.advert.counter);
-                    if self.last_peer != Some(r.src) {
-                        self.last_peer = Some(r.src);
-                        self.status_dirty.get_or_insert_with(Instant::now);
-                    }
-                    let actions =
-                        self.machine
-                            .advert(self.now(), r.src, r.advert.advbase, r.advert.advskew);
-                    self.apply(actions);
+                // FreeBSD and ucarp adopt the counter they hear. Adopting it only when
+                // higher keeps every node's counter growing, also across a healed
+                // partition, which the replay check of the peers relies on.
+                self.counter = self.counter.max(counter);
+            }
+            if self.last_peer != Some(datagram.src) {
+                self.last_peer = Some(datagram.src);
+                self.status_dirty.get_or_insert_with(Instant::now);
+            }
+            let actions = self.machine.advert(self.now(), datagram.src, offer.0);
+            self.apply(actions);
+        }
+    }
+
+    /// The checks of an advert for our vhid, in FreeBSD's order: TTL (relaxed for unicast
+    /// peers, as carp(4) does, but then only the peers are heard), then the protocol's own.
+    /// Returns what it offers and, for CARP, its authenticated counter.
+    fn check(&self, d: &Datagram) -> Result<(Offer, Option<u64>), Defect> {
+        if self.settings.peers.is_empty() {
+            if d.hop_limit != wire::TTL {
+                return Err(Defect::Ttl);
+            }
+        } else if !self.settings.peers.contains(&d.src) {
+            return Err(Defect::NotPeer);
+        }
+        match self.settings.offer() {
+            Offer::Carp { .. } => {
+                let advert = wire::decode_header(&d.payload)?;
+                if !advert.verify(&self.settings.password, &self.hashed) {
+                    return Err(Defect::Hmac);
                 }
+                let offer = Offer::Carp {
+                    advbase: advert.advbase,
+                    advskew: advert.advskew,
+                };
+                Ok((offer, Some(advert.counter)))
+            }
+            Offer::Vrrp { .. } => {
+                let advert = VrrpAdvert::decode(&d.payload, d.src, d.dst)?;
+                let offer = Offer::Vrrp {
+                    priority: advert.priority,
+                    interval_cs: advert.interval_cs,
+                };
+                Ok((offer, None))
             }
         }
     }
@@ -535,7 +614,7 @@ impl Engine {
             Ok(interface) => self.interface = interface,
             Err(e) => warning!("vhid {vhid}: {}", e),
         }
-        match open_socket(&self.settings.interface, index) {
+        match open_socket(&self.settings, index, self.src) {
             Ok(socket) => self.socket = Some(socket),
             Err(e) => error!("vhid {vhid}: {}", e),
         }
@@ -586,18 +665,21 @@ impl Engine {
         }
         let actions = self.machine.set_demotion(self.now(), total);
         info!(
-            "vhid {}: demotion {} (operator {}, interfaces {}), effective skew {}",
+            "vhid {}: demotion {} (operator {}, interfaces {}), {}",
             self.settings.vhid,
             total,
             self.operator_demotion,
             self.links.demotion(),
-            self.machine.effective_skew()
+            match self.machine.offer() {
+                Offer::Carp { advskew, .. } => format!("effective skew {advskew}"),
+                Offer::Vrrp { priority, .. } => format!("effective priority {priority}"),
+            }
         );
         self.apply(actions);
         self.write_status();
     }
 
-    fn count_bad(&mut self, name: &'static str, explain: &str, src: Option<Ipv4Addr>) {
+    fn count_bad(&mut self, name: &'static str, explain: &str, src: Option<IpAddr>) {
         let count = self.bad.entry(name).or_default();
         *count += 1;
         if *count == 1 {
@@ -682,6 +764,18 @@ impl Engine {
                 .collect(),
             last_peer: self.last_peer.map(|p| p.to_string()),
             links: self.links.states().into_iter().collect(),
+            carpver: self.settings.carpver,
+            vrrpprio: self.settings.vrrpprio,
+            effective_priority: self.machine.effective_priority(),
+            vrrpinterval: self.settings.vrrpinterval,
+            master_interval_cs: u16::try_from(self.machine.master_interval().as_millis() / 10)
+                .unwrap_or(u16::MAX),
+            peers: self
+                .settings
+                .peers
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
         }
     }
 
@@ -699,7 +793,7 @@ impl Engine {
     fn apply(&mut self, actions: Vec<Action>) {
         for action in actions {
             match action {
-                Action::Advertise { advbase, advskew } => self.advertise(advbase, advskew),
+                Action::Advertise(offer) => self.advertise(offer),
                 Action::AddAddresses => {
                     for vip in self.settings.vips.clone() {
                         if let Err(e) = self.addresses.add(vip) {
@@ -754,20 +848,20 @@ impl Engine {
         }
     }
 
-    fn advertise(&mut self, advbase: u8, advskew: u8) {
-        self.counter = self.counter.wrapping_add(1);
-        let advert = Advert::signed(
-            self.settings.vhid,
-            advbase,
-            advskew,
-            self.counter,
-            &self.settings.password,
-            &self.hashed,
-        );
-        let sent = match &self.socket {
-            Some(socket) => socket.send(&wire::encode_ipv4(self.src, &advert)),
-            None => Err(std::io::Error::other("the interface is gone")),
-        };
+    fn advertise(&mut self, offer: Offer) {
+        if let Offer::Carp { .. } = offer {
+            self.counter = self.counter.wrapping_add(1);
+        }
+        let mut sent = Ok(());
+        for &dst in &self.destinations {
+            let result = match &self.socket {
+                Some(socket) => socket.send(dst, &self.message(offer, dst)),
+                None => Err(std::io::Error::other("the interface is gone")),
+            };
+            if let Err(e) = result {
+                sent = Err(std::io::Error::new(e.kind(), format!("to {dst}: {e}")));
+            }
+        }
         match sent {
             // Reported once per run of failures, not once a second.
             Err(e) if !self.send_failing => {
@@ -786,6 +880,33 @@ impl Engine {
                 );
             }
             _ => {}
+        }
+    }
+
+    /// The CARP header (the same for every destination) or the VRRP message (whose checksum
+    /// covers the destination) of an advert.
+    fn message(&self, offer: Offer, dst: IpAddr) -> Vec<u8> {
+        match offer {
+            Offer::Carp { advbase, advskew } => Advert::signed(
+                self.settings.vhid,
+                advbase,
+                advskew,
+                self.counter,
+                &self.settings.password,
+                &self.hashed,
+            )
+            .encode()
+            .to_vec(),
+            Offer::Vrrp {
+                priority,
+                interval_cs,
+            } => VrrpAdvert {
+                vrid: self.settings.vhid,
+                priority,
+                interval_cs,
+                addrs: self.hashed.clone(),
+            }
+            .encode(self.src, dst),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Every transition rule of the state machine, with time passed in by hand.
 
 use super::*;
+use std::net::Ipv4Addr;
 
 const ME: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 const LOWER: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -10,12 +11,15 @@ fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
 }
 
+fn carp(advbase: u8, advskew: u8) -> Offer {
+    Offer::Carp { advbase, advskew }
+}
+
 fn machine(advskew: u8, preempt: bool) -> Machine {
     Machine::new(Config {
-        advbase: 1,
-        advskew,
+        offer: carp(1, advskew),
         preempt,
-        src: ME,
+        src: ME.into(),
     })
 }
 
@@ -68,10 +72,7 @@ fn starts_as_backup_and_takes_over_after_three_intervals_plus_skew() {
         vec![
             Action::AddAddresses,
             Action::Announce,
-            Action::Advertise {
-                advbase: 1,
-                advskew: 100
-            },
+            Action::Advertise(carp(1, 100)),
             Action::Transition {
                 from: State::Backup,
                 to: State::Master,
@@ -86,7 +87,7 @@ fn starts_as_backup_and_takes_over_after_three_intervals_plus_skew() {
 fn backup_restarts_its_timer_on_each_advert_of_a_better_master() {
     let mut m = machine(100, true);
     m.start(secs(0.0));
-    assert!(m.advert(secs(2.0), LOWER, 1, 0).is_empty());
+    assert!(m.advert(secs(2.0), LOWER.into(), carp(1, 0)).is_empty());
     assert_eq!(m.deadline(), Some(secs(2.0) + interval(3, 100)));
     assert!(m.tick(secs(4.0)).is_empty());
     assert_eq!(m.state(), State::Backup);
@@ -96,7 +97,7 @@ fn backup_restarts_its_timer_on_each_advert_of_a_better_master() {
 fn backup_with_preempt_takes_over_from_a_worse_master() {
     let mut m = machine(0, true);
     m.start(secs(0.0));
-    let a = m.advert(secs(1.0), HIGHER, 1, 100);
+    let a = m.advert(secs(1.0), HIGHER.into(), carp(1, 100));
     assert_eq!(
         transition(&a),
         Some((State::Backup, State::Master, Reason::Preempt))
@@ -108,7 +109,7 @@ fn backup_with_preempt_takes_over_from_a_worse_master() {
 fn backup_without_preempt_stays_behind_a_worse_master() {
     let mut m = machine(0, false);
     m.start(secs(0.0));
-    assert!(m.advert(secs(1.0), HIGHER, 1, 100).is_empty());
+    assert!(m.advert(secs(1.0), HIGHER.into(), carp(1, 100)).is_empty());
     assert_eq!(m.state(), State::Backup);
 }
 
@@ -116,7 +117,7 @@ fn backup_without_preempt_stays_behind_a_worse_master() {
 fn equal_intervals_do_not_preempt() {
     let mut m = machine(50, true);
     m.start(secs(0.0));
-    assert!(m.advert(secs(1.0), HIGHER, 1, 50).is_empty());
+    assert!(m.advert(secs(1.0), HIGHER.into(), carp(1, 50)).is_empty());
     assert_eq!(m.state(), State::Backup);
 }
 
@@ -125,7 +126,7 @@ fn a_bow_out_makes_a_backup_take_over_at_once() {
     // The "master will time out" rule: an interval above 3 x our advbase.
     let mut m = machine(100, false);
     m.start(secs(0.0));
-    let a = m.advert(secs(1.0), LOWER, 255, 255);
+    let a = m.advert(secs(1.0), LOWER.into(), carp(255, 255));
     assert_eq!(
         transition(&a),
         Some((State::Backup, State::Master, Reason::MasterWillTimeOut))
@@ -136,16 +137,16 @@ fn a_bow_out_makes_a_backup_take_over_at_once() {
 fn an_interval_of_exactly_three_advbases_is_not_a_timeout() {
     let mut m = machine(100, false);
     m.start(secs(0.0));
-    assert!(m.advert(secs(1.0), LOWER, 3, 0).is_empty());
+    assert!(m.advert(secs(1.0), LOWER.into(), carp(3, 0)).is_empty());
     assert_eq!(m.state(), State::Backup);
-    let a = m.advert(secs(1.0), LOWER, 3, 1);
+    let a = m.advert(secs(1.0), LOWER.into(), carp(3, 1));
     assert_eq!(m.state(), State::Master, "{a:?}");
 }
 
 #[test]
 fn master_yields_to_a_better_master_and_drops_the_addresses() {
     let mut m = master(100, false);
-    let a = m.advert(secs(9.0), HIGHER, 1, 0);
+    let a = m.advert(secs(9.0), HIGHER.into(), carp(1, 0));
     assert_eq!(
         a,
         vec![
@@ -165,16 +166,22 @@ fn master_keeps_the_addresses_against_a_worse_master() {
     // Two masters after a partition: the better one stays, the worse one yields on its advert.
     // It announces the addresses again: neighbours may have moved to the other master.
     let mut m = master(0, false);
-    assert_eq!(m.advert(secs(9.0), LOWER, 1, 100), vec![Action::Announce]);
+    assert_eq!(
+        m.advert(secs(9.0), LOWER.into(), carp(1, 100)),
+        vec![Action::Announce]
+    );
     assert_eq!(m.state(), State::Master);
 }
 
 #[test]
 fn equal_masters_break_the_tie_by_lower_source_address() {
     let mut m = master(0, false);
-    assert_eq!(m.advert(secs(9.0), HIGHER, 1, 0), vec![Action::Announce]);
+    assert_eq!(
+        m.advert(secs(9.0), HIGHER.into(), carp(1, 0)),
+        vec![Action::Announce]
+    );
     assert_eq!(m.state(), State::Master);
-    let a = m.advert(secs(9.0), LOWER, 1, 0);
+    let a = m.advert(secs(9.0), LOWER.into(), carp(1, 0));
     assert_eq!(
         transition(&a),
         Some((State::Master, State::Backup, Reason::TieBreak))
@@ -184,7 +191,7 @@ fn equal_masters_break_the_tie_by_lower_source_address() {
 #[test]
 fn own_adverts_are_ignored() {
     let mut m = master(100, false);
-    assert!(m.advert(secs(9.0), ME, 1, 0).is_empty());
+    assert!(m.advert(secs(9.0), ME.into(), carp(1, 0)).is_empty());
     assert_eq!(m.state(), State::Master);
 }
 
@@ -193,10 +200,7 @@ fn master_advertises_every_interval_and_repeats_the_announce_once() {
     let mut m = master(0, false);
     let first = m.deadline().unwrap();
     let adverts: Vec<Vec<Action>> = (0..4).map(|i| m.tick(first + secs(f64::from(i)))).collect();
-    let advert = Action::Advertise {
-        advbase: 1,
-        advskew: 0,
-    };
+    let advert = Action::Advertise(carp(1, 0));
     assert_eq!(adverts[0], vec![advert]);
     assert_eq!(adverts[1], vec![advert, Action::Announce]);
     assert_eq!(adverts[2], vec![advert]);
@@ -208,13 +212,7 @@ fn demotion_is_capped_and_advertised_at_once_by_a_master() {
     let mut m = master(100, false);
     let a = m.set_demotion(secs(5.0), 200);
     assert_eq!(m.effective_skew(), 240);
-    assert_eq!(
-        a,
-        vec![Action::Advertise {
-            advbase: 1,
-            advskew: 240
-        }]
-    );
+    assert_eq!(a, vec![Action::Advertise(carp(1, 240))]);
     assert_eq!(m.deadline(), Some(secs(5.0) + interval(1, 240)));
     m.set_demotion(secs(6.0), 0);
     assert_eq!(m.effective_skew(), 100);
@@ -225,7 +223,7 @@ fn a_demoted_backup_no_longer_preempts() {
     let mut m = machine(0, true);
     m.start(secs(0.0));
     assert!(m.set_demotion(secs(0.5), 240).is_empty());
-    assert!(m.advert(secs(1.0), HIGHER, 1, 100).is_empty());
+    assert!(m.advert(secs(1.0), HIGHER.into(), carp(1, 100)).is_empty());
     assert_eq!(m.state(), State::Backup);
 }
 
@@ -235,17 +233,16 @@ fn a_demoted_master_is_preempted_by_a_backup_that_hears_it() {
     // immediate advert.
     let mut a = master(0, true);
     let mut b = Machine::new(Config {
-        advbase: 1,
-        advskew: 100,
+        offer: carp(1, 100),
         preempt: true,
-        src: HIGHER,
+        src: HIGHER.into(),
     });
     b.start(secs(0.0));
     let sent = a.set_demotion(secs(5.0), 240);
-    let Some(Action::Advertise { advbase, advskew }) = sent.first().copied() else {
+    let Some(Action::Advertise(offer)) = sent.first().copied() else {
         panic!("no advert: {sent:?}");
     };
-    let taken = b.advert(secs(5.0), ME, advbase, advskew);
+    let taken = b.advert(secs(5.0), ME.into(), offer);
     assert_eq!(
         transition(&taken),
         Some((State::Backup, State::Master, Reason::Preempt))
@@ -258,10 +255,7 @@ fn shutdown_as_master_bows_out_and_removes_the_addresses() {
     assert_eq!(
         m.shutdown(),
         vec![
-            Action::Advertise {
-                advbase: 255,
-                advskew: 255
-            },
+            Action::Advertise(carp(255, 255)),
             Action::RemoveAddresses,
             Action::Transition {
                 from: State::Master,
@@ -295,10 +289,7 @@ fn link_up_makes_a_master_claim_its_addresses_again() {
         vec![
             Action::AddAddresses,
             Action::Announce,
-            Action::Advertise {
-                advbase: 1,
-                advskew: 0
-            }
+            Action::Advertise(carp(1, 0))
         ]
     );
     assert_eq!(m.deadline(), Some(secs(21.0)));
@@ -329,7 +320,7 @@ fn link_down_leaves_init_and_link_up_waits_as_backup() {
     assert!(m.tick(secs(100.0)).is_empty());
     assert!(m.link_down().is_empty(), "already down");
     // Adverts heard in INIT (a late packet) change nothing.
-    assert!(m.advert(secs(100.0), LOWER, 1, 200).is_empty());
+    assert!(m.advert(secs(100.0), LOWER.into(), carp(1, 200)).is_empty());
     let a = m.link_up(secs(100.0));
     assert_eq!(a[0], Action::RemoveAddresses);
     assert_eq!(
@@ -338,7 +329,7 @@ fn link_down_leaves_init_and_link_up_waits_as_backup() {
     );
     assert_eq!(m.deadline(), Some(secs(103.0)));
     // With preempt and a better skew it takes the VIP back from a worse master.
-    let a = m.advert(secs(100.5), LOWER, 1, 100);
+    let a = m.advert(secs(100.5), LOWER.into(), carp(1, 100));
     assert_eq!(
         transition(&a),
         Some((State::Backup, State::Master, Reason::Preempt))
@@ -358,16 +349,217 @@ fn ties_are_broken_in_ucarps_order_on_little_endian_hosts() {
     // ucarp compares raw s_addr values: on x86 the last octet weighs most, so 10.77.1.1
     // beats 10.77.0.2 although it is the larger address.
     let mut m = Machine::new(Config {
-        advbase: 1,
-        advskew: 0,
+        offer: carp(1, 0),
         preempt: false,
-        src: Ipv4Addr::new(10, 77, 0, 2),
+        src: Ipv4Addr::new(10, 77, 0, 2).into(),
     });
     m.start(secs(0.0));
     m.tick(m.deadline().unwrap());
-    let a = m.advert(secs(9.0), Ipv4Addr::new(10, 77, 1, 1), 1, 0);
+    let a = m.advert(secs(9.0), Ipv4Addr::new(10, 77, 1, 1).into(), carp(1, 0));
     assert_eq!(
         transition(&a),
         Some((State::Master, State::Backup, Reason::TieBreak))
     );
+}
+
+mod vrrp3 {
+    //! RFC 5798 section 6.4, with time passed in by hand.
+
+    use super::*;
+
+    fn vrrp(priority: u8, interval_cs: u16) -> Offer {
+        Offer::Vrrp {
+            priority,
+            interval_cs,
+        }
+    }
+
+    fn machine(priority: u8, interval_cs: u16, preempt: bool) -> Machine {
+        Machine::new(Config {
+            offer: vrrp(priority, interval_cs),
+            preempt,
+            src: ME.into(),
+        })
+    }
+
+    fn master(priority: u8, preempt: bool) -> Machine {
+        let mut m = machine(priority, 100, preempt);
+        m.start(secs(0.0));
+        let down = m.deadline().unwrap();
+        m.tick(down);
+        assert_eq!(m.state(), State::Master);
+        m
+    }
+
+    #[test]
+    fn timers_are_the_rfcs() {
+        // Skew_Time = ((256 - Priority) * Master_Adver_Interval) / 256
+        assert_eq!(skew_time(100, secs(1.0)), Duration::from_micros(609_375));
+        assert_eq!(
+            skew_time(254, centiseconds(20)),
+            Duration::from_nanos(1_562_500)
+        );
+        assert_eq!(skew_time(1, secs(1.0)), Duration::from_nanos(996_093_750));
+        // Master_Down_Interval = 3 * Master_Adver_Interval + Skew_Time, from start-up.
+        let mut m = machine(100, 100, false);
+        m.start(secs(10.0));
+        assert_eq!(m.deadline(), Some(secs(13.0) + skew_time(100, secs(1.0))));
+        let a = m.tick(secs(13.609_375));
+        assert_eq!(
+            transition(&a),
+            Some((State::Backup, State::Master, Reason::MasterDown))
+        );
+        assert!(a.contains(&Action::Advertise(vrrp(100, 100))));
+        assert_eq!(
+            m.deadline(),
+            Some(secs(14.609_375)),
+            "advertises every interval"
+        );
+    }
+
+    #[test]
+    fn a_backup_learns_the_masters_interval() {
+        let mut m = machine(100, 100, false);
+        m.start(secs(0.0));
+        assert!(m.advert(secs(1.0), LOWER.into(), vrrp(150, 20)).is_empty());
+        assert_eq!(m.master_interval(), centiseconds(20));
+        let down = secs(1.0) + 3 * centiseconds(20) + skew_time(100, centiseconds(20));
+        assert_eq!(m.deadline(), Some(down));
+        assert!(m.tick(down - secs(0.001)).is_empty());
+        assert_eq!(
+            transition(&m.tick(down)),
+            Some((State::Backup, State::Master, Reason::MasterDown))
+        );
+        assert_eq!(
+            m.deadline(),
+            Some(down + secs(1.0)),
+            "as master it sends at its own interval"
+        );
+    }
+
+    #[test]
+    fn priority_zero_makes_the_backup_take_over_after_its_skew_time() {
+        let mut m = machine(100, 100, false);
+        m.start(secs(0.0));
+        m.advert(secs(1.0), LOWER.into(), vrrp(200, 100));
+        assert!(m.advert(secs(1.5), LOWER.into(), vrrp(0, 100)).is_empty());
+        let at = secs(1.5) + skew_time(100, secs(1.0));
+        assert_eq!(m.deadline(), Some(at));
+        assert_eq!(
+            transition(&m.tick(at)),
+            Some((State::Backup, State::Master, Reason::MasterStopped))
+        );
+    }
+
+    #[test]
+    fn higher_priority_backups_take_over_sooner() {
+        // The skew orders the backups: of two that hear the same priority 0, the better
+        // one's timer fires first, and its advert then holds the other one back.
+        let at = |priority| {
+            let mut m = machine(priority, 100, false);
+            m.start(secs(0.0));
+            m.advert(secs(1.0), LOWER.into(), vrrp(0, 100));
+            m.deadline().unwrap()
+        };
+        assert!(at(200) < at(100));
+    }
+
+    #[test]
+    fn preemption_discards_a_worse_masters_adverts_and_waits_the_master_down_interval() {
+        let mut m = machine(200, 100, true);
+        m.start(secs(0.0));
+        let first = m.deadline().unwrap();
+        assert!(m.advert(secs(1.0), LOWER.into(), vrrp(100, 100)).is_empty());
+        assert_eq!(
+            m.deadline(),
+            Some(first),
+            "the worse advert does not reset the timer"
+        );
+        assert_eq!(m.state(), State::Backup);
+        assert_eq!(
+            transition(&m.tick(first)),
+            Some((State::Backup, State::Master, Reason::Preempt))
+        );
+    }
+
+    #[test]
+    fn without_preemption_a_worse_master_is_kept() {
+        let mut m = machine(200, 100, false);
+        m.start(secs(0.0));
+        m.advert(secs(2.0), LOWER.into(), vrrp(100, 100));
+        assert_eq!(m.deadline(), Some(secs(5.0) + skew_time(200, secs(1.0))));
+    }
+
+    #[test]
+    fn master_yields_to_higher_priority_and_to_a_higher_address_on_a_tie() {
+        let mut m = master(100, false);
+        let a = m.advert(secs(9.0), LOWER.into(), vrrp(101, 50));
+        assert_eq!(
+            transition(&a),
+            Some((State::Master, State::Backup, Reason::BetterMaster))
+        );
+        assert!(a.contains(&Action::RemoveAddresses));
+        assert_eq!(m.master_interval(), centiseconds(50));
+        let mut m = master(100, false);
+        let a = m.advert(secs(9.0), HIGHER.into(), vrrp(100, 100));
+        assert_eq!(
+            transition(&a),
+            Some((State::Master, State::Backup, Reason::TieBreak))
+        );
+        let mut m = master(100, false);
+        assert_eq!(
+            m.advert(secs(9.0), LOWER.into(), vrrp(100, 100)),
+            vec![Action::Announce, Action::Advertise(vrrp(100, 100))],
+            "a lower address on a tie loses; the master answers at once"
+        );
+        assert_eq!(m.state(), State::Master);
+    }
+
+    #[test]
+    fn master_answers_a_priority_zero_at_once() {
+        let mut m = master(100, false);
+        assert_eq!(
+            m.advert(secs(9.3), LOWER.into(), vrrp(0, 100)),
+            vec![Action::Advertise(vrrp(100, 100))]
+        );
+        assert_eq!(m.deadline(), Some(secs(10.3)));
+    }
+
+    #[test]
+    fn shutdown_sends_priority_zero() {
+        let mut m = master(100, false);
+        assert_eq!(
+            m.shutdown(),
+            vec![
+                Action::Advertise(vrrp(0, 100)),
+                Action::RemoveAddresses,
+                Action::Transition {
+                    from: State::Master,
+                    to: State::Init,
+                    reason: Reason::Shutdown
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn demotion_lowers_the_priority_to_at_least_one() {
+        let mut m = master(100, false);
+        assert_eq!(
+            m.set_demotion(secs(5.0), 30),
+            vec![Action::Advertise(vrrp(70, 100))]
+        );
+        assert_eq!(m.effective_priority(), 70);
+        m.set_demotion(secs(6.0), 240);
+        assert_eq!(m.effective_priority(), 1);
+        m.set_demotion(secs(7.0), 0);
+        assert_eq!(m.effective_priority(), 100);
+    }
+
+    #[test]
+    fn carp_adverts_do_not_move_a_vrrp_machine() {
+        let mut m = master(100, false);
+        assert!(m.advert(secs(9.0), LOWER.into(), carp(1, 0)).is_empty());
+        assert_eq!(m.state(), State::Master);
+    }
 }

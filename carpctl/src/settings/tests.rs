@@ -1,6 +1,7 @@
 //! Validation of `run` settings, the site mapping and the password file checks.
 
 use super::*;
+use crate::wire;
 use std::io::Write;
 
 fn args() -> RunArgs {
@@ -8,12 +9,20 @@ fn args() -> RunArgs {
         interface: "eth0".into(),
         vhid: 10,
         vips: vec!["10.0.10.100/24".parse().unwrap()],
+        carpver: CARP,
         advbase: 1,
         advskew: 0,
+        vrrpprio: DEFAULT_VRRP_PRIORITY,
+        vrrpinterval: DEFAULT_VRRP_INTERVAL_CS,
         preempt: true,
+        peers: Vec::new(),
         src: None,
         track: vec!["eth1".into()],
     }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
 }
 
 fn check(a: RunArgs) -> Result<RunSettings, Error> {
@@ -82,10 +91,77 @@ fn each_bad_value_is_named() {
         ),
         (
             RunArgs {
-                vips: vec!["fd00::1/64".parse().unwrap(), "fd00::2/64".parse().unwrap()],
+                carpver: VRRP3,
+                vips: vec![
+                    "10.0.10.100/24".parse().unwrap(),
+                    "fd00::2/64".parse().unwrap(),
+                ],
                 ..args()
             },
-            "invalid vip 'fd00::1/64 fd00::2/64': give at least one IPv4",
+            "invalid vip '10.0.10.100/24 fd00::2/64': VRRP carries the addresses of one family",
+        ),
+        (
+            RunArgs {
+                carpver: 4,
+                ..args()
+            },
+            "invalid carpver '4': use 2 (CARP) or 3 (VRRPv3)",
+        ),
+        (
+            RunArgs {
+                vrrpprio: 0,
+                ..args()
+            },
+            "invalid vrrpprio '0': use a priority from 1 to 254",
+        ),
+        (
+            RunArgs {
+                vrrpprio: 255,
+                ..args()
+            },
+            "invalid vrrpprio '255'",
+        ),
+        (
+            RunArgs {
+                vrrpinterval: 0,
+                ..args()
+            },
+            "invalid vrrpinterval '0': use an interval from 1 to 4095 centiseconds",
+        ),
+        (
+            RunArgs {
+                vrrpinterval: 4096,
+                ..args()
+            },
+            "invalid vrrpinterval '4096'",
+        ),
+        (
+            RunArgs {
+                peers: vec![ip("224.0.0.18")],
+                ..args()
+            },
+            "invalid peer '224.0.0.18': give the unicast address of another node",
+        ),
+        (
+            RunArgs {
+                peers: vec![ip("10.0.10.100")],
+                ..args()
+            },
+            "invalid peer '10.0.10.100': a peer is another node's own address",
+        ),
+        (
+            RunArgs {
+                peers: vec![ip("10.0.10.12"), ip("fd00::12")],
+                ..args()
+            },
+            "invalid peer '10.0.10.12 fd00::12': give peers of one family",
+        ),
+        (
+            RunArgs {
+                src: Some(ip("fd00::11")),
+                ..args()
+            },
+            "invalid src 'fd00::11': the adverts travel over IPv4",
         ),
         (
             RunArgs {
@@ -130,6 +206,70 @@ fn each_bad_value_is_named() {
 }
 
 #[test]
+fn adverts_go_to_the_peers_or_the_group_of_their_family() {
+    assert_eq!(
+        check(args()).unwrap().destinations(),
+        [IpAddr::V4(wire::GROUP)]
+    );
+    let v6 = check(RunArgs {
+        vips: vec!["fd00::100/64".parse().unwrap()],
+        carpver: VRRP3,
+        ..args()
+    })
+    .unwrap();
+    assert!(!v6.advertises_v4());
+    assert_eq!(v6.destinations(), [IpAddr::V6(vrrp::GROUP_V6)]);
+    let peers = check(RunArgs {
+        peers: vec![ip("10.0.10.12"), ip("10.0.10.13")],
+        ..args()
+    })
+    .unwrap();
+    assert_eq!(peers.destinations(), [ip("10.0.10.12"), ip("10.0.10.13")]);
+    let v6_peer = check(RunArgs {
+        vips: vec!["fd00::100/64".parse().unwrap()],
+        peers: vec![ip("fd00::12")],
+        ..args()
+    })
+    .unwrap();
+    assert_eq!(v6_peer.destinations(), [ip("fd00::12")]);
+    assert_eq!(
+        v6_peer.offer(),
+        Offer::Carp {
+            advbase: 1,
+            advskew: 0
+        }
+    );
+}
+
+#[test]
+fn site_gives_vrrp_values_and_the_other_hosts_as_peers() {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(include_str!("../../../site/examples/howto.json")).unwrap();
+    doc["carp"]["carpver"] = 3.into();
+    doc["carp"]["vrrpinterval"] = 20.into();
+    doc["carp"]["peers"] = serde_json::json!(["10.0.10.11", "10.0.10.12", "10.0.10.13"]);
+    doc["hosts"][1]["vrrpprio"] = 150.into();
+    let site = site::Site::parse(&doc.to_string(), "howto").unwrap();
+    let (a, _) = RunArgs::from_site(&site, "redis2").unwrap();
+    assert_eq!((a.carpver, a.vrrpprio, a.vrrpinterval), (3, 150, 20));
+    assert_eq!(
+        a.peers,
+        [ip("10.0.10.11"), ip("10.0.10.13")],
+        "all but itself"
+    );
+    let (a, _) = RunArgs::from_site(&site, "redis1").unwrap();
+    assert_eq!(a.vrrpprio, DEFAULT_VRRP_PRIORITY);
+    let s = check(a).unwrap();
+    assert_eq!(
+        s.offer(),
+        Offer::Vrrp {
+            priority: 100,
+            interval_cs: 20
+        }
+    );
+}
+
+#[test]
 fn site_gives_interface_vip_skew_and_source() {
     let site =
         site::Site::parse(include_str!("../../../site/examples/howto.json"), "howto").unwrap();
@@ -140,6 +280,8 @@ fn site_gives_interface_vip_skew_and_source() {
     assert_eq!(a.src, Some("10.0.10.12".parse().unwrap()));
     assert_eq!(a.vips, vec!["10.0.10.100/24".parse::<IpNet>().unwrap()]);
     assert!(a.preempt);
+    assert_eq!(a.carpver, CARP, "CARP unless the site says otherwise");
+    assert!(a.peers.is_empty(), "multicast unless the site lists peers");
     assert_eq!(pass_file, PathBuf::from("/usr/local/etc/carp/vhid10.pass"));
     let e = RunArgs::from_site(&site, "redis9").unwrap_err().to_string();
     assert!(e.contains("unknown host 'redis9'"), "{e}");

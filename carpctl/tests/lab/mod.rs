@@ -45,6 +45,74 @@ pub fn nft_available(test: &str) -> bool {
     installed(test, "nft", "--version")
 }
 
+pub fn keepalived_available(test: &str) -> bool {
+    installed(test, "keepalived", "--version")
+}
+
+/// How a keepalived peer is configured: VRRPv3 for the lab's VRID and VIP.
+#[derive(Debug, Clone)]
+pub struct Keepalived {
+    pub priority: u8,
+    /// `advert_int` in centiseconds (keepalived takes fractional seconds in version 3).
+    pub interval_cs: u16,
+    pub preempt: bool,
+    /// Unicast peers (`unicast_peer`); multicast when empty.
+    pub peers: Vec<String>,
+    /// `unicast_ttl`: the TTL of its unicast adverts.
+    pub unicast_ttl: Option<u8>,
+    /// The virtual address with its prefix.
+    pub vip: String,
+}
+
+impl Keepalived {
+    pub fn new(priority: u8) -> Keepalived {
+        Keepalived {
+            priority,
+            interval_cs: 100,
+            preempt: true,
+            peers: Vec::new(),
+            unicast_ttl: None,
+            vip: format!("{VIP}/24"),
+        }
+    }
+
+    /// keepalived.conf(5) text for `host`.
+    fn config(&self, host: usize) -> String {
+        let mut instance = format!(
+            "    state BACKUP\n    interface eth0\n    virtual_router_id {VHID}\n    \
+             priority {}\n    advert_int {}.{:02}\n",
+            self.priority,
+            self.interval_cs / 100,
+            self.interval_cs % 100
+        );
+        if !self.preempt {
+            instance.push_str("    nopreempt\n");
+        }
+        if !self.peers.is_empty() {
+            let own = if self.vip.contains(':') {
+                format!("fd77::{host}")
+            } else {
+                Lab::addr(host).to_string()
+            };
+            instance.push_str(&format!(
+                "    unicast_src_ip {own}\n    unicast_peer {{\n{}    }}\n",
+                self.peers
+                    .iter()
+                    .map(|p| format!("        {p}\n"))
+                    .collect::<String>()
+            ));
+        }
+        if let Some(ttl) = self.unicast_ttl {
+            instance.push_str(&format!("    unicast_ttl {ttl}\n"));
+        }
+        format!(
+            "global_defs {{\n    vrrp_version 3\n}}\nvrrp_instance lab {{\n{instance}    \
+             virtual_ipaddress {{\n        {}\n    }}\n}}\n",
+            self.vip
+        )
+    }
+}
+
 fn installed(test: &str, tool: &str, probe: &str) -> bool {
     if Command::new(tool).arg(probe).output().is_err() {
         eprintln!("skipped {test}: '{tool}' is not installed");
@@ -258,6 +326,22 @@ impl Lab {
         extra: &[&str],
         env: &[(&str, &Path)],
     ) -> usize {
+        let vip = format!("{VIP}/24");
+        let pass = pass.to_str().unwrap();
+        let args: Vec<&str> = ["--vip", &vip, "--pass-file", pass]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        self.spawn_carpctl(host, &args, env)
+    }
+
+    /// Starts `carpctl run` for the lab's vhid on `host`'s eth0 with only `extra` beyond
+    /// interface, vhid and state directory (no VIP, no password file).
+    pub fn carpctl_bare(&mut self, host: usize, extra: &[&str]) -> usize {
+        self.spawn_carpctl(host, extra, &[])
+    }
+
+    fn spawn_carpctl(&mut self, host: usize, extra: &[&str], env: &[(&str, &Path)]) -> usize {
         let mut command = Command::new("ip");
         for (key, value) in env {
             command.env(key, value);
@@ -271,8 +355,6 @@ impl Lab {
                 "run",
             ])
             .args(["--interface", "eth0", "--vhid", &VHID.to_string()])
-            .args(["--vip", &format!("{VIP}/24"), "--pass-file"])
-            .arg(pass)
             .arg("--state-dir")
             .arg(self.state_dir(host))
             .args(extra);
@@ -332,6 +414,69 @@ impl Lab {
         }
         self.procs.push(Proc::spawn(command));
         self.procs.len() - 1
+    }
+
+    /// Starts keepalived (VRRPv3, in the foreground, logging to stderr) on `host`.
+    pub fn keepalived(&mut self, host: usize, k: &Keepalived) -> usize {
+        let file = |name: &str| self.dir.path().join(format!("keepalived{host}.{name}"));
+        std::fs::write(file("conf"), k.config(host)).unwrap();
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", &self.ns(host), "keepalived"])
+            .args(["--dont-fork", "--vrrp", "--log-console", "--log-detail"])
+            .arg("--use-file")
+            .arg(file("conf"))
+            .arg("--pid")
+            .arg(file("pid"))
+            .arg("--vrrp_pid")
+            .arg(file("vrrp.pid"));
+        self.procs.push(Proc::spawn(command));
+        self.procs.len() - 1
+    }
+
+    /// Gives `host` the address fd77::`host`/64 and waits until its link-local address has
+    /// passed duplicate address detection (adverts over IPv6 multicast are sent from it).
+    pub fn add_ipv6(&self, host: usize) {
+        self.add_addr(host, &format!("fd77::{host}/64"));
+        wait_until(
+            Duration::from_secs(10),
+            "a usable link-local address",
+            || {
+                let out = Command::new("ip")
+                    .args([
+                        "-n",
+                        &self.ns(host),
+                        "-6",
+                        "-o",
+                        "addr",
+                        "show",
+                        "dev",
+                        "eth0",
+                    ])
+                    .args(["scope", "link"])
+                    .output()
+                    .unwrap();
+                let text = String::from_utf8_lossy(&out.stdout);
+                text.contains("fe80::") && !text.contains("tentative")
+            },
+        );
+    }
+
+    /// Drops (`true`) or lets through (`false`) multicast sent and received by `host`, as a
+    /// cloud network or a vSwitch that filters it would.
+    pub fn drop_multicast(&self, host: usize, on: bool) {
+        let script = if on {
+            "add table inet nomcast; \
+             add chain inet nomcast out { type filter hook output priority 0; }; \
+             add chain inet nomcast in { type filter hook input priority 0; }; \
+             add rule inet nomcast out ip daddr 224.0.0.0/4 drop; \
+             add rule inet nomcast out ip6 daddr ff02::12 drop; \
+             add rule inet nomcast in ip daddr 224.0.0.0/4 drop; \
+             add rule inet nomcast in ip6 daddr ff02::12 drop"
+        } else {
+            "delete table inet nomcast"
+        };
+        sh(&["ip", "netns", "exec", &self.ns(host), "nft", script]);
     }
 
     /// Whether `host` has the virtual address on its eth0.
@@ -452,7 +597,17 @@ impl Lab {
     }
 
     /// Sends whole IPv4 packets (header included) to the CARP group from inside `host`.
-    pub fn send_packets(&self, host: usize, packets: Vec<[u8; 56]>) {
+    pub fn send_packets(&self, host: usize, packets: Vec<Vec<u8>>) {
+        self.send_packets_to(host, wire::GROUP, packets);
+    }
+
+    /// Sends `advert` from `host` to `dst` only, as a unicast peer would.
+    pub fn send_unicast(&self, host: usize, dst: Ipv4Addr, advert: &Advert) {
+        let packet = wire::ip::ipv4_packet(Lab::addr(host), dst, &advert.encode());
+        self.send_packets_to(host, dst, vec![packet]);
+    }
+
+    fn send_packets_to(&self, host: usize, dst: Ipv4Addr, packets: Vec<Vec<u8>>) {
         let ns = format!("/run/netns/{}", self.ns(host));
         std::thread::spawn(move || {
             // setns changes only this thread's network namespace.
@@ -466,7 +621,7 @@ impl Lab {
             .unwrap();
             socket.set_header_included_v4(true).unwrap();
             socket.bind_device(Some(b"eth0")).unwrap();
-            let to = socket2::SockAddr::from(std::net::SocketAddrV4::new(wire::GROUP, 0));
+            let to = socket2::SockAddr::from(std::net::SocketAddrV4::new(dst, 0));
             for p in packets {
                 socket.send_to(&p, &to).unwrap();
             }
@@ -585,6 +740,22 @@ fn sh(args: &[&str]) {
     );
 }
 
+/// The state changes printed by the carpctl of `proc`, as "FROM->TO reason".
+pub fn reasons(lab: &Lab, proc: usize) -> Vec<String> {
+    lab.procs[proc]
+        .events()
+        .iter()
+        .map(|e| {
+            format!(
+                "{}->{} {}",
+                e["from"].as_str().unwrap(),
+                e["to"].as_str().unwrap(),
+                e["reason"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
 /// Polls `check` every 50 ms until it holds; panics with `what` after `within`.
 pub fn wait_until(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
     let end = Instant::now() + within;
@@ -595,6 +766,19 @@ pub fn wait_until(within: Duration, what: &str, mut check: impl FnMut() -> bool)
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// How long `check` took to hold, polled every 10 ms; panics with `what` after `within`.
+pub fn time_until(within: Duration, what: &str, mut check: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !check() {
+        assert!(
+            start.elapsed() < within,
+            "timed out after {within:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    start.elapsed()
 }
 
 /// Holds `check` true for the whole of `during`; panics with `what` when it fails.

@@ -387,7 +387,7 @@ fn two_typos_give_two_problems() {
         [
             "cluster.replica: unknown field; did you mean 'replicas'? cluster has: replicas, node_timeout_ms, ports, bind_interface",
             "cluster.replicas: missing: expected a number from 0 to 255",
-            "hosts[1].advskwe: unknown field; did you mean 'advskew'? a host has: name, advskew, addresses",
+            "hosts[1].advskwe: unknown field; did you mean 'advskew'? a host has: name, advskew, addresses, vrrpprio",
         ]
     );
 }

@@ -97,7 +97,7 @@ fn unknown_field_near_a_known_one_is_named_with_it() {
     v["hosts"][0]["advksew"] = 5.into();
     assert_problem(
         &v,
-        "hosts[0].advksew: unknown field; did you mean 'advskew'? a host has: name, advskew, addresses",
+        "hosts[0].advksew: unknown field; did you mean 'advskew'? a host has: name, advskew, addresses, vrrpprio",
     );
 }
 
@@ -122,6 +122,45 @@ fn vip_outside_the_carp_subnet_is_refused() {
         &v,
         "carp.vip: 10.0.20.100 is not in the subnet 10.0.10.0/24 of hosts[0] ('redis1') on em1",
     );
+}
+
+#[test]
+fn vrrp_fields_are_read_and_range_checked() {
+    let mut v = howto_value();
+    v["carp"]["carpver"] = 3.into();
+    v["carp"]["vrrpinterval"] = 20.into();
+    v["carp"]["peers"] = serde_json::json!(["10.0.10.11", "10.0.10.12"]);
+    v["hosts"][0]["vrrpprio"] = 200.into();
+    let site = Site::parse(&v.to_string(), "vrrp.json").unwrap();
+    let carp = site.carp.as_ref().unwrap();
+    assert_eq!((carp.carpver, carp.vrrpinterval), (Some(3), Some(20)));
+    assert_eq!(carp.peers.len(), 2);
+    assert_eq!(site.hosts[0].vrrpprio, Some(200));
+    assert_eq!(site.hosts[1].vrrpprio, None);
+
+    v["carp"]["carpver"] = 4.into();
+    v["carp"]["vrrpinterval"] = 0.into();
+    v["carp"]["peers"] = serde_json::json!(["10.0.10.11", "10.0.10.99"]);
+    v["hosts"][1]["vrrpprio"] = 255.into();
+    let problems = problems_of(&v);
+    for expected in [
+        "carp.carpver: expected a number from 2 to 3 (2 CARP, 3 VRRPv3), got 4",
+        "carp.vrrpinterval: expected a number from 1 to 4095 (centiseconds), got 0",
+        "hosts[1].vrrpprio: expected a number from 1 to 254 (VRRPv3 priority), got 255",
+        "carp.peers[1]: 10.0.10.99 is no host's address on em1",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.contains(expected)),
+            "expected {expected:?} in {problems:?}"
+        );
+    }
+    v["carp"]["vrrpinterval"] = 4096.into();
+    assert_problem(
+        &v,
+        "carp.vrrpinterval: expected a number from 1 to 4095 (centiseconds), got 4096",
+    );
+    v["carp"]["peers"] = serde_json::json!(["10.0.10.11", "not-an-address"]);
+    assert_problem(&v, "carp.peers[1]: invalid address 'not-an-address'");
 }
 
 #[test]
