@@ -10,6 +10,7 @@
 //! the rules of [`names`].
 
 mod display;
+mod groups;
 pub mod json;
 mod model;
 pub mod names;
@@ -20,7 +21,10 @@ mod validate;
 use std::fmt;
 use std::path::Path;
 
-pub use model::{AllowEntry, Carp, Cidr, Cluster, Firewall, Host, Node, Pfsync, PortRange, Site};
+pub use groups::{Group, Standing, RANK_SKEW};
+pub use model::{
+    AllowEntry, Carp, CarpGroup, Cidr, Cluster, Firewall, Host, Node, Pfsync, PortRange, Site,
+};
 pub use names::check_interface_name;
 pub use read::{MAX_NODE_TIMEOUT_MS, MAX_PORT, MAX_REPLICAS, MIN_ALLOW_PREFIX};
 pub use validate::{BUS_PORT_OFFSET, MAX_INSTANCES, MIN_MASTERS};

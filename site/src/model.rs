@@ -74,6 +74,21 @@ pub struct Carp {
     /// all but itself; absent or empty for multicast.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub peers: Vec<IpAddr>,
+    /// Active/active: one more group per entry, each with its own vhid and VIP and preferred
+    /// by its `master` host; empty for the single-VIP form. See `groups.rs`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<CarpGroup>,
+}
+
+/// One more CARP group of an active/active site (`carp.groups[]`): same interface, advbase,
+/// password, protocol and peers as the main group, its own vhid and VIP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CarpGroup {
+    pub vhid: u8,
+    pub vip: Cidr,
+    /// The host that holds it while alive; every other host backs it up, in host order after
+    /// it (skews derived by that rank).
+    pub master: String,
 }
 
 /// The link that carries pfsync state updates.

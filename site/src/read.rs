@@ -13,7 +13,9 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use crate::display::{index, join, quote, value as shown};
-use crate::model::{AllowEntry, Carp, Cidr, Cluster, Firewall, Host, Pfsync, PortRange, Site};
+use crate::model::{
+    AllowEntry, Carp, CarpGroup, Cidr, Cluster, Firewall, Host, Pfsync, PortRange, Site,
+};
 use crate::names;
 use crate::validate::BUS_PORT_OFFSET;
 use crate::Problem;
@@ -81,11 +83,22 @@ pub(crate) struct Known {
     pub(crate) vip: Option<Cidr>,
     /// `carp.peers` element by element; empty when absent or unreadable.
     pub(crate) peers: Vec<Option<IpAddr>>,
+    pub(crate) vhid: Option<u8>,
+    /// `carp.groups` element by element; empty when absent or unreadable.
+    pub(crate) groups: Vec<KnownGroup>,
     pub(crate) pfsync_interface: Option<String>,
     pub(crate) internal_interface: Option<String>,
     pub(crate) client_ports: Option<PortRange>,
     /// One per element of `hosts`; empty when `hosts` is unreadable.
     pub(crate) hosts: Vec<KnownHost>,
+}
+
+/// What could be read of one `carp.groups` entry.
+#[derive(Debug, Default)]
+pub(crate) struct KnownGroup {
+    pub(crate) vhid: Option<u8>,
+    pub(crate) vip: Option<Cidr>,
+    pub(crate) master: Option<String>,
 }
 
 /// What could be read of one host.
@@ -167,7 +180,12 @@ const CARP: Shape = Shape {
         "carpver",
         "vrrpinterval",
         "peers",
+        "groups",
     ],
+};
+const GROUP: Shape = Shape {
+    noun: "a CARP group",
+    fields: &["vhid", "vip", "master"],
 };
 const PFSYNC: Shape = Shape {
     noun: "pfsync",
@@ -395,8 +413,10 @@ impl Reader<'_> {
             None | Some(Value::Null) => Some(Vec::new()),
             Some(_) => self.list(carp, "peers", "a list of addresses", ip_address),
         };
+        let groups = self.groups(carp);
         self.known.carp_interface = interface.clone();
         self.known.vip = vip;
+        self.known.vhid = vhid;
         self.known.peers = peers.clone().unwrap_or_default();
         Some(Carp {
             interface: interface?,
@@ -408,7 +428,46 @@ impl Reader<'_> {
             carpver: carpver?,
             vrrpinterval: vrrpinterval?,
             peers: peers?.into_iter().collect::<Option<_>>()?,
+            groups: groups?,
         })
+    }
+
+    /// `carp.groups`: absent for the single-VIP form; each entry `{vhid, vip, master}`.
+    fn groups(&mut self, carp: &Object<'_>) -> Option<Vec<CarpGroup>> {
+        let what = "a list of groups, like [{\"vhid\": 11, \"vip\": \"10.0.10.101/24\", \"master\": \"redis2\"}]";
+        let path = join(&carp.path, "groups");
+        let items = match carp.map.get("groups") {
+            None | Some(Value::Null) => return Some(Vec::new()),
+            Some(Value::Array(items)) => items,
+            Some(other) => {
+                self.note(path, format!("expected {what}, got {}", shown(other)));
+                return None;
+            }
+        };
+        let mut groups = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let Some(group) = self.object(index(&path, i), item, &GROUP) else {
+                groups.push(None);
+                self.known.groups.push(KnownGroup::default());
+                continue;
+            };
+            let vhid = self.field(&group, "vhid", number(1, 255, ""));
+            let vip = self.field(&group, "vip", host_address);
+            let master = self.field(&group, "master", host_name);
+            self.known.groups.push(KnownGroup {
+                vhid,
+                vip,
+                master: master.clone(),
+            });
+            groups.push((|| {
+                Some(CarpGroup {
+                    vhid: vhid?,
+                    vip: vip?,
+                    master: master?,
+                })
+            })());
+        }
+        groups.into_iter().collect()
     }
 
     fn pfsync(&mut self, pfsync: &Object<'_>) -> Option<Pfsync> {

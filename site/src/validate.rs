@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::display::join;
+use crate::model::Cidr;
 use crate::read::{Known, KnownHost};
 use crate::Problem;
 
@@ -24,7 +25,10 @@ pub(crate) fn validate(known: &Known, problems: &mut Vec<Problem>) {
     check_instance_count(known, problems);
     check_hosts(known, problems);
     check_interfaces_apart(known, problems);
-    check_vip(known, problems);
+    if let Some(vip) = &known.vip {
+        check_vip(known, "carp.vip", vip, problems);
+    }
+    check_groups(known, problems);
     check_peers(known, problems);
     check_client_ports(known, problems);
 }
@@ -224,9 +228,69 @@ fn check_peers(known: &Known, problems: &mut Vec<Problem>) {
     }
 }
 
-/// `carp.vip`: in every host's subnet on the CARP interface, and nobody's own address.
-fn check_vip(known: &Known, problems: &mut Vec<Problem>) {
-    let (Some(interface), Some(vip)) = (&known.carp_interface, &known.vip) else {
+/// `carp.groups`: vhids and VIPs each once (the main group's included), masters hosts of the
+/// site and each the master of one group only, every VIP checked like `carp.vip`.
+fn check_groups(known: &Known, problems: &mut Vec<Problem>) {
+    let mut vhids: BTreeMap<u8, String> = BTreeMap::new();
+    let mut vips: BTreeMap<IpAddr, String> = BTreeMap::new();
+    let mut masters: BTreeMap<&str, String> = BTreeMap::new();
+    if let Some(vhid) = known.vhid {
+        vhids.insert(vhid, "carp.vhid".into());
+    }
+    if let Some(vip) = &known.vip {
+        vips.insert(vip.addr(), "carp.vip".into());
+    }
+    for (i, group) in known.groups.iter().enumerate() {
+        let path = format!("carp.groups[{i}]");
+        if let Some(vhid) = group.vhid {
+            if let Some(first) = vhids.insert(vhid, join(&path, "vhid")) {
+                problems.push(Problem::new(
+                    join(&path, "vhid"),
+                    format!("vhid {vhid} is also {first}; give each group its own vhid"),
+                ));
+            }
+        }
+        if let Some(vip) = &group.vip {
+            if let Some(first) = vips.insert(vip.addr(), join(&path, "vip")) {
+                problems.push(Problem::new(
+                    join(&path, "vip"),
+                    format!(
+                        "{} is also {first}; give each group its own VIP",
+                        vip.addr()
+                    ),
+                ));
+            }
+            check_vip(known, &join(&path, "vip"), vip, problems);
+        }
+        let Some(master) = group.master.as_deref() else {
+            continue;
+        };
+        let names: Vec<&str> = known
+            .hosts
+            .iter()
+            .filter_map(|h| h.name.as_deref())
+            .collect();
+        if !names.contains(&master) {
+            problems.push(Problem::new(
+                join(&path, "master"),
+                format!(
+                    "'{master}' is no host of the site; name one of: {}",
+                    names.join(", ")
+                ),
+            ));
+        } else if let Some(first) = masters.insert(master, path.clone()) {
+            problems.push(Problem::new(
+                join(&path, "master"),
+                format!("'{master}' is already the master of {first}; one group per host"),
+            ));
+        }
+    }
+}
+
+/// A VIP (`carp.vip` or a group's, at `path`): in every host's subnet on the CARP interface,
+/// and nobody's own address.
+fn check_vip(known: &Known, path: &str, vip: &Cidr, problems: &mut Vec<Problem>) {
+    let Some(interface) = &known.carp_interface else {
         return;
     };
     for (i, host) in known.hosts.iter().enumerate() {
@@ -236,7 +300,7 @@ fn check_vip(known: &Known, problems: &mut Vec<Problem>) {
         let name = host.name.as_deref().unwrap_or("");
         if !own.network().contains(&vip.addr()) {
             problems.push(Problem::new(
-                "carp.vip",
+                path,
                 format!(
                     "{} is not in the subnet {} of hosts[{i}] ('{name}') on {interface}",
                     vip.addr(),
@@ -246,7 +310,7 @@ fn check_vip(known: &Known, problems: &mut Vec<Problem>) {
         }
         if own.addr() == vip.addr() {
             problems.push(Problem::new(
-                "carp.vip",
+                path,
                 format!(
                     "{} is also the own address of hosts[{i}] ('{name}'); the VIP must be an unused address",
                     vip.addr(),

@@ -279,3 +279,92 @@ fn bus_range_shifts_both_ends_by_the_bus_offset() {
     };
     assert_eq!(too_high.bus_range(), None);
 }
+
+/// The how-to's site made active/active: redis2 and redis3 each the master of a group.
+fn active_active() -> serde_json::Value {
+    let mut value = howto_value();
+    value["carp"]["groups"] = serde_json::json!([
+        {"vhid": 11, "vip": "10.0.10.101/24", "master": "redis2"},
+        {"vhid": 12, "vip": "10.0.10.102/24", "master": "redis3"}
+    ]);
+    value
+}
+
+#[test]
+fn groups_give_every_host_a_rank_in_every_group() {
+    let site = Site::parse(&active_active().to_string(), "t.json").unwrap();
+    let groups = site.carp_groups();
+    let summary: Vec<(u8, &str, bool)> = groups
+        .iter()
+        .map(|g| (g.vhid, g.master, g.derived))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (10, "redis1", false),
+            (11, "redis2", true),
+            (12, "redis3", true)
+        ]
+    );
+    let skews = |vhid| -> Vec<(u8, Option<u8>)> {
+        let group = site.carp_group(vhid).unwrap();
+        ["redis1", "redis2", "redis3"]
+            .iter()
+            .map(|h| {
+                let s = site.standing(&group, h).unwrap();
+                (s.advskew, s.vrrpprio)
+            })
+            .collect()
+    };
+    // The main group keeps the hosts' own values; a derived one ranks from its master on.
+    assert_eq!(skews(10), [(0, None), (100, None), (200, None)]);
+    assert_eq!(
+        skews(11),
+        [(50, Some(204)), (0, Some(254)), (25, Some(229))]
+    );
+    assert_eq!(
+        skews(12),
+        [(25, Some(229)), (50, Some(204)), (0, Some(254))]
+    );
+    assert!(site
+        .standing(&site.carp_group(11).unwrap(), "redis9")
+        .is_none());
+}
+
+#[test]
+fn single_vip_site_has_one_group() {
+    let site = Site::parse(HOWTO, "howto.json").unwrap();
+    assert_eq!(site.carp_groups().len(), 1);
+    assert!(site.carp_group(11).is_none());
+}
+
+#[test]
+fn groups_refuse_a_reused_vhid_or_vip_and_unknown_or_twice_named_masters() {
+    let mut value = active_active();
+    value["carp"]["groups"][0]["vhid"] = 10.into();
+    assert_problem(&value, "carp.groups[0].vhid: vhid 10 is also carp.vhid");
+    let mut value = active_active();
+    value["carp"]["groups"][1]["vip"] = "10.0.10.101/24".into();
+    assert_problem(
+        &value,
+        "carp.groups[1].vip: 10.0.10.101 is also carp.groups[0].vip",
+    );
+    let mut value = active_active();
+    value["carp"]["groups"][1]["vip"] = "10.0.99.1/24".into();
+    assert_problem(&value, "carp.groups[1].vip: 10.0.99.1 is not in the subnet");
+    let mut value = active_active();
+    value["carp"]["groups"][1]["master"] = "redis9".into();
+    assert_problem(&value, "carp.groups[1].master: 'redis9' is no host of the site; name one of: redis1, redis2, redis3");
+    let mut value = active_active();
+    value["carp"]["groups"][1]["master"] = "redis2".into();
+    assert_problem(&value, "'redis2' is already the master of carp.groups[0]");
+    let mut value = active_active();
+    value["carp"]["groups"][0]["vhd"] = 3.into();
+    assert_problem(
+        &value,
+        "carp.groups[0].vhd: unknown field; did you mean 'vhid'?",
+    );
+    let mut value = active_active();
+    value["carp"]["groups"] = "all".into();
+    assert_problem(&value, "carp.groups: expected a list of groups");
+}
