@@ -1,6 +1,7 @@
 //! The command line: clap definitions, turned into typed settings, then the work. `main.rs`
 //! only parses, calls [`run`] and maps the error to an exit code.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -17,6 +18,7 @@ use crate::converge::{
     execute::{self, ConvergeOptions, SavedPlan},
 };
 use crate::error::CreateError;
+use crate::failover;
 use crate::planner::{self, Candidate};
 use crate::reset;
 
@@ -53,6 +55,10 @@ enum Command {
     /// nodes join, nodes left out leave, dead nodes are forgotten, open slots are finished,
     /// slots move online with their keys, masters are spread over the hosts again.
     Converge(ConvergeArgs),
+    /// Promote at once a replica of every master of a lost host that serves slots and no
+    /// longer answers (CLUSTER FAILOVER FORCE, which still needs a majority of masters);
+    /// leave every master that answers alone. For CARP hooks; prints JSON of what it did.
+    Failover(FailoverArgs),
     /// Return nodes to empty (CLUSTER RESET HARD) after a failed or unwanted attempt.
     Reset(ResetArgs),
     /// Print the configuration files of a host's instances (one redis-PORT.conf per port of
@@ -103,6 +109,36 @@ struct ConvergeArgs {
     force: bool,
     #[command(flatten)]
     connect: ConnectArgs,
+}
+
+#[derive(Debug, Args)]
+struct FailoverArgs {
+    /// The site description: its nodes are surveyed, and its host names say which nodes
+    /// are on the lost host.
+    #[arg(long, value_name = "FILE")]
+    site: PathBuf,
+    /// The host found silent (by CARP); only its masters are considered.
+    #[arg(long, value_name = "NAME")]
+    lost_host: String,
+    /// How long each node may take to answer the survey before it counts as not answering
+    /// (default: 0.3).
+    #[arg(long, value_name = "SECS", default_value = "0.3", hide_default_value = true, value_parser = toolkit::duration::parse_timeout)]
+    probe_timeout: Duration,
+    /// Wait at most SECS seconds, from the start, for the promoted replicas to report
+    /// themselves masters (default: 5).
+    #[arg(long, value_name = "SECS", default_value = "5", hide_default_value = true, value_parser = toolkit::duration::parse_timeout)]
+    timeout: Duration,
+    #[command(flatten)]
+    connect: ConnectArgs,
+}
+
+/// What `failover` prints.
+#[derive(Debug, Serialize)]
+struct FailoverReport {
+    lost_host: String,
+    decisions: Vec<failover::Decision>,
+    promotions: Vec<failover::Promotion>,
+    total_seconds: f64,
 }
 
 #[derive(Debug, Args)]
@@ -251,6 +287,7 @@ pub fn run(cli: Cli, started: Instant) -> Result<(), CreateError> {
             toolkit::say!("cluster usable after {:.2} s", report.total_seconds);
             print_json(&report)
         }
+        Some(Command::Failover(args)) => run_failover(&args, started),
         Some(Command::Reset(args)) => {
             let connect = connect_options(&args.connect, args.timeout)?;
             let states = reset::inspect(&args.nodes, args.flush, &connect)?;
@@ -299,6 +336,53 @@ fn run_plan(
 /// Progress lines on stderr, each with the seconds since the start.
 fn progress(started: Instant) -> impl Fn(&str) {
     move |line: &str| toolkit::say!("{line} ({:.2} s)", started.elapsed().as_secs_f64())
+}
+
+fn run_failover(args: &FailoverArgs, started: Instant) -> Result<(), CreateError> {
+    let site = site::Site::load(&args.site)?;
+    site.host(&args.lost_host)?;
+    let host_names: BTreeMap<NodeAddr, String> = site
+        .nodes()
+        .into_iter()
+        .map(|n| (NodeAddr(n.addr), n.host))
+        .collect();
+    let seeds: Vec<NodeAddr> = host_names.keys().copied().collect();
+    let probe = connect_options(&args.connect, args.probe_timeout)?;
+    let shards = failover::survey_shards(&seeds, &host_names, &probe);
+    let decisions = failover::decide(&shards, &args.lost_host);
+    for decision in &decisions {
+        match decision {
+            failover::Decision::Promote { master, replica } => toolkit::say!(
+                "promoting {replica}: its master {master} on {} does not answer",
+                args.lost_host
+            ),
+            failover::Decision::Keep { master, why } => toolkit::say!("keeping {master}: {why}"),
+        }
+    }
+    let connect = connect_options(&args.connect, ConnectOptions::default().timeout)?;
+    let promotions = failover::execute(&decisions, &connect, started + args.timeout);
+    let failed: Vec<String> = promotions
+        .iter()
+        .filter(|p| !p.promoted)
+        .map(|p| {
+            format!(
+                "{}: {}",
+                p.replica,
+                p.error.as_deref().unwrap_or("not promoted")
+            )
+        })
+        .collect();
+    print_json(&FailoverReport {
+        lost_host: args.lost_host.clone(),
+        decisions,
+        promotions,
+        total_seconds: started.elapsed().as_secs_f64(),
+    })?;
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CreateError::NotPromoted { failed })
+    }
 }
 
 /// Runs a saved converge plan, when the cluster is still as it was when the plan was made.

@@ -43,6 +43,8 @@ pub enum CreateError {
     NotSettled { reason: String },
     #[error("the cluster has changed since the plan was made:\n{}\nmake a new plan", toolkit::words::indented(.differences))]
     Changed { differences: Vec<String> },
+    #[error("not every replica was promoted:\n{}\nRedis's own failover still runs after cluster-node-timeout", toolkit::words::indented(.failed))]
+    NotPromoted { failed: Vec<String> },
     #[error("{0}; pass a readable file to --pass-file")]
     PassFile(toolkit::secret::SecretError),
     #[error("cannot write '{}': {reason}", .path.display())]

@@ -3,13 +3,15 @@
 //! The planner (with its flow solver) and the readiness rules are pure; talking to nodes
 //! happens in `preflight`, `apply`, `wait` and `reset`, which `cli` drives. `config` prints or
 //! writes the instances' configuration files. `converge` changes a live cluster: its planner is
-//! pure too, its executor talks to the nodes.
+//! pure too, its executor talks to the nodes. `failover` promotes replicas of a host CARP
+//! found silent: a pure policy between a survey and the promotions.
 
 pub mod apply;
 pub mod cli;
 pub mod config;
 pub mod converge;
 pub mod error;
+pub mod failover;
 pub mod flow;
 pub mod planner;
 pub mod preflight;
