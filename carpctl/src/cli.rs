@@ -56,7 +56,7 @@ pub struct RunCli {
     /// JSON FILE ("-" for stdin); needs --host. --carpver, --vrrpprio, --vrrpinterval and
     /// --peer override the site's values.
     #[arg(long, value_name = "FILE", requires = "host",
-          conflicts_with_all = ["interface", "vhid", "vip", "advbase", "advskew", "pass_file", "preempt", "src"])]
+          conflicts_with_all = ["interface", "vip", "advbase", "advskew", "pass_file", "preempt", "src"])]
     pub site: Option<PathBuf>,
     /// The host of the site JSON this node is.
     #[arg(long, value_name = "NAME", requires = "site")]
@@ -64,7 +64,9 @@ pub struct RunCli {
     /// The interface IF to run CARP on.
     #[arg(long, short = 'i', value_name = "IF", required_unless_present = "site")]
     pub interface: Option<String>,
-    /// The virtual host id N, 1 to 255, the same on every node of the group.
+    /// The virtual host id N, 1 to 255, the same on every node of the group. With --site:
+    /// which of the site's CARP groups to run (default: carp.vhid); run one carpctl per
+    /// group for an active/active site.
     #[arg(long, short = 'v', value_name = "N", required_unless_present = "site",
           value_parser = clap::value_parser!(u8).range(1..))]
     pub vhid: Option<u8>,
@@ -195,9 +197,14 @@ pub struct SiteHostCli {
     /// The host NAME of the site to configure.
     #[arg(long, value_name = "NAME")]
     pub host: String,
-    /// Use ifconfig alias number N in rc.conf (default: 0).
+    /// Use ifconfig alias number N in rc.conf (default: 0); further CARP groups of the site
+    /// take N+1, N+2, ….
     #[arg(long, value_name = "N", default_value_t = 0, hide_default_value = true)]
     pub alias_index: u32,
+    /// Only the site's CARP group with this vhid (default: alias: the main group, carp.vhid;
+    /// rcconf: every group).
+    #[arg(long, value_name = "N")]
+    pub vhid: Option<u8>,
 }
 
 #[derive(Debug, Args)]
@@ -244,7 +251,7 @@ pub fn dispatch(command: Command) -> Result<u8, Error> {
 fn run(cli: RunCli) -> Result<(), Error> {
     let (mut args, pass_file) = match (&cli.site, &cli.host) {
         (Some(site), Some(host)) => {
-            let (args, pass_file) = RunArgs::from_site(&site::Site::load(site)?, host)?;
+            let (args, pass_file) = RunArgs::from_site(&site::Site::load(site)?, host, cli.vhid)?;
             (args, Some(pass_file))
         }
         _ => (
@@ -630,12 +637,15 @@ fn kernel_demotion(target: &TargetCli, request: Request) -> Result<u8, Error> {
 }
 
 fn load_alias(target: &SiteHostCli) -> Result<Alias, Error> {
-    Alias::from_site(&site::Site::load(&target.site)?, &target.host)
+    Alias::from_site(&site::Site::load(&target.site)?, &target.host, target.vhid)
 }
 
 fn rcconf(cli: &RcconfCli) -> Result<u8, Error> {
     let site = site::Site::load(&cli.target.site)?;
-    let alias = Alias::from_site(&site, &cli.target.host)?;
+    let vhids: Vec<u8> = match cli.target.vhid {
+        Some(vhid) => vec![vhid],
+        None => site.carp_groups().iter().map(|g| g.vhid).collect(),
+    };
     let literal = match &cli.inline_pass {
         Some(path) => {
             let password = load_password(path)?;
@@ -646,12 +656,21 @@ fn rcconf(cli: &RcconfCli) -> Result<u8, Error> {
         }
         None => None,
     };
-    let src = site
-        .host(&cli.target.host)?
-        .address(&alias.interface)
-        .map(site::Cidr::addr);
-    let mut lines = alias.rc_lines(cli.target.alias_index, literal.as_deref());
-    lines.extend(alias.devd_lines(src, cli.up_hook.as_deref(), cli.down_hook.as_deref())?);
+    let mut lines = Vec::new();
+    for (index, vhid) in (cli.target.alias_index..).zip(vhids) {
+        let alias = Alias::from_site(&site, &cli.target.host, Some(vhid))?;
+        let src = site
+            .host(&cli.target.host)?
+            .address(&alias.interface)
+            .map(site::Cidr::addr);
+        // loader.conf and sysctl.conf lines are the same for every group: once is enough.
+        for line in alias.rc_lines(index, literal.as_deref()) {
+            if !lines.contains(&line) {
+                lines.push(line);
+            }
+        }
+        lines.extend(alias.devd_lines(src, cli.up_hook.as_deref(), cli.down_hook.as_deref())?);
+    }
     match cli.format {
         Format::Json => toolkit::stdio::print_json(&RcconfReport { lines: &lines }),
         Format::Text => toolkit::stdio::print_text(&freebsd::render_rc_text(&lines)),

@@ -35,20 +35,24 @@ pub struct Alias {
 }
 
 impl Alias {
-    /// The alias of `host` in `site`.
-    pub fn from_site(site: &site::Site, host: &str) -> Result<Alias, Error> {
+    /// The alias of `host` in `site`'s group `vhid` (default: the main group).
+    pub fn from_site(site: &site::Site, host: &str, vhid: Option<u8>) -> Result<Alias, Error> {
         let host = site.host(host)?;
         let carp = site.carp.as_ref().ok_or_else(|| Error::Invalid {
             field: "carp",
             value: String::new(),
             fix: "the site has no \"carp\" section; add one to configure a virtual IP".into(),
         })?;
+        let group = crate::settings::site_group(site, vhid)?;
+        let standing = site
+            .standing(&group, &host.name)
+            .expect("the host was found in the site above");
         Ok(Alias {
             interface: carp.interface.clone(),
-            vhid: carp.vhid,
+            vhid: group.vhid,
             advbase: carp.advbase,
-            advskew: host.advskew,
-            vip: carp.vip.addr(),
+            advskew: standing.advskew,
+            vip: group.vip.addr(),
             pass_file: carp.pass_file.clone(),
             preempt: carp.preempt,
         })

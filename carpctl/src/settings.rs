@@ -250,7 +250,11 @@ impl RunArgs {
 
     /// The settings of `host` in `site`: the carp section, the host's skew, and its address
     /// on the CARP interface as source. Returns the password file path with them.
-    pub fn from_site(site: &site::Site, host: &str) -> Result<(RunArgs, PathBuf), Error> {
+    pub fn from_site(
+        site: &site::Site,
+        host: &str,
+        vhid: Option<u8>,
+    ) -> Result<(RunArgs, PathBuf), Error> {
         let host = site.host(host)?;
         let carp = site.carp.as_ref().ok_or_else(|| Error::Invalid {
             field: "carp",
@@ -267,6 +271,10 @@ impl RunArgs {
                 ),
             });
         };
+        let group = site_group(site, vhid)?;
+        let standing = site
+            .standing(&group, &host.name)
+            .expect("the host was found in the site above");
         let peers: Vec<IpAddr> = carp.peers.iter().copied().filter(|p| *p != own).collect();
         // Over IPv6 multicast the source is the interface's link-local address, which the
         // engine finds; the site lists global ones.
@@ -274,12 +282,12 @@ impl RunArgs {
         Ok((
             RunArgs {
                 interface: carp.interface.clone(),
-                vhid: carp.vhid,
-                vips: vec![carp.vip.0],
+                vhid: group.vhid,
+                vips: vec![group.vip.0],
                 carpver: carp.carpver.unwrap_or(CARP),
                 advbase: carp.advbase,
-                advskew: host.advskew,
-                vrrpprio: host.vrrpprio.unwrap_or(DEFAULT_VRRP_PRIORITY),
+                advskew: standing.advskew,
+                vrrpprio: standing.vrrpprio.unwrap_or(DEFAULT_VRRP_PRIORITY),
                 vrrpinterval: carp.vrrpinterval.unwrap_or(DEFAULT_VRRP_INTERVAL_CS),
                 preempt: carp.preempt,
                 peers,
@@ -289,6 +297,29 @@ impl RunArgs {
             carp.pass_file.clone(),
         ))
     }
+}
+
+/// The site's group `vhid` (default: the main group, `carp.vhid`), or an error listing the
+/// site's vhids.
+pub fn site_group(site: &site::Site, vhid: Option<u8>) -> Result<site::Group<'_>, Error> {
+    let groups = site.carp_groups();
+    let wanted = vhid.or_else(|| groups.first().map(|g| g.vhid));
+    groups
+        .iter()
+        .find(|g| Some(g.vhid) == wanted)
+        .cloned()
+        .ok_or_else(|| Error::Invalid {
+            field: "vhid",
+            value: vhid.map(|v| v.to_string()).unwrap_or_default(),
+            fix: format!(
+                "the site's CARP groups have vhids {}; pick one of them",
+                groups
+                    .iter()
+                    .map(|g| g.vhid.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })
 }
 
 /// Whether adverts travel over IPv4: to IPv4 peers, or to the IPv4 group when there is an

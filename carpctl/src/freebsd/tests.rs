@@ -8,7 +8,7 @@ fn howto() -> site::Site {
 
 #[test]
 fn rc_lines_are_the_howtos_with_the_password_read_from_its_file() {
-    let alias = Alias::from_site(&howto(), "redis2").unwrap();
+    let alias = Alias::from_site(&howto(), "redis2", None).unwrap();
     let lines = alias.rc_lines(0, None);
     assert_eq!(
         lines,
@@ -37,7 +37,7 @@ fn rc_lines_are_the_howtos_with_the_password_read_from_its_file() {
 
 #[test]
 fn a_literal_password_is_written_as_the_howto_does() {
-    let alias = Alias::from_site(&howto(), "redis1").unwrap();
+    let alias = Alias::from_site(&howto(), "redis1", None).unwrap();
     let lines = alias.rc_lines(0, Some("FMxjubyqfNYTVAdS6aZ"));
     assert_eq!(
         lines[2].line,
@@ -47,7 +47,7 @@ fn a_literal_password_is_written_as_the_howto_does() {
 
 #[test]
 fn advbase_other_than_one_and_odd_paths_are_written_out() {
-    let mut alias = Alias::from_site(&howto(), "redis1").unwrap();
+    let mut alias = Alias::from_site(&howto(), "redis1", None).unwrap();
     alias.advbase = 3;
     alias.preempt = false;
     alias.pass_file = "/etc/carp pass's".into();
@@ -62,7 +62,7 @@ fn advbase_other_than_one_and_odd_paths_are_written_out() {
 
 #[test]
 fn alias_command_reads_the_password_file_and_args_carry_it() {
-    let alias = Alias::from_site(&howto(), "redis3").unwrap();
+    let alias = Alias::from_site(&howto(), "redis3", None).unwrap();
     assert_eq!(
         alias.ifconfig_command(),
         "ifconfig em1 vhid 10 advskew 200 pass \"$(head -n 1 /usr/local/etc/carp/vhid10.pass)\" alias 10.0.10.100/32"
@@ -85,11 +85,15 @@ fn alias_command_reads_the_password_file_and_args_carry_it() {
 
 #[test]
 fn missing_host_or_carp_section_is_named() {
-    let e = Alias::from_site(&howto(), "nope").unwrap_err().to_string();
+    let e = Alias::from_site(&howto(), "nope", None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("unknown host 'nope'"), "{e}");
     let mut site = howto();
     site.carp = None;
-    let e = Alias::from_site(&site, "redis1").unwrap_err().to_string();
+    let e = Alias::from_site(&site, "redis1", None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("no \"carp\" section"), "{e}");
 }
 
@@ -199,7 +203,7 @@ fn sysctl_values_and_the_effective_skew() {
 
 #[test]
 fn devd_rules_run_the_hooks_on_master_and_backup() {
-    let alias = Alias::from_site(&howto(), "redis2").unwrap();
+    let alias = Alias::from_site(&howto(), "redis2", None).unwrap();
     let src = Some("10.0.10.12".parse().unwrap());
     let lines = alias
         .devd_lines(
@@ -236,4 +240,19 @@ fn devd_rules_run_the_hooks_on_master_and_backup() {
             .to_string();
         assert!(e.starts_with("invalid up-hook"), "{bad:?}: {e}");
     }
+}
+
+#[test]
+fn an_active_active_host_gets_one_alias_per_group() {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(include_str!("../../../site/examples/howto.json")).unwrap();
+    doc["carp"]["groups"] =
+        serde_json::json!([{"vhid": 11, "vip": "10.0.10.101/24", "master": "redis2"}]);
+    let site = site::Site::parse(&doc.to_string(), "howto").unwrap();
+    let alias = Alias::from_site(&site, "redis1", Some(11)).unwrap();
+    let lines = alias.rc_lines(1, None);
+    assert_eq!(
+        lines[2].line,
+        "ifconfig_em1_alias1=\"inet vhid 11 advskew 50 pass $(head -n 1 /usr/local/etc/carp/vhid10.pass) alias 10.0.10.101/32\""
+    );
 }

@@ -250,14 +250,14 @@ fn site_gives_vrrp_values_and_the_other_hosts_as_peers() {
     doc["carp"]["peers"] = serde_json::json!(["10.0.10.11", "10.0.10.12", "10.0.10.13"]);
     doc["hosts"][1]["vrrpprio"] = 150.into();
     let site = site::Site::parse(&doc.to_string(), "howto").unwrap();
-    let (a, _) = RunArgs::from_site(&site, "redis2").unwrap();
+    let (a, _) = RunArgs::from_site(&site, "redis2", None).unwrap();
     assert_eq!((a.carpver, a.vrrpprio, a.vrrpinterval), (3, 150, 20));
     assert_eq!(
         a.peers,
         [ip("10.0.10.11"), ip("10.0.10.13")],
         "all but itself"
     );
-    let (a, _) = RunArgs::from_site(&site, "redis1").unwrap();
+    let (a, _) = RunArgs::from_site(&site, "redis1", None).unwrap();
     assert_eq!(a.vrrpprio, DEFAULT_VRRP_PRIORITY);
     let s = check(a).unwrap();
     assert_eq!(
@@ -273,7 +273,7 @@ fn site_gives_vrrp_values_and_the_other_hosts_as_peers() {
 fn site_gives_interface_vip_skew_and_source() {
     let site =
         site::Site::parse(include_str!("../../../site/examples/howto.json"), "howto").unwrap();
-    let (a, pass_file) = RunArgs::from_site(&site, "redis2").unwrap();
+    let (a, pass_file) = RunArgs::from_site(&site, "redis2", None).unwrap();
     assert_eq!(a.interface, "em1");
     assert_eq!(a.vhid, 10);
     assert_eq!(a.advskew, 100);
@@ -283,7 +283,9 @@ fn site_gives_interface_vip_skew_and_source() {
     assert_eq!(a.carpver, CARP, "CARP unless the site says otherwise");
     assert!(a.peers.is_empty(), "multicast unless the site lists peers");
     assert_eq!(pass_file, PathBuf::from("/usr/local/etc/carp/vhid10.pass"));
-    let e = RunArgs::from_site(&site, "redis9").unwrap_err().to_string();
+    let e = RunArgs::from_site(&site, "redis9", None)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("unknown host 'redis9'"), "{e}");
 }
 
@@ -318,4 +320,30 @@ fn password_is_the_first_line_and_loose_modes_warn() {
         e.contains("cannot read password file '/nonexistent/pass'"),
         "{e}"
     );
+}
+
+#[test]
+fn site_group_picks_a_groups_vhid_vip_and_rank_skew() {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(include_str!("../../../site/examples/howto.json")).unwrap();
+    doc["carp"]["groups"] = serde_json::json!([
+        {"vhid": 11, "vip": "10.0.10.101/24", "master": "redis2"},
+        {"vhid": 12, "vip": "10.0.10.102/24", "master": "redis3"}
+    ]);
+    let site = site::Site::parse(&doc.to_string(), "howto").unwrap();
+    let (a, _) = RunArgs::from_site(&site, "redis3", Some(11)).unwrap();
+    assert_eq!((a.vhid, a.advskew, a.vrrpprio), (11, 25, 229));
+    assert_eq!(a.vips, vec!["10.0.10.101/24".parse::<IpNet>().unwrap()]);
+    let (a, _) = RunArgs::from_site(&site, "redis2", Some(11)).unwrap();
+    assert_eq!(a.advskew, 0, "the group's master");
+    let (a, _) = RunArgs::from_site(&site, "redis2", None).unwrap();
+    assert_eq!(
+        (a.vhid, a.advskew),
+        (10, 100),
+        "the main group keeps the host's skew"
+    );
+    let e = RunArgs::from_site(&site, "redis2", Some(13))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("13") && e.contains("10, 11, 12"), "{e}");
 }
