@@ -13,6 +13,20 @@ use site::PortRange;
 use crate::policy::Policy;
 use crate::{Error, Lines};
 
+/// One address as itself, several as an anonymous set `{ a, b }`.
+fn nft_addresses(addresses: &[std::net::IpAddr]) -> String {
+    match addresses {
+        [one] => one.to_string(),
+        many => format!(
+            "{{ {} }}",
+            many.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
 /// Name of the table that holds every rule pfgen writes.
 pub const TABLE: &str = "redis_cluster";
 
@@ -87,7 +101,7 @@ pub fn render(policy: &Policy) -> Result<String, Error> {
             &format!(
                 "iifname \"{}\" ip daddr {} tcp dport {} dnat ip to {}",
                 carp.interface,
-                carp.vip,
+                nft_addresses(&carp.vips),
                 nft_ports(policy.client_ports),
                 carp.redis_address
             ),
@@ -213,8 +227,8 @@ fn check_ipv4_only(policy: &Policy) -> Result<(), Error> {
         ));
     };
     if let Some(carp) = &policy.carp {
-        if carp.vip.is_ipv6() {
-            refuse("carp.vip", carp.vip.to_string());
+        if let Some(vip) = carp.vips.iter().find(|v| v.is_ipv6()) {
+            refuse("carp.vip", vip.to_string());
         }
         if carp.redis_address.is_ipv6() {
             refuse(

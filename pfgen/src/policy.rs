@@ -38,8 +38,9 @@ pub struct Policy {
 pub struct CarpPolicy {
     /// Interface that holds the virtual IP and receives the clients' connections.
     pub interface: String,
-    /// The virtual IP the clients connect to.
-    pub vip: IpAddr,
+    /// The virtual IPs the clients connect to: the main group's first, then those of
+    /// `carp.groups` (an active/active site), in order.
+    pub vips: Vec<IpAddr>,
     /// This host's own address on `cluster.bind_interface`: where its instances listen.
     pub redis_address: IpAddr,
     /// The interface `redis_address` belongs to (named in comments).
@@ -94,7 +95,7 @@ impl Policy {
 
         let carp = site.carp.as_ref().map(|carp| CarpPolicy {
             interface: carp.interface.clone(),
-            vip: carp.vip.addr(),
+            vips: site.carp_groups().iter().map(|g| g.vip.addr()).collect(),
             redis_address: host.addresses[&site.cluster.bind_interface].addr(),
             bind_interface: site.cluster.bind_interface.clone(),
         });

@@ -43,7 +43,10 @@ fn policy_of_redis1_follows_the_site() {
     assert_eq!(policy.internal_interface, "em0");
     let carp = policy.carp.as_ref().unwrap();
     assert_eq!(carp.interface, "em1");
-    assert_eq!(carp.vip.to_string(), "10.0.10.100");
+    assert_eq!(
+        carp.vips,
+        ["10.0.10.100".parse::<std::net::IpAddr>().unwrap()]
+    );
     assert_eq!(carp.redis_address.to_string(), "10.0.10.11");
     assert_eq!(policy.sync_interface.as_deref(), Some("em2"));
     assert_eq!(
@@ -407,4 +410,26 @@ mod rcconf {
             "{error}"
         );
     }
+}
+
+#[test]
+fn every_carp_groups_vip_is_redirected_to_the_hosts_instances() {
+    let site = howto_with(|v| {
+        v["carp"]["groups"] = serde_json::json!([
+            {"vhid": 11, "vip": "10.0.10.101/24", "master": "redis2"},
+            {"vhid": 12, "vip": "10.0.10.102/24", "master": "redis3"}
+        ])
+    })
+    .unwrap();
+    let policy = Policy::from_site(&site, Some("redis2")).unwrap();
+    let text = nft::render(&policy).unwrap();
+    assert!(
+        text.contains("ip daddr { 10.0.10.100, 10.0.10.101, 10.0.10.102 } tcp dport 7000-7100 dnat ip to 10.0.10.12"),
+        "{text}"
+    );
+    let text = pf::render(&policy);
+    assert!(
+        text.contains("vip = \"{ 10.0.10.100, 10.0.10.101, 10.0.10.102 }\""),
+        "{text}"
+    );
 }
