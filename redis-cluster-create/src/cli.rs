@@ -118,8 +118,20 @@ struct FailoverArgs {
     #[arg(long, value_name = "FILE")]
     site: PathBuf,
     /// The host found silent (by CARP); only its masters are considered.
-    #[arg(long, value_name = "NAME")]
-    lost_host: String,
+    #[arg(
+        long,
+        value_name = "NAME",
+        required_unless_present = "vhid",
+        conflicts_with = "vhid"
+    )]
+    lost_host: Option<String>,
+    /// For hooks: the CARP group this host just took over; the lost host is the group's
+    /// master (carp.vhid: the host of lowest advskew; carp.groups: the one named).
+    #[arg(long, value_name = "N")]
+    vhid: Option<u8>,
+    /// With --vhid: this host's name; when the group is its own, nothing was lost.
+    #[arg(long, value_name = "NAME", requires = "vhid")]
+    host: Option<String>,
     /// How long each node may take to answer the survey before it counts as not answering
     /// (default: 0.3).
     #[arg(long, value_name = "SECS", default_value = "0.3", hide_default_value = true, value_parser = toolkit::duration::parse_timeout)]
@@ -135,7 +147,8 @@ struct FailoverArgs {
 /// What `failover` prints.
 #[derive(Debug, Serialize)]
 struct FailoverReport {
-    lost_host: String,
+    /// `None` when the group taken over was this host's own.
+    lost_host: Option<String>,
     decisions: Vec<failover::Decision>,
     promotions: Vec<failover::Promotion>,
     total_seconds: f64,
@@ -340,7 +353,35 @@ fn progress(started: Instant) -> impl Fn(&str) {
 
 fn run_failover(args: &FailoverArgs, started: Instant) -> Result<(), CreateError> {
     let site = site::Site::load(&args.site)?;
-    site.host(&args.lost_host)?;
+    let lost_host = match (&args.lost_host, args.vhid) {
+        (Some(name), _) => site.host(name)?.name.clone(),
+        (None, Some(vhid)) => {
+            let groups = site.carp_groups();
+            let Some(group) = groups.iter().find(|g| g.vhid == vhid) else {
+                return Err(CreateError::UnknownVhid {
+                    vhid,
+                    known: groups.iter().map(|g| g.vhid.to_string()).collect(),
+                });
+            };
+            group.master.to_string()
+        }
+        (None, None) => unreachable!("clap requires --lost-host or --vhid"),
+    };
+    if let Some(me) = &args.host {
+        site.host(me)?;
+        if *me == lost_host {
+            toolkit::say!(
+                "vhid {} is this host's own group: no host was lost",
+                args.vhid.unwrap_or_default()
+            );
+            return print_json(&FailoverReport {
+                lost_host: None,
+                decisions: Vec::new(),
+                promotions: Vec::new(),
+                total_seconds: started.elapsed().as_secs_f64(),
+            });
+        }
+    }
     let host_names: BTreeMap<NodeAddr, String> = site
         .nodes()
         .into_iter()
@@ -349,12 +390,11 @@ fn run_failover(args: &FailoverArgs, started: Instant) -> Result<(), CreateError
     let seeds: Vec<NodeAddr> = host_names.keys().copied().collect();
     let probe = connect_options(&args.connect, args.probe_timeout)?;
     let shards = failover::survey_shards(&seeds, &host_names, &probe);
-    let decisions = failover::decide(&shards, &args.lost_host);
+    let decisions = failover::decide(&shards, &lost_host);
     for decision in &decisions {
         match decision {
             failover::Decision::Promote { master, replica } => toolkit::say!(
-                "promoting {replica}: its master {master} on {} does not answer",
-                args.lost_host
+                "promoting {replica}: its master {master} on {lost_host} does not answer"
             ),
             failover::Decision::Keep { master, why } => toolkit::say!("keeping {master}: {why}"),
         }
@@ -373,7 +413,7 @@ fn run_failover(args: &FailoverArgs, started: Instant) -> Result<(), CreateError
         })
         .collect();
     print_json(&FailoverReport {
-        lost_host: args.lost_host.clone(),
+        lost_host: Some(lost_host),
         decisions,
         promotions,
         total_seconds: started.elapsed().as_secs_f64(),

@@ -45,6 +45,8 @@ pub enum CreateError {
     Changed { differences: Vec<String> },
     #[error("not every replica was promoted:\n{}\nRedis's own failover still runs after cluster-node-timeout", toolkit::words::indented(.failed))]
     NotPromoted { failed: Vec<String> },
+    #[error("the site has no CARP group with vhid {vhid}; its vhids: {}", .known.join(", "))]
+    UnknownVhid { vhid: u8, known: Vec<String> },
     #[error("{0}; pass a readable file to --pass-file")]
     PassFile(toolkit::secret::SecretError),
     #[error("cannot write '{}': {reason}", .path.display())]
@@ -67,6 +69,7 @@ impl toolkit::Failure for CreateError {
             | CreateError::Plan(_)
             | CreateError::Planning(_)
             | CreateError::NoNodes
+            | CreateError::UnknownVhid { .. }
             | CreateError::PassFile(_)
             | CreateError::NeedsYes { .. }
             | CreateError::Converge(crate::converge::ConvergeError::Planning(_)) => {
