@@ -3,18 +3,24 @@
 //! `redis-cluster-create` produces plans and changes clusters, `redis-slotcheck` judges them;
 //! both speak of the same things, defined here once: node addresses, slot ranges, the
 //! `CLUSTER NODES` and `INFO` formats, the plan document, the survey that asks every node at
-//! once, the node table merged from every node's view, and long-lived sessions to each node.
+//! once, the node table merged from every node's view, and long-lived sessions to each node,
+//! all on connections whose every wait is bounded by one deadline per operation.
 
 pub mod addr;
+pub mod connection;
+pub mod deadline;
 pub mod info;
 pub mod nodes;
 pub mod plan;
+pub mod resp;
 pub mod session;
 pub mod slots;
 pub mod survey;
 pub mod table;
 
 pub use addr::NodeAddr;
+pub use connection::{Connection, Failure, MAX_REPLY_BYTES};
+pub use deadline::Deadline;
 pub use info::Info;
 pub use nodes::{parse_cluster_nodes, NodeLine, Role};
 pub use plan::{Plan, PlannedMaster, PlannedReplica, MIN_MASTERS};
@@ -22,3 +28,8 @@ pub use session::Sessions;
 pub use slots::{SlotRange, SLOT_COUNT};
 pub use survey::{survey, ConnectOptions, NodeState, ProbeError, Survey};
 pub use table::{KnownNode, NodeTable};
+
+/// The most nodes a survey follows, a plan holds or a CLUSTER NODES reply may list: ten times
+/// the size Redis documents as the upper end of a cluster (1000 nodes). It keeps a peer that
+/// keeps naming new nodes, or a site description with 166 000 of them, from running without end.
+pub const MAX_NODES: usize = 10_000;

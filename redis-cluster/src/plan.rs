@@ -3,8 +3,7 @@
 //! `redis-slotcheck --expect` compares a running cluster with it, so its format lives here,
 //! beside the cluster model both tools share.
 
-use std::collections::BTreeMap;
-use std::io::Read;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -53,11 +52,8 @@ pub struct PlannedReplica {
 /// Why a plan document cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    #[error("cannot read plan '{source_name}': {error}")]
-    Read {
-        source_name: String,
-        error: std::io::Error,
-    },
+    #[error("plan: {0}")]
+    Read(toolkit::input::InputError),
     #[error("{source_name}: invalid plan:\n{}", .problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
     Invalid {
         source_name: String,
@@ -66,24 +62,16 @@ pub enum PlanError {
 }
 
 impl Plan {
-    /// Reads and checks a plan from a file, or from stdin when `path` is `-`.
+    /// Reads and checks a plan from a file, or from stdin when `path` is `-`; at most
+    /// `toolkit::input::DOCUMENT_LIMIT` bytes (`/dev/zero` is refused, not read forever).
     pub fn load(path: &Path) -> Result<Plan, PlanError> {
-        let from_stdin = path.as_os_str() == "-";
-        let source_name = if from_stdin {
+        let source_name = if path.as_os_str() == "-" {
             "<stdin>".to_string()
         } else {
             path.display().to_string()
         };
-        let mut text = String::new();
-        let read = if from_stdin {
-            std::io::stdin().read_to_string(&mut text).map(|_| ())
-        } else {
-            std::fs::read_to_string(path).map(|t| text = t)
-        };
-        read.map_err(|error| PlanError::Read {
-            source_name: source_name.clone(),
-            error,
-        })?;
+        let text = toolkit::input::read_text(path, toolkit::input::DOCUMENT_LIMIT)
+            .map_err(PlanError::Read)?;
         Plan::parse(&text, &source_name)
     }
 
@@ -95,8 +83,10 @@ impl Plan {
         };
         let deserializer = &mut serde_json::Deserializer::from_str(text);
         let plan: Plan = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let path = e.path().to_string();
-            invalid(vec![format!("{path}: {}", e.into_inner())])
+            let path = toolkit::words::clip(&e.path().to_string(), toolkit::words::CLIP);
+            let message =
+                toolkit::words::clip(&e.into_inner().to_string(), 2 * toolkit::words::CLIP);
+            invalid(vec![format!("{path}: {message}")])
         })?;
         let problems = plan.problems();
         if problems.is_empty() {
@@ -131,8 +121,17 @@ impl Plan {
                 self.masters.len()
             ));
         }
+        let node_count = self.nodes().count();
+        if node_count > crate::MAX_NODES {
+            problems.push(format!(
+                "masters: {node_count} nodes; this tool handles at most {}",
+                crate::MAX_NODES
+            ));
+            return problems;
+        }
         let mut seen: BTreeMap<NodeAddr, String> = BTreeMap::new();
-        let mut owner: Vec<Option<usize>> = vec![None; usize::from(SLOT_COUNT)];
+        // For each slot, the master and the range (by index) that gave it first.
+        let mut owner: Vec<Option<(usize, usize)>> = vec![None; usize::from(SLOT_COUNT)];
         for (i, master) in self.masters.iter().enumerate() {
             let paths = std::iter::once((format!("masters[{i}].addr"), master.addr)).chain(
                 master
@@ -152,21 +151,28 @@ impl Plan {
                     master.addr
                 ));
             }
-            // One message per master is enough to locate an overlap; every slot still counts
-            // for coverage.
-            let mut overlap_reported = false;
-            for slot in master.slots.iter().flat_map(SlotRange::slots) {
-                match owner[usize::from(slot)] {
-                    Some(other) if other != i => {
-                        if !overlap_reported {
-                            problems.push(format!(
-                                "masters[{i}].slots: slot {slot} is also given to masters[{other}] ({})",
-                                self.masters[other].addr
-                            ));
-                            overlap_reported = true;
+            // One message per pair of ranges that share slots, naming both; every slot still
+            // counts for coverage. A range given twice to the same master counts too: Redis
+            // refuses it in ADDSLOTSRANGE, after other nodes have been changed.
+            let mut reported: BTreeSet<(usize, usize, usize)> = BTreeSet::new();
+            for (k, range) in master.slots.iter().enumerate() {
+                for slot in range.slots() {
+                    match owner[usize::from(slot)] {
+                        Some((other, other_k)) => {
+                            if reported.insert((k, other, other_k)) {
+                                let first = self.masters[other].slots[other_k];
+                                let whose = if other == i {
+                                    "the same master".to_string()
+                                } else {
+                                    format!("masters[{other}] ({})", self.masters[other].addr)
+                                };
+                                problems.push(format!(
+                                    "masters[{i}].slots[{k}]: range {range} shares slot {slot} with range {first} (masters[{other}].slots[{other_k}]) of {whose}; give each slot once"
+                                ));
+                            }
                         }
+                        None => owner[usize::from(slot)] = Some((i, k)),
                     }
-                    _ => owner[usize::from(slot)] = Some(i),
                 }
             }
         }
@@ -251,7 +257,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "masters[1].slots: slot 5461 is also given to masters[0] (127.0.0.1:7000)"
+                "masters[1].slots[0]: range 5461-10922 shares slot 5461 with range 5000-5461 (masters[0].slots[1]) of masters[0] (127.0.0.1:7000)"
             ),
             "{text}"
         );
@@ -259,5 +265,31 @@ mod tests {
         let mut v = three_masters();
         v["masters"].as_array_mut().unwrap().pop();
         assert!(problems(&v).contains("masters: 2 masters; Redis Cluster needs at least 3"));
+    }
+
+    // Regression: a hand-edited plan with the same range twice passed validation; apply then
+    // changed 5 of 6 nodes before Redis refused the ADDSLOTSRANGE.
+    #[test]
+    fn a_range_given_twice_to_one_master_is_refused_naming_both() {
+        let mut v = three_masters();
+        v["masters"][0]["slots"] = serde_json::json!([[0, 5460], [0, 5460]]);
+        assert!(
+            problems(&v).contains("masters[0].slots[1]: range 0-5460 shares slot 0 with range 0-5460 (masters[0].slots[0]) of the same master"),
+            "{}",
+            problems(&v)
+        );
+        let mut v = three_masters();
+        v["masters"][0]["slots"] = serde_json::json!([[0, 5000], [4000, 5460]]);
+        assert!(problems(&v).contains("range 4000-5460 shares slot 4000 with range 0-5000"));
+    }
+
+    // Regression: /dev/zero as a plan grew memory without bound.
+    #[test]
+    fn an_endless_plan_file_is_refused() {
+        let error = Plan::load(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(
+            error.contains("/dev/zero") && error.contains("larger than"),
+            "{error}"
+        );
     }
 }

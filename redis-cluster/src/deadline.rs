@@ -1,0 +1,110 @@
+//! One bound for a whole operation. A timeout applied to each read lets a peer that answers a
+//! byte a second, or a pipeline of replies that each arrive just in time, stretch a wait without
+//! end; a [`Deadline`] is a point in time fixed when the operation starts, and every connect,
+//! write, read and sleep of it gets only what is left. It also remembers the bound it was made
+//! from, so that an expiry can be told as "no reply within 2 s".
+
+use std::time::{Duration, Instant};
+
+use toolkit::interrupt::{self, Interrupted};
+
+/// A point in time by which an operation must be over, and the bound it was set from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    at: Instant,
+    bound: Duration,
+}
+
+impl Deadline {
+    /// `bound` from now.
+    pub fn after(bound: Duration) -> Deadline {
+        Deadline::from(Instant::now(), bound)
+    }
+
+    /// `bound` from `start` (the start of the command, when the bound covers all of it).
+    pub fn from(start: Instant, bound: Duration) -> Deadline {
+        Deadline {
+            at: start.checked_add(bound).unwrap_or(start),
+            bound,
+        }
+    }
+
+    pub fn at(&self) -> Instant {
+        self.at
+    }
+
+    /// The bound it was set from, for messages.
+    pub fn bound(&self) -> Duration {
+        self.bound
+    }
+
+    /// The time left, or `None` once it has passed.
+    pub fn remaining(&self) -> Option<Duration> {
+        let left = self.at.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
+    }
+
+    pub fn passed(&self) -> bool {
+        self.remaining().is_none()
+    }
+
+    /// The earlier of the two, keeping the bound of the one chosen.
+    pub fn min(self, other: Deadline) -> Deadline {
+        if other.at < self.at {
+            other
+        } else {
+            self
+        }
+    }
+
+    /// Sleeps until `until` or the deadline, whichever comes first; wakes early on SIGINT or
+    /// SIGTERM (see `toolkit::interrupt`).
+    pub fn sleep_until(&self, until: Instant) -> Result<(), Interrupted> {
+        interrupt::sleep_until(until.min(self.at))
+    }
+}
+
+/// A duration as people read it in a message: "2 s", "0.5 s", "1.25 s".
+pub fn seconds(d: Duration) -> String {
+    let text = format!("{:.2}", d.as_secs_f64());
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text} s")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_is_left_shrinks_to_none() {
+        let d = Deadline::after(Duration::from_millis(50));
+        assert!(d.remaining().unwrap() <= Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(d.passed());
+        assert_eq!(d.bound(), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn a_sleep_never_passes_the_deadline() {
+        let d = Deadline::after(Duration::from_millis(30));
+        let started = Instant::now();
+        d.sleep_until(Instant::now() + Duration::from_secs(5))
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_earlier_wins() {
+        let soon = Deadline::after(Duration::from_secs(1));
+        let late = Deadline::after(Duration::from_secs(9));
+        assert_eq!(soon.min(late), soon);
+        assert_eq!(late.min(soon), soon);
+    }
+
+    #[test]
+    fn seconds_read_naturally() {
+        assert_eq!(seconds(Duration::from_secs(2)), "2 s");
+        assert_eq!(seconds(Duration::from_millis(500)), "0.5 s");
+        assert_eq!(seconds(Duration::from_millis(1250)), "1.25 s");
+    }
+}
