@@ -7,6 +7,7 @@
 //! all on connections whose every wait is bounded by one deadline per operation.
 
 pub mod addr;
+pub mod args;
 pub mod connection;
 pub mod deadline;
 pub mod info;

@@ -52,9 +52,9 @@ pub struct PlannedReplica {
 /// Why a plan document cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    #[error("plan: {0}")]
+    #[error("cannot read the plan: {0}")]
     Read(toolkit::input::InputError),
-    #[error("{source_name}: invalid plan:\n{}", .problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    #[error("{source_name}: invalid plan:\n{}", toolkit::words::indented(.problems))]
     Invalid {
         source_name: String,
         problems: Vec<String>,
@@ -65,13 +65,13 @@ impl Plan {
     /// Reads and checks a plan from a file, or from stdin when `path` is `-`; at most
     /// `toolkit::input::DOCUMENT_LIMIT` bytes (`/dev/zero` is refused, not read forever).
     pub fn load(path: &Path) -> Result<Plan, PlanError> {
+        let text = toolkit::input::read_text(path, toolkit::input::DOCUMENT_LIMIT)
+            .map_err(PlanError::Read)?;
         let source_name = if path.as_os_str() == "-" {
             "<stdin>".to_string()
         } else {
             path.display().to_string()
         };
-        let text = toolkit::input::read_text(path, toolkit::input::DOCUMENT_LIMIT)
-            .map_err(PlanError::Read)?;
         Plan::parse(&text, &source_name)
     }
 

@@ -12,6 +12,7 @@ use clap::{Parser, ValueEnum};
 use crate::check::{check, CheckOptions};
 use crate::render::{render, Format};
 use crate::report::Status;
+use redis_cluster::args::ConnectArgs;
 use redis_cluster::plan::{Plan, PlanError};
 use redis_cluster::survey::{survey, ConnectOptions};
 use redis_cluster::NodeAddr;
@@ -66,18 +67,12 @@ pub struct Cli {
         value_name = "SECS",
         default_value = "2",
         hide_default_value = true,
-        value_parser = parse_timeout
+        value_parser = toolkit::duration::parse_timeout
     )]
     pub timeout: Duration,
 
-    /// Authenticate as the ACL user NAME (default: the default user).
-    #[arg(long, value_name = "NAME")]
-    pub user: Option<String>,
-
-    /// Read the password from the first line of FILE. Without it, the REDISCLI_AUTH
-    /// environment variable is used when set, as redis-cli does.
-    #[arg(long, value_name = "FILE")]
-    pub pass_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 /// `--format` values.
@@ -93,19 +88,8 @@ pub enum FormatArg {
     Prom,
 }
 
-fn parse_timeout(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text
-        .parse()
-        .map_err(|_| format!("invalid timeout '{text}': expected seconds, like 2 or 0.5"))?;
-    if !(secs.is_finite() && secs > 0.0 && secs <= 3600.0) {
-        return Err(format!(
-            "invalid timeout '{text}': must be more than 0 and at most 3600 seconds"
-        ));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
-/// Why the tool could not judge the cluster; every variant exits 3 (UNKNOWN).
+/// Why the tool could not judge the cluster; every variant exits 3 (UNKNOWN), the monitoring
+/// plugins' code for "the health is not known".
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -114,10 +98,10 @@ pub enum Error {
     Site(#[from] site::SiteError),
     #[error("{0}")]
     Plan(#[from] PlanError),
-    #[error("cannot read password file '{path}': {error}; pass a readable file to --pass-file")]
-    PassFile { path: String, error: std::io::Error },
-    #[error("cannot write report to '{path}': {error}; pass a path in an existing, writable directory to --output")]
-    Output { path: String, error: std::io::Error },
+    #[error("{0}; pass a readable file to --pass-file")]
+    PassFile(toolkit::secret::SecretError),
+    #[error("{0}")]
+    Output(toolkit::file::OutputError),
     #[error("cannot write the report to standard output: {0}")]
     Stdout(std::io::Error),
 }
@@ -156,10 +140,10 @@ impl Settings {
                 .collect::<Result<Vec<_>, _>>()?
         };
         let expect = cli.expect.as_deref().map(Plan::load).transpose()?;
-        let password = match &cli.pass_file {
-            Some(path) => Some(read_password(path)?),
-            None => env_password.filter(|p| !p.is_empty()),
-        };
+        let connect = cli
+            .connect
+            .options(cli.timeout, env_password)
+            .map_err(Error::PassFile)?;
         Ok(Settings {
             seeds,
             check: CheckOptions {
@@ -167,11 +151,7 @@ impl Settings {
                 host_names,
                 expect,
             },
-            connect: ConnectOptions {
-                timeout: cli.timeout,
-                user: cli.user,
-                password,
-            },
+            connect,
             format: match cli.format {
                 FormatArg::Json => Format::Json,
                 FormatArg::Text => Format::Text,
@@ -183,24 +163,10 @@ impl Settings {
     }
 }
 
-fn read_password(path: &std::path::Path) -> Result<String, Error> {
-    let error = |error| Error::PassFile {
-        path: path.display().to_string(),
-        error,
-    };
-    let text = std::fs::read_to_string(path).map_err(error)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).map_err(error)?.permissions().mode();
-        if mode & 0o004 != 0 {
-            eprintln!(
-                "redis-slotcheck: warning: password file '{}' is readable by everyone; chmod 600 it",
-                path.display()
-            );
-        }
+impl toolkit::Failure for Error {
+    fn exit_code(&self) -> u8 {
+        Status::Unknown.exit_code()
     }
-    Ok(text.lines().next().unwrap_or_default().to_string())
 }
 
 /// Surveys the cluster, checks it and writes the report; returns the overall status.
@@ -208,24 +174,22 @@ pub fn run(settings: &Settings) -> Result<Status, Error> {
     let found = survey(&settings.seeds, &settings.connect, true);
     if found.reached.is_empty() {
         for (addr, error) in &found.unreachable {
-            eprintln!("redis-slotcheck: {addr}: {error}");
+            toolkit::say!("{addr}: {error}");
         }
-        eprintln!(
-            "redis-slotcheck: no node answered; check the node addresses, that redis-server runs there, --timeout, and the credentials (--user, --pass-file or REDISCLI_AUTH)"
+        toolkit::say!(
+            "no node answered; check the node addresses, that redis-server runs there, --timeout, and the credentials (--user, --pass-file or REDISCLI_AUTH)"
         );
     }
     let report = check(&found, &settings.check);
     match settings.output.as_deref().filter(|p| p.as_os_str() != "-") {
         Some(path) => {
             let text = render(&report, settings.format, false);
-            crate::output::to_file_atomically(path, &text).map_err(|error| Error::Output {
-                path: path.display().to_string(),
-                error,
-            })?;
+            // Collectors such as node_exporter run as other users: the report is world-readable.
+            toolkit::file::write_atomically(path, text.as_bytes(), 0o644).map_err(Error::Output)?;
         }
         None => {
             let pretty = std::io::stdout().is_terminal();
-            crate::output::to_stdout(&render(&report, settings.format, pretty))
+            toolkit::stdio::print_text(&render(&report, settings.format, pretty))
                 .map_err(Error::Stdout)?;
         }
     }
