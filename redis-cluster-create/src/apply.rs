@@ -9,22 +9,36 @@
 //! attached the moment it knows its master. With `--fast` the node timeout drops to 500 ms (more
 //! on big clusters) and the diskless sync delay to 0 for the creation, and both are restored
 //! afterwards.
+//!
+//! One deadline (`--timeout`, from the moment the change was confirmed) bounds every stage and
+//! every wait. SIGINT and SIGTERM are looked at between stages and inside every wait: the run
+//! stops there, restores what `--fast` lowered, and says how far it got and what finishes the
+//! job. The restore, after a failure, a timeout or a signal, gets [`RESTORE_BOUND`] of its own,
+//! and every node it could not restore is named with the command that does it by hand.
 
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use redis_cluster::{ConnectOptions, NodeAddr, Plan, SlotRange};
+use redis_cluster::{ConnectOptions, Connection, Deadline, NodeAddr, Plan, SlotRange};
+use toolkit::interrupt;
 
 use crate::error::CreateError;
 use crate::preflight;
 use crate::wait::{self, Expected};
 use redis_cluster::session::{self, command, Sessions};
 
+/// How long the restore of the `--fast` settings may take once the run is over (after its
+/// deadline, a failure or a signal): a few round trips to every node.
+pub const RESTORE_BOUND: Duration = Duration::from_secs(3);
+
+/// How long the last look at the nodes for a diagnosis may take once the deadline has passed.
+pub const DIAGNOSIS_BOUND: Duration = Duration::from_secs(1);
+
 /// How to apply a plan.
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
-    /// Bound on the whole run, from `started`.
+    /// Bound on the whole run, from the moment the change was confirmed.
     pub timeout: Duration,
     /// Wait until the cluster is usable (false: return once everything is sent).
     pub wait: bool,
@@ -94,14 +108,37 @@ pub struct StageTime {
 /// Progress lines on stderr.
 pub type Progress<'a> = &'a dyn Fn(&str);
 
-/// Checks every node, then applies `plan`; `started` is when the command began.
+/// The stage a run is in, for the message when it stops there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Check,
+    Assign,
+    Attach,
+    Meet,
+    Wait,
+}
+
+impl Stage {
+    fn doing(self) -> &'static str {
+        match self {
+            Stage::Check => "checking the nodes",
+            Stage::Assign => "assigning slots and config epochs",
+            Stage::Attach => "attaching replicas to their masters",
+            Stage::Meet => "introducing the nodes to each other",
+            Stage::Wait => "waiting for the cluster to become usable",
+        }
+    }
+}
+
+/// Checks every node, then applies `plan`; `started` is when the command began (for the
+/// report's times), the deadline starts now.
 pub fn apply(
     plan: &Plan,
     options: &ApplyOptions,
     started: Instant,
     progress: Progress,
 ) -> Result<ApplyReport, CreateError> {
-    let deadline = started + options.timeout;
+    let deadline = Deadline::after(options.timeout);
     let addrs: Vec<NodeAddr> = plan.nodes().map(|(a, _)| a).collect();
     let mut stages = Vec::new();
     let mut stage_start = Instant::now();
@@ -114,34 +151,61 @@ pub fn apply(
     };
 
     progress(&format!("checking {} nodes", addrs.len()));
-    let checked = preflight::check(&addrs, &options.connect)?;
-    let ids: Vec<String> = checked.into_iter().map(|c| c.id).collect();
+    let checked = preflight::check(&addrs, &options.connect, deadline);
+    stopped_by_signal(Stage::Check, &addrs)?;
+    let ids: Vec<String> = checked?.into_iter().map(|c| c.id).collect();
     let expected = wait::expectations(plan, &ids);
     lap(&mut stages, "check");
 
-    let sessions = Sessions::new(addrs.clone(), &options.connect);
+    let mut sessions = Sessions::new(addrs.clone(), &options.connect, deadline);
     let saved = if options.fast {
-        save_settings(&sessions)?
+        let saved = save_settings(&sessions);
+        stopped_by_signal(Stage::Check, &addrs)?;
+        saved?
     } else {
         Vec::new()
     };
+    let mut stage = Stage::Assign;
     let outcome = configure(
         &sessions,
         &expected,
         options,
-        deadline,
+        &mut stage,
         &mut stages,
         &mut lap,
         progress,
     );
-    if options.fast {
+    let unrestored = if options.fast {
         progress("restoring cluster-node-timeout and repl-diskless-sync-delay");
-        let restored = restore_settings(&sessions, &saved);
+        sessions.set_deadline(Deadline::after(RESTORE_BOUND).ignoring_signals());
+        let unrestored = restore_settings(&sessions, &saved);
         lap(&mut stages, "restore");
-        outcome?;
-        restored?;
+        unrestored
     } else {
-        outcome?;
+        Vec::new()
+    };
+    let outcome = outcome.and_then(|()| {
+        if unrestored.is_empty() {
+            Ok(())
+        } else {
+            Err(CreateError::Unrestored {
+                nodes: unrestored.clone(),
+            })
+        }
+    });
+    match outcome {
+        Ok(()) => {}
+        Err(error @ CreateError::Unrestored { .. }) => return Err(error),
+        Err(cause) => {
+            return Err(if unrestored.is_empty() {
+                cause
+            } else {
+                CreateError::AlsoUnrestored {
+                    cause: Box::new(cause),
+                    nodes: unrestored,
+                }
+            })
+        }
     }
     let nodes = report_nodes(plan, &expected);
     Ok(ApplyReport {
@@ -152,67 +216,93 @@ pub fn apply(
     })
 }
 
-/// The stages that change nodes, up to usable (or up to sent, with `--no-wait`).
+/// `Err` when SIGINT or SIGTERM has arrived: the run stops after `stage` of `addrs`' creation,
+/// and the error says what the nodes look like now and what finishes the job.
+fn stopped_by_signal(stage: Stage, addrs: &[NodeAddr]) -> Result<(), CreateError> {
+    let Err(signal) = interrupt::check() else {
+        return Ok(());
+    };
+    let nodes: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+    let next = match stage {
+        Stage::Check => "no node was changed; run the same command again".to_string(),
+        Stage::Wait => format!(
+            "every node is configured and the cluster becomes usable on its own; check it with 'redis-slotcheck {}'",
+            nodes[0]
+        ),
+        _ => format!(
+            "the nodes are partly configured; return them to empty with 'redis-cluster-create reset --yes {}', then run the same command again",
+            nodes.join(" ")
+        ),
+    };
+    Err(CreateError::Interrupted {
+        signal,
+        doing: stage.doing(),
+        next,
+    })
+}
+
+/// The stages that change nodes, up to usable (or up to sent, with `--no-wait`). `stage` tells
+/// the caller where it stopped.
 fn configure(
     sessions: &Sessions,
     expected: &[Expected],
     options: &ApplyOptions,
-    deadline: Instant,
+    stage: &mut Stage,
     stages: &mut Vec<StageTime>,
     lap: &mut dyn FnMut(&mut Vec<StageTime>, &'static str),
     progress: Progress,
 ) -> Result<(), CreateError> {
+    let deadline = sessions.deadline();
+    let addrs = &sessions.addrs;
     progress("assigning slots and config epochs");
     let assigned_at = Instant::now();
-    let node_timeouts = all_ok(
-        sessions,
-        "assigning slots and config epoch",
-        sessions.each(|i, c| assign(c, &expected[i], i, expected.len(), options)),
-    )?;
+    let results = sessions.each(|i, c| assign(c, &expected[i], i, expected.len(), options));
+    stopped_by_signal(*stage, addrs)?;
+    let node_timeouts = all_ok(sessions, "assigning slots and config epoch", results)?;
     lap(stages, "assign");
 
     // Replicas first: each meets only its master and is attached once the handshake is done,
     // which starts the replica sync delay early and on quiet nodes; the full mesh follows.
+    *stage = Stage::Attach;
     progress("attaching replicas to their masters");
     let targets = meet_targets(expected);
-    let attached = all_ok(
-        sessions,
-        "attaching",
-        sessions.each(|i, c| match expected[i].master {
-            Some(m) => {
-                meet(c, &sessions.addrs, &targets[i][..1])?;
-                replicate(c, &expected[m].id, deadline)
-            }
-            None => Ok(true),
-        }),
-    )?;
+    let results = sessions.each(|i, c| match expected[i].master {
+        Some(m) => {
+            meet(c, &sessions.addrs, &targets[i][..1])?;
+            replicate(c, &expected[m].id, deadline)
+        }
+        None => Ok(true),
+    });
+    stopped_by_signal(*stage, addrs)?;
+    let attached = all_ok(sessions, "attaching", results)?;
     if attached.contains(&false) {
         return Err(not_ready(sessions, expected, options.timeout));
     }
     lap(stages, "attach");
 
+    *stage = Stage::Meet;
     progress("introducing every node to every other");
-    all_ok(
-        sessions,
-        "introducing",
-        sessions.each(|i, c| {
-            let skip = usize::from(expected[i].master.is_some());
-            meet(c, &sessions.addrs, &targets[i][skip..])
-        }),
-    )?;
+    let results = sessions.each(|i, c| {
+        let skip = usize::from(expected[i].master.is_some());
+        meet(c, &sessions.addrs, &targets[i][skip..])
+    });
+    stopped_by_signal(*stage, addrs)?;
+    all_ok(sessions, "introducing", results)?;
     lap(stages, "meet");
 
     if options.wait {
+        *stage = Stage::Wait;
         // No master turns ok before the rejoin delay has passed since it got its slots, so
         // polling earlier would only load the nodes while they shake hands.
         let shortest = node_timeouts.into_iter().min().unwrap_or(0);
         let rejoin_delay = Duration::from_millis(shortest.clamp(500, 5000));
-        let quiet_until = (assigned_at + rejoin_delay).min(deadline);
         progress(&format!(
             "waiting for the rejoin delay ({:.1} s after slot assignment)",
             rejoin_delay.as_secs_f64()
         ));
-        std::thread::sleep(quiet_until.saturating_duration_since(Instant::now()));
+        let quiet = deadline.sleep_until(assigned_at + rejoin_delay);
+        stopped_by_signal(*stage, addrs)?;
+        quiet.ok();
         // Each poll asks every node for its whole view; on big clusters that load would slow
         // the very convergence it watches, so polls thin out with the node count.
         let per_node = u64::try_from(expected.len())
@@ -225,7 +315,8 @@ fn configure(
                 "waiting for the cluster: {ready}/{total} nodes ready"
             ));
         };
-        let (snapshots, ready) = wait::until_ready(sessions, expected, deadline, interval, &report);
+        let (snapshots, ready) = wait::until_ready(sessions, expected, interval, &report);
+        stopped_by_signal(*stage, addrs)?;
         if !ready {
             return Err(CreateError::NotReady {
                 waited: options.timeout,
@@ -237,8 +328,15 @@ fn configure(
     Ok(())
 }
 
+/// Why the cluster is not ready, from a last look at the nodes (which gets
+/// [`DIAGNOSIS_BOUND`], as the run's deadline has passed).
 fn not_ready(sessions: &Sessions, expected: &[Expected], waited: Duration) -> CreateError {
-    let snapshots = wait::poll(sessions);
+    let late = Sessions::new(
+        sessions.addrs.clone(),
+        sessions.options(),
+        Deadline::after(DIAGNOSIS_BOUND),
+    );
+    let snapshots = wait::poll(&late);
     CreateError::NotReady {
         waited,
         diagnosis: wait::diagnose(expected, &snapshots, &wait::reach),
@@ -266,7 +364,7 @@ fn all_ok<R>(
 /// Settings, slots and config epoch of one node; returns the cluster-node-timeout in effect.
 /// Slots come right after the settings: they start the clock of the rejoin delay.
 fn assign(
-    c: &mut redis::Connection,
+    c: &mut Connection,
     e: &Expected,
     index: usize,
     node_count: usize,
@@ -328,24 +426,22 @@ pub fn meet_targets(expected: &[Expected]) -> Vec<Vec<usize>> {
     targets
 }
 
-fn meet(c: &mut redis::Connection, addrs: &[NodeAddr], targets: &[usize]) -> Result<(), String> {
+fn meet(c: &mut Connection, addrs: &[NodeAddr], targets: &[usize]) -> Result<(), String> {
     session::meet(c, targets.iter().map(|&j| addrs[j]))
 }
 
 /// Attaches a replica as soon as it knows its master; false when `deadline` passes first.
-fn replicate(
-    c: &mut redis::Connection,
-    master_id: &str,
-    deadline: Instant,
-) -> Result<bool, String> {
+fn replicate(c: &mut Connection, master_id: &str, deadline: Deadline) -> Result<bool, String> {
     loop {
         match command::<()>(c, &["CLUSTER", "REPLICATE", master_id]) {
             Ok(()) => return Ok(true),
             Err(e) if e.contains("Unknown node") => {
-                if Instant::now() >= deadline {
+                if deadline.passed() {
                     return Ok(false);
                 }
-                std::thread::sleep(Duration::from_millis(10));
+                deadline
+                    .sleep_until(Instant::now() + Duration::from_millis(10))
+                    .map_err(|i| i.to_string())?;
             }
             Err(e) => return Err(format!("CLUSTER REPLICATE: {e}")),
         }
@@ -372,21 +468,36 @@ fn save_settings(sessions: &Sessions) -> Result<Vec<Vec<(String, String)>>, Crea
     )
 }
 
-fn restore_settings(
-    sessions: &Sessions,
-    saved: &[Vec<(String, String)>],
-) -> Result<(), CreateError> {
-    all_ok(
-        sessions,
-        "restoring settings (CONFIG SET)",
-        sessions.each(|i, c| {
-            for (name, value) in &saved[i] {
-                command::<()>(c, &["CONFIG", "SET", name, value])?;
+/// Puts the saved settings back on every node, each setting on its own so one failure does
+/// not keep the others lowered; returns what could not be restored, one line per node with
+/// the command that does it by hand.
+fn restore_settings(sessions: &Sessions, saved: &[Vec<(String, String)>]) -> Vec<String> {
+    let results = sessions.each(|i, c| {
+        let mut failed = Vec::new();
+        for (name, value) in &saved[i] {
+            if let Err(e) = command::<()>(c, &["CONFIG", "SET", name, value]) {
+                failed.push((name.clone(), value.clone(), e));
             }
-            Ok(())
-        }),
-    )
-    .map(drop)
+        }
+        Ok(failed)
+    });
+    let mut lines = Vec::new();
+    for ((addr, result), saved) in sessions.addrs.iter().zip(results).zip(saved) {
+        let failed = result.unwrap_or_else(|e| {
+            saved
+                .iter()
+                .map(|(n, v)| (n.clone(), v.clone(), e.clone()))
+                .collect()
+        });
+        for (name, value, error) in failed {
+            lines.push(format!(
+                "{addr}: {name} is still lowered ({error}); run 'redis-cli -h {} -p {} CONFIG SET {name} {value}'",
+                addr.ip_string(),
+                addr.0.port()
+            ));
+        }
+    }
+    lines
 }
 
 fn report_nodes(plan: &Plan, expected: &[Expected]) -> Vec<NodeReport> {

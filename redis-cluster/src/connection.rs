@@ -67,7 +67,7 @@ impl Connection {
         options: &ConnectOptions,
         deadline: Deadline,
     ) -> Result<Connection, Failure> {
-        interrupt::check()?;
+        deadline.check()?;
         let left = deadline.remaining().ok_or(Failure::NoReply {
             bound: deadline.bound(),
         })?;
@@ -143,7 +143,7 @@ impl Connection {
 
     fn send(&mut self, mut bytes: &[u8]) -> Result<(), Failure> {
         while !bytes.is_empty() {
-            interrupt::check()?;
+            self.deadline.check()?;
             let left = self.deadline.remaining().ok_or_else(|| self.no_reply())?;
             let _ = self
                 .stream
@@ -181,7 +181,7 @@ impl Connection {
     fn fill(&mut self, need: usize) -> Result<(), Failure> {
         let mut chunk = [0u8; 64 * 1024];
         while self.buffer.len() < need {
-            interrupt::check()?;
+            self.deadline.check()?;
             let left = self.deadline.remaining().ok_or_else(|| self.no_reply())?;
             let _ = self
                 .stream

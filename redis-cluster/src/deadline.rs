@@ -2,7 +2,9 @@
 //! byte a second, or a pipeline of replies that each arrive just in time, stretch a wait without
 //! end; a [`Deadline`] is a point in time fixed when the operation starts, and every connect,
 //! write, read and sleep of it gets only what is left. It also remembers the bound it was made
-//! from, so that an expiry can be told as "no reply within 2 s".
+//! from, so that an expiry can be told as "no reply within 2 s". A deadline is cut short by
+//! SIGINT or SIGTERM (see `toolkit::interrupt`), except one made for the restore that follows
+//! such a signal ([`Deadline::ignoring_signals`]).
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +15,7 @@ use toolkit::interrupt::{self, Interrupted};
 pub struct Deadline {
     at: Instant,
     bound: Duration,
+    interruptible: bool,
 }
 
 impl Deadline {
@@ -26,6 +29,25 @@ impl Deadline {
         Deadline {
             at: start.checked_add(bound).unwrap_or(start),
             bound,
+            interruptible: true,
+        }
+    }
+
+    /// The same deadline, not cut short by a signal: for undoing what a run changed after the
+    /// signal that stopped it.
+    pub fn ignoring_signals(self) -> Deadline {
+        Deadline {
+            interruptible: false,
+            ..self
+        }
+    }
+
+    /// `Err` when a signal has asked to stop and this deadline heeds signals.
+    pub fn check(&self) -> Result<(), Interrupted> {
+        if self.interruptible {
+            interrupt::check()
+        } else {
+            Ok(())
         }
     }
 
@@ -60,7 +82,13 @@ impl Deadline {
     /// Sleeps until `until` or the deadline, whichever comes first; wakes early on SIGINT or
     /// SIGTERM (see `toolkit::interrupt`).
     pub fn sleep_until(&self, until: Instant) -> Result<(), Interrupted> {
-        interrupt::sleep_until(until.min(self.at))
+        let until = until.min(self.at);
+        if self.interruptible {
+            interrupt::sleep_until(until)
+        } else {
+            std::thread::sleep(until.saturating_duration_since(Instant::now()));
+            Ok(())
+        }
     }
 }
 

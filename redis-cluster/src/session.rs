@@ -38,6 +38,10 @@ impl Sessions {
         self.deadline
     }
 
+    pub fn options(&self) -> &ConnectOptions {
+        &self.options
+    }
+
     /// Runs `work` on node `index`'s connection, opening it first when needed. A failed
     /// connection is dropped so the next call starts afresh (a reply cut off by the deadline
     /// would otherwise be read as the answer to the next command).
