@@ -30,7 +30,12 @@ pub use slots::{SlotRange, SLOT_COUNT};
 pub use survey::{survey, ConnectOptions, NodeState, ProbeError, Survey};
 pub use table::{KnownNode, NodeTable};
 
-/// The most nodes a survey follows, a plan holds or a CLUSTER NODES reply may list: ten times
-/// the size Redis documents as the upper end of a cluster (1000 nodes). It keeps a peer that
-/// keeps naming new nodes, or a site description with 166 000 of them, from running without end.
+/// The most nodes a survey follows or a CLUSTER NODES reply may list: ten times the size Redis
+/// documents as the upper end of a cluster. It keeps a peer that keeps naming new nodes from
+/// making a survey endless.
 pub const MAX_NODES: usize = 10_000;
+
+/// The most nodes a plan may hold: the size Redis documents as the upper end of a cluster. The
+/// planner's optimal placement costs more than linear time, and a site description of 166 000
+/// nodes is a mistake to refuse at once, not a plan to compute for hours.
+pub const MAX_CLUSTER_NODES: usize = 1000;

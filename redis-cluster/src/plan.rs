@@ -122,10 +122,10 @@ impl Plan {
             ));
         }
         let node_count = self.nodes().count();
-        if node_count > crate::MAX_NODES {
+        if node_count > crate::MAX_CLUSTER_NODES {
             problems.push(format!(
-                "masters: {node_count} nodes; this tool handles at most {}",
-                crate::MAX_NODES
+                "masters: {node_count} nodes; a plan holds at most {} (the largest cluster Redis documents)",
+                crate::MAX_CLUSTER_NODES
             ));
             return problems;
         }

@@ -3,13 +3,14 @@
 //! need real links. Everything a test starts is stopped and removed when its guard drops,
 //! also when the test fails; ports and names are chosen so concurrent test runs never collide.
 
+pub mod hostile;
 mod netns;
 mod ports;
 mod redis;
 
 pub use netns::{is_root, require_root, run, Netns};
 pub use ports::PortLease;
-pub use redis::{RedisConfig, RedisInstance};
+pub use redis::{info_field, RedisConfig, RedisInstance};
 
 /// Starts `count` cluster-enabled instances, spread round-robin over 127.0.0.1, .2 and .3
 /// (three "hosts"), all with `config`. The instances start in parallel.
