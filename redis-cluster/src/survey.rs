@@ -94,8 +94,8 @@ pub fn connect(
 ) -> Result<Connection, ProbeError> {
     Connection::open(addr, options, deadline).map_err(|failure| match failure {
         Failure::Server(text) if is_auth_error(&text) => ProbeError::Auth(text),
-        Failure::Connect(_) => ProbeError::Connect(failure.to_string()),
-        other => ProbeError::Connect(format!("cannot connect: {other}")),
+        Failure::Connect(reason) => ProbeError::Connect(reason),
+        other => ProbeError::Connect(other.to_string()),
     })
 }
 
