@@ -468,30 +468,23 @@ fn save_settings(sessions: &Sessions) -> Result<Vec<Vec<(String, String)>>, Crea
     )
 }
 
-/// Puts the saved settings back on every node, each setting on its own so one failure does
-/// not keep the others lowered; returns what could not be restored, one line per node with
-/// the command that does it by hand.
+/// Puts the saved settings back on every node; returns what may not be restored, one line per
+/// setting and node with the command that does it by hand. After a failure on a node its
+/// connection is not trusted with more (a late reply would answer the next command), so its
+/// remaining settings count as not restored.
 fn restore_settings(sessions: &Sessions, saved: &[Vec<(String, String)>]) -> Vec<String> {
     let results = sessions.each(|i, c| {
-        let mut failed = Vec::new();
         for (name, value) in &saved[i] {
-            if let Err(e) = command::<()>(c, &["CONFIG", "SET", name, value]) {
-                failed.push((name.clone(), value.clone(), e));
-            }
+            command::<()>(c, &["CONFIG", "SET", name, value])?;
         }
-        Ok(failed)
+        Ok(())
     });
     let mut lines = Vec::new();
     for ((addr, result), saved) in sessions.addrs.iter().zip(results).zip(saved) {
-        let failed = result.unwrap_or_else(|e| {
-            saved
-                .iter()
-                .map(|(n, v)| (n.clone(), v.clone(), e.clone()))
-                .collect()
-        });
-        for (name, value, error) in failed {
+        let Err(error) = result else { continue };
+        for (name, value) in saved {
             lines.push(format!(
-                "{addr}: {name} is still lowered ({error}); run 'redis-cli -h {} -p {} CONFIG SET {name} {value}'",
+                "{addr}: {name} may still be lowered ({error}); run 'redis-cli -h {} -p {} CONFIG SET {name} {value}'",
                 addr.ip_string(),
                 addr.0.port()
             ));
