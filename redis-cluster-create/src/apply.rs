@@ -162,7 +162,11 @@ pub fn apply(
     let saved = if options.fast {
         let saved = save_settings(&sessions);
         stopped_by_signal(Stage::Check, &addrs)?;
-        saved?
+        let saved = saved?;
+        for warning in leftover_fast_values(&addrs, &saved) {
+            progress(&format!("warning: {warning}"));
+        }
+        saved
     } else {
         Vec::new()
     };
@@ -469,6 +473,27 @@ fn save_settings(sessions: &Sessions) -> Result<Vec<Vec<(String, String)>>, Crea
     )
 }
 
+/// Nodes whose settings already are what `--fast` sets meanwhile: left so by an earlier run
+/// that was killed before it could restore them. This run restores them to the same values,
+/// so the operator must hear of it.
+fn leftover_fast_values(addrs: &[NodeAddr], saved: &[Vec<(String, String)>]) -> Vec<String> {
+    let fast = fast_values(addrs.len());
+    addrs
+        .iter()
+        .zip(saved)
+        .filter(|(_, values)| {
+            values.len() == FAST_SETTINGS.len()
+                && values.iter().zip(&fast).all(|((_, now), lowered)| now == lowered)
+        })
+        .map(|(addr, _)| {
+            format!(
+                "{addr}: cluster-node-timeout {} and repl-diskless-sync-delay 0 are what --fast sets while it runs (an earlier run killed before it restored them?); they stay so afterwards: set the values of the node's configuration file with CONFIG SET",
+                fast[0]
+            )
+        })
+        .collect()
+}
+
 /// Puts the saved settings back on every node; returns what may not be restored, one line per
 /// setting and node with the command that does it by hand. After a failure on a node its
 /// connection is not trusted with more (a late reply would answer the next command), so its
@@ -562,5 +587,26 @@ mod tests {
             let most = targets.iter().map(Vec::len).max().unwrap();
             assert!(most <= count / 2 + 1, "{count}: one node meets {most}");
         }
+    }
+
+    // Regression: after a run killed with --fast settings lowered, a later reset and apply
+    // --fast took 500/0 as the values to restore, and the cluster kept them for good, unsaid.
+    #[test]
+    fn values_left_lowered_by_an_earlier_run_are_named() {
+        let addrs: Vec<NodeAddr> = ["127.0.0.1:7000", "127.0.0.1:7001"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        let pair = |timeout: &str, delay: &str| {
+            vec![
+                ("cluster-node-timeout".to_string(), timeout.to_string()),
+                ("repl-diskless-sync-delay".to_string(), delay.to_string()),
+            ]
+        };
+        let warnings = leftover_fast_values(&addrs, &[pair("5000", "5"), pair("500", "0")]);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].starts_with(
+            "127.0.0.1:7001: cluster-node-timeout 500 and repl-diskless-sync-delay 0"
+        ));
     }
 }

@@ -22,6 +22,9 @@ use crate::NodeAddr;
 /// anything much larger comes from something that is not a sane Redis node.
 pub const MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
 
+/// The longest single connection attempt; longer waits are several attempts.
+const CONNECT_SLICE: Duration = Duration::from_secs(1);
+
 /// Why a command got no usable reply.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Failure {
@@ -67,16 +70,20 @@ impl Connection {
         options: &ConnectOptions,
         deadline: Deadline,
     ) -> Result<Connection, Failure> {
-        deadline.check()?;
-        let left = deadline.remaining().ok_or(Failure::NoReply {
+        let no_reply = Failure::NoReply {
             bound: deadline.bound(),
-        })?;
-        let stream = TcpStream::connect_timeout(&addr.0, left).map_err(|e| match e.kind() {
-            ErrorKind::TimedOut | ErrorKind::WouldBlock => Failure::NoReply {
-                bound: deadline.bound(),
-            },
-            _ => Failure::Connect(e.to_string()),
-        })?;
+        };
+        // In slices, so that a signal is seen within one while a host drops our packets; a
+        // new attempt is no worse than the kernel's own SYN retry a second later.
+        let stream = loop {
+            deadline.check()?;
+            let left = deadline.remaining().ok_or_else(|| no_reply.clone())?;
+            match TcpStream::connect_timeout(&addr.0, left.min(CONNECT_SLICE)) {
+                Ok(stream) => break stream,
+                Err(e) if matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock) => {}
+                Err(e) => return Err(Failure::Connect(e.to_string())),
+            }
+        };
         // Commands are small and each waits for its reply: send them at once.
         let _ = stream.set_nodelay(true);
         let mut connection = Connection {
