@@ -552,3 +552,41 @@ fn reset_of_a_node_answering_a_byte_a_second_ends_at_the_deadline() {
         run.stderr
     );
 }
+
+// A signal during a reset stops it between rounds and prints the reset that finishes it; the
+// nodes reset so far stay reset.
+#[test]
+fn sigterm_during_a_reset_says_how_to_finish_it() {
+    let real = start_instances(2, &RedisConfig::default());
+    let staller = FakePeer::start("127.0.0.3", Behaviour::StallOnChange);
+    let mut nodes = addrs(&real);
+    nodes.push(staller.addr());
+    let mut args = vec!["reset", "--yes", "--timeout", "60"];
+    args.extend(nodes.iter().map(String::as_str));
+    let old_ids: Vec<String> = real.iter().map(|n| n.cli(&["cluster", "myid"])).collect();
+    let running = Running::start(&args);
+    // The real nodes are reset at once; the fake keeps the round open.
+    testkit::wait_until(
+        "the real nodes are reset",
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || {
+            real.iter()
+                .zip(&old_ids)
+                .all(|(n, old)| &n.cli(&["cluster", "myid"]) != old)
+        },
+    );
+    let signalled = Instant::now();
+    running.signal("TERM");
+    let run = running.finish();
+    assert!(signalled.elapsed() < Duration::from_secs(4));
+    assert_eq!(run.code, Some(143), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!(
+            "interrupted by SIGTERM while resetting the nodes; some nodes may be reset already; run 'redis-cluster-create reset --yes {}' to finish",
+            nodes.join(" ")
+        )),
+        "{}",
+        run.stderr
+    );
+}
