@@ -56,7 +56,6 @@ impl From<Interrupted> for Failure {
 
 /// An open connection to one node.
 pub struct Connection {
-    addr: NodeAddr,
     stream: TcpStream,
     /// Bytes read and not yet decoded.
     buffer: Vec<u8>,
@@ -87,7 +86,6 @@ impl Connection {
         // Commands are small and each waits for its reply: send them at once.
         let _ = stream.set_nodelay(true);
         let mut connection = Connection {
-            addr,
             stream,
             buffer: Vec::new(),
             deadline,
@@ -99,10 +97,6 @@ impl Connection {
             connection.query(&words)?;
         }
         Ok(connection)
-    }
-
-    pub fn addr(&self) -> NodeAddr {
-        self.addr
     }
 
     /// Bounds every later command by `deadline`.

@@ -21,13 +21,9 @@ pub struct Deadline {
 impl Deadline {
     /// `bound` from now.
     pub fn after(bound: Duration) -> Deadline {
-        Deadline::from(Instant::now(), bound)
-    }
-
-    /// `bound` from `start` (the start of the command, when the bound covers all of it).
-    pub fn from(start: Instant, bound: Duration) -> Deadline {
+        let now = Instant::now();
         Deadline {
-            at: start.checked_add(bound).unwrap_or(start),
+            at: now.checked_add(bound).unwrap_or(now),
             bound,
             interruptible: true,
         }
@@ -51,10 +47,6 @@ impl Deadline {
         }
     }
 
-    pub fn at(&self) -> Instant {
-        self.at
-    }
-
     /// The bound it was set from, for messages.
     pub fn bound(&self) -> Duration {
         self.bound
@@ -68,15 +60,6 @@ impl Deadline {
 
     pub fn passed(&self) -> bool {
         self.remaining().is_none()
-    }
-
-    /// The earlier of the two, keeping the bound of the one chosen.
-    pub fn min(self, other: Deadline) -> Deadline {
-        if other.at < self.at {
-            other
-        } else {
-            self
-        }
     }
 
     /// Sleeps until `until` or the deadline, whichever comes first; wakes early on SIGINT or
@@ -119,14 +102,6 @@ mod tests {
         d.sleep_until(Instant::now() + Duration::from_secs(5))
             .unwrap();
         assert!(started.elapsed() < Duration::from_secs(1));
-    }
-
-    #[test]
-    fn the_earlier_wins() {
-        let soon = Deadline::after(Duration::from_secs(1));
-        let late = Deadline::after(Duration::from_secs(9));
-        assert_eq!(soon.min(late), soon);
-        assert_eq!(late.min(soon), soon);
     }
 
     #[test]
