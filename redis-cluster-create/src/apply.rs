@@ -170,12 +170,10 @@ pub fn apply(
     } else {
         Vec::new()
     };
-    let mut stage = Stage::Assign;
     let outcome = configure(
         &sessions,
         &expected,
         options,
-        &mut stage,
         &mut stages,
         &mut lap,
         progress,
@@ -189,26 +187,14 @@ pub fn apply(
     } else {
         Vec::new()
     };
-    let outcome = outcome.and_then(|()| {
-        if unrestored.is_empty() {
-            Ok(())
-        } else {
-            Err(CreateError::Unrestored {
-                nodes: unrestored.clone(),
-            })
-        }
-    });
-    match outcome {
-        Ok(()) => {}
-        Err(error @ CreateError::Unrestored { .. }) => return Err(error),
-        Err(cause) => {
-            return Err(if unrestored.is_empty() {
-                cause
-            } else {
-                CreateError::AlsoUnrestored {
-                    cause: Box::new(cause),
-                    nodes: unrestored,
-                }
+    match (outcome, unrestored.is_empty()) {
+        (Ok(()), true) => {}
+        (Ok(()), false) => return Err(CreateError::Unrestored { nodes: unrestored }),
+        (Err(cause), true) => return Err(cause),
+        (Err(cause), false) => {
+            return Err(CreateError::AlsoUnrestored {
+                cause: Box::new(cause),
+                nodes: unrestored,
             })
         }
     }
@@ -246,29 +232,28 @@ fn stopped_by_signal(stage: Stage, addrs: &[NodeAddr]) -> Result<(), CreateError
     })
 }
 
-/// The stages that change nodes, up to usable (or up to sent, with `--no-wait`). `stage` tells
-/// the caller where it stopped.
+/// The stages that change nodes, up to usable (or up to sent, with `--no-wait`).
 fn configure(
     sessions: &Sessions,
     expected: &[Expected],
     options: &ApplyOptions,
-    stage: &mut Stage,
     stages: &mut Vec<StageTime>,
     lap: &mut dyn FnMut(&mut Vec<StageTime>, &'static str),
     progress: Progress,
 ) -> Result<(), CreateError> {
     let deadline = sessions.deadline();
     let addrs = &sessions.addrs;
+    let mut stage = Stage::Assign;
     progress("assigning slots and config epochs");
     let assigned_at = Instant::now();
     let results = sessions.each(|i, c| assign(c, &expected[i], i, expected.len(), options));
-    stopped_by_signal(*stage, addrs)?;
+    stopped_by_signal(stage, addrs)?;
     let node_timeouts = all_ok(sessions, "assigning slots and config epoch", results)?;
     lap(stages, "assign");
 
     // Replicas first: each meets only its master and is attached once the handshake is done,
     // which starts the replica sync delay early and on quiet nodes; the full mesh follows.
-    *stage = Stage::Attach;
+    stage = Stage::Attach;
     progress("attaching replicas to their masters");
     let targets = meet_targets(expected);
     let results = sessions.each(|i, c| match expected[i].master {
@@ -278,25 +263,25 @@ fn configure(
         }
         None => Ok(true),
     });
-    stopped_by_signal(*stage, addrs)?;
+    stopped_by_signal(stage, addrs)?;
     let attached = all_ok(sessions, "attaching", results)?;
     if attached.contains(&false) {
         return Err(not_ready(sessions, expected, options.timeout));
     }
     lap(stages, "attach");
 
-    *stage = Stage::Meet;
+    stage = Stage::Meet;
     progress("introducing every node to every other");
     let results = sessions.each(|i, c| {
         let skip = usize::from(expected[i].master.is_some());
         meet(c, &sessions.addrs, &targets[i][skip..])
     });
-    stopped_by_signal(*stage, addrs)?;
+    stopped_by_signal(stage, addrs)?;
     all_ok(sessions, "introducing", results)?;
     lap(stages, "meet");
 
     if options.wait {
-        *stage = Stage::Wait;
+        stage = Stage::Wait;
         // No master turns ok before the rejoin delay has passed since it got its slots, so
         // polling earlier would only load the nodes while they shake hands.
         let shortest = node_timeouts.into_iter().min().unwrap_or(0);
@@ -305,9 +290,9 @@ fn configure(
             "waiting for the rejoin delay ({:.1} s after slot assignment)",
             rejoin_delay.as_secs_f64()
         ));
-        let quiet = deadline.sleep_until(assigned_at + rejoin_delay);
-        stopped_by_signal(*stage, addrs)?;
-        quiet.ok();
+        // A signal ends the sleep early; it is looked at right after.
+        let _ = deadline.sleep_until(assigned_at + rejoin_delay);
+        stopped_by_signal(stage, addrs)?;
         // Each poll asks every node for its whole view; on big clusters that load would slow
         // the very convergence it watches, so polls thin out with the node count.
         let per_node = u64::try_from(expected.len())
@@ -321,7 +306,7 @@ fn configure(
             ));
         };
         let (snapshots, ready) = wait::until_ready(sessions, expected, interval, &report);
-        stopped_by_signal(*stage, addrs)?;
+        stopped_by_signal(stage, addrs)?;
         if !ready {
             return Err(CreateError::NotReady {
                 waited: options.timeout,

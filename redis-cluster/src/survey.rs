@@ -137,8 +137,12 @@ pub fn probe(
     let mut replies = replies.into_iter();
     let mut next = |command: &'static str| -> Result<String, ProbeError> {
         match replies.next() {
-            Some(Reply::Value(v)) => redis::from_redis_value::<String>(v)
-                .map_err(|e| ProbeError::Parse(format!("{command}: unexpected reply: {e}"))),
+            Some(Reply::Value(v)) => redis::from_redis_value::<String>(v).map_err(|e| {
+                ProbeError::Parse(format!(
+                    "{command}: unexpected reply: {}",
+                    toolkit::words::clip(&e.to_string(), toolkit::words::CLIP)
+                ))
+            }),
             Some(Reply::Error(text)) => Err(command_error(command, Failure::Server(text))),
             None => Err(ProbeError::Parse(format!("{command}: missing reply"))),
         }
