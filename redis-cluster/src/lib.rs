@@ -6,6 +6,15 @@
 //! once, the node table merged from every node's view, long-lived sessions to each node, and
 //! the configuration file of each instance, all on connections whose every wait is bounded by
 //! one deadline per operation.
+//!
+//! How a tool that changes nodes uses them (as `redis-cluster-create apply` does): call
+//! `toolkit::interrupt::install()` once; make one [`Deadline`] for the operation
+//! (`Deadline::after(timeout)`) and open [`Sessions`] with it, so every connect, command and
+//! reply gets only what is left; wait with [`Deadline::sleep_until`], never `thread::sleep`;
+//! after each step call `toolkit::interrupt::check()` (a deadline also ends early on a signal:
+//! a command then fails with "interrupted by SIGINT"); to undo what was lowered after a
+//! failure, a timeout or a signal, give the sessions a short deadline of its own that signals do
+//! not cut (`Deadline::after(bound).ignoring_signals()`), and name every node the undo missed.
 
 pub mod addr;
 pub mod args;
