@@ -329,3 +329,27 @@ fn endless_and_contradicting_plans_are_refused_by_name() {
         run.stderr
     );
 }
+
+// Something that is not Redis on a node's port (here a web server's answer) is named as such.
+#[test]
+fn a_server_that_is_not_redis_is_named() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let server = std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            use std::io::Write;
+            let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let run = slotcheck(&["--timeout", "2", &addr]);
+    within(&run, 2);
+    assert_eq!(run.code, 3);
+    assert!(
+        run.stderr.contains(&format!(
+            "{addr}: INFO failed: not a Redis reply: a reply starts with byte 0x48; is this a Redis server?"
+        )),
+        "{}",
+        run.stderr
+    );
+    server.join().unwrap();
+}
