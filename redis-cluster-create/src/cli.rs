@@ -117,8 +117,9 @@ struct ResetArgs {
     /// Delete the keys of nodes that hold any; without it such nodes are refused.
     #[arg(long)]
     flush: bool,
-    /// Wait at most SECS seconds for all of the reset: for every node to answer the check,
-    /// and again, after the confirmation, for every node to be reset (default: 10).
+    /// Take at most SECS seconds for the whole reset: checking and resetting every node (asked
+    /// on a terminal, the time to answer does not count: the reset gets SECS of its own after
+    /// the answer) (default: 10).
     #[arg(long, value_name = "SECS", default_value = "10", hide_default_value = true, value_parser = toolkit::duration::parse_timeout)]
     timeout: Duration,
     #[command(flatten)]
@@ -143,23 +144,21 @@ pub fn run(cli: Cli, started: Instant) -> Result<(), CreateError> {
         Some(Command::Reset(args)) => {
             let connect = connect_options(&args.connect, args.timeout)?;
             handle_signals();
-            let states = reset::inspect(
-                &args.nodes,
-                args.flush,
-                &connect,
-                Deadline::after(args.timeout),
-            )?;
+            let deadline = Deadline::after(args.timeout);
+            let states = reset::inspect(&args.nodes, args.flush, &connect, deadline)?;
             let what = if args.flush {
                 format!("Reset and flush {} nodes", states.len())
             } else {
                 format!("Reset {} nodes", states.len())
             };
-            confirm(args.yes, "reset nodes", &what)?;
-            print_json(&reset::reset(
-                &states,
-                &connect,
-                Deadline::after(args.timeout),
-            )?)
+            // Time spent answering the question does not count against the bound.
+            let asked = confirm(args.yes, "reset nodes", &what)?;
+            let deadline = if asked {
+                Deadline::after(args.timeout)
+            } else {
+                deadline
+            };
+            print_json(&reset::reset(&states, &connect, deadline)?)
         }
         Some(Command::Config(args)) => crate::config::run(&args),
         None => {
@@ -266,10 +265,11 @@ fn describe(plan: &Plan) -> String {
     text
 }
 
-/// Goes on with `--yes`; otherwise asks on the terminal, or refuses when there is none.
-fn confirm(yes: bool, action: &'static str, what: &str) -> Result<(), CreateError> {
+/// Goes on with `--yes`; otherwise asks on the terminal, or refuses when there is none. True
+/// when it asked (and the answer was yes).
+fn confirm(yes: bool, action: &'static str, what: &str) -> Result<bool, CreateError> {
     if yes {
-        return Ok(());
+        return Ok(false);
     }
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
         return Err(CreateError::NeedsYes { action });
@@ -284,7 +284,7 @@ fn confirm(yes: bool, action: &'static str, what: &str) -> Result<(), CreateErro
         .read_line(&mut answer)
         .map_err(CreateError::Answer)?;
     if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-        Ok(())
+        Ok(true)
     } else {
         Err(CreateError::Declined)
     }
