@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use redis_slotcheck::{ConnectOptions, NodeAddr, Plan, SlotRange};
+use redis_cluster::{ConnectOptions, NodeAddr, Plan, SlotRange};
 
 use crate::error::CreateError;
 use crate::preflight;
-use crate::session::{self, command, Sessions};
 use crate::wait::{self, Expected};
+use redis_cluster::session::{self, command, Sessions};
 
 /// How to apply a plan.
 #[derive(Debug, Clone)]

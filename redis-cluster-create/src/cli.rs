@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
-use redis_slotcheck::{ConnectOptions, NodeAddr, Plan};
+use redis_cluster::{ConnectOptions, NodeAddr, Plan};
 
 use crate::apply::{apply, ApplyOptions};
 use crate::error::CreateError;
@@ -242,7 +242,7 @@ fn warn_compromises(plan: &Plan) {
 fn describe(plan: &Plan) -> String {
     let mut text = String::new();
     for m in &plan.masters {
-        let slots = redis_slotcheck::slots::format_ranges(&m.slots);
+        let slots = redis_cluster::slots::format_ranges(&m.slots);
         text.push_str(&format!(
             "master  {} (host {}) slots {slots}\n",
             m.addr, m.host

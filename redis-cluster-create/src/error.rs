@@ -9,7 +9,7 @@ pub enum CreateError {
     #[error(transparent)]
     Site(#[from] site::SiteError),
     #[error(transparent)]
-    Plan(#[from] redis_slotcheck::plan::PlanError),
+    Plan(#[from] redis_cluster::plan::PlanError),
     #[error(transparent)]
     Planning(#[from] PlanningError),
     #[error("no nodes given: name them (IP:PORT ...) or pass --site FILE")]

@@ -10,7 +10,6 @@ pub mod flow;
 pub mod planner;
 pub mod preflight;
 pub mod reset;
-pub mod session;
 pub mod wait;
 
 pub use cli::{run, Cli};

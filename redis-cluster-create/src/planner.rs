@@ -10,8 +10,8 @@
 
 use std::collections::BTreeMap;
 
-use redis_slotcheck::plan::MIN_MASTERS;
-use redis_slotcheck::{NodeAddr, Plan, PlannedMaster, PlannedReplica, SlotRange, SLOT_COUNT};
+use redis_cluster::plan::MIN_MASTERS;
+use redis_cluster::{NodeAddr, Plan, PlannedMaster, PlannedReplica, SlotRange, SLOT_COUNT};
 
 use crate::flow::Network;
 

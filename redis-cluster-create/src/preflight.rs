@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use redis_slotcheck::survey::{in_parallel, probe};
-use redis_slotcheck::{ConnectOptions, NodeAddr, NodeState, ProbeError};
+use redis_cluster::survey::{in_parallel, probe};
+use redis_cluster::{ConnectOptions, NodeAddr, NodeState, ProbeError};
 
 use crate::error::CreateError;
 
@@ -127,8 +127,8 @@ pub fn problems_of(nodes: &[NodeAddr], outcomes: &[Result<NodeState, ProbeError>
 
 #[cfg(test)]
 mod tests {
-    use redis_slotcheck::survey::ClusterView;
-    use redis_slotcheck::{parse_cluster_nodes, Info};
+    use redis_cluster::survey::ClusterView;
+    use redis_cluster::{parse_cluster_nodes, Info};
 
     use super::*;
 

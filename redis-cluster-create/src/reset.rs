@@ -5,11 +5,11 @@
 
 use serde::Serialize;
 
-use redis_slotcheck::survey::{in_parallel, probe};
-use redis_slotcheck::{ConnectOptions, NodeAddr, NodeState};
+use redis_cluster::survey::{in_parallel, probe};
+use redis_cluster::{ConnectOptions, NodeAddr, NodeState};
 
 use crate::error::CreateError;
-use crate::session::{command, Sessions};
+use redis_cluster::session::{command, Sessions};
 
 /// What `reset` prints: one entry per node.
 #[derive(Debug, Clone, Serialize)]
@@ -79,7 +79,7 @@ pub fn reset(states: &[NodeState], options: &ConnectOptions) -> Result<ResetRepo
     for _ in 0..3 {
         let alone = sessions.each(|_, c| {
             let info: String = command(c, &["CLUSTER", "INFO"])?;
-            Ok(redis_slotcheck::Info::parse(&info).known_nodes() == Some(1))
+            Ok(redis_cluster::Info::parse(&info).known_nodes() == Some(1))
         });
         let again = sessions.each(|i, c| match &alone[i] {
             Ok(false) => command::<()>(c, &["CLUSTER", "RESET", "HARD"]),

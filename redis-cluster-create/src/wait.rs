@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use redis_slotcheck::nodes::NodeLine;
-use redis_slotcheck::survey::{in_parallel, query_text};
-use redis_slotcheck::{parse_cluster_nodes, Info, NodeAddr, Plan};
+use redis_cluster::nodes::NodeLine;
+use redis_cluster::survey::{in_parallel, query_text};
+use redis_cluster::{parse_cluster_nodes, Info, NodeAddr, Plan};
 
-use crate::session::{meet, Sessions};
+use redis_cluster::session::{meet, Sessions};
 
 /// What one node said in one poll.
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ pub struct Expected {
     pub id: String,
     /// For a replica, the index (in the same list) of its master.
     pub master: Option<usize>,
-    pub slots: Vec<redis_slotcheck::SlotRange>,
+    pub slots: Vec<redis_cluster::SlotRange>,
 }
 
 /// The plan's nodes in `plan.nodes()` order, joined with their ids.

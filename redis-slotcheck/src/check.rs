@@ -4,13 +4,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::model::{role_key, Model, Node, NO_OWNER};
-use crate::nodes::{Direction, NodeLine};
-use crate::plan::Plan;
 use crate::report::{Check, CheckName, Detail, NodeReport, Report, Role, Status, Totals};
-use crate::slots::{format_ranges, ranges_of, SlotRange, SLOT_COUNT};
-use crate::survey::Survey;
-use crate::NodeAddr;
+use redis_cluster::nodes::{Direction, NodeLine};
+use redis_cluster::plan::Plan;
+use redis_cluster::slots::{format_ranges, ranges_of, SlotRange, SLOT_COUNT};
+use redis_cluster::survey::Survey;
+use redis_cluster::table::{role_key, KnownNode, NodeTable, NO_OWNER};
+use redis_cluster::NodeAddr;
 
 /// What to check beyond the built-in rules.
 #[derive(Debug, Clone)]
@@ -35,47 +35,47 @@ impl Default for CheckOptions {
 
 /// Judges a survey.
 pub fn check(survey: &Survey, options: &CheckOptions) -> Report {
-    let model = Model::build(survey, &options.host_names);
-    let served = served_slots(&model);
-    let mut checks = vec![reachable(&model)];
-    if model.nodes.iter().any(|n| n.state.is_some()) {
+    let known = NodeTable::build(survey, &options.host_names);
+    let served = served_slots(&known);
+    let mut checks = vec![reachable(&known)];
+    if known.nodes.iter().any(|n| n.state.is_some()) {
         checks.extend([
-            cluster_enabled(&model),
-            cluster_state(&model),
-            slot_coverage(&model, &served),
-            slot_agreement(&model),
-            slot_owners(&model),
-            failed_masters(&model),
-            open_slots(&model),
-            node_flags(&model),
-            role_agreement(&model),
-            replicas(&model, options.min_replicas),
-            replica_links(&model),
-            replica_placement(&model),
-            master_placement(&model),
-            config_epochs(&model),
-            empty_masters(&model),
+            cluster_enabled(&known),
+            cluster_state(&known),
+            slot_coverage(&known, &served),
+            slot_agreement(&known),
+            slot_owners(&known),
+            failed_masters(&known),
+            open_slots(&known),
+            node_flags(&known),
+            role_agreement(&known),
+            replicas(&known, options.min_replicas),
+            replica_links(&known),
+            replica_placement(&known),
+            master_placement(&known),
+            config_epochs(&known),
+            empty_masters(&known),
         ]);
         if let Some(plan) = &options.expect {
-            checks.push(plan_check(&model, plan));
+            checks.push(plan_check(&known, plan));
         }
     }
     let totals = Totals {
-        nodes: model.nodes.len(),
-        reachable: model.nodes.iter().filter(|n| n.state.is_some()).count(),
-        masters: model
+        nodes: known.nodes.len(),
+        reachable: known.nodes.iter().filter(|n| n.state.is_some()).count(),
+        masters: known
             .nodes
             .iter()
             .filter(|n| n.role() == Role::Master && !n.slots().is_empty())
             .count(),
-        replicas: model
+        replicas: known
             .nodes
             .iter()
             .filter(|n| n.role() == Role::Replica)
             .count(),
         slots_served: served.iter().filter(|&&s| s).count(),
         open_slots: ranges_of(
-            model
+            known
                 .nodes
                 .iter()
                 .filter(|n| n.own_line)
@@ -108,7 +108,7 @@ pub fn check(survey: &Survey, options: &CheckOptions) -> Report {
             *worst = (*worst).max(check.status);
         }
     }
-    let nodes = model
+    let nodes = known
         .nodes
         .iter()
         .map(|node| {
@@ -116,7 +116,7 @@ pub fn check(survey: &Survey, options: &CheckOptions) -> Report {
                 .get(node.label.as_str())
                 .copied()
                 .unwrap_or(Status::Ok);
-            node_report(&model, node, status)
+            node_report(&known, node, status)
         })
         .collect();
     Report {
@@ -128,7 +128,7 @@ pub fn check(survey: &Survey, options: &CheckOptions) -> Report {
     }
 }
 
-fn node_report(model: &Model, node: &Node, status: Status) -> NodeReport {
+fn node_report(known: &NodeTable, node: &KnownNode, status: Status) -> NodeReport {
     let state = node.state;
     let mut flags: Vec<String> = Vec::new();
     for (_, line) in &node.seen_by {
@@ -150,7 +150,7 @@ fn node_report(model: &Model, node: &Node, status: Status) -> NodeReport {
         id: node.id.map(str::to_string),
         host: node.host.clone(),
         role: node.role(),
-        master: node.master_id().map(|id| model.label_of_id(id)),
+        master: node.master_id().map(|id| known.label_of_id(id)),
         reachable: state.is_some(),
         error: node.error.map(ToString::to_string),
         cluster_state: state
@@ -213,9 +213,9 @@ fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-fn served_slots(model: &Model) -> Vec<bool> {
+fn served_slots(known: &NodeTable) -> Vec<bool> {
     let mut served = vec![false; usize::from(SLOT_COUNT)];
-    for node in model.nodes.iter().filter(|n| n.serves()) {
+    for node in known.nodes.iter().filter(|n| n.serves()) {
         for slot in node.slots().iter().flat_map(SlotRange::slots) {
             served[usize::from(slot)] = true;
         }
@@ -223,8 +223,8 @@ fn served_slots(model: &Model) -> Vec<bool> {
     served
 }
 
-fn reachable(model: &Model) -> Check {
-    let details: Vec<Detail> = model
+fn reachable(known: &NodeTable) -> Check {
+    let details: Vec<Detail> = known
         .nodes
         .iter()
         .filter_map(|n| {
@@ -236,18 +236,18 @@ fn reachable(model: &Model) -> Check {
             ))
         })
         .collect();
-    let none_reached = model.nodes.iter().all(|n| n.state.is_none());
+    let none_reached = known.nodes.iter().all(|n| n.state.is_none());
     let severity = if none_reached {
         Status::Unknown
     } else {
         Status::Warning
     };
-    let ok = format!("all {} nodes answer", model.nodes.len());
+    let ok = format!("all {} nodes answer", known.nodes.len());
     let mut check = outcome(CheckName::Reachable, severity, details, ok, |d| {
         format!(
             "{} of {} not reachable",
             d.len(),
-            plural(model.nodes.len(), "node", "nodes")
+            plural(known.nodes.len(), "node", "nodes")
         )
     });
     if none_reached {
@@ -258,8 +258,8 @@ fn reachable(model: &Model) -> Check {
     check
 }
 
-fn cluster_enabled(model: &Model) -> Check {
-    let details = model
+fn cluster_enabled(known: &NodeTable) -> Check {
+    let details = known
         .nodes
         .iter()
         .filter(|n| n.state.is_some_and(|s| s.cluster.is_none()))
@@ -283,8 +283,8 @@ fn cluster_enabled(model: &Model) -> Check {
     )
 }
 
-fn cluster_state(model: &Model) -> Check {
-    let details = model
+fn cluster_state(known: &NodeTable) -> Check {
+    let details = known
         .observers()
         .filter_map(|n| {
             let info = &n.state?.cluster.as_ref()?.info;
@@ -325,13 +325,13 @@ fn cluster_state(model: &Model) -> Check {
 }
 
 /// Slot → owner as the first observer that knows an owner says.
-fn believed_owners(model: &Model) -> Vec<u16> {
+fn believed_owners(known: &NodeTable) -> Vec<u16> {
     let mut owners = vec![NO_OWNER; usize::from(SLOT_COUNT)];
-    for observer in model.observers() {
+    for observer in known.observers() {
         let Some(view) = observer.state.and_then(|s| s.cluster.as_ref()) else {
             continue;
         };
-        for (slot, owner) in model.owner_table(&view.nodes).into_iter().enumerate() {
+        for (slot, owner) in known.owner_table(&view.nodes).into_iter().enumerate() {
             if owners[slot] == NO_OWNER {
                 owners[slot] = owner;
             }
@@ -340,12 +340,12 @@ fn believed_owners(model: &Model) -> Vec<u16> {
     owners
 }
 
-fn slot_coverage(model: &Model, served: &[bool]) -> Check {
+fn slot_coverage(known: &NodeTable, served: &[bool]) -> Check {
     // Only needed to explain unserved slots; building it costs a table per observer.
     let owners = if served.iter().all(|&s| s) {
         Vec::new()
     } else {
-        believed_owners(model)
+        believed_owners(known)
     };
     // Unserved slots grouped by the reason: (owner index or NO_OWNER) → slots.
     let mut by_owner: BTreeMap<u16, Vec<u16>> = BTreeMap::new();
@@ -369,7 +369,7 @@ fn slot_coverage(model: &Model, served: &[bool]) -> Check {
                     Vec::new(),
                 );
             }
-            let node = &model.nodes[usize::from(owner)];
+            let node = &known.nodes[usize::from(owner)];
             let why = if node.state.is_none() {
                 "which does not answer".to_string()
             } else if node.failed() {
@@ -405,49 +405,49 @@ fn slot_coverage(model: &Model, served: &[bool]) -> Check {
 /// (owner index, its ranges), sorted.
 type Signature = Vec<(usize, Vec<SlotRange>)>;
 
-fn signature(model: &Model, lines: &[NodeLine]) -> Signature {
+fn signature(known: &NodeTable, lines: &[NodeLine]) -> Signature {
     let mut sig: Signature = lines
         .iter()
         .filter(|l| !l.slots.is_empty())
         // Redis prints each node's slots as sorted, maximal ranges, so equal views compare
         // equal without normalizing them.
-        .filter_map(|l| Some((model.index_of_id(&l.id)?, l.slots.clone())))
+        .filter_map(|l| Some((known.index_of_id(&l.id)?, l.slots.clone())))
         .collect();
     sig.sort();
     sig
 }
 
-fn slot_agreement(model: &Model) -> Check {
+fn slot_agreement(known: &NodeTable) -> Check {
     // Observers grouped by identical views, the largest group first.
-    let mut groups: Vec<(Signature, Vec<&Node>)> = Vec::new();
-    for observer in model.observers() {
+    let mut groups: Vec<(Signature, Vec<&KnownNode>)> = Vec::new();
+    for observer in known.observers() {
         let Some(view) = observer.state.and_then(|s| s.cluster.as_ref()) else {
             continue;
         };
-        let sig = signature(model, &view.nodes);
+        let sig = signature(known, &view.nodes);
         match groups.iter_mut().find(|(s, _)| *s == sig) {
             Some((_, members)) => members.push(observer),
             None => groups.push((sig, vec![observer])),
         }
     }
     groups.sort_by_key(|(_, members)| std::cmp::Reverse(members.len()));
-    let table = |node: &Node| {
+    let owners_seen_by = |node: &KnownNode| {
         let view = node.state.and_then(|s| s.cluster.as_ref());
-        model.owner_table(view.map_or(&[][..], |v| &v.nodes))
+        known.owner_table(view.map_or(&[][..], |v| &v.nodes))
     };
     let owner_name = |owner: u16| {
         if owner == NO_OWNER {
             "no owner".to_string()
         } else {
-            model.nodes[usize::from(owner)].label.clone()
+            known.nodes[usize::from(owner)].label.clone()
         }
     };
     let mut details = Vec::new();
     if let Some(((_, reference), others)) = groups.split_first() {
-        let reference_owners = table(reference[0]);
+        let reference_owners = owners_seen_by(reference[0]);
         let reference_names: Vec<String> = reference.iter().map(|n| n.label.clone()).collect();
         for (_, members) in others {
-            let owners = table(members[0]);
+            let owners = owners_seen_by(members[0]);
             let member_names: Vec<String> = members.iter().map(|n| n.label.clone()).collect();
             let mut differences: BTreeMap<(u16, u16), Vec<u16>> = BTreeMap::new();
             for slot in 0..SLOT_COUNT {
@@ -510,10 +510,10 @@ fn slot_agreement(model: &Model) -> Check {
     )
 }
 
-fn slot_owners(model: &Model) -> Check {
+fn slot_owners(known: &NodeTable) -> Check {
     let mut first_claim = vec![NO_OWNER; usize::from(SLOT_COUNT)];
     let mut claimants: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
-    for (index, node) in model.nodes.iter().enumerate() {
+    for (index, node) in known.nodes.iter().enumerate() {
         if !(node.own_line && node.role() == Role::Master) {
             continue;
         }
@@ -537,7 +537,7 @@ fn slot_owners(model: &Model) -> Check {
         .into_iter()
         .map(|(set, slots)| {
             let ranges = ranges_of(slots);
-            let labels: Vec<String> = set.iter().map(|&i| model.nodes[i].label.clone()).collect();
+            let labels: Vec<String> = set.iter().map(|&i| known.nodes[i].label.clone()).collect();
             detail(
                 format!(
                     "slots {} are claimed by {} masters: {}",
@@ -565,12 +565,12 @@ fn slot_owners(model: &Model) -> Check {
 /// A failed master that still holds slots leaves them unserved (CRITICAL, `failed_masters`).
 /// One whose slots a replica took over is a lost node like any other (WARNING, `node_flags`):
 /// it stays flagged until it returns, as a replica, or is forgotten.
-fn holds_slots_as_master(node: &Node) -> bool {
+fn holds_slots_as_master(node: &KnownNode) -> bool {
     node.role() == Role::Master && !node.slots().is_empty()
 }
 
-fn failed_masters(model: &Model) -> Check {
-    let details = model
+fn failed_masters(known: &NodeTable) -> Check {
+    let details = known
         .nodes
         .iter()
         .filter(|n| n.failed() && holds_slots_as_master(n))
@@ -595,11 +595,11 @@ fn failed_masters(model: &Model) -> Check {
     )
 }
 
-fn open_slots(model: &Model) -> Check {
+fn open_slots(known: &NodeTable) -> Check {
     let mut details = Vec::new();
-    for node in model.nodes.iter().filter(|n| n.own_line) {
+    for node in known.nodes.iter().filter(|n| n.own_line) {
         for open in node.line.iter().flat_map(|l| &l.open_slots) {
-            let peer = model.label_of_id(&open.peer);
+            let peer = known.label_of_id(&open.peer);
             let (from, to, verb) = match open.direction {
                 Direction::Migrating => (&node.label, &peer, "migrating"),
                 Direction::Importing => (&peer, &node.label, "importing"),
@@ -626,9 +626,9 @@ fn open_slots(model: &Model) -> Check {
     )
 }
 
-fn node_flags(model: &Model) -> Check {
+fn node_flags(known: &NodeTable) -> Check {
     let mut details = Vec::new();
-    for node in &model.nodes {
+    for node in &known.nodes {
         let flags: [(&str, Vec<String>); 4] = [
             ("fail?", node.flagged_by(|f| f.pfail)),
             ("handshake", node.flagged_by(|f| f.handshake)),
@@ -663,16 +663,16 @@ fn node_flags(model: &Model) -> Check {
 
 /// A converging cluster shows a fresh replica as a master to the peers it has not yet pinged;
 /// until they agree, a failover may be decided on a wrong picture.
-fn role_agreement(model: &Model) -> Check {
+fn role_agreement(known: &NodeTable) -> Check {
     let describe = |line: &NodeLine| match (line.flags.master, &line.master_id) {
         (true, _) => "a master".to_string(),
         (false, Some(id)) if line.flags.replica => {
-            format!("a replica of {}", model.label_of_id(id))
+            format!("a replica of {}", known.label_of_id(id))
         }
         _ => "of no known role".to_string(),
     };
     let mut details = Vec::new();
-    for node in model.nodes.iter().filter(|n| n.own_line) {
+    for node in known.nodes.iter().filter(|n| n.own_line) {
         let Some(own) = node.line else { continue };
         let mut differing: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (peer, line) in &node.seen_by {
@@ -715,7 +715,7 @@ fn role_agreement(model: &Model) -> Check {
     )
 }
 
-fn replicas(model: &Model, min_replicas: u32) -> Check {
+fn replicas(known: &NodeTable, min_replicas: u32) -> Check {
     if min_replicas == 0 {
         return outcome(
             CheckName::Replicas,
@@ -726,20 +726,20 @@ fn replicas(model: &Model, min_replicas: u32) -> Check {
         );
     }
     let wanted = usize::try_from(min_replicas).unwrap_or(usize::MAX);
-    let mut replicas_of: HashMap<&str, Vec<&Node>> = HashMap::new();
-    for replica in &model.nodes {
+    let mut replicas_of: HashMap<&str, Vec<&KnownNode>> = HashMap::new();
+    for replica in &known.nodes {
         if let Some(master_id) = replica.master_id() {
             replicas_of.entry(master_id).or_default().push(replica);
         }
     }
     let mut details = Vec::new();
-    for master in model
+    for master in known
         .nodes
         .iter()
         .filter(|n| n.role() == Role::Master && !n.slots().is_empty() && !n.failed())
     {
         let Some(id) = master.id else { continue };
-        let all: &[&Node] = replicas_of.get(id).map_or(&[], Vec::as_slice);
+        let all: &[&KnownNode] = replicas_of.get(id).map_or(&[], Vec::as_slice);
         let online = all
             .iter()
             .filter(|r| r.state.is_some() && !r.failed() && r.flagged_by(|f| f.pfail).is_empty())
@@ -778,9 +778,9 @@ fn replicas(model: &Model, min_replicas: u32) -> Check {
     )
 }
 
-fn replica_links(model: &Model) -> Check {
+fn replica_links(known: &NodeTable) -> Check {
     let mut details = Vec::new();
-    for node in model
+    for node in known
         .nodes
         .iter()
         .filter(|n| n.own_line && n.role() == Role::Replica)
@@ -788,8 +788,8 @@ fn replica_links(model: &Model) -> Check {
         let Some(master_id) = node.master_id() else {
             continue;
         };
-        let master = model.label_of_id(master_id);
-        if model.by_id(master_id).is_none() {
+        let master = known.label_of_id(master_id);
+        if known.by_id(master_id).is_none() {
             details.push(detail(
                 format!(
                     "replica {} replicates node id {master_id}, which no node knows",
@@ -832,12 +832,12 @@ fn replica_links(model: &Model) -> Check {
     )
 }
 
-fn replica_placement(model: &Model) -> Check {
-    let details = model
+fn replica_placement(known: &NodeTable) -> Check {
+    let details = known
         .nodes
         .iter()
         .filter_map(|replica| {
-            let master = model.by_id(replica.master_id()?)?;
+            let master = known.by_id(replica.master_id()?)?;
             (master.host == replica.host).then(|| {
                 detail(
                     format!(
@@ -865,8 +865,8 @@ fn replica_placement(model: &Model) -> Check {
 }
 
 /// Masters that serve slots and are not flagged fail: the ones placement and epochs concern.
-fn live_masters<'m, 'a>(model: &'m Model<'a>) -> impl Iterator<Item = &'m Node<'a>> {
-    model
+fn live_masters<'m, 'a>(known: &'m NodeTable<'a>) -> impl Iterator<Item = &'m KnownNode<'a>> {
+    known
         .nodes
         .iter()
         .filter(|n| n.role() == Role::Master && !n.slots().is_empty() && !n.failed())
@@ -875,16 +875,16 @@ fn live_masters<'m, 'a>(model: &'m Model<'a>) -> impl Iterator<Item = &'m Node<'
 /// Two masters on one host lose two shards' worth of masters when it fails. With more masters
 /// than hosts some sharing is unavoidable, so a host is flagged when it runs more masters than
 /// an even spread over the cluster's hosts needs (with as many hosts as masters: more than one).
-fn master_placement(model: &Model) -> Check {
+fn master_placement(known: &NodeTable) -> Check {
     let mut by_host: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for master in live_masters(model) {
+    for master in live_masters(known) {
         by_host
             .entry(&master.host)
             .or_default()
             .push(master.label.clone());
     }
     let master_count: usize = by_host.values().map(Vec::len).sum();
-    let mut hosts: Vec<&str> = model.nodes.iter().map(|n| n.host.as_str()).collect();
+    let mut hosts: Vec<&str> = known.nodes.iter().map(|n| n.host.as_str()).collect();
     hosts.sort_unstable();
     hosts.dedup();
     let fair_share = master_count.div_ceil(hosts.len().max(1)).max(1);
@@ -918,9 +918,9 @@ fn master_placement(model: &Model) -> Check {
     )
 }
 
-fn config_epochs(model: &Model) -> Check {
+fn config_epochs(known: &NodeTable) -> Check {
     let mut by_epoch: BTreeMap<u64, Vec<String>> = BTreeMap::new();
-    for master in live_masters(model) {
+    for master in live_masters(known) {
         if let Some(line) = master.line {
             by_epoch
                 .entry(line.config_epoch)
@@ -956,8 +956,8 @@ fn config_epochs(model: &Model) -> Check {
     )
 }
 
-fn empty_masters(model: &Model) -> Check {
-    let details = model
+fn empty_masters(known: &NodeTable) -> Check {
+    let details = known
         .nodes
         .iter()
         .filter(|n| n.role() == Role::Master && n.slots().is_empty() && !n.failed())
@@ -978,14 +978,14 @@ fn empty_masters(model: &Model) -> Check {
     )
 }
 
-fn plan_check(model: &Model, plan: &Plan) -> Check {
-    let find = |addr: NodeAddr| model.nodes.iter().find(|n| n.addr == Some(addr));
-    let describe = |node: &Node| match node.role() {
+fn plan_check(known: &NodeTable, plan: &Plan) -> Check {
+    let find = |addr: NodeAddr| known.nodes.iter().find(|n| n.addr == Some(addr));
+    let describe = |node: &KnownNode| match node.role() {
         Role::Master => "a master".to_string(),
         Role::Replica => format!(
             "a replica of {}",
             node.master_id()
-                .map_or_else(|| "an unknown node".to_string(), |id| model.label_of_id(id))
+                .map_or_else(|| "an unknown node".to_string(), |id| known.label_of_id(id))
         ),
         Role::Unknown => "of unknown role".to_string(),
     };
@@ -1043,7 +1043,7 @@ fn plan_check(model: &Model, plan: &Plan) -> Check {
         }
     }
     let planned: Vec<NodeAddr> = plan.nodes().map(|(addr, _)| addr).collect();
-    for node in &model.nodes {
+    for node in &known.nodes {
         let listed = node.addr.is_some_and(|a| planned.contains(&a));
         if !listed && node.role() != Role::Unknown {
             details.push(detail(

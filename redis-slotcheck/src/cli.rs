@@ -10,11 +10,11 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use crate::check::{check, CheckOptions};
-use crate::plan::{Plan, PlanError};
 use crate::render::{render, Format};
 use crate::report::Status;
-use crate::survey::{survey, ConnectOptions};
-use crate::NodeAddr;
+use redis_cluster::plan::{Plan, PlanError};
+use redis_cluster::survey::{survey, ConnectOptions};
+use redis_cluster::NodeAddr;
 
 /// Checks the health of a running Redis Cluster: slot coverage and agreement, failed and
 /// unreachable nodes, open slots, replicas, replica links and placement. Exits 0 OK,

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use crate::report::{Report, Role, Status};
-use crate::slots::SLOT_COUNT;
+use redis_cluster::slots::SLOT_COUNT;
 
 /// The output formats of `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,7 +84,7 @@ pub fn text(report: &Report) -> String {
         } else if let Some(master) = &node.master {
             format!("replica of {master}")
         } else {
-            crate::slots::format_ranges(&node.slots)
+            redis_cluster::slots::format_ranges(&node.slots)
         };
         let _ = writeln!(
             out,
@@ -258,7 +258,7 @@ fn labels(pairs: &[(&str, &str)]) -> String {
 mod tests {
     use super::*;
     use crate::report::{Check, CheckName, Detail, NodeReport, Totals};
-    use crate::slots::SlotRange;
+    use redis_cluster::slots::SlotRange;
 
     fn node(name: &str, role: Role, status: Status) -> NodeReport {
         NodeReport {

@@ -5,7 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::slots::SlotRange;
+pub use redis_cluster::Role;
+use redis_cluster::SlotRange;
 
 /// Health of one check, one node or the whole cluster, ordered from good to bad; the values
 /// are the monitoring-plugin exit codes.
@@ -141,16 +142,6 @@ pub struct Detail {
     /// The nodes involved, as in `nodes[].node`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<String>,
-}
-
-/// A node's role in the cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Master,
-    Replica,
-    /// Not cluster-enabled, never reached and unknown to the others, or still in handshake.
-    Unknown,
 }
 
 /// What is known about one node.

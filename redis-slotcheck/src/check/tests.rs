@@ -2,9 +2,9 @@
 //! every check in its passing and its failing state.
 
 use super::*;
-use crate::info::Info;
-use crate::nodes::parse_cluster_nodes;
-use crate::survey::{ClusterView, NodeState, ProbeError};
+use redis_cluster::info::Info;
+use redis_cluster::nodes::parse_cluster_nodes;
+use redis_cluster::survey::{ClusterView, NodeState, ProbeError};
 
 const M1: &str = "127.0.0.1:17100"; // master 0-5460
 const M2: &str = "127.0.0.2:17101"; // master 5461-10922
@@ -19,7 +19,7 @@ const M2_ID: &str = "2a48058404498e6847e8909c0625959918037c2e";
 fn healthy_lines() -> String {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/nodes-healthy.txt"
+        "/../redis-cluster/tests/fixtures/nodes-healthy.txt"
     );
     std::fs::read_to_string(path)
         .unwrap()
@@ -603,7 +603,10 @@ fn a_node_reached_under_another_address_than_it_announces_counts_once() {
 // returns; that is a lost node (WARNING), not unserved slots (CRITICAL).
 #[test]
 fn a_failed_over_master_without_slots_is_a_warning() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/nodes-fail.txt");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../redis-cluster/tests/fixtures/nodes-fail.txt"
+    );
     let lines = std::fs::read_to_string(path)
         .unwrap()
         .replace("myself,", "");

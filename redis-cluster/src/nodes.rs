@@ -2,7 +2,7 @@
 //! one place that knows its format (every flag, `ip:port@cport[,hostname]`, the
 //! `[slot->-id]` / `[slot-<-id]` markers of open slots on the answering node's own line).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::slots::SlotRange;
 
@@ -216,6 +216,16 @@ fn parse_open_slot(marker: &str) -> Result<OpenSlot, String> {
         direction,
         peer: peer.to_string(),
     })
+}
+
+/// A node's role in the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Master,
+    Replica,
+    /// Not cluster-enabled, never reached and unknown to the others, or still in handshake.
+    Unknown,
 }
 
 #[cfg(test)]

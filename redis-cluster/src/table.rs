@@ -1,13 +1,12 @@
 //! One table of every node, merged from what each node says about itself and about its peers.
-//! A survey holds one `CLUSTER NODES` view per reachable node; the checks need to ask "what is
+//! A survey holds one `CLUSTER NODES` view per reachable node; the checks and the day-2 planner need to ask "what is
 //! node X, who flags it, what does it serve" regardless of whether X itself answered. This
 //! module builds that table once, without I/O, so every check reads the same facts.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::nodes::{Flags, NodeLine};
-use crate::report::Role;
+use crate::nodes::{Flags, NodeLine, Role};
 use crate::slots::{SlotRange, SLOT_COUNT};
 use crate::survey::{NodeState, ProbeError, Survey};
 use crate::NodeAddr;
@@ -42,7 +41,7 @@ pub const NO_OWNER: u16 = u16::MAX;
 
 /// One node of the cluster as far as anyone knows it.
 #[derive(Debug)]
-pub struct Node<'a> {
+pub struct KnownNode<'a> {
     pub id: Option<&'a str>,
     pub addr: Option<NodeAddr>,
     /// How reports name it: the address, or the id when the address is unknown.
@@ -62,7 +61,7 @@ pub struct Node<'a> {
     pub seen_by: Vec<(NodeAddr, &'a NodeLine)>,
 }
 
-impl Node<'_> {
+impl KnownNode<'_> {
     pub fn role(&self) -> Role {
         match self.line.map(|l| l.flags) {
             Some(Flags { master: true, .. }) => Role::Master,
@@ -117,15 +116,15 @@ pub fn role_key(line: &NodeLine) -> (bool, bool, Option<&str>) {
 
 /// Every node, in address order (nodes without an address last), with an index by id.
 #[derive(Debug)]
-pub struct Model<'a> {
-    pub nodes: Vec<Node<'a>>,
+pub struct NodeTable<'a> {
+    pub nodes: Vec<KnownNode<'a>>,
     by_id: IdMap<'a>,
 }
 
-impl<'a> Model<'a> {
+impl<'a> NodeTable<'a> {
     /// Merges a survey; `host_names` maps addresses to site host names.
-    pub fn build(survey: &'a Survey, host_names: &BTreeMap<NodeAddr, String>) -> Model<'a> {
-        let mut nodes: Vec<Node<'a>> = Vec::new();
+    pub fn build(survey: &'a Survey, host_names: &BTreeMap<NodeAddr, String>) -> NodeTable<'a> {
+        let mut nodes: Vec<KnownNode<'a>> = Vec::new();
         let mut seen_ids = IdMap::default();
         let host_of = |addr: Option<NodeAddr>, line: Option<&NodeLine>| {
             if let Some(name) = addr.and_then(|a| host_names.get(&a)) {
@@ -146,7 +145,7 @@ impl<'a> Model<'a> {
                 }
                 seen_ids.insert(&me.id, nodes.len());
             }
-            nodes.push(Node {
+            nodes.push(KnownNode {
                 id: myself.map(|me| me.id.as_str()),
                 addr: Some(state.addr),
                 label: state.addr.to_string(),
@@ -168,7 +167,7 @@ impl<'a> Model<'a> {
             for line in view.nodes.iter().filter(|l| !l.flags.myself) {
                 let index = *seen_ids.entry(&line.id).or_insert_with(|| {
                     let addr = line.client_addr();
-                    nodes.push(Node {
+                    nodes.push(KnownNode {
                         id: Some(&line.id),
                         addr,
                         label: addr.map_or_else(|| line.id.clone(), |a| a.to_string()),
@@ -198,7 +197,7 @@ impl<'a> Model<'a> {
                 .find(|n| n.addr == Some(*addr) && n.state.is_none())
             {
                 Some(node) => node.error = Some(error),
-                None => nodes.push(Node {
+                None => nodes.push(KnownNode {
                     id: None,
                     addr: Some(*addr),
                     label: addr.to_string(),
@@ -239,14 +238,14 @@ impl<'a> Model<'a> {
             .enumerate()
             .filter_map(|(i, n)| Some((n.id?, i)))
             .collect();
-        Model { nodes, by_id }
+        NodeTable { nodes, by_id }
     }
 
     pub fn index_of_id(&self, id: &str) -> Option<usize> {
         self.by_id.get(id).copied()
     }
 
-    pub fn by_id(&self, id: &str) -> Option<&Node<'a>> {
+    pub fn by_id(&self, id: &str) -> Option<&KnownNode<'a>> {
         self.index_of_id(id).map(|i| &self.nodes[i])
     }
 
@@ -257,7 +256,7 @@ impl<'a> Model<'a> {
     }
 
     /// The nodes that answered with a cluster view: the observers.
-    pub fn observers(&self) -> impl Iterator<Item = &Node<'a>> {
+    pub fn observers(&self) -> impl Iterator<Item = &KnownNode<'a>> {
         self.nodes
             .iter()
             .filter(|n| n.state.is_some_and(|s| s.cluster.is_some()))

@@ -195,12 +195,6 @@ pub struct Survey {
     pub unreachable: Vec<(NodeAddr, ProbeError)>,
 }
 
-impl Survey {
-    pub fn state(&self, addr: NodeAddr) -> Option<&NodeState> {
-        self.reached.iter().find(|s| s.addr == addr)
-    }
-}
-
 /// Most probes running at once. Each mostly waits on the network, but spawning a thread per
 /// node costs more than it saves once the nodes outnumber the cores many times over.
 const MAX_PARALLEL: usize = 16;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use redis_slotcheck::{survey, ConnectOptions, NodeAddr};
+use redis_cluster::{survey, ConnectOptions, NodeAddr};
 use testkit::{start_instances, RedisConfig};
 
 #[test]
@@ -78,70 +78,4 @@ fn a_node_without_cluster_support_has_no_cluster_view() {
     assert_eq!(found.reached.len(), 1);
     assert!(found.reached[0].cluster.is_none());
     assert!(!found.reached[0].info.cluster_enabled());
-}
-
-// Regression: Redis 7 in protected mode accepts a connection from another host and closes it
-// without a word; that must be named, not reported as a bare "connection reset".
-#[test]
-fn protected_mode_is_named_when_the_server_drops_the_connection() {
-    if !testkit::require_root("protected_mode_is_named_when_the_server_drops_the_connection") {
-        return;
-    }
-    let server = testkit::Netns::new("scpm-s");
-    let client = testkit::Netns::new("scpm-c");
-    testkit::run(
-        "ip",
-        &[
-            "link",
-            "add",
-            "pm0",
-            "netns",
-            &server.name,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "pm1",
-            "netns",
-            &client.name,
-        ],
-    );
-    server.exec(&["ip", "addr", "add", "10.77.9.1/24", "dev", "pm0"]);
-    server.exec(&["ip", "link", "set", "pm0", "up"]);
-    client.exec(&["ip", "addr", "add", "10.77.9.2/24", "dev", "pm1"]);
-    client.exec(&["ip", "link", "set", "pm1", "up"]);
-    let dir = tempfile::tempdir().unwrap();
-    let mut redis = server
-        .command("redis-server")
-        .args([
-            "--port",
-            "7000",
-            "--bind",
-            "10.77.9.1",
-            "--save",
-            "",
-            "--dir",
-        ])
-        .arg(dir.path())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let output = loop {
-        let output = client
-            .command(env!("CARGO_BIN_EXE_redis-slotcheck"))
-            .args(["--format", "text", "10.77.9.1:7000"])
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-        if !stderr.contains("refused") || std::time::Instant::now() > deadline {
-            break output;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let _ = redis.kill();
-    let _ = redis.wait();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("protected mode"), "{stderr}");
 }

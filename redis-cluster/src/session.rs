@@ -3,8 +3,8 @@
 
 use std::sync::Mutex;
 
-use redis_slotcheck::survey::{connect, in_parallel};
-use redis_slotcheck::{ConnectOptions, NodeAddr};
+use crate::survey::{connect, in_parallel, ConnectOptions};
+use crate::NodeAddr;
 
 /// Connections to a fixed list of nodes, in the list's order.
 pub struct Sessions {

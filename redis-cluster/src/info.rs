@@ -60,15 +60,6 @@ impl Info {
     pub fn master_link_up(&self) -> bool {
         self.get("master_link_status") == Some("up")
     }
-
-    /// `master_host:master_port` of a replica, as the replica sees it.
-    pub fn master_endpoint(&self) -> Option<String> {
-        Some(format!(
-            "{}:{}",
-            self.get("master_host")?,
-            self.get("master_port")?
-        ))
-    }
 }
 
 #[cfg(test)]
@@ -93,10 +84,6 @@ mod tests {
     fn replication_fields() {
         let replica = fixture("replication-replica-up.txt");
         assert!(replica.is_replica() && replica.master_link_up());
-        assert_eq!(
-            replica.master_endpoint().as_deref(),
-            Some("127.0.0.3:17102")
-        );
         assert!(!fixture("replication-master.txt").is_replica());
     }
 
