@@ -1,17 +1,19 @@
 //! The command line: clap's view of the arguments, turned into typed settings before anything
 //! runs, and `run`, which surveys, checks, renders and writes. `main.rs` only maps the outcome
-//! to an exit code.
+//! to an exit code, and hands every failure to [`Sink::fail`], so that monitoring reading the
+//! Nagios line or the Prometheus file sees UNKNOWN rather than nothing or a stale answer.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::io::IsTerminal;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
 
 use clap::{Parser, ValueEnum};
 
 use crate::check::{check, CheckOptions};
 use crate::render::{render, Format};
-use crate::report::Status;
+use crate::report::{Report, Status, Timing};
 use redis_cluster::plan::{Plan, PlanError};
 use redis_cluster::survey::{survey, ConnectOptions};
 use redis_cluster::NodeAddr;
@@ -31,7 +33,7 @@ pub struct Cli {
     /// enough: the others are discovered from CLUSTER NODES.
     #[arg(
         value_name = "NODE",
-        required_unless_present = "site",
+        required_unless_present_any = ["site", "from_report"],
         conflicts_with = "site"
     )]
     pub nodes: Vec<String>,
@@ -78,6 +80,13 @@ pub struct Cli {
     /// environment variable is used when set, as redis-cli does.
     #[arg(long, value_name = "FILE")]
     pub pass_file: Option<PathBuf>,
+
+    /// Survey nothing: render the report in FILE, as --format json printed it ("-" reads
+    /// standard input), in --format to --output, and exit with its status. One survey can so
+    /// serve a script's decision and the monitoring file.
+    #[arg(long, value_name = "FILE",
+          conflicts_with_all = ["nodes", "site", "replicas", "expect", "timeout", "user", "pass_file"])]
+    pub from_report: Option<PathBuf>,
 }
 
 /// `--format` values.
@@ -120,6 +129,120 @@ pub enum Error {
     Output { path: String, error: std::io::Error },
     #[error("cannot write the report to standard output: {0}")]
     Stdout(std::io::Error),
+    #[error("cannot read the report '{path}': {error}; pass what --format json printed to --from-report")]
+    ReadReport { path: String, error: String },
+}
+
+/// Where the answer goes: the format and the file the arguments ask for. It is known before
+/// anything can fail, so that a failure reaches monitoring in that format too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sink {
+    pub format: Format,
+    /// None or "-": standard output.
+    pub output: Option<PathBuf>,
+}
+
+impl Sink {
+    pub fn from_cli(cli: &Cli) -> Sink {
+        Sink {
+            format: cli.format.into(),
+            output: cli.output.clone(),
+        }
+    }
+
+    /// The sink of arguments clap refused: `--format` and `--output` as far as they are given
+    /// and valid (defaults otherwise), so that a usage error is still an UNKNOWN in the
+    /// format a monitoring system asked for.
+    pub fn from_raw_args(args: &[OsString]) -> Sink {
+        let mut sink = Sink {
+            format: Format::Json,
+            output: None,
+        };
+        let mut args = args
+            .iter()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned());
+        while let Some(arg) = args.next() {
+            if arg == "--" {
+                break;
+            }
+            let (name, inline) = match arg.split_once('=') {
+                Some((name, value)) => (name.to_string(), Some(value.to_string())),
+                None => (arg, None),
+            };
+            if name != "--format" && name != "--output" {
+                continue;
+            }
+            let Some(value) = inline.or_else(|| args.next()) else {
+                break;
+            };
+            if name == "--output" {
+                sink.output = Some(PathBuf::from(value));
+            } else if let Ok(format) = FormatArg::from_str(&value, false) {
+                sink.format = format.into();
+            }
+        }
+        sink
+    }
+
+    /// Writes `report` where the arguments asked.
+    pub fn write(&self, report: &Report) -> Result<(), Error> {
+        match self.output.as_deref().filter(|p| p.as_os_str() != "-") {
+            Some(path) => {
+                let text = render(report, self.format, false);
+                crate::output::to_file_atomically(path, &text).map_err(|error| Error::Output {
+                    path: path.display().to_string(),
+                    error,
+                })
+            }
+            None => {
+                let pretty = std::io::stdout().is_terminal();
+                crate::output::to_stdout(&render(report, self.format, pretty))
+                    .map_err(Error::Stdout)
+            }
+        }
+    }
+
+    /// Reports a run that could not judge the cluster: in the monitoring formats (Nagios,
+    /// Prometheus) as an UNKNOWN report naming `message`, which replaces a previous --output
+    /// file; JSON and text callers get the message on stderr only (the caller prints it).
+    pub fn fail(&self, message: &str, clock: &Clock) {
+        if !matches!(self.format, Format::Nagios | Format::Prom) {
+            return;
+        }
+        let report = Report::failure(message, clock.timing());
+        if let Err(error) = self.write(&report) {
+            eprintln!("redis-slotcheck: {error}");
+        }
+    }
+}
+
+/// When the run started, for the report's timing.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    wall: SystemTime,
+    started: Instant,
+}
+
+impl Clock {
+    pub fn start() -> Clock {
+        Clock {
+            wall: SystemTime::now(),
+            started: Instant::now(),
+        }
+    }
+
+    /// The start as Unix time and the time taken so far.
+    pub fn timing(&self) -> Timing {
+        Timing {
+            started_unix: self
+                .wall
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64(),
+            duration_seconds: self.started.elapsed().as_secs_f64(),
+        }
+    }
 }
 
 /// Everything `run` needs, checked.
@@ -128,14 +251,16 @@ pub struct Settings {
     pub seeds: Vec<NodeAddr>,
     pub check: CheckOptions,
     pub connect: ConnectOptions,
-    pub format: Format,
-    pub output: Option<PathBuf>,
+    pub sink: Sink,
+    /// Render this saved report instead of surveying.
+    pub from_report: Option<PathBuf>,
 }
 
 impl Settings {
     /// Reads the files the arguments name and validates every value.
     /// `env_password` is the value of REDISCLI_AUTH, if set.
     pub fn from_cli(cli: Cli, env_password: Option<String>) -> Result<Settings, Error> {
+        let sink = Sink::from_cli(&cli);
         let mut host_names = BTreeMap::new();
         let mut min_replicas = cli.replicas.unwrap_or(1);
         let seeds = if let Some(path) = &cli.site {
@@ -172,14 +297,20 @@ impl Settings {
                 user: cli.user,
                 password,
             },
-            format: match cli.format {
-                FormatArg::Json => Format::Json,
-                FormatArg::Text => Format::Text,
-                FormatArg::Nagios => Format::Nagios,
-                FormatArg::Prom => Format::Prom,
-            },
-            output: cli.output,
+            sink,
+            from_report: cli.from_report,
         })
+    }
+}
+
+impl From<FormatArg> for Format {
+    fn from(format: FormatArg) -> Format {
+        match format {
+            FormatArg::Json => Format::Json,
+            FormatArg::Text => Format::Text,
+            FormatArg::Nagios => Format::Nagios,
+            FormatArg::Prom => Format::Prom,
+        }
     }
 }
 
@@ -203,8 +334,22 @@ fn read_password(path: &std::path::Path) -> Result<String, Error> {
     Ok(text.lines().next().unwrap_or_default().to_string())
 }
 
-/// Surveys the cluster, checks it and writes the report; returns the overall status.
-pub fn run(settings: &Settings) -> Result<Status, Error> {
+/// Surveys the cluster (or reads the saved report), checks it and writes the report; returns
+/// the overall status.
+pub fn run(settings: &Settings, clock: &Clock) -> Result<Status, Error> {
+    let report = match &settings.from_report {
+        Some(path) => read_report(path)?,
+        None => {
+            let mut report = survey_and_check(settings);
+            report.timing = Some(clock.timing());
+            report
+        }
+    };
+    settings.sink.write(&report)?;
+    Ok(report.status)
+}
+
+fn survey_and_check(settings: &Settings) -> Report {
     let found = survey(&settings.seeds, &settings.connect, true);
     if found.reached.is_empty() {
         for (addr, error) in &found.unreachable {
@@ -214,22 +359,29 @@ pub fn run(settings: &Settings) -> Result<Status, Error> {
             "redis-slotcheck: no node answered; check the node addresses, that redis-server runs there, --timeout, and the credentials (--user, --pass-file or REDISCLI_AUTH)"
         );
     }
-    let report = check(&found, &settings.check);
-    match settings.output.as_deref().filter(|p| p.as_os_str() != "-") {
-        Some(path) => {
-            let text = render(&report, settings.format, false);
-            crate::output::to_file_atomically(path, &text).map_err(|error| Error::Output {
-                path: path.display().to_string(),
-                error,
-            })?;
-        }
-        None => {
-            let pretty = std::io::stdout().is_terminal();
-            crate::output::to_stdout(&render(&report, settings.format, pretty))
-                .map_err(Error::Stdout)?;
-        }
-    }
-    Ok(report.status)
+    check(&found, &settings.check)
+}
+
+fn read_report(path: &Path) -> Result<Report, Error> {
+    let error = |error: String| Error::ReadReport {
+        path: path.display().to_string(),
+        error,
+    };
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| error(e.to_string()))?
+    } else {
+        std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?
+    };
+    let mut deserializer = serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let at = e.path().to_string();
+        let inner = e.into_inner();
+        error(if at == "." {
+            inner.to_string()
+        } else {
+            format!("{at}: {inner}")
+        })
+    })
 }
 
 #[cfg(test)]
@@ -255,7 +407,7 @@ mod tests {
         assert_eq!(s.seeds.len(), 2);
         assert_eq!(s.check.min_replicas, 1);
         assert_eq!(s.connect.timeout, Duration::from_secs(2));
-        assert_eq!(s.format, Format::Json);
+        assert_eq!(s.sink.format, Format::Json);
         assert!(s.connect.password.is_none());
     }
 
