@@ -1,0 +1,16 @@
+//! toolkit: what every tool of the suite does alike, written once (as coreutils' uucore).
+//!
+//! Standard output that tolerates a closed pipe, standard error that never panics, files
+//! replaced atomically, input read with a size bound, `--timeout` values, password files with
+//! one permission policy, counted nouns and name lists, problem lists, and the one shape of
+//! `main` that maps an outcome to the exit-code table every tool shares.
+
+pub mod duration;
+pub mod exit;
+pub mod file;
+pub mod input;
+pub mod secret;
+pub mod stdio;
+pub mod words;
+
+pub use exit::{main, Failure, BAD_INPUT, FAILED, SUCCESS};

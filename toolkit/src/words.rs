@@ -1,0 +1,70 @@
+//! Counted nouns and lists of names, so every message reads "1 node", "3 nodes" and
+//! "a, b and c" the same way in every tool.
+
+use std::fmt::Display;
+
+/// "1 node", "2 nodes": `thing` takes an "s" when `n` is not 1.
+pub fn counted(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
+}
+
+/// "1 replica", "2 replicas" for nouns whose plural is not `one` + "s" ("1 key copy", "2 key
+/// copies").
+pub fn counted_as(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// "a", "a and b", "a, b and c", and past `shown` names "a, b, c and 4 others".
+pub fn name_list<T: Display>(names: &[T], shown: usize) -> String {
+    let names: Vec<String> = names.iter().map(ToString::to_string).collect();
+    match names.len() {
+        0 => "nobody".to_string(),
+        1 => names[0].clone(),
+        n if n <= shown.max(2) => format!("{} and {}", names[..n - 1].join(", "), names[n - 1]),
+        n => {
+            let shown = shown.max(1);
+            format!("{} and {} others", names[..shown].join(", "), n - shown)
+        }
+    }
+}
+
+/// Problems one per line, each indented by two spaces, for messages that list them all.
+pub fn indented<T: Display>(problems: &[T]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nouns_are_counted() {
+        assert_eq!(counted(1, "node"), "1 node");
+        assert_eq!(counted(0, "node"), "0 nodes");
+        assert_eq!(counted_as(2, "copy", "copies"), "2 copies");
+    }
+
+    #[test]
+    fn names_are_listed_and_cut() {
+        assert_eq!(name_list::<&str>(&[], 3), "nobody");
+        assert_eq!(name_list(&["a"], 3), "a");
+        assert_eq!(name_list(&["a", "b", "c"], 3), "a, b and c");
+        assert_eq!(
+            name_list(&["a", "b", "c", "d", "e"], 3),
+            "a, b, c and 2 others"
+        );
+    }
+
+    #[test]
+    fn problems_are_indented() {
+        assert_eq!(indented(&["x", "y"]), "  x\n  y");
+    }
+}
