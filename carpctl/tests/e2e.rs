@@ -212,7 +212,8 @@ fn sigterm_hands_over_gracefully() {
 }
 
 /// `carpctl demote` moves the VIP to a backup with preempt within one interval; promote
-/// brings it back.
+/// brings it back. A demote by hand holds: `promote --unless-held` (what a health check runs)
+/// leaves it in place, only `promote` clears it; `demote --no-hold` sets no hold.
 #[test]
 fn demote_and_promote_move_the_vip() {
     if !can_run("demote_and_promote_move_the_vip") {
@@ -248,8 +249,26 @@ fn demote_and_promote_move_the_vip() {
     wait_until(SETTLE, "host 1 yields", || {
         lab.state(1).as_deref() == Some("BACKUP")
     });
+    let hold = |lab: &Lab| {
+        let out = lab.control(1, &["status"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["hold"].clone()
+    };
+    assert_eq!(hold(&lab)["demotion"], 240, "a demote by hand holds");
+    let out = lab.control(1, &["promote", "--unless-held"]);
+    assert!(out.status.success() && out.stdout.is_empty() && out.stderr.is_empty());
+    assert_eq!(
+        lab.status(1).unwrap()["demotion"],
+        240,
+        "the hold is respected"
+    );
     let out = lab.control(1, &["promote"]);
     assert!(out.status.success());
+    assert!(hold(&lab).is_null(), "promote clears the hold");
+    let out = lab.control(1, &["demote", "--no-hold", "10"]);
+    assert!(out.status.success() && hold(&lab).is_null());
+    let out = lab.control(1, &["promote", "--unless-held"]);
+    assert!(out.status.success());
+    assert_eq!(lab.status(1).unwrap()["demotion"], 0, "no hold: promoted");
     wait_until(SETTLE, "host 1 preempts back", || {
         lab.state(1).as_deref() == Some("MASTER")
     });
