@@ -11,7 +11,6 @@ use crate::control::{self, EngineStatus, Request};
 use crate::error::Error;
 use crate::freebsd::{self, Alias, KernelCarp};
 use crate::machine::State;
-use crate::output;
 use crate::settings::{self, RunArgs, DEFAULT_STATE_DIR};
 use crate::wire::Password;
 
@@ -60,7 +59,8 @@ pub struct RunCli {
     #[arg(long, short = 'i', value_name = "IF", required_unless_present = "site")]
     pub interface: Option<String>,
     /// The virtual host id N, 1 to 255, the same on every node of the group.
-    #[arg(long, short = 'v', value_name = "N", required_unless_present = "site")]
+    #[arg(long, short = 'v', value_name = "N", required_unless_present = "site",
+          value_parser = clap::value_parser!(u8).range(1..))]
     pub vhid: Option<u8>,
     /// A virtual address with its prefix length, like 10.0.10.100/24; repeat for more
     /// (ucarp peers need exactly one).
@@ -202,18 +202,8 @@ pub struct AliasCli {
 }
 
 /// Parses the command line, runs the command and returns the exit code.
-pub fn main() -> i32 {
-    let cli = Cli::parse();
-    match dispatch(cli.command) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("{e}");
-            e.exit_code()
-        }
-    }
-}
-
-fn dispatch(command: Command) -> Result<i32, Error> {
+/// Runs the parsed command; the exit code on success (status answers 1 for --expect).
+pub fn dispatch(command: Command) -> Result<u8, Error> {
     match command {
         Command::Run(cli) => run(cli).map(|()| 0),
         Command::Status(cli) => status(&cli),
@@ -249,7 +239,7 @@ fn run(cli: RunCli) -> Result<(), Error> {
 fn load_password(path: &Path) -> Result<Password, Error> {
     let file = settings::read_password(path)?;
     for warning in &file.warnings {
-        eprintln!("{warning}");
+        toolkit::say!("warning: {warning}");
     }
     Ok(file.password)
 }
@@ -361,11 +351,11 @@ fn collect_status(target: &TargetCli) -> Result<Vec<VhidStatus>, Error> {
     }
 }
 
-fn status(cli: &StatusCli) -> Result<i32, Error> {
+fn status(cli: &StatusCli) -> Result<u8, Error> {
     let vhids = collect_status(&cli.target)?;
     let hold = control::read_hold(&cli.target.state_dir)?;
     match cli.format {
-        Format::Json => output::print_json(&StatusReport {
+        Format::Json => toolkit::stdio::print_json(&StatusReport {
             vhids: &vhids,
             hold: hold.as_ref(),
         }),
@@ -377,7 +367,7 @@ fn status(cli: &StatusCli) -> Result<i32, Error> {
                     hold.since, hold.demotion
                 );
             }
-            output::print_text(&text)
+            toolkit::stdio::print_text(&text)
         }
     }
     .map_err(|e| Error::io("cannot write to stdout", e))?;
@@ -411,7 +401,7 @@ fn status(cli: &StatusCli) -> Result<i32, Error> {
 
 /// A demotion by hand is held: the hold is written only once an engine took the demotion, so
 /// a failed demote leaves none behind.
-fn demote(cli: &DemoteCli) -> Result<i32, Error> {
+fn demote(cli: &DemoteCli) -> Result<u8, Error> {
     control_command(&cli.target, Request::Demote(cli.by))?;
     if !cli.no_hold {
         control::write_hold(
@@ -419,7 +409,7 @@ fn demote(cli: &DemoteCli) -> Result<i32, Error> {
             &control::Hold {
                 demotion: cli.by,
                 vhid: cli.target.vhid,
-                since: output::rfc3339(std::time::SystemTime::now()),
+                since: crate::output::rfc3339(std::time::SystemTime::now()),
             },
         )?;
         eprintln!(
@@ -429,7 +419,7 @@ fn demote(cli: &DemoteCli) -> Result<i32, Error> {
     Ok(0)
 }
 
-fn promote(cli: &PromoteCli) -> Result<i32, Error> {
+fn promote(cli: &PromoteCli) -> Result<u8, Error> {
     if cli.unless_held {
         // Quietly: a hold is a person's decision, not news for the health check's cron mail.
         if control::read_hold(&cli.target.state_dir)?.is_some() {
@@ -441,9 +431,9 @@ fn promote(cli: &PromoteCli) -> Result<i32, Error> {
     Ok(0)
 }
 
-fn control_command(target: &TargetCli, request: Request) -> Result<i32, Error> {
+fn control_command(target: &TargetCli, request: Request) -> Result<u8, Error> {
     for status in control::send_all(&target.state_dir, target.vhid, request)? {
-        output::print_json(&status).map_err(|e| Error::io("cannot write to stdout", e))?;
+        toolkit::stdio::print_json(&status).map_err(|e| Error::io("cannot write to stdout", e))?;
     }
     Ok(0)
 }
@@ -452,29 +442,31 @@ fn load_alias(target: &SiteHostCli) -> Result<Alias, Error> {
     Alias::from_site(&site::Site::load(&target.site)?, &target.host)
 }
 
-fn rcconf(cli: &RcconfCli) -> Result<i32, Error> {
+fn rcconf(cli: &RcconfCli) -> Result<u8, Error> {
     let alias = load_alias(&cli.target)?;
     let literal = match &cli.inline_pass {
         Some(path) => {
             let password = load_password(path)?;
-            eprintln!("carpctl: warning: the output contains the password; keep it in a file only root can read");
+            toolkit::say!(
+                "warning: the output contains the password; keep it in a file only root can read"
+            );
             Some(String::from_utf8_lossy(password.as_bytes()).into_owned())
         }
         None => None,
     };
     let lines = alias.rc_lines(cli.target.alias_index, literal.as_deref());
     match cli.format {
-        Format::Json => output::print_json(&RcconfReport { lines: &lines }),
-        Format::Text => output::print_text(&freebsd::render_rc_text(&lines)),
+        Format::Json => toolkit::stdio::print_json(&RcconfReport { lines: &lines }),
+        Format::Text => toolkit::stdio::print_text(&freebsd::render_rc_text(&lines)),
     }
     .map_err(|e| Error::io("cannot write to stdout", e))?;
     Ok(0)
 }
 
-fn alias(cli: &AliasCli) -> Result<i32, Error> {
+fn alias(cli: &AliasCli) -> Result<u8, Error> {
     let alias = load_alias(&cli.target)?;
     if cli.dry_run {
-        output::print_text(&format!("{}\n", alias.ifconfig_command()))
+        toolkit::stdio::print_text(&format!("{}\n", alias.ifconfig_command()))
             .map_err(|e| Error::io("cannot write to stdout", e))?;
         return Ok(0);
     }
@@ -487,7 +479,7 @@ fn alias(cli: &AliasCli) -> Result<i32, Error> {
     apply_alias(&alias)
 }
 
-fn apply_alias(alias: &Alias) -> Result<i32, Error> {
+fn apply_alias(alias: &Alias) -> Result<u8, Error> {
     let password = load_password(&alias.pass_file)?;
     let line = String::from_utf8_lossy(password.as_bytes()).into_owned();
     let status = std::process::Command::new("ifconfig")
@@ -495,9 +487,11 @@ fn apply_alias(alias: &Alias) -> Result<i32, Error> {
         .status()
         .map_err(|e| Error::io("cannot run ifconfig", e))?;
     if status.success() {
-        eprintln!(
-            "carpctl: added vhid {} alias {} on {}",
-            alias.vhid, alias.vip, alias.interface
+        toolkit::say!(
+            "added vhid {} alias {} on {}",
+            alias.vhid,
+            alias.vip,
+            alias.interface
         );
         Ok(0)
     } else {

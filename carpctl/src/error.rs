@@ -5,37 +5,35 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("carpctl: {0}")]
+    #[error("{0}")]
     Site(#[from] site::SiteError),
-    #[error("carpctl: cannot read password file '{}': {source}", path.display())]
-    PassFile { path: PathBuf, source: io::Error },
-    #[error("carpctl: password file '{}' is empty; write the shared password on its first line", path.display())]
-    EmptyPassword { path: PathBuf },
-    #[error("carpctl: invalid {field} '{value}': {fix}")]
+    #[error("{0}")]
+    PassFile(toolkit::secret::SecretError),
+    #[error("invalid {field} '{value}': {fix}")]
     Invalid {
         field: &'static str,
         value: String,
         fix: String,
     },
-    #[error("carpctl: interface '{name}' not found; the interfaces here are: {}", known.join(", "))]
+    #[error("interface '{name}' not found; the interfaces here are: {}", known.join(", "))]
     NoInterface { name: String, known: Vec<String> },
-    #[error("carpctl: interface '{0}' has no IPv4 address to send from; add one or pass --src")]
+    #[error("interface '{0}' has no IPv4 address to send from; add one or pass --src")]
     NoSource(String),
-    #[error("carpctl: {context}: {source}")]
+    #[error("{context}: {source}")]
     Io {
         context: String,
         #[source]
         source: io::Error,
     },
-    #[error("carpctl: no running engine found in '{}'{}; start one with `carpctl run`", dir.display(), vhid.map(|v| format!(" for vhid {v}")).unwrap_or_default())]
+    #[error("no running engine found in '{}'{}; start one with `carpctl run`", dir.display(), vhid.map(|v| format!(" for vhid {v}")).unwrap_or_default())]
     NoEngine { dir: PathBuf, vhid: Option<u8> },
-    #[error("carpctl: an engine for vhid {vhid} already runs (pid {pid}); stop it first")]
+    #[error("an engine for vhid {vhid} already runs (pid {pid}); stop it first")]
     AlreadyRunning { vhid: u8, pid: u32 },
-    #[error("carpctl: cannot parse `ifconfig` output: {0}")]
+    #[error("cannot parse `ifconfig` output: {0}")]
     Ifconfig(String),
-    #[error("carpctl: {0} (state: {1})")]
+    #[error("{0} (state: {1})")]
     Unexpected(String, String),
-    #[error("carpctl: `{0}` is not available on this system; {1}")]
+    #[error("`{0}` is not available on this system; {1}")]
     Unsupported(&'static str, &'static str),
 }
 
@@ -46,9 +44,18 @@ impl Error {
             source,
         }
     }
+}
 
-    /// The process exit code: every failure is 1 (usage errors are 2, from clap).
-    pub fn exit_code(&self) -> i32 {
-        1
+impl toolkit::Failure for Error {
+    /// 2 for input that cannot be used as given (the site, a password file, an argument's
+    /// value), 1 for everything the system or the engine refused.
+    fn exit_code(&self) -> u8 {
+        match self {
+            Error::Site(_)
+            | Error::PassFile(_)
+            | Error::Invalid { .. }
+            | Error::NoInterface { .. } => toolkit::BAD_INPUT,
+            _ => toolkit::FAILED,
+        }
     }
 }

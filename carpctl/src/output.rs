@@ -1,35 +1,7 @@
-//! Writing data to stdout: JSON pretty on a terminal and one object per line otherwise, and a
-//! closed pipe (`carpctl status | head`) is not an error. Also the UTC timestamps of events.
+//! The UTC timestamps of events and status, as RFC 3339 (writing them goes through
+//! `toolkit::stdio`, where a closed pipe is not an error).
 
-use std::io::{self, IsTerminal, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
-
-use serde::Serialize;
-
-/// Prints one JSON value on stdout. Returns false when stdout is closed.
-pub fn print_json<T: Serialize>(value: &T) -> io::Result<bool> {
-    let stdout = io::stdout();
-    let text = if stdout.is_terminal() {
-        serde_json::to_string_pretty(value)
-    } else {
-        serde_json::to_string(value)
-    }
-    .map_err(io::Error::other)?;
-    print_text(&format!("{text}\n"))
-}
-
-/// Prints text on stdout and flushes. Returns false when stdout is closed.
-pub fn print_text(text: &str) -> io::Result<bool> {
-    let mut stdout = io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(false),
-        Err(e) => Err(e),
-    }
-}
 
 /// `time` as RFC 3339 in UTC with milliseconds, like `2026-11-25T02:30:00.123Z`.
 pub fn rfc3339(time: SystemTime) -> String {

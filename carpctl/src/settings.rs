@@ -52,35 +52,12 @@ pub struct PasswordFile {
 /// Reads the first line of `path` as the password. Warns when others may read the file
 /// and when it is longer than the 19 bytes FreeBSD keeps.
 pub fn read_password(path: &Path) -> Result<PasswordFile, Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error::PassFile {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    if line.is_empty() {
-        return Err(Error::EmptyPassword {
-            path: path.to_path_buf(),
-        });
-    }
-    let mut warnings = Vec::new();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Ok(meta) = std::fs::metadata(path) {
-            let mode = meta.permissions().mode();
-            if mode & 0o077 != 0 {
-                warnings.push(format!(
-                    "carpctl: warning: password file '{}' is readable by group or others (mode {:o}); run chmod 600 on it",
-                    path.display(),
-                    mode & 0o777
-                ));
-            }
-        }
-    }
+    let file = toolkit::secret::read_password_file(path).map_err(Error::PassFile)?;
+    let mut warnings = file.warnings;
+    let line = file.password.as_bytes();
     if line.len() > MAX_PASSWORD_LEN {
         warnings.push(format!(
-            "carpctl: warning: the password in '{}' is {} bytes long; only the first {MAX_PASSWORD_LEN} count, as on FreeBSD (ucarp refuses longer ones)",
+            "the password in '{}' is {} bytes long; only the first {MAX_PASSWORD_LEN} count, as on FreeBSD (ucarp refuses longer ones)",
             path.display(),
             line.len()
         ));

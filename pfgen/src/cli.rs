@@ -2,10 +2,9 @@
 //! which reads the site, renders, optionally checks, and writes. Kept apart from the renderers
 //! so those stay pure and testable without a process.
 
-use std::io::Write;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::{Error, Format, Policy};
 
@@ -47,22 +46,17 @@ struct RulesArgs {
     /// loaded.
     #[arg(long)]
     check: bool,
-    /// Read the site description from the file SITE, or from standard input when SITE is -
-    /// (the default).
-    #[arg(value_name = "SITE", default_value = "-")]
-    site: PathBuf,
+    /// Read the site description from FILE ("-" reads standard input). Needed by every
+    /// form of the command.
+    #[arg(long, value_name = "FILE", global = true)]
+    site: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Print the allow table file that pf.conf reads (firewall.allow_file): a header comment,
     /// then one allowed address or network per line.
-    Allowlist {
-        /// Read the site description from the file SITE, or from standard input when SITE is
-        /// - (the default).
-        #[arg(value_name = "SITE", default_value = "-")]
-        site: PathBuf,
-    },
+    Allowlist,
 }
 
 /// What one run does, with every choice made.
@@ -82,10 +76,19 @@ pub enum Task {
 impl Cli {
     /// The task these arguments ask for, defaults filled in.
     pub fn task(self) -> Task {
+        // Optional to clap only so that it may stand before or after the subcommand.
+        let site = self.rules.site.unwrap_or_else(|| {
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::MissingRequiredArgument,
+                    "the site description is needed: pass --site FILE (\"-\" reads standard input)",
+                )
+                .exit()
+        });
         match self.command {
-            Some(Command::Allowlist { site }) => Task::Allowlist { site },
+            Some(Command::Allowlist) => Task::Allowlist { site },
             None => Task::Rules {
-                site: self.rules.site,
+                site,
                 host: self.rules.host,
                 format: self.rules.format.unwrap_or_else(Format::native),
                 check: self.rules.check,
@@ -120,14 +123,9 @@ pub fn output(task: &Task) -> Result<String, Error> {
 /// failure leaves stdout empty. A closed stdout (`pfgen | head`) is not an error.
 pub fn run(task: &Task) -> Result<(), Error> {
     let text = output(task)?;
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Write(e)),
-        _ => Ok(()),
-    }
+    toolkit::stdio::print_text(&text)
+        .map(drop)
+        .map_err(Error::Write)
 }
 
 #[cfg(test)]
@@ -142,8 +140,8 @@ mod tests {
     }
 
     #[test]
-    fn defaults_read_stdin_in_the_native_format() {
-        let task = Cli::parse_from(["pfgen"]).task();
+    fn defaults_to_the_native_format() {
+        let task = Cli::parse_from(["pfgen", "--site", "-"]).task();
         assert_eq!(
             task,
             Task::Rules {
@@ -157,7 +155,7 @@ mod tests {
 
     #[test]
     fn allowlist_subcommand_takes_its_own_site() {
-        let task = Cli::parse_from(["pfgen", "allowlist", "site.json"]).task();
+        let task = Cli::parse_from(["pfgen", "allowlist", "--site", "site.json"]).task();
         assert_eq!(
             task,
             Task::Allowlist {
@@ -169,7 +167,7 @@ mod tests {
     #[test]
     fn rule_options_are_parsed() {
         let task = Cli::parse_from([
-            "pfgen", "--host", "redis2", "--format", "pf", "--check", "s.json",
+            "pfgen", "--host", "redis2", "--format", "pf", "--check", "--site", "s.json",
         ])
         .task();
         assert_eq!(
@@ -181,5 +179,16 @@ mod tests {
                 check: true
             }
         );
+    }
+}
+
+#[cfg(test)]
+mod site_argument {
+    use super::*;
+
+    // The site is named with --site FILE, as in every other tool; a bare path is refused.
+    #[test]
+    fn a_positional_site_is_a_usage_error() {
+        assert!(Cli::try_parse_from(["pfgen", "site.json"]).is_err());
     }
 }

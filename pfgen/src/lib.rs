@@ -13,50 +13,54 @@ pub mod policy;
 
 pub use policy::{CarpPolicy, Policy};
 
-/// Everything that makes pfgen give up; every variant exits with status 1.
+/// Everything that makes pfgen give up, each with its exit code (`toolkit::Failure`).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The site file cannot be read, is invalid, or does not name the host.
-    #[error("pfgen: {0}")]
+    #[error("{0}")]
     Site(#[from] site::SiteError),
     /// The site has several hosts and `--host` was not given.
     #[error(
-        "pfgen: the site defines {} hosts ({}); choose the one to write rules for with --host NAME",
+        "the site defines {} hosts ({}); choose the one to write rules for with --host NAME",
         .known.len(),
         .known.join(", ")
     )]
     HostRequired { known: Vec<String> },
     /// Nothing to generate from.
     #[error(
-        "pfgen: the site has no \"firewall\" section; add one with internal_interface, \
+        "the site has no \"firewall\" section; add one with internal_interface, \
          allow_file, allow and client_ports"
     )]
     NoFirewall,
     /// Valid for the site crate, but not writable as a ruleset; one line per field.
-    #[error("pfgen: the site cannot be written as a ruleset:\n{}", indent(.problems))]
+    #[error("the site cannot be written as a ruleset:\n{}", toolkit::words::indented(.problems))]
     Unusable { problems: Vec<String> },
     /// The checker could not be started.
-    #[error(
-        "pfgen: cannot run '{tool}' to check the ruleset: {error}; install it or leave out --check"
-    )]
+    #[error("cannot run '{tool}' to check the ruleset: {error}; install it or leave out --check")]
     CheckerMissing {
         tool: &'static str,
         error: std::io::Error,
     },
     /// The checker refused the ruleset; `message` is what it said.
-    #[error("pfgen: '{command}' rejected the ruleset:\n{message}")]
+    #[error("'{command}' rejected the ruleset:\n{message}")]
     Rejected { command: String, message: String },
     /// Writing the output failed (other than a closed pipe, which is not an error).
-    #[error("pfgen: cannot write to standard output: {0}")]
+    #[error("cannot write to standard output: {0}")]
     Write(std::io::Error),
 }
 
-fn indent(problems: &[String]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("  {p}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+impl toolkit::Failure for Error {
+    /// An unusable site is bad input (2); a checker that is missing or refuses the ruleset,
+    /// or a failed write, is a failed operation (1).
+    fn exit_code(&self) -> u8 {
+        match self {
+            Error::Site(_)
+            | Error::HostRequired { .. }
+            | Error::NoFirewall
+            | Error::Unusable { .. } => toolkit::BAD_INPUT,
+            _ => toolkit::FAILED,
+        }
+    }
 }
 
 /// The two languages pfgen writes.

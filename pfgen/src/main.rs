@@ -1,17 +1,8 @@
 //! The pfgen binary: parse the command line, run, map the outcome to the exit status
-//! (0 printed, 1 failed with a message on stderr, 2 usage error from clap).
+//! (0 printed, 1 the checker or the output failed, 2 usage error or an unusable site).
 
-use std::process::ExitCode;
-
-use clap::Parser;
-
-fn main() -> ExitCode {
-    let task = pfgen::cli::Cli::parse().task();
-    match pfgen::cli::run(&task) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("{error}");
-            ExitCode::FAILURE
-        }
-    }
+fn main() -> std::process::ExitCode {
+    toolkit::main("pfgen", toolkit::BAD_INPUT, |cli: pfgen::cli::Cli| {
+        pfgen::cli::run(&cli.task()).map(|()| toolkit::SUCCESS)
+    })
 }

@@ -96,10 +96,7 @@ fn unknown_host_is_named_with_the_known_ones() {
     let message = Policy::from_site(&howto(), Some("redis9"))
         .unwrap_err()
         .to_string();
-    assert!(
-        message.starts_with("pfgen: unknown host 'redis9'"),
-        "{message}"
-    );
+    assert!(message.starts_with("unknown host 'redis9'"), "{message}");
     assert!(message.contains("redis1, redis2, redis3"), "{message}");
 }
 

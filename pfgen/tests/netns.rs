@@ -254,7 +254,7 @@ fn missing_tools() -> Option<String> {
 fn render_checked(site: &Path) -> String {
     let out = Command::cargo_bin("pfgen")
         .unwrap()
-        .args(["--host", "h1", "--format", "nft", "--check"])
+        .args(["--host", "h1", "--format", "nft", "--check", "--site"])
         .arg(site)
         .output()
         .unwrap();

@@ -1,5 +1,5 @@
 //! The pfgen binary driven as users run it: golden outputs for the how-to's site, stdin,
-//! `--check`, and refusals of bad input (exit 1, the field named, nothing on stdout).
+//! `--check`, and refusals of bad input (exit 2, the field named, nothing on stdout).
 
 mod common;
 
@@ -15,7 +15,12 @@ fn pfgen() -> Command {
 }
 
 fn stdout_of(args: &[&str]) -> String {
-    let out = pfgen().args(args).arg(howto_path()).output().unwrap();
+    let out = pfgen()
+        .args(args)
+        .arg("--site")
+        .arg(howto_path())
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "pfgen {args:?} failed: {}",
@@ -25,18 +30,18 @@ fn stdout_of(args: &[&str]) -> String {
 }
 
 /// Runs pfgen on an edited how-to site (on stdin) and returns its stderr, checking that it
-/// failed with status 1 and printed nothing on stdout.
+/// failed with status 2 (bad input) and printed nothing on stdout.
 fn refusal(edit: impl FnOnce(&mut serde_json::Value), args: &[&str]) -> String {
     let mut site: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(howto_path()).unwrap()).unwrap();
     edit(&mut site);
     let out = pfgen()
         .args(args)
-        .arg("-")
+        .args(["--site", "-"])
         .write_stdin(site.to_string())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(
         out.stdout.is_empty(),
         "stdout: {}",
@@ -71,7 +76,7 @@ fn stdin_gives_the_same_bytes_as_the_file() {
     let site = std::fs::read_to_string(howto_path()).unwrap();
     for format in ["pf", "nft"] {
         let out = pfgen()
-            .args(["--host", "redis1", "--format", format, "-"])
+            .args(["--host", "redis1", "--format", format, "--site", "-"])
             .write_stdin(site.clone())
             .output()
             .unwrap();
@@ -201,7 +206,7 @@ fn check_reports_the_checkers_message_when_it_rejects() {
     let err = pfgen::check::check(&broken, pfgen::Format::Nft).unwrap_err();
     let message = err.to_string();
     assert!(
-        message.starts_with("pfgen: 'nft -c -f -' rejected the ruleset:"),
+        message.starts_with("'nft -c -f -' rejected the ruleset:"),
         "{message}"
     );
     assert!(
@@ -217,7 +222,7 @@ fn check_without_the_checker_says_which_tool_is_missing() {
         return;
     }
     let out = pfgen()
-        .args(["--host", "redis1", "--format", "pf", "--check"])
+        .args(["--host", "redis1", "--format", "pf", "--check", "--site"])
         .arg(howto_path())
         .output()
         .unwrap();

@@ -1,13 +1,14 @@
 //! The command line: clap definitions, turned into typed settings, then the work. `main.rs`
 //! only parses, calls [`run`] and maps the error to an exit code.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
+use redis_cluster::args::ConnectArgs;
 use redis_cluster::{ConnectOptions, NodeAddr, Plan};
 
 use crate::apply::{apply, ApplyOptions};
@@ -67,7 +68,7 @@ struct RunArgs {
     yes: bool,
     /// Wait at most SECS seconds, from the start, for the cluster to become usable (default:
     /// 60).
-    #[arg(long, value_name = "SECS", default_value = "60", hide_default_value = true, value_parser = parse_timeout)]
+    #[arg(long, value_name = "SECS", default_value = "60", hide_default_value = true, value_parser = toolkit::duration::parse_timeout)]
     timeout: Duration,
     /// Return as soon as all configuration is sent, without waiting for the cluster to become
     /// usable.
@@ -82,6 +83,8 @@ struct RunArgs {
     /// only: add it to each node's configuration file to keep it.
     #[arg(long)]
     announce: bool,
+    #[command(flatten)]
+    connect: ConnectArgs,
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +112,11 @@ struct ResetArgs {
     /// Delete the keys of nodes that hold any; without it such nodes are refused.
     #[arg(long)]
     flush: bool,
+    /// Wait at most SECS seconds for each node to connect and for each reply (default: 2).
+    #[arg(long, value_name = "SECS", default_value = "2", hide_default_value = true, value_parser = toolkit::duration::parse_timeout)]
+    timeout: Duration,
+    #[command(flatten)]
+    connect: ConnectArgs,
     /// The nodes to reset, as IP:PORT.
     #[arg(value_name = "NODE", required = true)]
     nodes: Vec<NodeAddr>,
@@ -116,7 +124,6 @@ struct ResetArgs {
 
 /// Runs the parsed command; `started` is when the process began, the start of every timing.
 pub fn run(cli: Cli, started: Instant) -> Result<(), CreateError> {
-    let connect = connect_options();
     match cli.command {
         Some(Command::Plan(args)) => {
             let plan = make_plan(&args)?;
@@ -125,9 +132,10 @@ pub fn run(cli: Cli, started: Instant) -> Result<(), CreateError> {
         }
         Some(Command::Apply(args)) => {
             let plan = Plan::load(&args.plan)?;
-            run_plan(&plan, &args.run, connect, started, "apply this plan")
+            run_plan(&plan, &args.run, started, "apply this plan")
         }
         Some(Command::Reset(args)) => {
+            let connect = connect_options(&args.connect, args.timeout)?;
             let states = reset::inspect(&args.nodes, args.flush, &connect)?;
             let what = if args.flush {
                 format!("Reset and flush {} nodes", states.len())
@@ -139,13 +147,7 @@ pub fn run(cli: Cli, started: Instant) -> Result<(), CreateError> {
         }
         None => {
             let plan = make_plan(&cli.create.plan)?;
-            run_plan(
-                &plan,
-                &cli.create.run,
-                connect,
-                started,
-                "create the cluster",
-            )
+            run_plan(&plan, &cli.create.run, started, "create the cluster")
         }
     }
 }
@@ -153,11 +155,12 @@ pub fn run(cli: Cli, started: Instant) -> Result<(), CreateError> {
 fn run_plan(
     plan: &Plan,
     args: &RunArgs,
-    connect: ConnectOptions,
     started: Instant,
     action: &'static str,
 ) -> Result<(), CreateError> {
     warn_compromises(plan);
+    // Connections are bounded per node and reply; the whole run by --timeout.
+    let connect = connect_options(&args.connect, ConnectOptions::default().timeout)?;
     confirm(args.yes, action, &describe(plan))?;
     let options = ApplyOptions {
         timeout: args.timeout,
@@ -167,28 +170,12 @@ fn run_plan(
         connect,
     };
     let report = apply(plan, &options, started, &|line| {
-        eprintln!(
-            "redis-cluster-create: {line} ({:.2} s)",
-            started.elapsed().as_secs_f64()
-        );
+        toolkit::say!("{line} ({:.2} s)", started.elapsed().as_secs_f64());
     })?;
     if report.usable {
-        eprintln!(
-            "redis-cluster-create: cluster usable after {:.2} s",
-            report.total_seconds
-        );
+        toolkit::say!("cluster usable after {:.2} s", report.total_seconds);
     }
     print_json(&report)
-}
-
-/// Seconds, fractions allowed, more than 0 and at most a day.
-fn parse_timeout(text: &str) -> Result<Duration, String> {
-    match text.parse::<f64>() {
-        Ok(secs) if secs > 0.0 && secs <= 86_400.0 => Ok(Duration::from_secs_f64(secs)),
-        _ => Err(format!(
-            "invalid timeout '{text}': give seconds, more than 0 and at most 86400, like 60 or 2.5"
-        )),
-    }
 }
 
 fn make_plan(args: &PlanArgs) -> Result<Plan, CreateError> {
@@ -223,18 +210,15 @@ fn make_plan(args: &PlanArgs) -> Result<Plan, CreateError> {
     Ok(planner::plan(&candidates, replicas)?)
 }
 
-fn connect_options() -> ConnectOptions {
-    ConnectOptions {
-        password: std::env::var("REDISCLI_AUTH")
-            .ok()
-            .filter(|p| !p.is_empty()),
-        ..ConnectOptions::default()
-    }
+/// The connection options of `args`, the password falling back to REDISCLI_AUTH.
+fn connect_options(args: &ConnectArgs, timeout: Duration) -> Result<ConnectOptions, CreateError> {
+    args.options(timeout, std::env::var("REDISCLI_AUTH").ok())
+        .map_err(CreateError::PassFile)
 }
 
 fn warn_compromises(plan: &Plan) {
     for c in &plan.compromises {
-        eprintln!("redis-cluster-create: warning: {c}");
+        toolkit::say!("warning: {c}");
     }
 }
 
@@ -277,18 +261,9 @@ fn confirm(yes: bool, action: &'static str, what: &str) -> Result<(), CreateErro
 
 /// Writes JSON to stdout: pretty on a terminal, one line otherwise. A closed pipe is fine.
 fn print_json(value: &impl Serialize) -> Result<(), CreateError> {
-    let stdout = std::io::stdout();
-    let text = if stdout.is_terminal() {
-        serde_json::to_string_pretty(value)
-    } else {
-        serde_json::to_string(value)
-    }
-    .expect("reports serialize");
-    let mut out = stdout.lock();
-    match writeln!(out, "{text}").and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CreateError::Output(e)),
-        _ => Ok(()),
-    }
+    toolkit::stdio::print_json(value)
+        .map(drop)
+        .map_err(CreateError::Output)
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ pub enum CreateError {
     NeedsYes { action: &'static str },
     #[error("not confirmed; no node was changed")]
     Declined,
-    #[error("no node was changed, because:\n{}", indent(.problems))]
+    #[error("no node was changed, because:\n{}", toolkit::words::indented(.problems))]
     Refused { problems: Vec<String> },
     #[error("{node}: {step} failed: {message}\nthe nodes are partly configured; return them to empty with 'redis-cluster-create reset --yes NODE...' and try again")]
     Step {
@@ -30,36 +30,31 @@ pub enum CreateError {
     },
     #[error("{node}: CLUSTER RESET HARD failed: {message}; other nodes may already be reset: run the same reset again once it answers")]
     ResetFailed { node: String, message: String },
-    #[error("the cluster is not usable after {:.1} s (--timeout):\n{}", .waited.as_secs_f64(), indent(.diagnosis))]
+    #[error("the cluster is not usable after {:.1} s (--timeout):\n{}", .waited.as_secs_f64(), toolkit::words::indented(.diagnosis))]
     NotReady {
         waited: Duration,
         diagnosis: Vec<String>,
     },
+    #[error("{0}; pass a readable file to --pass-file")]
+    PassFile(toolkit::secret::SecretError),
     #[error("cannot write the result: {0}")]
     Output(std::io::Error),
     #[error("cannot read the answer: {0}")]
     Answer(std::io::Error),
 }
 
-fn indent(lines: &[String]) -> String {
-    lines
-        .iter()
-        .map(|l| format!("  {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-impl CreateError {
+impl toolkit::Failure for CreateError {
     /// 2 for input that cannot be used as given (like clap's usage errors), 1 for everything
     /// that went wrong with the nodes.
-    pub fn exit_code(&self) -> i32 {
+    fn exit_code(&self) -> u8 {
         match self {
             CreateError::Site(_)
             | CreateError::Plan(_)
             | CreateError::Planning(_)
             | CreateError::NoNodes
-            | CreateError::NeedsYes { .. } => 2,
-            _ => 1,
+            | CreateError::PassFile(_)
+            | CreateError::NeedsYes { .. } => toolkit::BAD_INPUT,
+            _ => toolkit::FAILED,
         }
     }
 }

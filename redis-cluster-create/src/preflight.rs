@@ -8,6 +8,7 @@ use redis_cluster::survey::{in_parallel, probe};
 use redis_cluster::{ConnectOptions, NodeAddr, NodeState, ProbeError};
 
 use crate::error::CreateError;
+use toolkit::words::counted;
 
 /// What is wrong with one node for joining a new cluster, from what it reported; empty when it
 /// can join.
@@ -60,15 +61,6 @@ pub fn node_problems(state: &NodeState) -> Vec<String> {
         ));
     }
     problems
-}
-
-/// "1 key", "2 keys".
-pub fn counted(n: u64, thing: &str) -> String {
-    if n == 1 {
-        format!("1 {thing}")
-    } else {
-        format!("{n} {thing}s")
-    }
 }
 
 /// A node that passed the checks, with the id it has in the cluster.

@@ -45,7 +45,7 @@ pub fn inspect(
             )),
             Ok(state) if state.info.key_count() > 0 && !flush => problems.push(format!(
                 "{addr}: holds {}; pass --flush to delete them with the reset",
-                crate::preflight::counted(state.info.key_count(), "key")
+                toolkit::words::counted(state.info.key_count(), "key")
             )),
             Ok(_) => {}
         }

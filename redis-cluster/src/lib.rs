@@ -6,6 +6,7 @@
 //! once, the node table merged from every node's view, and long-lived sessions to each node.
 
 pub mod addr;
+pub mod args;
 pub mod info;
 pub mod nodes;
 pub mod plan;

@@ -4,7 +4,6 @@
 //! beside the cluster model both tools share.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -53,12 +52,9 @@ pub struct PlannedReplica {
 /// Why a plan document cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    #[error("cannot read plan '{source_name}': {error}")]
-    Read {
-        source_name: String,
-        error: std::io::Error,
-    },
-    #[error("{source_name}: invalid plan:\n{}", .problems.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    #[error("cannot read the plan: {0}")]
+    Read(toolkit::input::InputError),
+    #[error("{source_name}: invalid plan:\n{}", toolkit::words::indented(.problems))]
     Invalid {
         source_name: String,
         problems: Vec<String>,
@@ -68,22 +64,13 @@ pub enum PlanError {
 impl Plan {
     /// Reads and checks a plan from a file, or from stdin when `path` is `-`.
     pub fn load(path: &Path) -> Result<Plan, PlanError> {
-        let from_stdin = path.as_os_str() == "-";
-        let source_name = if from_stdin {
+        let text = toolkit::input::read_text(path, toolkit::input::DOCUMENT_LIMIT)
+            .map_err(PlanError::Read)?;
+        let source_name = if path.as_os_str() == "-" {
             "<stdin>".to_string()
         } else {
             path.display().to_string()
         };
-        let mut text = String::new();
-        let read = if from_stdin {
-            std::io::stdin().read_to_string(&mut text).map(|_| ())
-        } else {
-            std::fs::read_to_string(path).map(|t| text = t)
-        };
-        read.map_err(|error| PlanError::Read {
-            source_name: source_name.clone(),
-            error,
-        })?;
         Plan::parse(&text, &source_name)
     }
 

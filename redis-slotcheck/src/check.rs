@@ -11,6 +11,10 @@ use redis_cluster::slots::{format_ranges, ranges_of, SlotRange, SLOT_COUNT};
 use redis_cluster::survey::Survey;
 use redis_cluster::table::{role_key, KnownNode, NodeTable, NO_OWNER};
 use redis_cluster::NodeAddr;
+use toolkit::words::{counted, name_list};
+
+/// Names listed in a message before the rest are counted ("a, b, c, d, e and 3 others").
+const NAMES_SHOWN: usize = 5;
 
 /// What to check beyond the built-in rules.
 #[derive(Debug, Clone)]
@@ -199,21 +203,6 @@ fn detail(message: String, slots: Vec<SlotRange>, nodes: Vec<String>) -> Detail 
     }
 }
 
-/// "a, b and c", shortened to the first five names for long lists.
-fn names(list: &[String]) -> String {
-    const SHOWN: usize = 5;
-    match list.len() {
-        0 => "nobody".to_string(),
-        1 => list[0].clone(),
-        n if n <= SHOWN => format!("{} and {}", list[..n - 1].join(", "), list[n - 1]),
-        n => format!("{} and {} others", list[..SHOWN].join(", "), n - SHOWN),
-    }
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 fn served_slots(known: &NodeTable) -> Vec<bool> {
     let mut served = vec![false; usize::from(SLOT_COUNT)];
     for node in known.nodes.iter().filter(|n| n.serves()) {
@@ -248,7 +237,7 @@ fn reachable(known: &NodeTable) -> Check {
         format!(
             "{} of {} not reachable",
             d.len(),
-            plural(known.nodes.len(), "node", "nodes")
+            counted(known.nodes.len(), "node")
         )
     });
     if none_reached {
@@ -280,7 +269,7 @@ fn cluster_enabled(known: &NodeTable) -> Check {
         Status::Critical,
         details,
         "every reachable node is cluster-enabled",
-        |d| format!("{} not cluster-enabled", plural(d.len(), "node", "nodes")),
+        |d| format!("{} not cluster-enabled", counted(d.len(), "node")),
     )
 }
 
@@ -318,7 +307,7 @@ fn cluster_state(known: &NodeTable) -> Check {
         |d| {
             format!(
                 "{} {} cluster_state:fail",
-                plural(d.len(), "node", "nodes"),
+                counted(d.len(), "node"),
                 if d.len() == 1 { "reports" } else { "report" }
             )
         },
@@ -376,7 +365,7 @@ fn slot_coverage(known: &NodeTable, served: &[bool]) -> Check {
             } else if node.failed() {
                 format!(
                     "which is flagged fail by {}",
-                    names(&node.flagged_by(|f| f.fail))
+                    name_list(&node.flagged_by(|f| f.fail), NAMES_SHOWN)
                 )
             } else {
                 "which does not claim them itself".to_string()
@@ -476,14 +465,14 @@ fn slot_agreement(known: &NodeTable) -> Check {
                     format!(
                         "slots {}: {} {} {}, but {} {} {}",
                         format_ranges(&ranges),
-                        names(&reference_names),
+                        name_list(&reference_names, NAMES_SHOWN),
                         if reference_names.len() == 1 {
                             "sees"
                         } else {
                             "see"
                         },
                         owner_name(a),
-                        names(&member_names),
+                        name_list(&member_names, NAMES_SHOWN),
                         if member_names.len() == 1 {
                             "sees"
                         } else {
@@ -544,7 +533,7 @@ fn slot_owners(known: &NodeTable) -> Check {
                     "slots {} are claimed by {} masters: {}",
                     format_ranges(&ranges),
                     labels.len(),
-                    names(&labels)
+                    name_list(&labels, NAMES_SHOWN)
                 ),
                 ranges,
                 labels,
@@ -580,7 +569,7 @@ fn failed_masters(known: &NodeTable) -> Check {
                 format!(
                     "master {} is flagged fail by {}",
                     n.label,
-                    names(&n.flagged_by(|f| f.fail))
+                    name_list(&n.flagged_by(|f| f.fail), NAMES_SHOWN)
                 ),
                 n.slots().to_vec(),
                 vec![n.label.clone()],
@@ -592,7 +581,7 @@ fn failed_masters(known: &NodeTable) -> Check {
         Status::Critical,
         details,
         "no master that holds slots is flagged fail",
-        |d| format!("{} flagged fail", plural(d.len(), "master", "masters")),
+        |d| format!("{} flagged fail", counted(d.len(), "master")),
     )
 }
 
@@ -646,7 +635,11 @@ fn node_flags(known: &NodeTable) -> Check {
         for (flag, by) in flags {
             if !by.is_empty() {
                 details.push(detail(
-                    format!("{} is flagged {flag} by {}", node.label, names(&by)),
+                    format!(
+                        "{} is flagged {flag} by {}",
+                        node.label,
+                        name_list(&by, NAMES_SHOWN)
+                    ),
                     Vec::new(),
                     vec![node.label.clone()],
                 ));
@@ -658,7 +651,7 @@ fn node_flags(known: &NodeTable) -> Check {
         Status::Warning,
         details,
         "no node is flagged fail?, handshake or noaddr",
-        |d| format!("{} on nodes", plural(d.len(), "flag", "flags")),
+        |d| format!("{} on nodes", counted(d.len(), "flag")),
     )
 }
 
@@ -689,7 +682,7 @@ fn role_agreement(known: &NodeTable) -> Check {
                 "{} is {} by its own account, but {} {} it as {seen_as}",
                 node.label,
                 describe(own),
-                names(&peers),
+                name_list(&peers, NAMES_SHOWN),
                 if peers.len() == 1 { "sees" } else { "see" },
             );
             let mut involved = vec![node.label.clone()];
@@ -759,7 +752,10 @@ fn replicas(known: &NodeTable, min_replicas: u32) -> Check {
             if online == 1 { "replica" } else { "replicas" }
         );
         if !offline.is_empty() {
-            message.push_str(&format!("; not online: {}", names(&offline)));
+            message.push_str(&format!(
+                "; not online: {}",
+                name_list(&offline, NAMES_SHOWN)
+            ));
         }
         let mut involved = vec![master.label.clone()];
         involved.extend(all.iter().map(|r| r.label.clone()));
@@ -773,7 +769,7 @@ fn replicas(known: &NodeTable, min_replicas: u32) -> Check {
         |d| {
             format!(
                 "{} with fewer than {min_replicas} online replica(s)",
-                plural(d.len(), "master", "masters")
+                counted(d.len(), "master")
             )
         },
     )
@@ -827,7 +823,7 @@ fn replica_links(known: &NodeTable) -> Check {
         |d| {
             format!(
                 "{} without a working link to the master",
-                plural(d.len(), "replica", "replicas")
+                counted(d.len(), "replica")
             )
         },
     )
@@ -856,12 +852,7 @@ fn replica_placement(known: &NodeTable) -> Check {
         Status::Warning,
         details,
         "no replica shares a host with its master",
-        |d| {
-            format!(
-                "{} on the host of its master",
-                plural(d.len(), "replica", "replicas")
-            )
-        },
+        |d| format!("{} on the host of its master", counted(d.len(), "replica")),
     )
 }
 
@@ -897,7 +888,7 @@ fn master_placement(known: &NodeTable) -> Check {
                 format!(
                     "host {host} runs {} masters: {} (an even spread of {master_count} masters over {} hosts needs at most {fair_share})",
                     masters.len(),
-                    names(&masters),
+                    name_list(&masters, NAMES_SHOWN),
                     hosts.len()
                 ),
                 Vec::new(),
@@ -913,7 +904,7 @@ fn master_placement(known: &NodeTable) -> Check {
         |d| {
             format!(
                 "{} with more masters than an even spread needs",
-                plural(d.len(), "host", "hosts")
+                counted(d.len(), "host")
             )
         },
     )
@@ -936,7 +927,7 @@ fn config_epochs(known: &NodeTable) -> Check {
             detail(
                 format!(
                     "config epoch {epoch} is shared by masters {}",
-                    names(&masters)
+                    name_list(&masters, NAMES_SHOWN)
                 ),
                 Vec::new(),
                 masters,
@@ -948,12 +939,7 @@ fn config_epochs(known: &NodeTable) -> Check {
         Status::Warning,
         details,
         "every master has its own config epoch",
-        |d| {
-            format!(
-                "{} shared by masters",
-                plural(d.len(), "config epoch", "config epochs")
-            )
-        },
+        |d| format!("{} shared by masters", counted(d.len(), "config epoch")),
     )
 }
 
@@ -975,7 +961,7 @@ fn empty_masters(known: &NodeTable) -> Check {
         Status::Warning,
         details,
         "every master serves slots",
-        |d| format!("{} without slots", plural(d.len(), "master", "masters")),
+        |d| format!("{} without slots", counted(d.len(), "master")),
     )
 }
 
@@ -1059,12 +1045,7 @@ fn plan_check(known: &NodeTable, plan: &Plan) -> Check {
         Status::Warning,
         details,
         "the cluster matches the plan",
-        |d| {
-            format!(
-                "{} from the plan",
-                plural(d.len(), "difference", "differences")
-            )
-        },
+        |d| format!("{} from the plan", counted(d.len(), "difference")),
     )
 }
 

@@ -14,6 +14,7 @@ use clap::{Parser, ValueEnum};
 use crate::check::{check, CheckOptions};
 use crate::render::{render, Format};
 use crate::report::{Report, Status, Timing};
+use redis_cluster::args::ConnectArgs;
 use redis_cluster::plan::{Plan, PlanError};
 use redis_cluster::survey::{survey, ConnectOptions};
 use redis_cluster::NodeAddr;
@@ -68,18 +69,12 @@ pub struct Cli {
         value_name = "SECS",
         default_value = "2",
         hide_default_value = true,
-        value_parser = parse_timeout
+        value_parser = toolkit::duration::parse_timeout
     )]
     pub timeout: Duration,
 
-    /// Authenticate as the ACL user NAME (default: the default user).
-    #[arg(long, value_name = "NAME")]
-    pub user: Option<String>,
-
-    /// Read the password from the first line of FILE. Without it, the REDISCLI_AUTH
-    /// environment variable is used when set, as redis-cli does.
-    #[arg(long, value_name = "FILE")]
-    pub pass_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 
     /// Survey nothing: render the report in FILE, as --format json printed it ("-" reads
     /// standard input), in --format to --output, and exit with its status. One survey can so
@@ -102,19 +97,8 @@ pub enum FormatArg {
     Prom,
 }
 
-fn parse_timeout(text: &str) -> Result<Duration, String> {
-    let secs: f64 = text
-        .parse()
-        .map_err(|_| format!("invalid timeout '{text}': expected seconds, like 2 or 0.5"))?;
-    if !(secs.is_finite() && secs > 0.0 && secs <= 3600.0) {
-        return Err(format!(
-            "invalid timeout '{text}': must be more than 0 and at most 3600 seconds"
-        ));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
-/// Why the tool could not judge the cluster; every variant exits 3 (UNKNOWN).
+/// Why the tool could not judge the cluster; every variant exits 3 (UNKNOWN), the monitoring
+/// plugins' code for "the health is not known".
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{0}")]
@@ -123,10 +107,10 @@ pub enum Error {
     Site(#[from] site::SiteError),
     #[error("{0}")]
     Plan(#[from] PlanError),
-    #[error("cannot read password file '{path}': {error}; pass a readable file to --pass-file")]
-    PassFile { path: String, error: std::io::Error },
-    #[error("cannot write report to '{path}': {error}; pass a path in an existing, writable directory to --output")]
-    Output { path: String, error: std::io::Error },
+    #[error("{0}; pass a readable file to --pass-file")]
+    PassFile(toolkit::secret::SecretError),
+    #[error("{0}")]
+    Output(toolkit::file::OutputError),
     #[error("cannot write the report to standard output: {0}")]
     Stdout(std::io::Error),
     #[error("cannot read the report '{path}': {error}; pass what --format json printed to --from-report")]
@@ -143,16 +127,9 @@ pub struct Sink {
 }
 
 impl Sink {
-    pub fn from_cli(cli: &Cli) -> Sink {
-        Sink {
-            format: cli.format.into(),
-            output: cli.output.clone(),
-        }
-    }
-
-    /// The sink of arguments clap refused: `--format` and `--output` as far as they are given
-    /// and valid (defaults otherwise), so that a usage error is still an UNKNOWN in the
-    /// format a monitoring system asked for.
+    /// The sink of any arguments, also of those clap refused: `--format` and `--output` as far
+    /// as they are given and valid (defaults otherwise), so that even a usage error is an
+    /// UNKNOWN in the format a monitoring system asked for.
     pub fn from_raw_args(args: &[OsString]) -> Sink {
         let mut sink = Sink {
             format: Format::Json,
@@ -190,14 +167,13 @@ impl Sink {
         match self.output.as_deref().filter(|p| p.as_os_str() != "-") {
             Some(path) => {
                 let text = render(report, self.format, false);
-                crate::output::to_file_atomically(path, &text).map_err(|error| Error::Output {
-                    path: path.display().to_string(),
-                    error,
-                })
+                // Collectors such as node_exporter run as other users: the report is world-readable.
+                toolkit::file::write_atomically(path, text.as_bytes(), 0o644).map_err(Error::Output)
             }
             None => {
                 let pretty = std::io::stdout().is_terminal();
-                crate::output::to_stdout(&render(report, self.format, pretty))
+                toolkit::stdio::print_text(&render(report, self.format, pretty))
+                    .map(|_| ())
                     .map_err(Error::Stdout)
             }
         }
@@ -205,14 +181,13 @@ impl Sink {
 
     /// Reports a run that could not judge the cluster: in the monitoring formats (Nagios,
     /// Prometheus) as an UNKNOWN report naming `message`, which replaces a previous --output
-    /// file; JSON and text callers get the message on stderr only (the caller prints it).
+    /// file; JSON and text carry data only, so there the message on stderr is all.
     pub fn fail(&self, message: &str, clock: &Clock) {
         if !matches!(self.format, Format::Nagios | Format::Prom) {
             return;
         }
-        let report = Report::failure(message, clock.timing());
-        if let Err(error) = self.write(&report) {
-            eprintln!("redis-slotcheck: {error}");
+        if let Err(error) = self.write(&Report::failure(message, clock.timing())) {
+            toolkit::say!("{error}");
         }
     }
 }
@@ -260,7 +235,6 @@ impl Settings {
     /// Reads the files the arguments name and validates every value.
     /// `env_password` is the value of REDISCLI_AUTH, if set.
     pub fn from_cli(cli: Cli, env_password: Option<String>) -> Result<Settings, Error> {
-        let sink = Sink::from_cli(&cli);
         let mut host_names = BTreeMap::new();
         let mut min_replicas = cli.replicas.unwrap_or(1);
         let seeds = if let Some(path) = &cli.site {
@@ -281,10 +255,10 @@ impl Settings {
                 .collect::<Result<Vec<_>, _>>()?
         };
         let expect = cli.expect.as_deref().map(Plan::load).transpose()?;
-        let password = match &cli.pass_file {
-            Some(path) => Some(read_password(path)?),
-            None => env_password.filter(|p| !p.is_empty()),
-        };
+        let connect = cli
+            .connect
+            .options(cli.timeout, env_password)
+            .map_err(Error::PassFile)?;
         Ok(Settings {
             seeds,
             check: CheckOptions {
@@ -292,12 +266,11 @@ impl Settings {
                 host_names,
                 expect,
             },
-            connect: ConnectOptions {
-                timeout: cli.timeout,
-                user: cli.user,
-                password,
+            connect,
+            sink: Sink {
+                format: cli.format.into(),
+                output: cli.output,
             },
-            sink,
             from_report: cli.from_report,
         })
     }
@@ -314,24 +287,10 @@ impl From<FormatArg> for Format {
     }
 }
 
-fn read_password(path: &std::path::Path) -> Result<String, Error> {
-    let error = |error| Error::PassFile {
-        path: path.display().to_string(),
-        error,
-    };
-    let text = std::fs::read_to_string(path).map_err(error)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).map_err(error)?.permissions().mode();
-        if mode & 0o004 != 0 {
-            eprintln!(
-                "redis-slotcheck: warning: password file '{}' is readable by everyone; chmod 600 it",
-                path.display()
-            );
-        }
+impl toolkit::Failure for Error {
+    fn exit_code(&self) -> u8 {
+        Status::Unknown.exit_code()
     }
-    Ok(text.lines().next().unwrap_or_default().to_string())
 }
 
 /// Surveys the cluster (or reads the saved report), checks it and writes the report; returns
@@ -353,10 +312,10 @@ fn survey_and_check(settings: &Settings) -> Report {
     let found = survey(&settings.seeds, &settings.connect, true);
     if found.reached.is_empty() {
         for (addr, error) in &found.unreachable {
-            eprintln!("redis-slotcheck: {addr}: {error}");
+            toolkit::say!("{addr}: {error}");
         }
-        eprintln!(
-            "redis-slotcheck: no node answered; check the node addresses, that redis-server runs there, --timeout, and the credentials (--user, --pass-file or REDISCLI_AUTH)"
+        toolkit::say!(
+            "no node answered; check the node addresses, that redis-server runs there, --timeout, and the credentials (--user, --pass-file or REDISCLI_AUTH)"
         );
     }
     check(&found, &settings.check)
@@ -367,11 +326,8 @@ fn read_report(path: &Path) -> Result<Report, Error> {
         path: path.display().to_string(),
         error,
     };
-    let text = if path.as_os_str() == "-" {
-        std::io::read_to_string(std::io::stdin()).map_err(|e| error(e.to_string()))?
-    } else {
-        std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?
-    };
+    let text = toolkit::input::read_text(path, toolkit::input::DOCUMENT_LIMIT)
+        .map_err(|e| error(e.to_string()))?;
     let mut deserializer = serde_json::Deserializer::from_str(&text);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let at = e.path().to_string();

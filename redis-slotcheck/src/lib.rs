@@ -6,7 +6,6 @@
 
 pub mod check;
 pub mod cli;
-pub mod output;
 pub mod render;
 pub mod report;
 

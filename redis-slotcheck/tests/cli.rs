@@ -246,7 +246,7 @@ fn a_healthy_cluster_is_ok_in_every_format() {
     let unwritable = slotcheck(&["--output", missing.to_str().unwrap(), &seed]);
     assert_eq!(unwritable.code, 3);
     assert!(
-        unwritable.stderr.contains("cannot write report to"),
+        unwritable.stderr.contains(&format!("cannot write '{}'", missing.display())),
         "{}",
         unwritable.stderr
     );

@@ -37,6 +37,9 @@ impl std::fmt::Display for SecretError {
                     path.display()
                 )
             }
+            SecretError::Input(InputError::Unreadable { path, error }) => {
+                write!(f, "cannot read password file '{}': {error}", path.display())
+            }
             SecretError::Input(error) => write!(f, "password file {error}"),
         }
     }

@@ -4,8 +4,8 @@
 use std::fmt::Display;
 
 /// "1 node", "2 nodes": `thing` takes an "s" when `n` is not 1.
-pub fn counted(n: usize, thing: &str) -> String {
-    if n == 1 {
+pub fn counted<N: Display + PartialEq + From<u8>>(n: N, thing: &str) -> String {
+    if n == N::from(1) {
         format!("1 {thing}")
     } else {
         format!("{n} {thing}s")
@@ -14,8 +14,8 @@ pub fn counted(n: usize, thing: &str) -> String {
 
 /// "1 replica", "2 replicas" for nouns whose plural is not `one` + "s" ("1 key copy", "2 key
 /// copies").
-pub fn counted_as(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
+pub fn counted_as<N: Display + PartialEq + From<u8>>(n: N, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == N::from(1) { one } else { many })
 }
 
 /// "a", "a and b", "a, b and c", and past `shown` names "a, b, c and 4 others".

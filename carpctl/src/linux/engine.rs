@@ -549,7 +549,7 @@ impl Engine {
         );
         if self.stdout_open {
             let line = serde_json::to_string(&event).unwrap_or_default();
-            self.stdout_open = output::print_text(&format!("{line}\n")).unwrap_or(false);
+            self.stdout_open = toolkit::stdio::print_text(&format!("{line}\n")).unwrap_or(false);
         }
         self.write_status();
         let hook = match (from, to) {
