@@ -246,7 +246,9 @@ fn a_healthy_cluster_is_ok_in_every_format() {
     let unwritable = slotcheck(&["--output", missing.to_str().unwrap(), &seed]);
     assert_eq!(unwritable.code, 3);
     assert!(
-        unwritable.stderr.contains(&format!("cannot write '{}'", missing.display())),
+        unwritable
+            .stderr
+            .contains(&format!("cannot write '{}'", missing.display())),
         "{}",
         unwritable.stderr
     );
