@@ -26,7 +26,7 @@ DEB_STAGE := $(TARGET_DIR)/deb
 DEB_OUT := $(CURDIR)
 PLACEHOLDERS := -e 's|@BINDIR@|$(bindir)|g' -e 's|@LIBEXECDIR@|$(libexecdir)|g'
 
-.PHONY: all deps build docs install uninstall deb demo demo-down test check-freebsd bench \
+.PHONY: all deps build docs install uninstall deb dist demo demo-down test check-freebsd bench \
 	site-check freebsd-stage
 
 all: build
@@ -77,6 +77,11 @@ deb:
 	rm -rf $(DEB_STAGE)
 	$(MAKE) --no-print-directory install PREFIX=/usr DESTDIR=$(DEB_STAGE)
 	packaging/debian/build-deb $(DEB_STAGE) $(DEB_OUT)
+
+# The source tarball a FreeBSD port (packaging/freebsd) builds from.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
+dist:
+	git archive --prefix=redis-carp-tools-$(VERSION)/ -o redis-carp-tools-$(VERSION).tar.gz HEAD
 
 # As root: the whole how-to in network namespaces (scripts/lab): three hosts, CARP, firewalls,
 # the cluster. Otherwise: three loopback "hosts" with two instances each (scripts/demo).

@@ -486,3 +486,48 @@ fn debian_package_builds_installs_and_removes_cleanly() {
     let left: Vec<&String> = listed.iter().filter(|f| Path::new(f).exists()).collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// The port's lists follow the workspace: Makefile.crates is what Cargo.lock pins, pkg-plist
+/// names every page and completion docgen writes (with FreeBSD's compressed pages and zsh
+/// directory), DISTVERSION is the crates' version.
+#[test]
+fn freebsd_port_matches_the_workspace() {
+    let port = testkit::workspace_root().join("packaging/freebsd");
+    let crates = testkit::run(port.join("crates").to_str().unwrap(), &[]);
+    assert_eq!(
+        text(&crates.stdout),
+        std::fs::read_to_string(port.join("Makefile.crates")).unwrap(),
+        "Cargo.lock changed: run packaging/freebsd/crates > packaging/freebsd/Makefile.crates"
+    );
+    let makefile = std::fs::read_to_string(port.join("Makefile")).unwrap();
+    assert!(
+        makefile.contains(&format!("DISTVERSION=\t{}\n", env!("CARGO_PKG_VERSION"))),
+        "DISTVERSION differs from the workspace version"
+    );
+
+    let docs = tempfile::tempdir().unwrap();
+    let docgen = testkit::build_tools(&["docgen"]).join("docgen");
+    testkit::run(docgen.to_str().unwrap(), &[docs.path().to_str().unwrap()]);
+    let mut generated: Vec<String> = files_under(docs.path())
+        .iter()
+        .map(|f| {
+            let relative = f.strip_prefix(docs.path()).unwrap().display().to_string();
+            if relative.starts_with("share/man/") {
+                format!("{relative}.gz")
+            } else {
+                relative.replace("zsh/vendor-completions", "zsh/site-functions")
+            }
+        })
+        .collect();
+    generated.sort();
+    let plist = std::fs::read_to_string(port.join("pkg-plist")).unwrap();
+    let mut listed: Vec<&str> = plist
+        .lines()
+        .filter(|l| l.starts_with("share/man/") || l.contains("completion") || l.contains("zsh"))
+        .collect();
+    listed.sort_unstable();
+    assert_eq!(listed, generated);
+    for tool in TOOLS {
+        assert!(plist.contains(&format!("bin/{tool}\n")), "{tool}");
+    }
+}
