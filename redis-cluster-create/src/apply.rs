@@ -86,7 +86,8 @@ pub struct NodeReport {
 /// How long one stage took.
 #[derive(Debug, Clone, Serialize)]
 pub struct StageTime {
-    /// `check`, `assign` (settings, slots, epochs), `meet`, `replicate`, `wait` or `restore`.
+    /// In the order run: `check`, `assign` (settings, slots, epochs), `attach` (replicas to
+    /// their masters), `meet`, `wait` (with `--no-wait`, not run) and `restore` (with `--fast`).
     pub stage: &'static str,
     pub seconds: f64,
 }

@@ -78,7 +78,8 @@ pub enum CheckName {
     ReplicaLinks,
     /// No replica runs on the host of its master (WARNING).
     ReplicaPlacement,
-    /// No two masters serving slots run on one host (WARNING).
+    /// No host runs more masters serving slots than its fair share, masters / hosts rounded
+    /// up, so losing one host costs as few masters as the layout allows (WARNING).
     MasterPlacement,
     /// No two masters serving slots share a config epoch (WARNING).
     ConfigEpochs,

@@ -3,6 +3,7 @@
 //! need real links. Everything a test starts is stopped and removed when its guard drops,
 //! also when the test fails; ports and names are chosen so concurrent test runs never collide.
 
+pub mod exit_codes;
 mod netns;
 mod ports;
 mod redis;

@@ -42,7 +42,9 @@ pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Outp
         .tempfile_in(&dir)
         .map_err(|e| {
             fail(format!(
-                "{e}; name a file in an existing directory this user may write to"
+                "cannot create a file in '{}': {}; name a file in an existing directory this user may write to",
+                dir.display(),
+                plain(&e)
             ))
         })?;
     temp.write_all(bytes)
@@ -52,6 +54,14 @@ pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Outp
     temp.persist(&target)
         .map_err(|e| fail(e.error.to_string()))?;
     Ok(())
+}
+
+/// An I/O error without the temporary path some libraries add to it.
+fn plain(error: &std::io::Error) -> std::io::Error {
+    error.raw_os_error().map_or_else(
+        || std::io::Error::new(error.kind(), error.kind().to_string()),
+        std::io::Error::from_raw_os_error,
+    )
 }
 
 /// The file a write to `path` replaces: `path` itself, or where its symbolic links lead. Refuses
@@ -141,6 +151,11 @@ mod tests {
     #[test]
     fn a_missing_directory_is_named() {
         let error = write_atomically(Path::new("/nonexistent-dir/x"), b"x", 0o644).unwrap_err();
-        assert!(error.to_string().contains("/nonexistent-dir/x"), "{error}");
+        let message = error.to_string();
+        assert!(message.contains("/nonexistent-dir/x"), "{message}");
+        assert!(
+            !message.contains("/nonexistent-dir/."),
+            "no temporary path: {message}"
+        );
     }
 }
