@@ -127,11 +127,12 @@ impl RunArgs {
                 ));
             }
         }
-        if self.interface.is_empty() || self.interface.len() > 15 {
+        // The site crate's rule, so --interface and carp.interface accept the same names.
+        if let Err(why) = site::check_interface_name(&self.interface) {
             return Err(invalid(
                 "interface",
-                self.interface,
-                "give an interface name of 1 to 15 characters",
+                self.interface.escape_debug().to_string(),
+                &format!("{why}; give the name of the interface, like eth0"),
             ));
         }
         Ok(RunSettings {

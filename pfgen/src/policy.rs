@@ -50,8 +50,9 @@ impl Policy {
     /// Builds the policy of host `host_name`, or of the only host when `None`.
     ///
     /// Fails when the host is ambiguous or unknown, when the site has no `firewall` section,
-    /// or when a name would not survive being written into a ruleset. The site itself has
-    /// already been validated by the `site` crate.
+    /// or when the VIP cannot be redirected to the host's address. The site itself has
+    /// already been validated by the `site` crate, names included: every interface name and
+    /// path it hands over is safe to write into a ruleset unquoted.
     pub fn from_site(site: &Site, host_name: Option<&str>) -> Result<Policy, Error> {
         let host = match host_name {
             Some(name) => site.host(name)?,
@@ -67,17 +68,7 @@ impl Policy {
         let firewall = site.firewall.as_ref().ok_or(Error::NoFirewall)?;
         let mut problems = Vec::new();
 
-        let mut interfaces = vec![("firewall.internal_interface", &firewall.internal_interface)];
         if let Some(carp) = &site.carp {
-            interfaces.push(("carp.interface", &carp.interface));
-            if carp.interface == firewall.internal_interface {
-                problems.push(format!(
-                    "firewall.internal_interface: '{}' is also carp.interface; the client ports \
-                     cannot be open to clients and limited to the allow table on one interface, \
-                     name the internal network's interface",
-                    carp.interface
-                ));
-            }
             let bind = &site.cluster.bind_interface;
             let target = host.addresses[bind].addr();
             if carp.vip.addr().is_ipv4() != target.is_ipv4() {
@@ -89,22 +80,6 @@ impl Policy {
                     host.name
                 ));
             }
-        }
-        if let Some(pfsync) = &site.pfsync {
-            interfaces.push(("pfsync.interface", &pfsync.interface));
-        }
-        for (field, name) in interfaces {
-            if let Err(why) = check_interface_name(name) {
-                problems.push(format!("{field}: invalid interface name '{name}': {why}"));
-            }
-        }
-        let allow_file = firewall.allow_file.to_string_lossy();
-        if allow_file.contains(['"', '\n', '\r']) {
-            problems.push(format!(
-                "firewall.allow_file: path '{}' contains a quote or a line break, which pf.conf \
-                 cannot quote; rename the file",
-                allow_file.escape_default()
-            ));
         }
         let bus_ports = firewall.client_ports.bus_range();
         if bus_ports.is_none() {
@@ -152,23 +127,4 @@ pub(crate) fn allow_entries(firewall: &site::Firewall) -> Vec<AllowEntry> {
     allow.sort();
     allow.dedup();
     allow
-}
-
-/// Interface names go into rulesets unquoted (pf) or quoted (nft); both kernels limit them to
-/// 15 bytes. Letters, digits, `_`, `.` and `-` cover FreeBSD and Linux names alike.
-fn check_interface_name(name: &str) -> Result<(), &'static str> {
-    if name.is_empty() {
-        Err("it is empty")
-    } else if name.len() > 15 {
-        Err("longer than 15 characters")
-    } else if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-    {
-        Err("use letters, digits, '_', '.' and '-'")
-    } else if !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        Err("it must start with a letter")
-    } else {
-        Ok(())
-    }
 }

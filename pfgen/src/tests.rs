@@ -112,45 +112,6 @@ fn a_site_without_firewall_section_is_refused() {
 }
 
 #[test]
-fn internal_interface_may_not_be_the_carp_interface() {
-    let site = howto_with(|v| v["firewall"]["internal_interface"] = "em1".into()).unwrap();
-    let problems = unusable(Policy::from_site(&site, Some("redis1")));
-    assert!(
-        problems[0].starts_with("firewall.internal_interface: 'em1' is also carp.interface"),
-        "{problems:?}"
-    );
-}
-
-#[test]
-fn interface_names_that_would_break_a_ruleset_are_named() {
-    let site = howto_with(|v| {
-        v["pfsync"]["interface"] = "em 2".into();
-        for host in v["hosts"].as_array_mut().unwrap() {
-            let address = host["addresses"]["em2"].take();
-            host["addresses"].as_object_mut().unwrap().remove("em2");
-            host["addresses"]["em 2"] = address;
-        }
-    })
-    .unwrap();
-    let problems = unusable(Policy::from_site(&site, Some("redis1")));
-    assert_eq!(problems.len(), 1, "{problems:?}");
-    assert!(
-        problems[0].starts_with("pfsync.interface: invalid interface name 'em 2'"),
-        "{problems:?}"
-    );
-}
-
-#[test]
-fn allow_file_with_a_quote_is_refused() {
-    let site = howto_with(|v| v["firewall"]["allow_file"] = "/etc/redis\"allow".into()).unwrap();
-    let problems = unusable(Policy::from_site(&site, Some("redis1")));
-    assert!(
-        problems[0].starts_with("firewall.allow_file:"),
-        "{problems:?}"
-    );
-}
-
-#[test]
 fn pf_sections_come_in_the_order_pfctl_requires() {
     let text = pf::render(&redis1());
     let positions: Vec<usize> = [

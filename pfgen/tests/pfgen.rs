@@ -120,7 +120,7 @@ fn bad_fields_are_named() {
             |v| v["firewall"]["client_ports"] = serde_json::json!([7100, 7000]),
         ),
         (
-            "firewall.client_ports: port 55600 has cluster bus port 65600, above 65535",
+            "firewall.client_ports[1]: port 55600 has cluster bus port 65600, above 65535",
             |v| v["firewall"]["client_ports"] = serde_json::json!([7000, 55600]),
         ),
         (
@@ -140,7 +140,7 @@ fn bad_fields_are_named() {
 }
 
 #[test]
-fn unusable_names_are_refused_by_pfgen_itself() {
+fn internal_interface_equal_to_the_carp_interface_is_refused() {
     let err = refusal(
         |v| v["firewall"]["internal_interface"] = "em1".into(),
         &["--host", "redis1"],

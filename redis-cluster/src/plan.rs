@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::slots::{SlotRange, SLOT_COUNT};
 use crate::NodeAddr;
 
-/// Redis Cluster refuses to work with fewer masters than this (a majority must survive one loss).
-pub const MIN_MASTERS: usize = 3;
+/// Redis Cluster refuses to work with fewer masters than this (a majority must survive one
+/// loss); defined once, in the site crate, which checks a site's layout against it too.
+pub use site::MIN_MASTERS;
 
 /// A cluster layout, `"schema": 1`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

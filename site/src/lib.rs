@@ -2,19 +2,35 @@
 //! cluster, on which interfaces and ports, and how CARP and the firewall are set up.
 //!
 //! Every tool that takes `--site` reads it through this crate and nowhere else, so a site file
-//! is accepted or refused the same way by all of them. Loading is two steps: serde
-//! deserialization (shape and single values, with the JSON path of a bad field) and
-//! [`validate`] (cross-checks between fields, every problem reported, not only the first).
+//! is accepted or refused the same way by all of them. The file is read with toolkit's size
+//! bound; then three steps, each reporting in the operator's words with the JSON path of the
+//! field: [`json`] (text to JSON values), `read` (values to the typed model, every field checked on its own) and
+//! `validate` (what fields say about each other). Every problem of a document is reported at
+//! once, not only the first. The names a site hands on to shells, rulesets and paths follow
+//! the rules of [`names`].
 
+mod display;
+pub mod json;
 mod model;
+pub mod names;
+mod read;
 mod validate;
 
 use std::fmt;
-use std::io::Read;
 use std::path::Path;
 
 pub use model::{AllowEntry, Carp, Cidr, Cluster, Firewall, Host, Node, Pfsync, PortRange, Site};
-pub use validate::{validate, BUS_PORT_OFFSET};
+pub use names::check_interface_name;
+pub use read::{MAX_NODE_TIMEOUT_MS, MAX_PORT, MAX_REPLICAS, MIN_ALLOW_PREFIX};
+pub use validate::{BUS_PORT_OFFSET, MAX_INSTANCES, MIN_MASTERS};
+
+/// Largest site document read, in bytes. Real ones are a few kilobytes; the bound makes
+/// `--site /dev/zero` or a wrong, huge file fail at once instead of filling memory.
+pub const MAX_SITE_BYTES: u64 = 1 << 20;
+
+/// Most problems a message lists; the rest are counted. A hostile document can have a
+/// problem per byte.
+const LISTED_PROBLEMS: usize = 50;
 
 /// One problem found in a site document, located by its JSON path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,76 +63,70 @@ impl fmt::Display for Problem {
 /// Why a site document could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SiteError {
-    /// The file could not be read.
-    #[error("cannot read site file '{source_name}': {error}")]
-    Read {
+    /// The file could not be read, is larger than [`MAX_SITE_BYTES`], is not text or is
+    /// empty; the message names the file.
+    #[error("{0}")]
+    Read(toolkit::input::InputError),
+    /// Not JSON; says where.
+    #[error("{source_name}: {error}")]
+    NotJson {
         source_name: String,
-        error: std::io::Error,
+        error: json::SyntaxError,
     },
-    /// The document is not valid JSON, has the wrong shape, or fails the cross-checks.
-    /// Every problem found is listed, one per line.
+    /// JSON, but not a usable site description. Every problem found is listed, one per line.
     #[error("{source_name}: invalid site description:\n{}", list(.problems))]
     Invalid {
         source_name: String,
         problems: Vec<Problem>,
     },
     /// A host name that the site does not define.
-    #[error("unknown host '{name}'; the site defines: {}", .known.join(", "))]
+    #[error("unknown host {}; the site defines: {}", display::quote(.name), .known.join(", "))]
     UnknownHost { name: String, known: Vec<String> },
 }
 
 fn list(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("  {p}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    let listed = &problems[..problems.len().min(LISTED_PROBLEMS)];
+    let mut text = toolkit::words::indented(listed);
+    if problems.len() > listed.len() {
+        text.push_str(&format!(
+            "\n  … and {} more problems",
+            problems.len() - listed.len()
+        ));
+    }
+    text
 }
 
 impl Site {
-    /// Reads and validates a site document from a file, or from stdin when `path` is `-`.
+    /// Reads and validates a site document from a file, or from stdin when `path` is `-`;
+    /// reads at most [`MAX_SITE_BYTES`].
     pub fn load(path: &Path) -> Result<Site, SiteError> {
-        let source_name = path.display().to_string();
-        let read_error = |error| SiteError::Read {
-            source_name: source_name.clone(),
-            error,
-        };
-        let text = if source_name == "-" {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(read_error)?;
-            text
+        let text = toolkit::input::read_text(path, MAX_SITE_BYTES).map_err(SiteError::Read)?;
+        let source_name = if path.as_os_str() == "-" {
+            "<stdin>".to_string()
         } else {
-            std::fs::read_to_string(path).map_err(read_error)?
+            path.display().to_string()
         };
-        Site::parse(
-            &text,
-            if source_name == "-" {
-                "<stdin>"
-            } else {
-                &source_name
-            },
-        )
+        Site::parse(&text, &source_name)
     }
 
     /// Parses and validates a site document; `source_name` only labels error messages.
     pub fn parse(text: &str, source_name: &str) -> Result<Site, SiteError> {
-        let invalid = |problems| SiteError::Invalid {
-            source_name: source_name.to_string(),
-            problems,
+        let source_name = source_name.to_string();
+        let (value, mut problems) = match json::parse(text) {
+            Ok(parsed) => parsed,
+            Err(error) => return Err(SiteError::NotJson { source_name, error }),
         };
-        let deserializer = &mut serde_json::Deserializer::from_str(text);
-        let site: Site = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let path = e.path().to_string();
-            let path = if path == "." { String::new() } else { path };
-            invalid(vec![Problem::new(path, e.into_inner().to_string())])
-        })?;
-        let problems = validate(&site);
-        if problems.is_empty() {
-            Ok(site)
-        } else {
-            Err(invalid(problems))
+        let draft = read::read(&value, &mut problems);
+        validate::validate(&draft.known, &mut problems);
+        match draft.into_site() {
+            Some(site) if problems.is_empty() => Ok(site),
+            _ => {
+                debug_assert!(!problems.is_empty(), "an unreadable part notes a problem");
+                Err(SiteError::Invalid {
+                    source_name,
+                    problems,
+                })
+            }
         }
     }
 

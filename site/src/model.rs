@@ -1,6 +1,11 @@
-//! The serde model of the site document. Single values (addresses, port ranges) are checked
-//! while deserializing so the error carries the field's path; relations between fields are
-//! checked in `validate`.
+//! The typed model of the site document, as the tools use it. It is built by `read` (field by
+//! field from the JSON values, every value checked on the way) and cross-checked by
+//! `validate`; a `Site` value therefore always describes a usable site. It serializes back to
+//! the document format.
+//!
+//! Adding a field: add it here, read it in `read.rs` (its object's field list and its
+//! reader), document it in the README's site table; the struct literals in `read.rs` do not
+//! compile until the field is read.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,32 +14,31 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use ipnet::IpNet;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Serialize, Serializer};
 
+use crate::display::quote;
 use crate::validate::BUS_PORT_OFFSET;
 
 /// The whole deployment: one Redis Cluster on a set of hosts behind one CARP virtual IP.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Site {
     /// Version of this document format; only 1 exists.
     pub schema: u32,
     pub cluster: Cluster,
     /// Absent when the site has no virtual IP.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub carp: Option<Carp>,
     /// Absent when firewall state is not synchronised between hosts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pfsync: Option<Pfsync>,
     /// Absent when no firewall is generated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub firewall: Option<Firewall>,
     pub hosts: Vec<Host>,
 }
 
 /// How the Redis instances of every host are laid out.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Cluster {
     /// Replicas per master.
     pub replicas: u32,
@@ -47,8 +51,7 @@ pub struct Cluster {
 }
 
 /// The CARP virtual IP shared by the hosts.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Carp {
     pub interface: String,
     /// Virtual host id, 1–255, unique on the link.
@@ -64,15 +67,13 @@ pub struct Carp {
 }
 
 /// The link that carries pfsync state updates.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Pfsync {
     pub interface: String,
 }
 
 /// Who may reach the Redis ports from the internal network.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Firewall {
     /// The interface facing the internal (administrative) network.
     pub internal_interface: String,
@@ -85,8 +86,7 @@ pub struct Firewall {
 }
 
 /// One machine of the site.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Host {
     /// Unique name; replica placement keys on it.
     pub name: String,
@@ -134,7 +134,8 @@ impl FromStr for Cidr {
     fn from_str(s: &str) -> Result<Self, String> {
         s.parse::<IpNet>().map(Cidr).map_err(|_| {
             format!(
-                "invalid CIDR '{s}' (expected an address with a prefix length, like 10.0.10.11/24)"
+                "invalid CIDR {} (expected an address with a prefix length, like 10.0.10.11/24)",
+                quote(s)
             )
         })
     }
@@ -159,10 +160,11 @@ impl FromStr for AllowEntry {
         match s.parse::<IpNet>() {
             Ok(net) if net == net.trunc() => Ok(AllowEntry(net)),
             Ok(net) => Err(format!(
-                "'{s}' has host bits set; write the network as '{}'",
+                "{} has host bits set; write the network as '{}'",
+                quote(s),
                 net.trunc()
             )),
-            Err(_) => Err(format!("invalid address or network '{s}'")),
+            Err(_) => Err(format!("invalid address or network {}", quote(s))),
         }
     }
 }
@@ -207,29 +209,15 @@ impl fmt::Display for PortRange {
     }
 }
 
-impl<'de> Deserialize<'de> for PortRange {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let [first, last] = <[u16; 2]>::deserialize(d)?;
-        Ok(PortRange { first, last })
-    }
-}
-
 impl Serialize for PortRange {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         [self.first, self.last].serialize(s)
     }
 }
 
-/// Values that are written as strings in JSON and parsed with `FromStr`, so the error quotes
-/// the offending text.
-macro_rules! string_serde {
+/// Values written as strings in JSON (and read with `FromStr` in `read.rs`).
+macro_rules! string_serialize {
     ($($t:ty),*) => {$(
-        impl<'de> Deserialize<'de> for $t {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let text = String::deserialize(d)?;
-                text.parse().map_err(serde::de::Error::custom)
-            }
-        }
         impl Serialize for $t {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
                 s.collect_str(self)
@@ -237,4 +225,4 @@ macro_rules! string_serde {
         }
     )*};
 }
-string_serde!(Cidr, AllowEntry);
+string_serialize!(Cidr, AllowEntry);

@@ -94,6 +94,13 @@ fn each_bad_value_is_named() {
             },
             "invalid interface 'a-very-long-interface'",
         ),
+        (
+            RunArgs {
+                interface: "eth0;reboot".into(),
+                ..args()
+            },
+            "invalid interface 'eth0;reboot': use only letters, digits",
+        ),
     ];
     for (a, expected) in cases {
         let message = check(a).unwrap_err().to_string();

@@ -1,0 +1,690 @@
+//! The second step of reading a site: the JSON value tree to the typed model, field by field.
+//!
+//! Every field is read on its own and every problem is noted with its path, so a type error
+//! (`"vhid": "10"`) does not hide a bad address next to it, and two typos give two problems.
+//! What fields say about each other is left to `validate`, which runs on every value that
+//! could be read ([`Known`]), also in a section that as a whole could not.
+
+use std::collections::BTreeMap;
+use std::fmt::Display;
+use std::path::PathBuf;
+
+use serde_json::{Map, Value};
+
+use crate::display::{index, join, quote, value as shown};
+use crate::model::{AllowEntry, Carp, Cidr, Cluster, Firewall, Host, Pfsync, PortRange, Site};
+use crate::names;
+use crate::validate::BUS_PORT_OFFSET;
+use crate::Problem;
+
+/// Longest `cluster.node_timeout_ms` accepted: one hour. redis-server takes any value that
+/// fits a signed 64-bit number, but it doubles and adds to it in its own arithmetic, and a
+/// cluster that needs more than an hour to notice a dead master has no use for failover.
+pub const MAX_NODE_TIMEOUT_MS: u64 = 3_600_000;
+/// Highest instance port: its cluster bus port (port + 10000) must stay within 65535.
+pub const MAX_PORT: u16 = 55_535;
+/// Most replicas per master accepted; far above any real layout, low enough to be a number
+/// an operator would write.
+pub const MAX_REPLICAS: u32 = 255;
+/// Shortest allow network accepted per IP version (IPv4, IPv6): no internal network is wider
+/// than 10.0.0.0/8, and wider entries (`0.0.0.0/0` above all) open the client ports to
+/// everyone who reaches the internal interface.
+pub const MIN_ALLOW_PREFIX: (u8, u8) = (8, 16);
+
+/// A section that the document may leave out.
+#[derive(Debug)]
+enum Section<T> {
+    /// Not in the document (or `null`).
+    Absent,
+    /// In the document but not readable; its problems are noted.
+    Unreadable,
+    Read(T),
+}
+
+impl<T> Section<T> {
+    /// `Some(None)` when absent, `None` when unreadable.
+    fn complete(self) -> Option<Option<T>> {
+        match self {
+            Section::Absent => Some(None),
+            Section::Unreadable => None,
+            Section::Read(value) => Some(Some(value)),
+        }
+    }
+}
+
+/// What could be read of a site document: `None` (or [`Section::Unreadable`]) where a part
+/// has problems, and what the cross-checks need, as far as it could be read.
+#[derive(Debug)]
+pub(crate) struct Draft {
+    schema: Option<u32>,
+    cluster: Option<Cluster>,
+    carp: Section<Carp>,
+    pfsync: Section<Pfsync>,
+    firewall: Section<Firewall>,
+    /// One entry per element of `hosts`, `None` where that host is unreadable; `None` as a
+    /// whole when `hosts` itself is.
+    hosts: Option<Vec<Option<Host>>>,
+    pub(crate) known: Known,
+}
+
+/// The values the cross-checks read: each one that could be read, wherever it stands (a type
+/// error in `carp.vhid` leaves `carp.interface` and `carp.vip` known). `None` where a value is
+/// missing or unreadable, or its section absent.
+#[derive(Debug, Default)]
+pub(crate) struct Known {
+    pub(crate) replicas: Option<u32>,
+    /// `cluster.ports` element by element; empty when the list is unreadable.
+    pub(crate) ports: Vec<Option<u16>>,
+    pub(crate) bind_interface: Option<String>,
+    pub(crate) carp_interface: Option<String>,
+    pub(crate) vip: Option<Cidr>,
+    pub(crate) pfsync_interface: Option<String>,
+    pub(crate) internal_interface: Option<String>,
+    pub(crate) client_ports: Option<PortRange>,
+    /// One per element of `hosts`; empty when `hosts` is unreadable.
+    pub(crate) hosts: Vec<KnownHost>,
+}
+
+/// What could be read of one host.
+#[derive(Debug, Default)]
+pub(crate) struct KnownHost {
+    pub(crate) name: Option<String>,
+    /// The interfaces the host lists, each with its address where name and address are
+    /// usable; `None` when `addresses` itself is unreadable.
+    pub(crate) addresses: Option<BTreeMap<String, Option<Cidr>>>,
+}
+
+impl Draft {
+    /// The site, when every part of it could be read.
+    pub(crate) fn into_site(self) -> Option<Site> {
+        Some(Site {
+            schema: self.schema?,
+            cluster: self.cluster?,
+            carp: self.carp.complete()?,
+            pfsync: self.pfsync.complete()?,
+            firewall: self.firewall.complete()?,
+            hosts: self.hosts?.into_iter().collect::<Option<_>>()?,
+        })
+    }
+}
+
+/// Reads `doc`, noting every problem in `problems`.
+pub(crate) fn read(doc: &Value, problems: &mut Vec<Problem>) -> Draft {
+    let mut reader = Reader {
+        problems,
+        known: Known::default(),
+    };
+    let mut draft = Draft {
+        schema: None,
+        cluster: None,
+        carp: Section::Unreadable,
+        pfsync: Section::Unreadable,
+        firewall: Section::Unreadable,
+        hosts: None,
+        known: Known::default(),
+    };
+    if let Some(site) = reader.object(String::new(), doc, &SITE) {
+        draft.schema = reader.field(&site, "schema", schema);
+        draft.cluster = reader
+            .member(&site, "cluster", &CLUSTER)
+            .and_then(|cluster| reader.cluster(&cluster));
+        draft.carp = reader.section(&site, "carp", &CARP, Reader::carp);
+        draft.pfsync = reader.section(&site, "pfsync", &PFSYNC, Reader::pfsync);
+        draft.firewall = reader.section(&site, "firewall", &FIREWALL, Reader::firewall);
+        draft.hosts = reader.hosts(&site);
+    }
+    draft.known = reader.known;
+    draft
+}
+
+/// An object of the document: what it is called in messages and the fields it has.
+struct Shape {
+    /// As in "expected {noun} as an object {…}" and "{noun} has: …".
+    noun: &'static str,
+    fields: &'static [&'static str],
+}
+
+const SITE: Shape = Shape {
+    noun: "the site description",
+    fields: &["schema", "cluster", "carp", "pfsync", "firewall", "hosts"],
+};
+const CLUSTER: Shape = Shape {
+    noun: "cluster",
+    fields: &["replicas", "node_timeout_ms", "ports", "bind_interface"],
+};
+const CARP: Shape = Shape {
+    noun: "carp",
+    fields: &[
+        "interface",
+        "vhid",
+        "advbase",
+        "vip",
+        "pass_file",
+        "preempt",
+    ],
+};
+const PFSYNC: Shape = Shape {
+    noun: "pfsync",
+    fields: &["interface"],
+};
+const FIREWALL: Shape = Shape {
+    noun: "firewall",
+    fields: &["internal_interface", "allow_file", "allow", "client_ports"],
+};
+const HOST: Shape = Shape {
+    noun: "a host",
+    fields: &["name", "advskew", "addresses"],
+};
+
+/// Why a value cannot be used.
+enum Why {
+    /// The value is not of the kind the field takes: "expected {0}, got {value}".
+    Expected(String),
+    /// The value is of the right kind but wrong; the message quotes it.
+    Invalid(String),
+}
+
+impl Why {
+    fn expected(what: impl Into<String>) -> Why {
+        Why::Expected(what.into())
+    }
+
+    fn message(self, value: &Value) -> String {
+        match self {
+            Why::Expected(what) => format!("expected {what}, got {}", shown(value)),
+            Why::Invalid(message) => message,
+        }
+    }
+}
+
+type Read<T> = Result<T, Why>;
+
+/// An object of the document with its path.
+struct Object<'v> {
+    path: String,
+    map: &'v Map<String, Value>,
+}
+
+struct Reader<'p> {
+    problems: &'p mut Vec<Problem>,
+    /// Filled in as values are read.
+    known: Known,
+}
+
+impl Reader<'_> {
+    fn note(&mut self, path: String, message: String) {
+        self.problems.push(Problem::new(path, message));
+    }
+
+    /// `value` as an object of `shape`; each field `shape` does not have is a problem, but
+    /// the others are still read.
+    fn object<'v>(&mut self, path: String, value: &'v Value, shape: &Shape) -> Option<Object<'v>> {
+        let Some(map) = value.as_object() else {
+            self.note(
+                path,
+                format!(
+                    "expected {} as an object {{…}}, got {}",
+                    shape.noun,
+                    shown(value)
+                ),
+            );
+            return None;
+        };
+        for key in map.keys() {
+            if !shape.fields.contains(&key.as_str()) {
+                self.note(join(&path, key), unknown_field(key, shape));
+            }
+        }
+        Some(Object { path, map })
+    }
+
+    /// The value of required field `name`, or a problem saying it is missing.
+    fn get<'v>(
+        &mut self,
+        object: &Object<'v>,
+        name: &str,
+        what: &str,
+    ) -> Option<(String, &'v Value)> {
+        let path = join(&object.path, name);
+        match object.map.get(name) {
+            Some(value) => Some((path, value)),
+            None => {
+                self.note(path, format!("missing: expected {what}"));
+                None
+            }
+        }
+    }
+
+    fn leaf<T>(
+        &mut self,
+        path: String,
+        value: &Value,
+        read: impl FnOnce(&Value) -> Read<T>,
+    ) -> Option<T> {
+        match read(value) {
+            Ok(read) => Some(read),
+            Err(why) => {
+                self.note(path, why.message(value));
+                None
+            }
+        }
+    }
+
+    /// Required field `name`, read by `read`.
+    fn field<T>(
+        &mut self,
+        object: &Object<'_>,
+        name: &str,
+        read: impl Fn(&Value) -> Read<T>,
+    ) -> Option<T> {
+        let what = match read(&Value::Null) {
+            // Every reader refuses null with what it expects: what a missing field lacks.
+            Err(Why::Expected(what)) => what,
+            _ => "a value".into(),
+        };
+        let (path, value) = self.get(object, name, &what)?;
+        self.leaf(path, value, read)
+    }
+
+    /// Required array field `name`, each element read by `read`: `None` when the field is
+    /// not a list, otherwise each element or `None` where it is unreadable.
+    fn list<T>(
+        &mut self,
+        object: &Object<'_>,
+        name: &str,
+        what: &str,
+        read: impl Fn(&Value) -> Read<T>,
+    ) -> Option<Vec<Option<T>>> {
+        let (path, value) = self.get(object, name, what)?;
+        let Some(items) = value.as_array() else {
+            self.note(path, format!("expected {what}, got {}", shown(value)));
+            return None;
+        };
+        let read = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| self.leaf(index(&path, i), item, &read))
+            .collect();
+        Some(read)
+    }
+
+    /// Required object field `name` of `shape`.
+    fn member<'v>(&mut self, object: &Object<'v>, name: &str, shape: &Shape) -> Option<Object<'v>> {
+        let what = format!("{} as an object {{…}}", shape.noun);
+        let (path, value) = self.get(object, name, &what)?;
+        self.object(path, value, shape)
+    }
+
+    /// Optional object field `name` of `shape`, read by `read`.
+    fn section<T>(
+        &mut self,
+        object: &Object<'_>,
+        name: &str,
+        shape: &Shape,
+        read: fn(&mut Self, &Object<'_>) -> Option<T>,
+    ) -> Section<T> {
+        let value = match object.map.get(name) {
+            None | Some(Value::Null) => return Section::Absent,
+            Some(value) => value,
+        };
+        match self
+            .object(join(&object.path, name), value, shape)
+            .and_then(|section| read(self, &section))
+        {
+            Some(section) => Section::Read(section),
+            None => Section::Unreadable,
+        }
+    }
+
+    fn cluster(&mut self, cluster: &Object<'_>) -> Option<Cluster> {
+        let replicas = self.field(cluster, "replicas", number(0, MAX_REPLICAS, ""));
+        let node_timeout_ms = self.field(
+            cluster,
+            "node_timeout_ms",
+            number(1, MAX_NODE_TIMEOUT_MS, " (milliseconds)"),
+        );
+        let ports = self.list(cluster, "ports", "a list of ports, like [7000, 7001]", port);
+        if ports.as_ref().is_some_and(Vec::is_empty) {
+            self.note(
+                join(&cluster.path, "ports"),
+                "no ports: list one port per instance".into(),
+            );
+        }
+        let bind_interface = self.field(cluster, "bind_interface", interface);
+        self.known.replicas = replicas;
+        self.known.ports = ports.clone().unwrap_or_default();
+        self.known.bind_interface = bind_interface.clone();
+        Some(Cluster {
+            replicas: replicas?,
+            node_timeout_ms: node_timeout_ms?,
+            ports: ports?.into_iter().collect::<Option<_>>()?,
+            bind_interface: bind_interface?,
+        })
+    }
+
+    fn carp(&mut self, carp: &Object<'_>) -> Option<Carp> {
+        let interface = self.field(carp, "interface", interface);
+        let vhid = self.field(carp, "vhid", number(1, 255, ""));
+        let advbase = self.field(carp, "advbase", number(1, 255, " (seconds)"));
+        let vip = self.field(carp, "vip", host_address);
+        let pass_file = self.field(carp, "pass_file", file_path);
+        let preempt = self.field(carp, "preempt", boolean);
+        self.known.carp_interface = interface.clone();
+        self.known.vip = vip;
+        Some(Carp {
+            interface: interface?,
+            vhid: vhid?,
+            advbase: advbase?,
+            vip: vip?,
+            pass_file: pass_file?,
+            preempt: preempt?,
+        })
+    }
+
+    fn pfsync(&mut self, pfsync: &Object<'_>) -> Option<Pfsync> {
+        let interface = self.field(pfsync, "interface", interface);
+        self.known.pfsync_interface = interface.clone();
+        Some(Pfsync {
+            interface: interface?,
+        })
+    }
+
+    fn firewall(&mut self, firewall: &Object<'_>) -> Option<Firewall> {
+        let internal_interface = self.field(firewall, "internal_interface", interface);
+        let allow_file = self.field(firewall, "allow_file", file_path);
+        let allow = self.list(
+            firewall,
+            "allow",
+            "a list of addresses or networks, like [\"192.168.1.50\"]",
+            allow_entry,
+        );
+        let client_ports = self.client_ports(firewall);
+        self.known.internal_interface = internal_interface.clone();
+        self.known.client_ports = client_ports;
+        Some(Firewall {
+            internal_interface: internal_interface?,
+            allow_file: allow_file?,
+            allow: allow?.into_iter().collect::<Option<_>>()?,
+            client_ports: client_ports?,
+        })
+    }
+
+    /// `firewall.client_ports`: `[first, last]`, in order, and apart from its own bus ports
+    /// (a range of 10000 ports or more would reach them, and the firewall's openings for
+    /// client ports would open bus ports with them).
+    fn client_ports(&mut self, firewall: &Object<'_>) -> Option<PortRange> {
+        let what = "a port range [first, last], like [7000, 7100]";
+        let (path, value) = self.get(firewall, "client_ports", what)?;
+        let Some([first, last]) = value.as_array().map(Vec::as_slice) else {
+            self.note(path, format!("expected {what}, got {}", shown(value)));
+            return None;
+        };
+        let first = self.leaf(index(&path, 0), first, port);
+        let last = self.leaf(index(&path, 1), last, port);
+        let range = PortRange {
+            first: first?,
+            last: last?,
+        };
+        if range.first > range.last {
+            self.note(
+                path,
+                format!(
+                    "range [{}, {}] is reversed; write [{}, {}]",
+                    range.first, range.last, range.last, range.first
+                ),
+            );
+            return None;
+        }
+        if u32::from(range.last) >= u32::from(range.first) + BUS_PORT_OFFSET {
+            self.note(
+                path,
+                format!(
+                    "range [{}, {}] reaches its own cluster bus ports {} (each port + \
+                     {BUS_PORT_OFFSET}), which the firewall would then open as client ports; \
+                     keep it under {BUS_PORT_OFFSET} ports, covering cluster.ports, like [{}, {}]",
+                    range.first,
+                    range.last,
+                    range
+                        .bus_range()
+                        .map_or_else(String::new, |bus| bus.to_string()),
+                    range.first,
+                    u32::from(range.first) + 100,
+                ),
+            );
+            return None;
+        }
+        Some(range)
+    }
+
+    fn hosts(&mut self, site: &Object<'_>) -> Option<Vec<Option<Host>>> {
+        let (path, value) = self.get(site, "hosts", "a list of hosts [{…}, …]")?;
+        let Some(items) = value.as_array() else {
+            self.note(
+                path,
+                format!("expected a list of hosts [{{…}}, …], got {}", shown(value)),
+            );
+            return None;
+        };
+        if items.is_empty() {
+            self.note(path.clone(), "no hosts: list at least one".into());
+        }
+        let mut hosts = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let (host, known) = match self.object(index(&path, i), item, &HOST) {
+                Some(host) => self.host(&host),
+                None => (None, KnownHost::default()),
+            };
+            hosts.push(host);
+            self.known.hosts.push(known);
+        }
+        Some(hosts)
+    }
+
+    fn host(&mut self, host: &Object<'_>) -> (Option<Host>, KnownHost) {
+        let name = self.field(host, "name", host_name);
+        let advskew = self.field(host, "advskew", number(0, 254, ""));
+        let addresses = self.addresses(host);
+        let complete = (|| {
+            Some(Host {
+                name: name.clone()?,
+                advskew: advskew?,
+                addresses: addresses
+                    .as_ref()?
+                    .iter()
+                    .map(|(name, address)| Some((name.clone(), (*address)?)))
+                    .collect::<Option<_>>()?,
+            })
+        })();
+        (complete, KnownHost { name, addresses })
+    }
+
+    /// `hosts[i].addresses`: interface name → address with prefix length, `None` for an
+    /// entry whose name or address is unusable.
+    fn addresses(&mut self, host: &Object<'_>) -> Option<BTreeMap<String, Option<Cidr>>> {
+        let what =
+            "an object of interface name: address/prefix, like {\"em0\": \"192.168.1.11/24\"}";
+        let (path, value) = self.get(host, "addresses", what)?;
+        let Some(map) = value.as_object() else {
+            self.note(path, format!("expected {what}, got {}", shown(value)));
+            return None;
+        };
+        let mut addresses = BTreeMap::new();
+        for (name, address) in map {
+            let path = join(&path, name);
+            let named = names::check_interface_name(name)
+                .map_err(|why| {
+                    let message = format!("invalid interface name {}: {why}", quote(name));
+                    self.note(path.clone(), message);
+                })
+                .is_ok();
+            let address = self.leaf(path, address, host_address);
+            addresses.insert(name.clone(), address.filter(|_| named));
+        }
+        Some(addresses)
+    }
+}
+
+/// The problem text of an unknown field `key` of an object of `shape`.
+fn unknown_field(key: &str, shape: &Shape) -> String {
+    let near = shape
+        .fields
+        .iter()
+        .find(|field| edit_distance(&key.to_ascii_lowercase(), field) <= 2);
+    let hint = near.map_or_else(String::new, |field| format!("did you mean '{field}'? "));
+    format!(
+        "unknown field; {hint}{} has: {}",
+        shape.noun,
+        shape.fields.join(", ")
+    )
+}
+
+/// Levenshtein distance, for suggesting the field a typo meant. Only ever compares a key
+/// (cut to 64 characters) with a short field name.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().take(64).collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// A whole number from `low` to `high`; `unit` follows the range in messages.
+fn number<T>(low: T, high: T, unit: &'static str) -> impl Fn(&Value) -> Read<T>
+where
+    T: TryFrom<u64> + PartialOrd + Display + Copy,
+{
+    move |value| {
+        value
+            .as_u64()
+            .and_then(|n| T::try_from(n).ok())
+            .filter(|n| *n >= low && *n <= high)
+            .ok_or_else(|| Why::expected(format!("a number from {low} to {high}{unit}")))
+    }
+}
+
+fn schema(value: &Value) -> Read<u32> {
+    match value.as_u64() {
+        Some(1) => Ok(1),
+        Some(other) => Err(Why::Invalid(format!(
+            "unsupported schema {other}; this version reads schema 1"
+        ))),
+        None => Err(Why::expected("the number 1")),
+    }
+}
+
+fn port(value: &Value) -> Read<u16> {
+    match value.as_u64().and_then(|n| u16::try_from(n).ok()) {
+        Some(port @ 1..=MAX_PORT) => Ok(port),
+        Some(port @ 1..) => Err(Why::Invalid(format!(
+            "port {port} has cluster bus port {}, above 65535; use ports up to {MAX_PORT}",
+            u32::from(port) + BUS_PORT_OFFSET
+        ))),
+        _ => Err(Why::expected(format!("a port number from 1 to {MAX_PORT}"))),
+    }
+}
+
+fn boolean(value: &Value) -> Read<bool> {
+    value
+        .as_bool()
+        .ok_or_else(|| Why::expected("true or false"))
+}
+
+fn text<'v>(value: &'v Value, what: &str) -> Read<&'v str> {
+    value.as_str().ok_or_else(|| Why::expected(what))
+}
+
+/// A name checked by `rule`: `kind` names it in "invalid {kind} 'x': why", `expected` in
+/// "expected {expected}, got …".
+fn checked_name(
+    value: &Value,
+    kind: &str,
+    expected: &str,
+    rule: fn(&str) -> Result<(), String>,
+) -> Read<String> {
+    let name = text(value, expected)?;
+    rule(name).map_err(|why| Why::Invalid(format!("invalid {kind} {}: {why}", quote(name))))?;
+    Ok(name.to_string())
+}
+
+fn interface(value: &Value) -> Read<String> {
+    checked_name(
+        value,
+        "interface name",
+        "an interface name, like \"em1\"",
+        names::check_interface_name,
+    )
+}
+
+fn host_name(value: &Value) -> Read<String> {
+    checked_name(
+        value,
+        "host name",
+        "a host name, like \"redis1\"",
+        names::check_host_name,
+    )
+}
+
+fn file_path(value: &Value) -> Read<PathBuf> {
+    checked_name(
+        value,
+        "file path",
+        "an absolute file path, like \"/etc/redis_allow\"",
+        names::check_file_path,
+    )
+    .map(PathBuf::from)
+}
+
+fn cidr(value: &Value) -> Read<Cidr> {
+    text(
+        value,
+        "an address with a prefix length, like \"10.0.10.11/24\"",
+    )?
+    .parse()
+    .map_err(Why::Invalid)
+}
+
+/// An address with prefix length that names a host, not the network it lies in.
+fn host_address(value: &Value) -> Read<Cidr> {
+    let address = cidr(value)?;
+    if address.addr() == address.network().addr() && address.prefix_len() < 31 {
+        return Err(Why::Invalid(format!(
+            "{address} is a network address, not a host address"
+        )));
+    }
+    Ok(address)
+}
+
+fn allow_entry(value: &Value) -> Read<AllowEntry> {
+    let entry: AllowEntry = text(
+        value,
+        "an address or network, like \"192.168.1.50\" or \"192.168.1.0/24\"",
+    )?
+    .parse()
+    .map_err(Why::Invalid)?;
+    let shortest = if entry.0.addr().is_ipv4() {
+        MIN_ALLOW_PREFIX.0
+    } else {
+        MIN_ALLOW_PREFIX.1
+    };
+    if entry.0.prefix_len() < shortest {
+        let everyone = if entry.0.prefix_len() == 0 {
+            "allows every address"
+        } else {
+            "is wider than any internal network"
+        };
+        return Err(Why::Invalid(format!(
+            "'{entry}' {everyone} and would open the client ports to anyone who reaches the \
+             internal interface; list the admin machines or their network (/{shortest} or \
+             longer), like 192.168.1.0/24"
+        )));
+    }
+    Ok(entry)
+}
