@@ -133,7 +133,10 @@ fn status_without_engines_is_empty_and_expect_fails() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert_eq!(stdout_json(&out), serde_json::json!({ "vhids": [] }));
+    assert_eq!(
+        stdout_json(&out),
+        serde_json::json!({ "vhids": [], "hold": null })
+    );
 
     let out = carpctl()
         .args(["status", "--expect", "master", "--state-dir"])

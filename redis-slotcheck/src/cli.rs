@@ -358,6 +358,29 @@ mod tests {
     }
 
     #[test]
+    fn the_sink_of_refused_arguments_is_what_they_asked_for() {
+        let sink = |args: &[&str]| {
+            let args: Vec<OsString> = std::iter::once("redis-slotcheck")
+                .chain(args.iter().copied())
+                .map(OsString::from)
+                .collect();
+            Sink::from_raw_args(&args)
+        };
+        assert_eq!(
+            sink(&["--timeout", "x", "--format", "prom", "--output", "m.prom"]),
+            Sink {
+                format: Format::Prom,
+                output: Some(PathBuf::from("m.prom")),
+            }
+        );
+        assert_eq!(sink(&["--format=nagios"]).format, Format::Nagios);
+        // An invalid format or one after `--` leaves the default; a missing value is no value.
+        assert_eq!(sink(&["--format", "xml"]).format, Format::Json);
+        assert_eq!(sink(&["--", "--format", "prom"]).format, Format::Json);
+        assert_eq!(sink(&["--output"]).output, None);
+    }
+
+    #[test]
     fn nodes_and_defaults() {
         let s = settings(&["127.0.0.1:7000", "[::1]:7001"]).unwrap();
         assert_eq!(s.seeds.len(), 2);

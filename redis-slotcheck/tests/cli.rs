@@ -741,7 +741,7 @@ fn failures_reach_monitoring_as_unknown() {
     let bad_site = bad_site.to_str().unwrap();
 
     for (args, says) in [
-        (vec!["--site", missing], "cannot read site file"),
+        (vec!["--site", missing], missing),
         (vec!["--site", bad_site], "clustr"),
         (vec!["--timeout", "abc", "127.0.0.1:7000"], "usage: "),
         (vec![], "usage: "),
