@@ -99,11 +99,13 @@ ifeq ($(IS_ROOT),yes)
 endif
 	scripts/demo down
 
-# Formatting, lints, every test (unit and end to end), and the FreeBSD build of carpctl.
+# Formatting, lints, every test (unit and end to end), and the FreeBSD build of carpctl. Tests
+# that need root (network namespaces, nftables) are #[ignore]d: as root they run too
+# (--include-ignored); otherwise cargo reports them as ignored.
 test: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace$(if $(IS_ROOT), -- --include-ignored)
 	@$(MAKE) --no-print-directory check-freebsd
 
 # carpctl must keep building for FreeBSD; skipped where that target cannot be installed.

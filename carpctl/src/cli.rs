@@ -10,6 +10,7 @@ use ipnet::IpNet;
 use crate::control::{self, EngineStatus, Request};
 use crate::error::Error;
 use crate::freebsd::{self, Alias, KernelCarp};
+use crate::links::LinkState;
 use crate::machine::State;
 use crate::settings::{self, RunArgs, DEFAULT_STATE_DIR};
 use crate::wire::Password;
@@ -30,9 +31,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run a CARP node for one vhid on Linux until SIGTERM or SIGINT, then hand over gracefully.
+    /// Run a CARP node for one vhid on Linux until SIGTERM or SIGINT, then hand over
+    /// gracefully; SIGHUP reads the password file again without a handover.
     Run(RunCli),
-    /// Show the state of the running engines (Linux) or of the kernel's CARP (FreeBSD).
+    /// Show the state of the running engines (Linux) or of the kernel's CARP (FreeBSD); exit 3
+    /// when none runs.
     Status(StatusCli),
     /// Add N to the demotion of running engines so that a better backup takes over; by hand,
     /// this also sets a hold that health checks respect until `carpctl promote`.
@@ -105,6 +108,14 @@ pub struct RunCli {
     /// Run CMD with sh -c on leaving MASTER, with the same variables as --up-hook.
     #[arg(long, value_name = "CMD")]
     pub down_hook: Option<String>,
+    /// Demote this node by 240 while interface IF has no carrier, is set down or is gone, so
+    /// a backup with preempt takes over at once; repeat for more. The CARP interface always
+    /// counts.
+    #[arg(long, value_name = "IF")]
+    pub track: Vec<String>,
+    /// Log to the syslog socket SOCKET (default: /dev/log) instead of stderr.
+    #[arg(long, value_name = "SOCKET", num_args = 0..=1, default_missing_value = "/dev/log")]
+    pub syslog: Option<PathBuf>,
     /// Keep the state file and control socket in DIR (default: /run/carpctl).
     #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR, hide_default_value = true)]
     pub state_dir: PathBuf,
@@ -186,6 +197,12 @@ pub struct RcconfCli {
     /// Print text (grouped by file) or json (default: text).
     #[arg(long, value_enum, default_value_t = Format::Text, hide_default_value = true)]
     pub format: Format,
+    /// Also print a devd rule that runs CMD when the kernel makes the vhid MASTER.
+    #[arg(long, value_name = "CMD")]
+    pub up_hook: Option<String>,
+    /// Also print a devd rule that runs CMD when the kernel makes the vhid BACKUP.
+    #[arg(long, value_name = "CMD")]
+    pub down_hook: Option<String>,
     /// Write the password itself into the rc.conf line, read from PASS_FILE, as the how-to
     /// does (default: a $(head -n 1 FILE) of the site's pass_file, evaluated when rc reads it).
     #[arg(long, value_name = "PASS_FILE")]
@@ -215,7 +232,7 @@ pub fn dispatch(command: Command) -> Result<u8, Error> {
 }
 
 fn run(cli: RunCli) -> Result<(), Error> {
-    let (args, pass_file) = match (&cli.site, &cli.host) {
+    let (mut args, pass_file) = match (&cli.site, &cli.host) {
         (Some(site), Some(host)) => RunArgs::from_site(&site::Site::load(site)?, host)?,
         _ => (
             RunArgs {
@@ -226,12 +243,31 @@ fn run(cli: RunCli) -> Result<(), Error> {
                 advskew: cli.advskew,
                 preempt: cli.preempt,
                 src: cli.src,
+                track: Vec::new(),
             },
             cli.pass_file.unwrap_or_default(),
         ),
     };
+    args.track = cli.track;
     let password = load_password(&pass_file)?;
-    let settings = args.validate(password, cli.up_hook, cli.down_hook, cli.state_dir)?;
+    let settings = args.validate(
+        password,
+        pass_file,
+        cli.up_hook,
+        cli.down_hook,
+        cli.state_dir,
+    )?;
+    if let Some(path) = &cli.syslog {
+        crate::log::to_syslog(path).map_err(|e| {
+            Error::io(
+                format!(
+                    "cannot reach syslog at '{}' (drop --syslog to log on stderr)",
+                    path.display()
+                ),
+                e,
+            )
+        })?;
+    }
     run_engine(settings)
 }
 
@@ -280,39 +316,68 @@ impl VhidStatus {
         }
     }
 
+    /// A few lines a person reads at a glance.
     fn text(&self) -> String {
         match self {
-            VhidStatus::Engine(e) => format!(
-                "vhid {} on {}: {} advbase {} advskew {} demotion {} ({}) pid {}{}",
-                e.vhid,
-                e.interface,
-                e.state,
-                e.advbase,
-                e.advskew,
-                e.demotion,
-                e.vips.join(" "),
-                e.pid,
-                if e.bad_adverts.is_empty() {
-                    String::new()
-                } else {
+            VhidStatus::Engine(e) => {
+                let mut out = format!(
+                    "vhid {} on {}: {} since {} (pid {})\n  virtual {} from {}{}\n  advbase {} advskew {}, demotion {} + interfaces {}: effective skew {}{}\n",
+                    e.vhid,
+                    e.interface,
+                    e.state,
+                    e.since,
+                    e.pid,
+                    e.vips.join(" "),
+                    e.src,
+                    e.last_peer
+                        .as_ref()
+                        .map(|p| format!(", last peer {p}"))
+                        .unwrap_or_default(),
+                    e.advbase,
+                    e.advskew,
+                    e.demotion,
+                    e.link_demotion,
+                    e.effective_skew,
+                    if e.preempt { ", preempt" } else { "" },
+                );
+                if !e.links.is_empty() {
+                    let links: Vec<String> = e
+                        .links
+                        .iter()
+                        .map(|(name, state)| format!("{name} {}", link_word(*state)))
+                        .collect();
+                    out.push_str(&format!("  interfaces: {}\n", links.join(", ")));
+                }
+                if !e.bad_adverts.is_empty() {
                     let counts: Vec<String> = e
                         .bad_adverts
                         .iter()
                         .map(|(k, n)| format!("{k} {n}"))
                         .collect();
-                    format!(", ignored adverts: {}", counts.join(", "))
+                    out.push_str(&format!("  ignored adverts: {}\n", counts.join(", ")));
                 }
-            ),
+                out
+            }
             VhidStatus::Kernel(k) => format!(
-                "vhid {} on {}: {} advbase {} advskew {} ({})",
+                "vhid {} on {}: {}\n  virtual {}\n  advbase {} advskew {}, demotion {} (system-wide): effective skew {}\n",
                 k.vhid,
                 k.interface,
                 k.state,
+                k.vips.join(" "),
                 k.advbase,
                 k.advskew,
-                k.vips.join(" ")
+                k.demotion,
+                k.effective_skew,
             ),
         }
+    }
+}
+
+fn link_word(state: LinkState) -> &'static str {
+    match state {
+        LinkState::Up => "up",
+        LinkState::Down => "down",
+        LinkState::Missing => "missing",
     }
 }
 
@@ -332,15 +397,47 @@ struct RcconfReport<'a> {
     lines: &'a [freebsd::ConfigLine],
 }
 
+/// The kernel's CARP on FreeBSD: `ifconfig` for the vhids, `sysctl` for the demotion.
+fn kernel_status(vhid: Option<u8>) -> Result<Vec<KernelCarp>, Error> {
+    let text = command_output("ifconfig", &[])?;
+    let demotion = freebsd::parse_sysctl_int(&command_output(
+        "sysctl",
+        &["-n", freebsd::DEMOTION_SYSCTL],
+    )?)?;
+    Ok(freebsd::parse_ifconfig(&text)?
+        .into_iter()
+        .filter(|k| vhid.is_none_or(|v| v == k.vhid))
+        .map(|k| KernelCarp {
+            demotion,
+            effective_skew: freebsd::effective_skew(k.advskew, demotion),
+            ..k
+        })
+        .collect())
+}
+
+/// Runs a FreeBSD command and returns its stdout; a failure names the command.
+fn command_output(program: &str, args: &[&str]) -> Result<String, Error> {
+    let shown = std::iter::once(program)
+        .chain(args.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| Error::io(format!("cannot run '{shown}'"), e))?;
+    if !out.status.success() {
+        return Err(Error::io(
+            format!("'{shown}' failed ({})", out.status),
+            std::io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 fn collect_status(target: &TargetCli) -> Result<Vec<VhidStatus>, Error> {
     if cfg!(target_os = "freebsd") {
-        let out = std::process::Command::new("ifconfig")
-            .output()
-            .map_err(|e| Error::io("cannot run ifconfig", e))?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        Ok(freebsd::parse_ifconfig(&text)?
+        Ok(kernel_status(target.vhid)?
             .into_iter()
-            .filter(|k| target.vhid.is_none_or(|v| v == k.vhid))
             .map(VhidStatus::Kernel)
             .collect())
     } else {
@@ -351,26 +448,52 @@ fn collect_status(target: &TargetCli) -> Result<Vec<VhidStatus>, Error> {
     }
 }
 
+/// What to say when nothing runs: LSB's exit 3, "program is not running".
+fn not_running(target: &TargetCli) -> String {
+    if cfg!(target_os = "freebsd") {
+        format!(
+            "no CARP vhid{} in the kernel (ifconfig shows none); add one with carpctl alias",
+            target.vhid.map(|v| format!(" {v}")).unwrap_or_default()
+        )
+    } else {
+        Error::NoEngine {
+            dir: target.state_dir.clone(),
+            vhid: target.vhid,
+        }
+        .to_string()
+    }
+}
+
 fn status(cli: &StatusCli) -> Result<u8, Error> {
     let vhids = collect_status(&cli.target)?;
     let hold = control::read_hold(&cli.target.state_dir)?;
+    let write_error = |e| Error::io("cannot write to stdout", e);
     match cli.format {
         Format::Json => toolkit::stdio::print_json(&StatusReport {
             vhids: &vhids,
             hold: hold.as_ref(),
-        }),
+        })
+        .map_err(write_error)?,
+        Format::Text if vhids.is_empty() => {
+            // The summary is the message; exit 3 without repeating it on stderr.
+            toolkit::stdio::print_text(&format!("{}\n", not_running(&cli.target)))
+                .map_err(write_error)?;
+            return Ok(crate::error::STATUS_NOT_RUNNING);
+        }
         Format::Text => {
-            let mut text: String = vhids.iter().map(|v| v.text() + "\n").collect();
+            let mut text: String = vhids.iter().map(VhidStatus::text).collect();
             if let Some(hold) = &hold {
                 text += &format!(
                     "held since {}: demoted {} by hand; `carpctl promote` clears it\n",
                     hold.since, hold.demotion
                 );
             }
-            toolkit::stdio::print_text(&text)
+            toolkit::stdio::print_text(&text).map_err(write_error)?
         }
+    };
+    if vhids.is_empty() {
+        return Err(Error::NotRunning(not_running(&cli.target)));
     }
-    .map_err(|e| Error::io("cannot write to stdout", e))?;
     let Some(expect) = cli.expect else {
         return Ok(0);
     };
@@ -378,12 +501,6 @@ fn status(cli: &StatusCli) -> Result<u8, Error> {
         Expect::Master => State::Master,
         Expect::Backup => State::Backup,
     };
-    if vhids.is_empty() {
-        return Err(Error::NoEngine {
-            dir: cli.target.state_dir.clone(),
-            vhid: cli.target.vhid,
-        });
-    }
     let wrong: Vec<String> = vhids
         .iter()
         .filter(|v| v.state() != wanted)
@@ -412,9 +529,7 @@ fn demote(cli: &DemoteCli) -> Result<u8, Error> {
                 since: crate::output::rfc3339(std::time::SystemTime::now()),
             },
         )?;
-        eprintln!(
-            "carpctl: held: health checks leave this demotion in place until `carpctl promote`"
-        );
+        toolkit::say!("held: health checks leave this demotion in place until `carpctl promote`");
     }
     Ok(0)
 }
@@ -432,8 +547,74 @@ fn promote(cli: &PromoteCli) -> Result<u8, Error> {
 }
 
 fn control_command(target: &TargetCli, request: Request) -> Result<u8, Error> {
+    if cfg!(target_os = "freebsd") {
+        return kernel_demotion(target, request);
+    }
     for status in control::send_all(&target.state_dir, target.vhid, request)? {
         toolkit::stdio::print_json(&status).map_err(|e| Error::io("cannot write to stdout", e))?;
+    }
+    Ok(0)
+}
+
+/// `demote` and `promote` on FreeBSD: add to or take back from the kernel's demotion what
+/// carpctl added (kept in the state directory), then print the vhids as `status` does.
+fn kernel_demotion(target: &TargetCli, request: Request) -> Result<u8, Error> {
+    if let Some(vhid) = target.vhid {
+        return Err(Error::Invalid {
+            field: "vhid",
+            value: vhid.to_string(),
+            fix: format!(
+                "on FreeBSD the demotion ({}) is system-wide; drop --vhid",
+                freebsd::DEMOTION_SYSCTL
+            ),
+        });
+    }
+    let record = target.state_dir.join("freebsd-demotion");
+    let ours = match std::fs::read_to_string(&record) {
+        Ok(text) => text.trim().parse::<u8>().map_err(|_| Error::Invalid {
+            field: "demotion record",
+            value: record.display().to_string(),
+            fix: format!(
+                "it should hold the demotion carpctl added (0 to 240), not '{}'; check `sysctl {}` and fix or remove it",
+                text.trim(),
+                freebsd::DEMOTION_SYSCTL
+            ),
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(Error::io(format!("cannot read '{}'", record.display()), e)),
+    };
+    let (new, step) = freebsd::demotion_step(ours, request);
+    if step != 0 {
+        let args = freebsd::sysctl_step_args(step);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        command_output("sysctl", &args)?;
+        std::fs::create_dir_all(&target.state_dir)
+            .and_then(|()| std::fs::write(&record, format!("{new}\n")))
+            .map_err(|e| {
+                Error::io(
+                    format!(
+                        "added {step} to {} but cannot record it in '{}'",
+                        freebsd::DEMOTION_SYSCTL,
+                        record.display()
+                    ),
+                    e,
+                )
+            })?;
+        toolkit::say!(
+            "{} {step:+}: carpctl's share is now {new}",
+            freebsd::DEMOTION_SYSCTL
+        );
+    }
+    let vhids = kernel_status(None)?;
+    if vhids.is_empty() {
+        // The counter is the kernel's, not a vhid's: it holds for vhids configured later.
+        toolkit::say!(
+            "warning: no CARP vhid in the kernel yet; {} applies to the ones configured later",
+            freebsd::DEMOTION_SYSCTL
+        );
+    }
+    for vhid in &vhids {
+        toolkit::stdio::print_json(vhid).map_err(|e| Error::io("cannot write to stdout", e))?;
     }
     Ok(0)
 }
@@ -443,7 +624,8 @@ fn load_alias(target: &SiteHostCli) -> Result<Alias, Error> {
 }
 
 fn rcconf(cli: &RcconfCli) -> Result<u8, Error> {
-    let alias = load_alias(&cli.target)?;
+    let site = site::Site::load(&cli.target.site)?;
+    let alias = Alias::from_site(&site, &cli.target.host)?;
     let literal = match &cli.inline_pass {
         Some(path) => {
             let password = load_password(path)?;
@@ -454,7 +636,12 @@ fn rcconf(cli: &RcconfCli) -> Result<u8, Error> {
         }
         None => None,
     };
-    let lines = alias.rc_lines(cli.target.alias_index, literal.as_deref());
+    let src = site
+        .host(&cli.target.host)?
+        .address(&alias.interface)
+        .map(site::Cidr::addr);
+    let mut lines = alias.rc_lines(cli.target.alias_index, literal.as_deref());
+    lines.extend(alias.devd_lines(src, cli.up_hook.as_deref(), cli.down_hook.as_deref())?);
     match cli.format {
         Format::Json => toolkit::stdio::print_json(&RcconfReport { lines: &lines }),
         Format::Text => toolkit::stdio::print_text(&freebsd::render_rc_text(&lines)),

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -11,6 +12,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::links::LinkState;
 use crate::machine::State;
 
 /// What an engine publishes about its vhid in `vhid<N>.json`.
@@ -31,15 +33,22 @@ pub struct EngineStatus {
     pub advskew: u8,
     /// Added to the skew by `carpctl demote`.
     pub demotion: u8,
-    /// advskew + demotion, capped at 240: what the adverts carry.
+    /// Added to the skew by interfaces that are down (240 each, as FreeBSD's ifdown demotion).
+    #[serde(default)]
+    pub link_demotion: u8,
+    /// advskew + demotion + link_demotion, capped at 240: what the adverts carry.
     pub effective_skew: u8,
     pub preempt: bool,
     /// When the current state was entered (RFC 3339, UTC).
     pub since: String,
-    /// Advertisements ignored so far, per defect (ttl, checksum, version, hmac, malformed).
+    /// Advertisements ignored so far, per defect (ttl, checksum, version, hmac, malformed,
+    /// replayed).
     pub bad_adverts: BTreeMap<String, u64>,
     /// Source of the last valid advertisement from another node, if any.
     pub last_peer: Option<String>,
+    /// The CARP interface and every tracked one: up, down or missing.
+    #[serde(default)]
+    pub links: BTreeMap<String, LinkState>,
 }
 
 /// A command for a running engine.
@@ -146,11 +155,21 @@ pub fn write_status(dir: &Path, status: &EngineStatus) -> std::io::Result<()> {
     let tmp = dir.join(format!(".vhid{}.json.tmp", status.vhid));
     let mut text = serde_json::to_vec(status).map_err(std::io::Error::other)?;
     text.push(b'\n');
-    std::fs::write(&tmp, text)?;
+    // Readable by all whatever the umask: `status` needs no privilege, and no secret is in it.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(&tmp)?;
+    file.write_all(&text)?;
     std::fs::rename(tmp, path)
 }
 
 /// The state files in `dir` whose engine process is alive, by vhid (for one vhid if given).
+/// A state file that cannot be read is skipped with a warning on stderr (a stale or damaged
+/// file of one vhid must not hide the engines of the others), and silently when its name says
+/// it belongs to another vhid than the one asked for.
 pub fn running_engines(dir: &Path, vhid: Option<u8>) -> Result<Vec<EngineStatus>, Error> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
@@ -160,19 +179,33 @@ pub fn running_engines(dir: &Path, vhid: Option<u8>) -> Result<Vec<EngineStatus>
     let mut engines = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if !(name.starts_with("vhid") && name.ends_with(".json")) {
-            continue;
-        }
-        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+        let Some(named) = name.to_str().and_then(|n| {
+            n.strip_prefix("vhid")?
+                .strip_suffix(".json")?
+                .parse::<u8>()
+                .ok()
+        }) else {
             continue;
         };
-        let status: EngineStatus = serde_json::from_str(&text).map_err(|e| Error::Invalid {
-            field: "state file",
-            value: entry.path().display().to_string(),
-            fix: format!("{e}; remove it if no engine runs"),
-        })?;
-        if vhid.is_some_and(|v| v != status.vhid) || !process_alive(status.pid) {
+        if vhid.is_some_and(|v| v != named) {
+            continue;
+        }
+        let status = std::fs::read_to_string(entry.path())
+            .map_err(|e| e.to_string())
+            .and_then(|text| {
+                serde_json::from_str::<EngineStatus>(&text).map_err(|e| e.to_string())
+            });
+        let status = match status {
+            Ok(s) => s,
+            Err(e) => {
+                toolkit::say!(
+                    "warning: ignoring state file '{}': {e}; remove it if no engine for vhid {named} runs",
+                    entry.path().display()
+                );
+                continue;
+            }
+        };
+        if status.vhid != named || !process_alive(status.pid) {
             continue;
         }
         engines.push(status);
@@ -278,6 +311,8 @@ mod tests {
             since: "2026-01-01T00:00:00.000Z".into(),
             bad_adverts: BTreeMap::new(),
             last_peer: None,
+            link_demotion: 0,
+            links: BTreeMap::new(),
         }
     }
 
@@ -323,5 +358,26 @@ mod tests {
         assert!(running_engines(&dir.path().join("absent"), None)
             .unwrap()
             .is_empty());
+    }
+
+    /// Regression: one corrupt `vhidNN.json` made status and demote fail for every engine.
+    #[test]
+    fn a_corrupt_state_file_hides_no_other_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        write_status(dir.path(), &status(10, std::process::id())).unwrap();
+        std::fs::write(dir.path().join("vhid11.json"), "{\"vhid\": 11, trunc").unwrap();
+        std::fs::write(dir.path().join("vhid12.json"), [0xff, 0xfe]).unwrap();
+        let live = running_engines(dir.path(), None).unwrap();
+        assert_eq!(live, vec![status(10, std::process::id())]);
+        assert_eq!(running_engines(dir.path(), Some(10)).unwrap(), live);
+        assert!(running_engines(dir.path(), Some(11)).unwrap().is_empty());
+        // A file whose name and content disagree counts for neither.
+        write_status(dir.path(), &status(13, std::process::id())).unwrap();
+        std::fs::rename(
+            dir.path().join("vhid13.json"),
+            dir.path().join("vhid14.json"),
+        )
+        .unwrap();
+        assert!(running_engines(dir.path(), Some(14)).unwrap().is_empty());
     }
 }

@@ -27,6 +27,9 @@ pub enum Error {
     },
     #[error("no running engine found in '{}'{}; start one with `carpctl run`", dir.display(), vhid.map(|v| format!(" for vhid {v}")).unwrap_or_default())]
     NoEngine { dir: PathBuf, vhid: Option<u8> },
+    /// `status` found nothing to report on: LSB's "program is not running".
+    #[error("{0}")]
+    NotRunning(String),
     #[error("an engine for vhid {vhid} already runs (pid {pid}); stop it first")]
     AlreadyRunning { vhid: u8, pid: u32 },
     #[error("cannot parse `ifconfig` output: {0}")]
@@ -46,11 +49,16 @@ impl Error {
     }
 }
 
+/// `status`: the engine asked for is not running (LSB's code for it).
+pub const STATUS_NOT_RUNNING: u8 = 3;
+
 impl toolkit::Failure for Error {
     /// 2 for input that cannot be used as given (the site, a password file, an argument's
-    /// value), 1 for everything the system or the engine refused.
+    /// value), 3 when `status` finds no engine (LSB), 1 for everything the system or the
+    /// engine refused.
     fn exit_code(&self) -> u8 {
         match self {
+            Error::NotRunning(_) => STATUS_NOT_RUNNING,
             Error::Site(_)
             | Error::PassFile(_)
             | Error::Invalid { .. }

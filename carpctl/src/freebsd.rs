@@ -1,22 +1,25 @@
 //! The FreeBSD side, where the kernel does CARP: the configuration lines the how-to writes by
-//! hand, the `ifconfig` command that sets the alias live, and reading the CARP state back out
-//! of `ifconfig` output. Pure text in and out, so it is tested on any OS.
+//! hand (and the devd rule that runs the hooks), the `ifconfig` command that sets the alias
+//! live, reading the CARP state back out of `ifconfig` output, and the demotion through
+//! `sysctl net.inet.carp.demotion`. Pure text in and out, so it is tested on any OS.
 
 use std::path::Path;
 
 use serde::Serialize;
 
+use crate::control::Request;
 use crate::error::Error;
-use crate::machine::State;
+use crate::machine::{State, MAX_SKEW};
 
-/// One line of configuration and the file it belongs in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ConfigLine {
-    /// The file the line goes into.
-    pub file: &'static str,
-    /// The line itself.
-    pub line: String,
-}
+/// The kernel's demotion counter: writing N adds N to it, and every CARP interface
+/// advertises advskew + demotion (clamped to 0..=240).
+pub const DEMOTION_SYSCTL: &str = "net.inet.carp.demotion";
+/// Where devd reads extra rules from (devd.conf's default `directory`).
+pub const DEVD_FILE: &str = "/usr/local/etc/devd/carpctl.conf";
+
+/// One line of configuration and the file it belongs in: the line type pfgen's FreeBSD lines
+/// share, so an installer gathers both tools' lines alike.
+pub use site::rcconf::{render_text as render_rc_text, ConfigLine};
 
 /// The CARP alias of one host, as FreeBSD's ifconfig takes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +97,7 @@ impl Alias {
             file: "/etc/rc.conf.d/network",
             line: format!(
                 "ifconfig_{}_alias{alias_index}=\"{family} {} pass {} alias {}/{}\"",
-                self.interface.replace(['.', '-'], "_"),
+                site::rcconf::rc_name(&self.interface),
                 self.carp_words().join(" "),
                 literal.map_or_else(|| self.pass_expansion(), str::to_string),
                 self.vip,
@@ -139,6 +142,86 @@ impl Alias {
     }
 }
 
+impl Alias {
+    /// The devd rules that run `up_hook` when the kernel makes this vhid MASTER and
+    /// `down_hook` when it makes it BACKUP, with the `CARP_*` variables carpctl's engine sets
+    /// (devd does not say why the state changed: CARP_FROM and CARP_REASON stay unset).
+    /// devd hands the action to sh inside a quoted string, so a hook may not contain `"`,
+    /// `\`, `$` (devd's own variables) or a line break.
+    pub fn devd_lines(
+        &self,
+        src: Option<std::net::IpAddr>,
+        up_hook: Option<&str>,
+        down_hook: Option<&str>,
+    ) -> Result<Vec<ConfigLine>, Error> {
+        let mut lines = Vec::new();
+        for (state, hook, field) in [
+            ("MASTER", up_hook, "up-hook"),
+            ("BACKUP", down_hook, "down-hook"),
+        ] {
+            let Some(hook) = hook else { continue };
+            if hook.trim().is_empty() || hook.contains(['"', '\\', '$', '\n', '\r']) {
+                return Err(Error::Invalid {
+                    field,
+                    value: hook.to_string(),
+                    fix: "devd runs it from a quoted string: give a command without '\"', '\\', '$' or line breaks (put more into a script)".into(),
+                });
+            }
+            let mut vars = vec![
+                ("CARP_STATE", state.to_string()),
+                ("CARP_INTERFACE", self.interface.clone()),
+                ("CARP_VHID", self.vhid.to_string()),
+                ("CARP_VIPS", format!("{}/{}", self.vip, self.host_prefix())),
+            ];
+            if let Some(src) = src {
+                vars.push(("CARP_SRC", src.to_string()));
+            }
+            let assign: Vec<String> = vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let names: Vec<&str> = vars.iter().map(|(k, _)| *k).collect();
+            lines.push(ConfigLine {
+                file: DEVD_FILE,
+                line: format!(
+                    "notify 100 {{\n\tmatch \"system\" \"CARP\";\n\tmatch \"subsystem\" \"{}@{}\";\n\tmatch \"type\" \"{state}\";\n\taction \"{}; export {}; {hook}\";\n}};",
+                    self.vhid,
+                    self.interface,
+                    assign.join(" "),
+                    names.join(" ")
+                ),
+            });
+        }
+        Ok(lines)
+    }
+}
+
+/// The demotion carpctl keeps added to the kernel's counter after `request`, and the step to
+/// write to [`DEMOTION_SYSCTL`] for it. carpctl adds at most 240 in all and takes back only
+/// what it added, so the kernel's own demotions (an interface down) stay.
+pub fn demotion_step(ours: u8, request: Request) -> (u8, i32) {
+    let new = match request {
+        Request::Demote(n) => ours.saturating_add(n).min(MAX_SKEW),
+        Request::Promote => 0,
+        Request::Status => ours,
+    };
+    (new, i32::from(new) - i32::from(ours))
+}
+
+/// The arguments of `sysctl` that add `step` to the kernel's demotion.
+pub fn sysctl_step_args(step: i32) -> Vec<String> {
+    vec![format!("{DEMOTION_SYSCTL}={step}")]
+}
+
+/// The value printed by `sysctl -n net.inet.carp.demotion`.
+pub fn parse_sysctl_int(text: &str) -> Result<i64, Error> {
+    text.trim()
+        .parse()
+        .map_err(|_| Error::Ifconfig(format!("sysctl printed '{}', not a number", text.trim())))
+}
+
+/// advskew plus the kernel's demotion, clamped to 0..=240 as the kernel does.
+pub fn effective_skew(advskew: u8, demotion: i64) -> u8 {
+    (i64::from(advskew) + demotion).clamp(0, i64::from(MAX_SKEW)) as u8
+}
+
 fn shell_quote(path: &Path) -> String {
     let text = path.display().to_string();
     if text
@@ -151,24 +234,6 @@ fn shell_quote(path: &Path) -> String {
     }
 }
 
-/// The rc lines as text, grouped under a comment naming each file.
-pub fn render_rc_text(lines: &[ConfigLine]) -> String {
-    let mut out = String::new();
-    let mut current = "";
-    for line in lines {
-        if line.file != current {
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            out.push_str(&format!("# {}\n", line.file));
-            current = line.file;
-        }
-        out.push_str(&line.line);
-        out.push('\n');
-    }
-    out
-}
-
 /// One vhid as the FreeBSD kernel reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KernelCarp {
@@ -179,6 +244,10 @@ pub struct KernelCarp {
     pub advskew: u8,
     /// The addresses `ifconfig` lists with this vhid.
     pub vips: Vec<String>,
+    /// The kernel's demotion (`net.inet.carp.demotion`, system-wide).
+    pub demotion: i64,
+    /// advskew + demotion, clamped to 0..=240: what the adverts carry.
+    pub effective_skew: u8,
 }
 
 /// Reads every `carp:` line of `ifconfig` output, with the addresses that carry its vhid.
@@ -221,6 +290,8 @@ pub fn parse_ifconfig(text: &str) -> Result<Vec<KernelCarp>, Error> {
                     advbase: field("advbase")?,
                     advskew: field("advskew")?,
                     vips: Vec::new(),
+                    demotion: 0,
+                    effective_skew: field("advskew")?,
                 });
             }
             ["inet" | "inet6", addr, .., "vhid", vhid] => {

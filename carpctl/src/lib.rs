@@ -8,8 +8,11 @@ pub mod cli;
 pub mod control;
 pub mod error;
 pub mod freebsd;
+pub mod links;
+pub mod log;
 pub mod machine;
 pub mod output;
+pub mod replay;
 pub mod settings;
 pub mod wire;
 

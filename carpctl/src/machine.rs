@@ -52,6 +52,11 @@ pub enum Reason {
     TieBreak,
     /// The engine was told to stop.
     Shutdown,
+    /// The interface lost its carrier, went administratively down or was deleted: the node
+    /// can neither hear nor be heard, so it holds nothing.
+    LinkDown,
+    /// The interface is usable again; wait a master-down interval for a master.
+    LinkUp,
 }
 
 impl fmt::Display for Reason {
@@ -64,6 +69,8 @@ impl fmt::Display for Reason {
             Reason::BetterMaster => "better_master",
             Reason::TieBreak => "tie_break",
             Reason::Shutdown => "shutdown",
+            Reason::LinkDown => "link_down",
+            Reason::LinkUp => "link_up",
         })
     }
 }
@@ -236,15 +243,48 @@ impl Machine {
         actions
     }
 
-    /// The interface got its carrier back. A master re-adds its addresses, announces them
-    /// and advertises at once: while it was cut off a backup may have taken them over.
+    /// The interface is usable again. A node the loss of the link stopped becomes BACKUP
+    /// (clearing addresses a backup must not answer for). A master that never saw the link
+    /// go (a flap shorter than a notification) re-adds its addresses, announces them and
+    /// advertises at once: while it was cut off a backup may have taken them over.
     pub fn link_up(&mut self, now: Duration) -> Vec<Action> {
         let mut actions = Vec::new();
-        if self.state == State::Master {
-            actions.push(Action::AddAddresses);
-            actions.push(Action::Announce);
-            self.advertise(now, &mut actions);
+        match self.state {
+            State::Init => {
+                actions.push(Action::RemoveAddresses);
+                self.become_backup(now, Reason::LinkUp, &mut actions);
+            }
+            State::Master => {
+                actions.push(Action::AddAddresses);
+                actions.push(Action::Announce);
+                self.advertise(now, &mut actions);
+            }
+            State::Backup => {}
         }
+        actions
+    }
+
+    /// The interface lost its carrier, went down or is gone: a master gives up its
+    /// addresses (the peer that hears no more adverts takes them), and the node waits in
+    /// INIT for [`Machine::link_up`], as FreeBSD's carp does.
+    pub fn link_down(&mut self) -> Vec<Action> {
+        let mut actions = Vec::new();
+        let from = self.state;
+        if from == State::Init {
+            return actions;
+        }
+        if from == State::Master {
+            actions.push(Action::RemoveAddresses);
+        }
+        self.state = State::Init;
+        self.master_down_at = None;
+        self.advert_at = None;
+        self.adverts_until_reannounce = None;
+        actions.push(Action::Transition {
+            from,
+            to: State::Init,
+            reason: Reason::LinkDown,
+        });
         actions
     }
 

@@ -9,8 +9,13 @@ use ipnet::IpNet;
 use crate::error::Error;
 use crate::wire::{Password, MAX_PASSWORD_LEN};
 
-/// Default directory of state files and control sockets.
-pub const DEFAULT_STATE_DIR: &str = "/run/carpctl";
+/// Default directory of state files and control sockets (FreeBSD: where `demote` keeps what it
+/// added to the kernel's demotion).
+pub const DEFAULT_STATE_DIR: &str = if cfg!(target_os = "freebsd") {
+    "/var/run/carpctl"
+} else {
+    "/run/carpctl"
+};
 
 /// Everything `carpctl run` needs for one vhid.
 #[derive(Debug, Clone)]
@@ -26,6 +31,10 @@ pub struct RunSettings {
     /// Our source address; the interface's first IPv4 address when absent.
     pub src: Option<Ipv4Addr>,
     pub password: Password,
+    /// Where the password came from: SIGHUP reads it again.
+    pub pass_file: PathBuf,
+    /// Interfaces whose loss demotes this node (the CARP interface always counts).
+    pub track: Vec<String>,
     pub up_hook: Option<String>,
     pub down_hook: Option<String>,
     pub state_dir: PathBuf,
@@ -41,6 +50,7 @@ pub struct RunArgs {
     pub advskew: u8,
     pub preempt: bool,
     pub src: Option<Ipv4Addr>,
+    pub track: Vec<String>,
 }
 
 /// A password and what the operator should hear about the file it came from.
@@ -73,6 +83,7 @@ impl RunArgs {
     pub fn validate(
         self,
         password: Password,
+        pass_file: PathBuf,
         up_hook: Option<String>,
         down_hook: Option<String>,
         state_dir: PathBuf,
@@ -127,13 +138,18 @@ impl RunArgs {
                 ));
             }
         }
-        // The site crate's rule, so --interface and carp.interface accept the same names.
-        if let Err(why) = site::check_interface_name(&self.interface) {
-            return Err(invalid(
-                "interface",
-                self.interface.escape_debug().to_string(),
-                &format!("{why}; give the name of the interface, like eth0"),
-            ));
+        // The site crate's rule, so --interface, --track and carp.interface accept the
+        // same names.
+        for (field, name) in std::iter::once(("interface", &self.interface))
+            .chain(self.track.iter().map(|t| ("track", t)))
+        {
+            if let Err(why) = site::check_interface_name(name) {
+                return Err(invalid(
+                    field,
+                    name.escape_debug().to_string(),
+                    &format!("{why}; give the name of the interface, like eth0"),
+                ));
+            }
         }
         Ok(RunSettings {
             interface: self.interface,
@@ -144,6 +160,8 @@ impl RunArgs {
             preempt: self.preempt,
             src: self.src,
             password,
+            pass_file,
+            track: self.track,
             up_hook,
             down_hook,
             state_dir,
@@ -181,6 +199,7 @@ impl RunArgs {
                 advskew: host.advskew,
                 preempt: carp.preempt,
                 src: Some(src),
+                track: Vec::new(),
             },
             carp.pass_file.clone(),
         ))

@@ -123,28 +123,36 @@ fn alias_for_real_needs_freebsd() {
     assert!(err.contains("use --dry-run"), "{err}");
 }
 
+/// LSB: `status` exits 3 when the engine asked for is not running, in every format; a text
+/// summary says so on stdout.
 #[test]
-fn status_without_engines_is_empty_and_expect_fails() {
+fn status_without_engines_exits_3() {
     let dir = tempfile::tempdir().unwrap();
-    let out = carpctl()
-        .arg("status")
-        .arg("--state-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    assert_eq!(
-        stdout_json(&out),
-        serde_json::json!({ "vhids": [], "hold": null })
-    );
-
-    let out = carpctl()
-        .args(["status", "--expect", "master", "--state-dir"])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let status = |args: &[&str]| {
+        carpctl()
+            .arg("status")
+            .args(args)
+            .arg("--state-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = status(&[]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(stdout_json(&out), serde_json::json!({ "vhids": [], "hold": null }));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no running engine"));
+
+    let out = status(&["--expect", "master"]);
+    assert_eq!(out.status.code(), Some(3));
+
+    let out = status(&["--format", "text", "--vhid", "9"]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.starts_with("no running engine found in '") && text.contains("for vhid 9"),
+        "{text}"
+    );
+    assert!(out.stderr.is_empty(), "said once, on stdout");
 }
 
 #[test]
@@ -154,8 +162,9 @@ fn status_expect_compares_the_state_of_live_engines() {
     let status = serde_json::json!({
         "vhid": 12, "interface": "eth0", "state": "BACKUP", "pid": std::process::id(),
         "src": "10.0.0.2", "vips": ["10.0.0.100/24"], "advbase": 1, "advskew": 100,
-        "demotion": 0, "effective_skew": 100, "preempt": false,
-        "since": "2026-01-01T00:00:00.000Z", "bad_adverts": {"hmac": 3}, "last_peer": "10.0.0.1"
+        "demotion": 0, "link_demotion": 240, "effective_skew": 240, "preempt": false,
+        "since": "2026-01-01T00:00:00.000Z", "bad_adverts": {"hmac": 3, "replayed": 2},
+        "last_peer": "10.0.0.1", "links": {"eth0": "up", "eth1": "down"}
     });
     std::fs::write(dir.path().join("vhid12.json"), status.to_string()).unwrap();
     let run = |args: &[&str]| {
@@ -175,11 +184,17 @@ fn status_expect_compares_the_state_of_live_engines() {
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         format!(
-            "vhid 12 on eth0: BACKUP advbase 1 advskew 100 demotion 0 (10.0.0.100/24) pid {}, ignored adverts: hmac 3\n",
+            "vhid 12 on eth0: BACKUP since 2026-01-01T00:00:00.000Z (pid {})\n\
+             \x20 virtual 10.0.0.100/24 from 10.0.0.2, last peer 10.0.0.1\n\
+             \x20 advbase 1 advskew 100, demotion 0 + interfaces 240: effective skew 240\n\
+             \x20 interfaces: eth0 up, eth1 down\n\
+             \x20 ignored adverts: hmac 3, replayed 2\n",
             std::process::id()
         )
     );
     assert_eq!(stdout_json(&run(&[]))["vhids"][0], status);
+    // Another vhid asked for: not running.
+    assert_eq!(run(&["--vhid", "13"]).status.code(), Some(3));
 }
 
 #[test]
@@ -232,6 +247,29 @@ fn run_refuses_bad_input_before_touching_anything() {
         "lo",
         "--vip",
         "10.1.2.3/24",
+        "--syslog=/nonexistent/log",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("cannot reach syslog at '/nonexistent/log' (drop --syslog to log on stderr)"));
+    assert!(!state.exists(), "nothing created");
+
+    let out = run(&[
+        "--interface",
+        "lo",
+        "--vip",
+        "10.1.2.3/24",
+        "--track",
+        "a/b",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "bad input");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid track 'a/b'"));
+
+    let out = run(&[
+        "--interface",
+        "lo",
+        "--vip",
+        "10.1.2.3/24",
         "--advbase",
         "0",
     ]);
@@ -266,4 +304,92 @@ fn help_names_defaults() {
     let help = String::from_utf8(out.stdout).unwrap();
     assert!(help.contains("default: 1"), "{help}");
     assert!(help.contains("/run/carpctl"), "{help}");
+}
+
+/// Regression: one corrupt `vhidNN.json` made `status` fail for every engine.
+#[test]
+fn a_corrupt_state_file_does_not_hide_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = serde_json::json!({
+        "vhid": 12, "interface": "eth0", "state": "MASTER", "pid": std::process::id(),
+        "src": "10.0.0.2", "vips": ["10.0.0.100/24"], "advbase": 1, "advskew": 0,
+        "demotion": 0, "effective_skew": 0, "preempt": false,
+        "since": "2026-01-01T00:00:00.000Z", "bad_adverts": {}, "last_peer": null
+    });
+    std::fs::write(dir.path().join("vhid12.json"), live.to_string()).unwrap();
+    std::fs::write(dir.path().join("vhid13.json"), "{\"vhid\": 13, \"sta").unwrap();
+    let status = |args: &[&str]| {
+        carpctl()
+            .arg("status")
+            .args(args)
+            .arg("--state-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = status(&["--expect", "master"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout_json(&out)["vhids"][0]["vhid"], 12);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: ignoring state file") && err.contains("vhid13.json"),
+        "{err}"
+    );
+    let out = status(&["--vhid", "12"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "another vhid's file is not looked at"
+    );
+}
+
+#[test]
+fn rcconf_prints_devd_rules_for_the_hooks_and_refuses_unquotable_ones() {
+    let out = carpctl()
+        .args([
+            "rcconf", "--site", HOWTO, "--host", "redis1", "--format", "json",
+        ])
+        .args([
+            "--up-hook",
+            "/usr/local/libexec/carp-up",
+            "--down-hook",
+            "logger down",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let doc = stdout_json(&out);
+    let devd: Vec<&str> = doc["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["file"] == "/usr/local/etc/devd/carpctl.conf")
+        .map(|l| l["line"].as_str().unwrap())
+        .collect();
+    assert_eq!(devd.len(), 2);
+    assert!(
+        devd[0].contains("match \"subsystem\" \"10@em1\";"),
+        "{}",
+        devd[0]
+    );
+    assert!(devd[0].contains("CARP_SRC=10.0.10.11;"), "{}", devd[0]);
+    assert!(
+        devd[0].ends_with("/usr/local/libexec/carp-up\";\n};"),
+        "{}",
+        devd[0]
+    );
+    assert!(
+        devd[1].contains("match \"type\" \"BACKUP\";"),
+        "{}",
+        devd[1]
+    );
+
+    let out = carpctl()
+        .args(["rcconf", "--site", HOWTO, "--host", "redis1"])
+        .args(["--up-hook", "echo \"$HOME\""])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "bad input");
+    assert!(out.stdout.is_empty(), "nothing half-printed");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid up-hook 'echo \"$HOME\"'"));
 }

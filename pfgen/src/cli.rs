@@ -57,6 +57,35 @@ enum Command {
     /// Print the allow table file that pf.conf reads (firewall.allow_file): a header comment,
     /// then one allowed address or network per line.
     Allowlist,
+    /// Print the FreeBSD boot-time lines that go with the host's pf.conf: pf_load and
+    /// pfsync_load for /boot/loader.conf, pf and pfsync enabled for /etc/rc.conf.d/pf, and
+    /// the host's interface addresses for /etc/rc.conf.d/network. (carpctl rcconf prints the
+    /// CARP lines of the same files.)
+    Rcconf(RcconfArgs),
+}
+
+#[derive(Debug, Args)]
+struct RcconfArgs {
+    /// Print the lines of the host called NAME.
+    #[arg(long, value_name = "NAME")]
+    host: String,
+    /// Print text (the lines under a comment naming each file) or json ({"lines": [{"file",
+    /// "line"}]}, as carpctl rcconf prints) (default: text).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "text",
+        hide_default_value = true
+    )]
+    format: RcFormat,
+}
+
+/// How `rcconf` prints its lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RcFormat {
+    Text,
+    Json,
 }
 
 /// What one run does, with every choice made.
@@ -71,6 +100,12 @@ pub enum Task {
     },
     /// Print the allow table file.
     Allowlist { site: PathBuf },
+    /// Print the FreeBSD boot-time lines of a host.
+    Rcconf {
+        site: PathBuf,
+        host: String,
+        format: RcFormat,
+    },
 }
 
 impl Cli {
@@ -87,6 +122,11 @@ impl Cli {
         });
         match self.command {
             Some(Command::Allowlist) => Task::Allowlist { site },
+            Some(Command::Rcconf(args)) => Task::Rcconf {
+                site,
+                host: args.host,
+                format: args.format,
+            },
             None => Task::Rules {
                 site,
                 host: self.rules.host,
@@ -95,6 +135,13 @@ impl Cli {
             },
         }
     }
+}
+
+/// What `rcconf --format json` prints.
+#[derive(Debug, serde::Serialize)]
+struct RcconfReport<'a> {
+    /// The lines in the order they go into their files.
+    lines: &'a [site::rcconf::ConfigLine],
 }
 
 /// The text `task` prints, or why there is none. Reads the site; runs the checker for
@@ -116,6 +163,16 @@ pub fn output(task: &Task) -> Result<String, Error> {
             Ok(ruleset)
         }
         Task::Allowlist { site } => crate::allowlist(&site::Site::load(site)?),
+        Task::Rcconf { site, host, format } => {
+            let lines = crate::rcconf::rc_lines(&site::Site::load(site)?, host)?;
+            Ok(match format {
+                RcFormat::Text => site::rcconf::render_text(&lines),
+                RcFormat::Json => toolkit::stdio::json_text(
+                    &RcconfReport { lines: &lines },
+                    std::io::IsTerminal::is_terminal(&std::io::stdout()),
+                ),
+            })
+        }
     }
 }
 

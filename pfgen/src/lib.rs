@@ -3,13 +3,14 @@
 //!
 //! The work is pure and split by reason to change: [`policy`] decides what the rules are for
 //! one host, [`pf`] and [`nft`] write that same policy in two languages, [`allowlist`] writes
-//! the allow table file. Only [`check`] (running `pfctl`/`nft`) and [`cli`] touch the world.
+//! the allow table file, [`rcconf`] the FreeBSD boot-time lines that go with it. Only [`check`] (running `pfctl`/`nft`) and [`cli`] touch the world.
 
 pub mod check;
 pub mod cli;
 pub mod nft;
 pub mod pf;
 pub mod policy;
+pub mod rcconf;
 
 pub use policy::{CarpPolicy, Policy};
 

@@ -342,3 +342,69 @@ fn redirect_goes_to_the_address_the_instances_bind_to() {
         "iifname \"em1\" ip daddr 10.0.10.100 tcp dport 7000-7100 dnat ip to 10.0.20.11\n"
     ));
 }
+
+mod rcconf {
+    use super::*;
+    use crate::rcconf::rc_lines;
+
+    fn lines_of(site: &site::Site, file: &str) -> Vec<String> {
+        rc_lines(site, "redis2")
+            .unwrap()
+            .into_iter()
+            .filter(|l| l.file == file)
+            .map(|l| l.line)
+            .collect()
+    }
+
+    #[test]
+    fn the_howto_host_loads_and_enables_pf_and_pfsync_on_the_sync_link() {
+        let site = howto();
+        assert_eq!(
+            lines_of(&site, "/boot/loader.conf"),
+            ["pf_load=\"YES\"", "pfsync_load=\"YES\""]
+        );
+        assert_eq!(
+            lines_of(&site, "/etc/rc.conf.d/pf"),
+            [
+                "pf_enable=\"YES\"",
+                "pf_rules=\"/etc/pf.conf\"",
+                "pfsync_enable=\"YES\"",
+                "pfsync_syncdev=\"em2\""
+            ]
+        );
+        assert_eq!(
+            lines_of(&site, "/etc/rc.conf.d/network"),
+            [
+                "# Interfaces of redis2, from the site description.",
+                "ifconfig_em0=\"inet 192.168.1.12/24\"",
+                "ifconfig_em1=\"inet 10.0.10.12/24\"",
+                "ifconfig_em2=\"inet 10.0.20.12/24\""
+            ]
+        );
+    }
+
+    #[test]
+    fn without_pfsync_nothing_of_pfsync_is_written() {
+        let site = howto_with(|v| {
+            v.as_object_mut().unwrap().remove("pfsync");
+        })
+        .unwrap();
+        let all = rc_lines(&site, "redis2").unwrap();
+        assert!(all.iter().all(|l| !l.line.contains("pfsync")), "{all:?}");
+        assert_eq!(lines_of(&site, "/boot/loader.conf"), ["pf_load=\"YES\""]);
+    }
+
+    #[test]
+    fn a_site_without_firewall_or_host_is_refused() {
+        let site = howto_with(|v| {
+            v.as_object_mut().unwrap().remove("firewall");
+        })
+        .unwrap();
+        assert!(matches!(rc_lines(&site, "redis2"), Err(Error::NoFirewall)));
+        let error = rc_lines(&howto(), "redis9").unwrap_err();
+        assert!(
+            error.to_string().contains("unknown host 'redis9'"),
+            "{error}"
+        );
+    }
+}

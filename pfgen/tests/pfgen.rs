@@ -4,7 +4,7 @@
 mod common;
 
 use assert_cmd::Command;
-use common::{howto_path, skip_without_nft};
+use common::{assert_nft, howto_path};
 
 const GOLDEN_PF: &str = include_str!("golden/howto-redis1.pf.conf");
 const GOLDEN_NFT: &str = include_str!("golden/howto-redis1.nft");
@@ -159,10 +159,9 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn check_passes_the_howto_ruleset_and_prints_it() {
-    if skip_without_nft("check_passes_the_howto_ruleset_and_prints_it") {
-        return;
-    }
+    assert_nft();
     assert_eq!(
         stdout_of(&["--host", "redis1", "--format", "nft", "--check"]),
         GOLDEN_NFT
@@ -170,10 +169,9 @@ fn check_passes_the_howto_ruleset_and_prints_it() {
 }
 
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn nft_loads_the_golden_ruleset_in_check_mode() {
-    if skip_without_nft("nft_loads_the_golden_ruleset_in_check_mode") {
-        return;
-    }
+    assert_nft();
     let out = std::process::Command::new("nft")
         .args(["-c", "-f", "-"])
         .stdin(std::process::Stdio::piped())
@@ -198,10 +196,9 @@ fn nft_loads_the_golden_ruleset_in_check_mode() {
 }
 
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn check_reports_the_checkers_message_when_it_rejects() {
-    if skip_without_nft("check_reports_the_checkers_message_when_it_rejects") {
-        return;
-    }
+    assert_nft();
     let broken = GOLDEN_NFT.replace("dnat ip to", "dnat ipx to");
     let err = pfgen::check::check(&broken, pfgen::Format::Nft).unwrap_err();
     let message = err.to_string();
@@ -216,11 +213,15 @@ fn check_reports_the_checkers_message_when_it_rejects() {
 }
 
 #[test]
+#[cfg_attr(
+    target_os = "freebsd",
+    ignore = "needs a machine without pfctl, which FreeBSD always has"
+)]
 fn check_without_the_checker_says_which_tool_is_missing() {
-    if which("pfctl") {
-        eprintln!("SKIPPED check_without_the_checker_says_which_tool_is_missing: pfctl exists");
-        return;
-    }
+    assert!(
+        !which("pfctl"),
+        "pfctl is installed here, so the missing-checker path cannot be tested"
+    );
     let out = pfgen()
         .args(["--host", "redis1", "--format", "pf", "--check", "--site"])
         .arg(howto_path())
@@ -275,4 +276,41 @@ fn debian_nftables_conf_loads_the_rules_at_boot_and_reload() {
     }
     let chains = host.exec(&["nft", "list", "table", "inet", "redis_cluster"]);
     assert!(String::from_utf8_lossy(&chains.stdout).contains("set redis_allow"));
+}
+
+#[test]
+fn rcconf_prints_the_hosts_boot_lines_as_json_and_as_text() {
+    let json: serde_json::Value = serde_json::from_str(&stdout_of(&[
+        "rcconf", "--host", "redis3", "--format", "json",
+    ]))
+    .unwrap();
+    let lines = json["lines"].as_array().unwrap();
+    let of = |file: &str| -> Vec<&str> {
+        lines
+            .iter()
+            .filter(|l| l["file"] == file)
+            .map(|l| l["line"].as_str().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        of("/boot/loader.conf"),
+        ["pf_load=\"YES\"", "pfsync_load=\"YES\""]
+    );
+    assert!(of("/etc/rc.conf.d/network").contains(&"ifconfig_em1=\"inet 10.0.10.13/24\""));
+    let text = stdout_of(&["rcconf", "--host", "redis3"]);
+    assert!(
+        text.starts_with("# /boot/loader.conf\npf_load=\"YES\"\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n# /etc/rc.conf.d/pf\npf_enable=\"YES\"\n"),
+        "{text}"
+    );
+    let unknown = pfgen()
+        .args(["rcconf", "--host", "redis9", "--site"])
+        .arg(howto_path())
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(unknown.stdout.is_empty());
 }

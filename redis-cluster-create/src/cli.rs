@@ -45,6 +45,9 @@ enum Command {
     Apply(ApplyArgs),
     /// Return nodes to empty (CLUSTER RESET HARD) after a failed or unwanted attempt.
     Reset(ResetArgs),
+    /// Print the configuration files of a host's instances (one redis-PORT.conf per port of
+    /// the site, and on FreeBSD /etc/rc.conf.d/redis), or write them with --local DIR --write.
+    Config(crate::config::ConfigArgs),
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +148,7 @@ pub fn run(cli: Cli, started: Instant) -> Result<(), CreateError> {
             confirm(args.yes, "reset nodes", &what)?;
             print_json(&reset::reset(&states, &connect)?)
         }
+        Some(Command::Config(args)) => crate::config::run(&args),
         None => {
             let plan = make_plan(&cli.create.plan)?;
             run_plan(&plan, &cli.create.run, started, "create the cluster")

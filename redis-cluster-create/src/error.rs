@@ -37,6 +37,11 @@ pub enum CreateError {
     },
     #[error("{0}; pass a readable file to --pass-file")]
     PassFile(toolkit::secret::SecretError),
+    #[error("cannot write '{}': {reason}", .path.display())]
+    Write {
+        path: std::path::PathBuf,
+        reason: String,
+    },
     #[error("cannot write the result: {0}")]
     Output(std::io::Error),
     #[error("cannot read the answer: {0}")]

@@ -1,10 +1,12 @@
 //! redis-cluster-create: plan, apply and reset a Redis Cluster.
 //!
 //! The planner (with its flow solver) and the readiness rules are pure; talking to nodes
-//! happens in `preflight`, `apply`, `wait` and `reset`, which `cli` drives.
+//! happens in `preflight`, `apply`, `wait` and `reset`, which `cli` drives. `config` prints or
+//! writes the instances' configuration files.
 
 pub mod apply;
 pub mod cli;
+pub mod config;
 pub mod error;
 pub mod flow;
 pub mod planner;

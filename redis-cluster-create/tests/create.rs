@@ -205,14 +205,14 @@ fn fingerprint(instance: &RedisInstance) -> String {
     )
 }
 
+/// Waits (10 s at most) for `check`, asking every 25 ms.
 fn wait_until(what: &str, check: impl Fn() -> bool) {
-    for _ in 0..400 {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("{what} did not happen within 10 s");
+    testkit::wait_until(
+        what,
+        Duration::from_secs(10),
+        Duration::from_millis(25),
+        check,
+    );
 }
 
 #[test]

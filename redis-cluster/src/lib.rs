@@ -3,10 +3,12 @@
 //! `redis-cluster-create` produces plans and changes clusters, `redis-slotcheck` judges them;
 //! both speak of the same things, defined here once: node addresses, slot ranges, the
 //! `CLUSTER NODES` and `INFO` formats, the plan document, the survey that asks every node at
-//! once, the node table merged from every node's view, and long-lived sessions to each node.
+//! once, the node table merged from every node's view, long-lived sessions to each node, and
+//! the configuration file of each instance.
 
 pub mod addr;
 pub mod args;
+pub mod config;
 pub mod info;
 pub mod nodes;
 pub mod plan;

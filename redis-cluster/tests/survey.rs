@@ -15,28 +15,29 @@ fn one_seed_discovers_every_node_of_a_cluster() {
     }
     let seed: NodeAddr = nodes[0].addr().parse().unwrap();
     let options = ConnectOptions::default();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let found = survey(&[seed], &options, true);
-        if found.reached.len() == 3 {
-            assert!(found.unreachable.is_empty());
-            let addrs: Vec<String> = found.reached.iter().map(|s| s.addr.to_string()).collect();
-            for node in &nodes {
-                assert!(
-                    addrs.contains(&node.addr()),
-                    "{} not discovered: {addrs:?}",
-                    node.addr()
-                );
+    let found = testkit::wait_until(
+        "discovery of all 3 nodes from one seed",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || {
+            let found = survey(&[seed], &options, true);
+            if found.reached.len() == 3 {
+                Ok(found)
+            } else {
+                Err(format!("{} reached", found.reached.len()))
             }
-            assert!(found.reached.iter().all(|s| s.cluster.is_some()));
-            break;
-        }
+        },
+    );
+    assert!(found.unreachable.is_empty());
+    let addrs: Vec<String> = found.reached.iter().map(|s| s.addr.to_string()).collect();
+    for node in &nodes {
         assert!(
-            std::time::Instant::now() < deadline,
-            "discovery never reached 3 nodes"
+            addrs.contains(&node.addr()),
+            "{} not discovered: {addrs:?}",
+            node.addr()
         );
-        std::thread::sleep(Duration::from_millis(100));
     }
+    assert!(found.reached.iter().all(|s| s.cluster.is_some()));
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! many scenarios as can follow one another.
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis_cluster::SlotRange;
 use redis_slotcheck::{CheckName, Report, Role, Status};
@@ -63,20 +63,15 @@ fn slotcheck(args: &[&str]) -> Run {
 
 /// Runs the check until `done` holds for its report; panics with the last report after `WAIT`.
 fn wait_for(args: &[&str], what: &str, done: impl Fn(&Run, &Report) -> bool) -> (Run, Report) {
-    let deadline = Instant::now() + WAIT;
-    loop {
+    testkit::wait_until(what, WAIT, Duration::from_millis(250), || {
         let run = slotcheck(args);
         let report = run.report();
         if done(&run, &report) {
-            return (run, report);
+            Ok((run, report))
+        } else {
+            Err(format!("report:\n{}", run.stdout))
         }
-        assert!(
-            Instant::now() < deadline,
-            "waited {WAIT:?} for {what}; last report:\n{}",
-            run.stdout
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
+    })
 }
 
 fn failing(report: &Report) -> Vec<CheckName> {
@@ -90,14 +85,6 @@ fn failing(report: &Report) -> Vec<CheckName> {
 
 fn check_status(report: &Report, name: CheckName) -> Status {
     report.check(name).map_or(Status::Ok, |c| c.status)
-}
-
-fn poll(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "waited {WAIT:?} for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Six nodes over three "hosts": masters 0 (.1), 1 (.2), 2 (.3); replicas 3 (.1) of 1,
@@ -134,12 +121,17 @@ impl Cluster {
         for other in &nodes[1..] {
             nodes[0].cli(&["cluster", "meet", &other.ip, &other.port.to_string()]);
         }
-        poll("every node to know every other", || {
-            nodes.iter().all(|n| {
-                let view = n.cli(&["cluster", "nodes"]);
-                view.lines().count() == nodes.len() && !view.contains("handshake")
-            })
-        });
+        testkit::wait_until(
+            "every node to know every other",
+            WAIT,
+            Duration::from_millis(100),
+            || {
+                nodes.iter().all(|n| {
+                    let view = n.cli(&["cluster", "nodes"]);
+                    view.lines().count() == nodes.len() && !view.contains("handshake")
+                })
+            },
+        );
     }
 
     fn seed(&self) -> String {
@@ -666,10 +658,9 @@ fn bad_input_is_unknown_and_says_what_to_fix() {
 // Regression: Redis 7 in protected mode accepts a connection from another host and closes it
 // without a word; that must be named, not reported as a bare "connection reset".
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn protected_mode_is_named_when_the_server_drops_the_connection() {
-    if !testkit::require_root("protected_mode_is_named_when_the_server_drops_the_connection") {
-        return;
-    }
+    testkit::assert_root();
     let server = testkit::Netns::new("scpm-s");
     let client = testkit::Netns::new("scpm-c");
     testkit::run(
@@ -709,19 +700,24 @@ fn protected_mode_is_named_when_the_server_drops_the_connection() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let output = loop {
-        let output = client
-            .command(env!("CARGO_BIN_EXE_redis-slotcheck"))
-            .args(["--format", "text", "10.77.9.1:7000"])
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
-        if !stderr.contains("refused") || std::time::Instant::now() > deadline {
-            break output;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let output = testkit::wait_until(
+        "redis-server to listen on 10.77.9.1:7000",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || {
+            let output = client
+                .command(env!("CARGO_BIN_EXE_redis-slotcheck"))
+                .args(["--format", "text", "10.77.9.1:7000"])
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+            if stderr.contains("refused") {
+                Err(stderr)
+            } else {
+                Ok(output)
+            }
+        },
+    );
     let _ = redis.kill();
     let _ = redis.wait();
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -13,6 +13,7 @@ mod display;
 pub mod json;
 mod model;
 pub mod names;
+pub mod rcconf;
 mod read;
 mod validate;
 

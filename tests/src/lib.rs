@@ -1,16 +1,24 @@
 //! Test worlds for the end-to-end tests of every tool: real `redis-server` processes on
 //! loopback addresses that stand for separate hosts, and network namespaces for tests that
-//! need real links. Everything a test starts is stopped and removed when its guard drops,
-//! also when the test fails; ports and names are chosen so concurrent test runs never collide.
+//! need real links ([`Lab`]: hosts cabled to bridges). Everything a test starts is stopped and
+//! removed when its guard drops, also when the test fails; ports and names are chosen so
+//! concurrent test runs never collide. [`wait_until`] is the one bounded poll of every test;
+//! [`assert_root`] and [`assert_tool`] make a test that cannot run here fail loudly (root-only
+//! tests carry `#[ignore = "needs root: run with --include-ignored as root"]`, so a plain run
+//! reports them as ignored, never as passed).
 
 pub mod exit_codes;
+mod lab;
 mod netns;
 mod ports;
 mod redis;
+mod wait;
 
-pub use netns::{is_root, require_root, run, Netns};
+pub use lab::Lab;
+pub use netns::{assert_root, assert_tool, is_root, namespaces_with_prefix, run, Netns};
 pub use ports::PortLease;
 pub use redis::{RedisConfig, RedisInstance};
+pub use wait::{wait_until, Poll};
 
 /// Starts `count` cluster-enabled instances, spread round-robin over 127.0.0.1, .2 and .3
 /// (three "hosts"), all with `config`. The instances start in parallel.

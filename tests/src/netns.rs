@@ -3,13 +3,35 @@
 
 use std::process::{Command, Output};
 
-/// True when the test may create namespaces; otherwise prints why the test is skipped.
-pub fn require_root(test: &str) -> bool {
-    let root = is_root();
-    if !root {
-        eprintln!("skipping {test}: needs root for network namespaces (run the tests as root)");
-    }
-    root
+/// Fails the test loudly unless it runs as root. A test that needs root carries
+/// `#[ignore = "needs root: run with --include-ignored as root"]` and calls this first, so it
+/// is skipped in a plain run and fails (instead of passing) when forced to run without root.
+pub fn assert_root() {
+    assert!(
+        is_root(),
+        "this test needs root (network namespaces, nftables): run `cargo test -- --include-ignored` as root"
+    );
+}
+
+/// Fails the test loudly when `tool` is not on PATH, naming the Debian `package` that has it.
+pub fn assert_tool(tool: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()));
+    assert!(
+        found,
+        "this test needs '{tool}': install the Debian package {package} (scripts/install-deps)"
+    );
+}
+
+/// The network namespaces whose names start with `prefix`, as `ip netns list` shows them.
+pub fn namespaces_with_prefix(prefix: &str) -> Vec<String> {
+    let listing = run("ip", &["netns", "list"]);
+    String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| name.starts_with(prefix))
+        .map(String::from)
+        .collect()
 }
 
 /// Whether this process runs with effective uid 0.
@@ -49,7 +71,11 @@ pub struct Netns {
 impl Netns {
     /// Creates `<tag>-<pid>` with its loopback up.
     pub fn new(tag: &str) -> Netns {
-        let name = format!("{tag}-{}", std::process::id());
+        Netns::named(format!("{tag}-{}", std::process::id()))
+    }
+
+    /// Creates the namespace `name` as it is, for callers that make it unique themselves.
+    pub(crate) fn named(name: String) -> Netns {
         let _ = Command::new("ip").args(["netns", "del", &name]).output();
         run("ip", &["netns", "add", &name]);
         let ns = Netns { name };

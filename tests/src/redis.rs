@@ -5,7 +5,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::PortLease;
 
@@ -103,23 +103,21 @@ impl RedisInstance {
     }
 
     fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "redis-server on {} exited with {status}; log:\n{}",
-                    self.addr(),
-                    self.log()
-                );
-            }
-            if TcpStream::connect(self.addr()).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!(
-            "redis-server on {} did not accept connections within 10 s",
-            self.addr()
+        let what = format!("redis-server on {} to accept connections", self.addr());
+        crate::wait_until(
+            &what,
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            || {
+                if let Ok(Some(status)) = self.child.try_wait() {
+                    panic!(
+                        "redis-server on {} exited with {status}; log:\n{}",
+                        self.addr(),
+                        self.log()
+                    );
+                }
+                TcpStream::connect(self.addr()).is_ok()
+            },
         );
     }
 

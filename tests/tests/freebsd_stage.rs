@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 /// The tools the script calls, built once for all tests of this file.
 fn tools() -> &'static Path {
     static TOOLS: OnceLock<PathBuf> = OnceLock::new();
-    TOOLS.get_or_init(|| testkit::build_tools(&["carpctl", "pfgen"]))
+    TOOLS.get_or_init(|| testkit::build_tools(&["carpctl", "pfgen", "redis-cluster-create"]))
 }
 
 fn stage(destdir: &Path, site: &Path, host: &str, extra: &[&str]) -> Output {

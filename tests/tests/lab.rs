@@ -5,20 +5,22 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
+use testkit::wait_until;
 
-/// One lab with names of its own, removed on drop whatever happened.
-struct Lab {
+/// A driver of `scripts/lab` (which builds the namespaces itself, as an operator runs it), with
+/// names of its own; the lab is taken down on drop whatever happened.
+struct ScriptLab {
     prefix: String,
     state: tempfile::TempDir,
     bin: PathBuf,
 }
 
-impl Lab {
-    fn new(bin: PathBuf) -> Lab {
-        Lab {
+impl ScriptLab {
+    fn new(bin: PathBuf) -> ScriptLab {
+        ScriptLab {
             prefix: format!("lt{}", std::process::id()),
             state: tempfile::Builder::new()
                 .prefix("lab-test-")
@@ -81,13 +83,7 @@ impl Lab {
     }
 
     fn namespaces(&self) -> Vec<String> {
-        let listing = Command::new("ip").args(["netns", "list"]).output().unwrap();
-        String::from_utf8_lossy(&listing.stdout)
-            .lines()
-            .filter_map(|l| l.split_whitespace().next())
-            .filter(|name| name.starts_with(&format!("{}-", self.prefix)))
-            .map(String::from)
-            .collect()
+        testkit::namespaces_with_prefix(&format!("{}-", self.prefix))
     }
 
     /// Whether host NAME's CARP engine holds the VIP, asked the way a script would.
@@ -101,35 +97,26 @@ impl Lab {
             .status
             .success()
     }
-
-    fn wait_until(&self, what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-        let deadline = Instant::now() + limit;
-        while !done() {
-            assert!(
-                Instant::now() < deadline,
-                "{what} did not happen within {limit:?}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
 }
 
-impl Drop for Lab {
+impl Drop for ScriptLab {
     fn drop(&mut self) {
         let _ = self.run(&["down"]);
     }
 }
+
+/// How often the waits below ask again.
+const POLL: Duration = Duration::from_millis(200);
 
 fn status_of(summary: &Value) -> &str {
     summary["cluster"]["status"].as_str().unwrap_or("none")
 }
 
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn lab_up_failover_restore_health_check_and_down() {
-    if !testkit::require_root("lab_up_failover_restore_health_check_and_down") {
-        return;
-    }
-    let lab = Lab::new(testkit::build_tools(&[]));
+    testkit::assert_root();
+    let lab = ScriptLab::new(testkit::build_tools(&[]));
 
     let up = lab.json(&["up"]);
     assert_eq!(status_of(&up), "OK", "{up:#}");
@@ -154,21 +141,26 @@ fn lab_up_failover_restore_health_check_and_down() {
         "PONG"
     );
     // The write reached the replica before the loss.
-    lab.wait_until("replication of lab-key", Duration::from_secs(10), || {
-        lab.exec(
-            "redis1",
-            &[
-                "redis-cli",
-                "-h",
-                "10.0.10.11",
-                "-p",
-                "7000",
-                "wait",
-                "1",
-                "1000",
-            ],
-        ) != "0"
-    });
+    wait_until(
+        "replication of lab-key",
+        Duration::from_secs(10),
+        POLL,
+        || {
+            lab.exec(
+                "redis1",
+                &[
+                    "redis-cli",
+                    "-h",
+                    "10.0.10.11",
+                    "-p",
+                    "7000",
+                    "wait",
+                    "1",
+                    "1000",
+                ],
+            ) != "0"
+        },
+    );
 
     let failover = lab.json(&["failover", "redis1"]);
     assert_eq!(failover["vip_holder_after"], "redis2", "{failover:#}");
@@ -221,9 +213,12 @@ fn lab_up_failover_restore_health_check_and_down() {
         .output()
         .unwrap();
     assert!(demote1.status.success());
-    lab.wait_until("redis2 taking the VIP", Duration::from_secs(5), || {
-        lab.is_master("redis2")
-    });
+    wait_until(
+        "redis2 taking the VIP",
+        Duration::from_secs(5),
+        POLL,
+        || lab.is_master("redis2"),
+    );
     // The demote by hand holds: redis1's own health check finds its instances healthy and
     // still leaves the demotion in place, silently.
     let held = health("redis1");
@@ -270,9 +265,12 @@ fn lab_up_failover_restore_health_check_and_down() {
         "{}",
         String::from_utf8_lossy(&sick.stdout)
     );
-    lab.wait_until("the VIP leaving redis2", Duration::from_secs(5), || {
-        !lab.is_master("redis2")
-    });
+    wait_until(
+        "the VIP leaving redis2",
+        Duration::from_secs(5),
+        POLL,
+        || !lab.is_master("redis2"),
+    );
     let promote1 = Command::new(lab.bin.join("carpctl"))
         .args(["promote", "--state-dir"])
         .arg(&carp1)
@@ -283,9 +281,10 @@ fn lab_up_failover_restore_health_check_and_down() {
         let conf = lab.state_dir().join(format!("redis2/redis-{port}.conf"));
         lab.exec("redis2", &["redis-server", &conf.display().to_string()]);
     }
-    lab.wait_until(
+    wait_until(
         "redis2's instances healthy and redis2 promoted",
         Duration::from_secs(30),
+        POLL,
         || health("redis2").status.code() == Some(0),
     );
     let engine = Command::new(lab.bin.join("carpctl"))

@@ -126,6 +126,8 @@ fn ifconfig_output_gives_state_timers_and_addresses_per_vhid() {
                 advbase: 1,
                 advskew: 0,
                 vips: vec!["10.0.10.100".into()],
+                demotion: 0,
+                effective_skew: 0,
             },
             KernelCarp {
                 interface: "em1".into(),
@@ -134,6 +136,8 @@ fn ifconfig_output_gives_state_timers_and_addresses_per_vhid() {
                 advbase: 2,
                 advskew: 100,
                 vips: vec!["10.0.10.101".into(), "fe80::1".into()],
+                demotion: 0,
+                effective_skew: 100,
             },
         ]
     );
@@ -152,4 +156,84 @@ fn ifconfig_without_carp_and_broken_carp_lines() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("no vhid"), "{e}");
+}
+
+/// A FreeBSD host whose CARP interface lost its carrier: the kernel says INIT.
+#[test]
+fn ifconfig_of_a_host_without_carrier_says_init() {
+    let text = "em1: flags=8843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST> metric 0 mtu 1500\n\
+                \tinet 10.0.10.100 netmask 0xffffffff broadcast 10.0.10.100 vhid 10\n\
+                \tcarp: INIT vhid 10 advbase 1 advskew 100\n\
+                \tstatus: no carrier\n";
+    let found = parse_ifconfig(text).unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].state, State::Init);
+    assert_eq!(found[0].vips, ["10.0.10.100"]);
+}
+
+#[test]
+fn demotion_adds_at_most_240_and_promote_takes_back_only_its_own() {
+    assert_eq!(demotion_step(0, Request::Demote(240)), (240, 240));
+    // cluster-health demotes every minute while broken: the kernel counter stays put.
+    assert_eq!(demotion_step(240, Request::Demote(240)), (240, 0));
+    assert_eq!(demotion_step(100, Request::Demote(200)), (240, 140));
+    assert_eq!(demotion_step(240, Request::Promote), (0, -240));
+    assert_eq!(demotion_step(0, Request::Promote), (0, 0));
+    assert_eq!(demotion_step(50, Request::Status), (50, 0));
+    assert_eq!(sysctl_step_args(-240), ["net.inet.carp.demotion=-240"]);
+    assert_eq!(sysctl_step_args(10), ["net.inet.carp.demotion=10"]);
+}
+
+#[test]
+fn sysctl_values_and_the_effective_skew() {
+    assert_eq!(parse_sysctl_int("240\n").unwrap(), 240);
+    assert_eq!(parse_sysctl_int("-5").unwrap(), -5);
+    let e = parse_sysctl_int("sysctl: unknown oid")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("'sysctl: unknown oid'"), "{e}");
+    assert_eq!(effective_skew(100, 0), 100);
+    assert_eq!(effective_skew(100, 240), 240, "clamped high");
+    assert_eq!(effective_skew(10, -50), 0, "clamped low");
+}
+
+#[test]
+fn devd_rules_run_the_hooks_on_master_and_backup() {
+    let alias = Alias::from_site(&howto(), "redis2").unwrap();
+    let src = Some("10.0.10.12".parse().unwrap());
+    let lines = alias
+        .devd_lines(
+            src,
+            Some("/usr/local/libexec/carp-up --site /etc/s.json"),
+            Some("logger carp down"),
+        )
+        .unwrap();
+    assert_eq!(lines.len(), 2);
+    assert!(lines
+        .iter()
+        .all(|l| l.file == "/usr/local/etc/devd/carpctl.conf"));
+    assert_eq!(
+        lines[0].line,
+        "notify 100 {\n\
+         \tmatch \"system\" \"CARP\";\n\
+         \tmatch \"subsystem\" \"10@em1\";\n\
+         \tmatch \"type\" \"MASTER\";\n\
+         \taction \"CARP_STATE=MASTER CARP_INTERFACE=em1 CARP_VHID=10 CARP_VIPS=10.0.10.100/32 CARP_SRC=10.0.10.12; \
+         export CARP_STATE CARP_INTERFACE CARP_VHID CARP_VIPS CARP_SRC; /usr/local/libexec/carp-up --site /etc/s.json\";\n\
+         };"
+    );
+    assert!(lines[1].line.contains("match \"type\" \"BACKUP\";"));
+    assert!(lines[1].line.contains("CARP_STATE=BACKUP "));
+    assert!(lines[1].line.contains("; logger carp down\";"));
+    assert!(alias.devd_lines(None, None, None).unwrap().is_empty());
+    let only_up = alias.devd_lines(None, Some("true"), None).unwrap();
+    assert_eq!(only_up.len(), 1);
+    assert!(!only_up[0].line.contains("CARP_SRC"));
+    for bad in ["echo \"x\"", "echo $HOME", "a\nb", "  ", "x\\y"] {
+        let e = alias
+            .devd_lines(None, Some(bad), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("invalid up-hook"), "{bad:?}: {e}");
+    }
 }

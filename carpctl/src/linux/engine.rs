@@ -1,37 +1,50 @@
-//! The event loop of `carpctl run`: waits on the CARP socket, the control socket and the
-//! signal pipe with the state machine's next deadline as timeout, and carries out the actions
-//! the machine returns (adverts, addresses, gratuitous ARP, events, state file, hooks).
+//! The event loop of `carpctl run`: waits on the CARP socket, the control server's wake-up,
+//! the signal pipe and rtnetlink with the state machine's next deadline as timeout, and
+//! carries out the actions the machine returns (adverts, addresses, gratuitous ARP, events,
+//! state file, hooks). Nothing in it waits on a peer or a client: the control socket is served
+//! by threads of its own (`serve`), hooks are waited for by threads.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use pnet_datalink::NetworkInterface;
+use sd_notify::NotifyState;
 use serde::Serialize;
 
 use super::addresses::Addresses;
 use super::arp;
-use super::link::LinkWatch;
+use super::link::{LinkWatch, NetEvent};
 use super::ndp;
+use super::serve::{Call, ControlServer};
 use super::socket::CarpSocket;
 use crate::control::{self, EngineStatus, Request};
 use crate::error::Error;
-use crate::machine::{Action, Config, Machine, Reason, State};
+use crate::links::{Change, LinkState, Links};
+use crate::log::{error, info, warning};
+use crate::machine::{Action, Config, Machine, Reason, State, MAX_SKEW};
 use crate::output;
-use crate::settings::RunSettings;
-use crate::wire::{self, Advert, Defect};
+use crate::replay::{ReplayGuard, Verdict};
+use crate::settings::{self, RunSettings};
+use crate::wire::{self, Advert};
 
 /// How often totals of ignored advertisements are reported when they grew.
 const TOTALS_EVERY: Duration = Duration::from_secs(60);
 /// Least time between two state file writes caused by counters alone.
 const COUNTER_WRITE_EVERY: Duration = Duration::from_secs(1);
+/// How long start-up waits for the kernel's list of interfaces.
+const FIRST_DUMP_WAIT: Duration = Duration::from_secs(1);
+/// The key of replayed advertisements among the ignored ones.
+const REPLAYED: &str = "replayed";
 
 /// One line of stdout per state change.
 #[derive(Debug, Serialize)]
@@ -47,32 +60,70 @@ struct StateEvent<'a> {
     reason: Reason,
 }
 
+/// SIGTERM and SIGINT (stop, with a bow-out) and SIGHUP (reload): flags set by the handlers,
+/// and a socket they write to so that poll wakes up.
+struct Signals {
+    wake: UnixStream,
+    stop: Arc<AtomicBool>,
+    reload: Arc<AtomicBool>,
+}
+
+impl Signals {
+    fn install() -> Result<Self, Error> {
+        let fail = |e| Error::io("cannot install signal handlers", e);
+        let (wake, tx) = UnixStream::pair().map_err(fail)?;
+        wake.set_nonblocking(true).map_err(fail)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let reload = Arc::new(AtomicBool::new(false));
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+        for (signal, flag) in [(SIGTERM, &stop), (SIGINT, &stop), (SIGHUP, &reload)] {
+            // The flag first: signal-hook runs a signal's actions in the order registered,
+            // so the flag is set when the wake-up arrives.
+            signal_hook::flag::register(signal, flag.clone()).map_err(fail)?;
+            signal_hook::low_level::pipe::register(signal, tx.try_clone().map_err(fail)?)
+                .map_err(fail)?;
+        }
+        Ok(Signals { wake, stop, reload })
+    }
+
+    fn drain(&self) {
+        let mut buf = [0u8; 64];
+        while matches!((&self.wake).read(&mut buf), Ok(n) if n > 0) {}
+    }
+}
+
 struct Engine {
     settings: RunSettings,
     interface: NetworkInterface,
     src: Ipv4Addr,
     hashed: Vec<IpAddr>,
-    socket: CarpSocket,
+    /// None while the interface is gone.
+    socket: Option<CarpSocket>,
+    /// The interface index the socket and `addresses` work on.
+    attached: u32,
     addresses: Addresses,
-    link: LinkWatch,
+    watch: LinkWatch,
+    links: Links,
     machine: Machine,
+    /// What `carpctl demote` and `promote` set; the machine gets it plus the link demotion.
+    operator_demotion: u8,
+    replay: ReplayGuard,
     counter: u64,
     started: Instant,
     since: SystemTime,
-    bad: BTreeMap<Defect, u64>,
-    bad_reported: BTreeMap<Defect, u64>,
+    bad: BTreeMap<&'static str, u64>,
+    bad_reported: BTreeMap<&'static str, u64>,
     last_totals: Instant,
     last_peer: Option<Ipv4Addr>,
     status_dirty: Option<Instant>,
     hooks: Vec<JoinHandle<()>>,
     stdout_open: bool,
-    /// Whether the interface had its carrier when last told.
-    carrier: bool,
     /// Whether the last advertisement could not be sent.
     send_failing: bool,
 }
 
-/// Runs the engine until SIGTERM, SIGINT or SIGHUP, then hands over gracefully.
+/// Runs the engine until SIGTERM or SIGINT, then hands over gracefully. SIGHUP reads the
+/// password file again and goes on.
 pub fn run(settings: RunSettings) -> Result<(), Error> {
     let interface = find_interface(&settings.interface)?;
     let src = match settings.src {
@@ -87,37 +138,14 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
             pid: other.pid,
         });
     }
-
-    let (signal_rx, signal_tx) =
-        UnixStream::pair().map_err(|e| Error::io("cannot create the signal pipe", e))?;
-    signal_rx
-        .set_nonblocking(true)
-        .map_err(|e| Error::io("cannot create the signal pipe", e))?;
-    for signal in [
-        signal_hook::consts::SIGTERM,
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGHUP,
-    ] {
-        let tx = signal_tx
-            .try_clone()
-            .map_err(|e| Error::io("cannot create the signal pipe", e))?;
-        signal_hook::low_level::pipe::register(signal, tx)
-            .map_err(|e| Error::io("cannot install signal handlers", e))?;
-    }
-
-    let socket = CarpSocket::open(&settings.interface, interface.index).map_err(|e| {
-        Error::io(
-            format!(
-                "cannot open the CARP socket on '{}' (raw sockets need root or CAP_NET_RAW)",
-                settings.interface
-            ),
-            e,
-        )
-    })?;
+    let signals = Signals::install()?;
+    let socket = open_socket(&settings.interface, interface.index)?;
     let addresses = Addresses::open(interface.index)
         .map_err(|e| Error::io("cannot open the rtnetlink socket", e))?;
-    let link = LinkWatch::open(interface.index)
-        .map_err(|e| Error::io("cannot watch the link state through rtnetlink", e))?;
+    let watch = LinkWatch::open()
+        .and_then(|w| w.request_dump().map(|()| w))
+        .map_err(|e| Error::io("cannot watch the links through rtnetlink", e))?;
+
     // Created only now, so a run refused above leaves nothing behind.
     std::fs::create_dir_all(&dir).map_err(|e| {
         Error::io(
@@ -127,12 +155,12 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
     })?;
     let socket_path = control::socket_path(&dir, settings.vhid);
     let _ = std::fs::remove_file(&socket_path);
-    let listener = UnixListener::bind(&socket_path)
-        .map_err(|e| Error::io(format!("cannot listen on '{}'", socket_path.display()), e))?;
-    let _ = std::fs::set_permissions(&socket_path, std::fs::Permissions::from_mode(0o600));
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| Error::io(format!("cannot listen on '{}'", socket_path.display()), e))?;
+    let listen_error = |e| Error::io(format!("cannot listen on '{}'", socket_path.display()), e);
+    let listener = UnixListener::bind(&socket_path).map_err(listen_error)?;
+    // Only root (the owner) may demote or promote: the socket is the engine's door.
+    std::fs::set_permissions(&socket_path, std::fs::Permissions::from_mode(0o600))
+        .map_err(listen_error)?;
+    let server = ControlServer::start(listener).map_err(listen_error)?;
 
     let mut counter_seed = [0u8; 8];
     getrandom::fill(&mut counter_seed).map_err(|e| {
@@ -150,13 +178,17 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
     };
     let mut engine = Engine {
         hashed: settings.hashed_addresses(),
+        links: Links::new(&settings.interface, interface.index, &settings.track),
+        attached: interface.index,
         settings,
         interface,
         src,
-        socket,
+        socket: Some(socket),
         addresses,
-        link,
+        watch,
         machine: Machine::new(config),
+        operator_demotion: 0,
+        replay: ReplayGuard::new(),
         counter: u64::from_be_bytes(counter_seed),
         started: Instant::now(),
         since: SystemTime::now(),
@@ -167,11 +199,10 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
         status_dirty: None,
         hooks: Vec::new(),
         stdout_open: true,
-        carrier: true,
         send_failing: false,
     };
-    eprintln!(
-        "carpctl: vhid {} on {} from {}: advbase {} advskew {}{}, virtual {}",
+    info!(
+        "vhid {} on {} from {}: advbase {} advskew {}{}, virtual {}{}",
         engine.settings.vhid,
         engine.settings.interface,
         src,
@@ -183,14 +214,38 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
             ""
         },
         engine.vip_list(),
+        if engine.settings.track.is_empty() {
+            String::new()
+        } else {
+            format!(", tracking {}", engine.settings.track.join(" "))
+        },
     );
-    let result = engine.event_loop(&signal_rx, &listener);
+    let result = engine.event_loop(&signals, &server);
+    notify(&[NotifyState::Stopping]);
     let _ = std::fs::remove_file(&socket_path);
     let _ = std::fs::remove_file(control::state_file(&dir, engine.settings.vhid));
     for hook in engine.hooks.drain(..) {
         let _ = hook.join();
     }
     result
+}
+
+fn open_socket(interface: &str, index: u32) -> Result<CarpSocket, Error> {
+    CarpSocket::open(interface, index).map_err(|e| {
+        Error::io(
+            format!(
+                "cannot open the CARP socket on '{interface}' (raw sockets need root or CAP_NET_RAW)"
+            ),
+            e,
+        )
+    })
+}
+
+/// Tells systemd (when it started us with a notify socket); silent elsewhere.
+fn notify(state: &[NotifyState]) {
+    if let Err(e) = sd_notify::notify(false, state) {
+        warning!("cannot notify systemd: {e}");
+    }
 }
 
 fn find_interface(name: &str) -> Result<NetworkInterface, Error> {
@@ -225,41 +280,70 @@ impl Engine {
             .join(" ")
     }
 
-    fn event_loop(&mut self, signals: &UnixStream, listener: &UnixListener) -> Result<(), Error> {
+    fn event_loop(&mut self, signals: &Signals, server: &ControlServer) -> Result<(), Error> {
         let actions = self.machine.start(self.now());
         self.apply(actions);
+        // The kernel's list of interfaces: a tracked one that is down (or the CARP one)
+        // counts before the first advertisement.
+        let mut first = [PollFd::new(self.watch.as_fd(), PollFlags::POLLIN)];
+        let wait = PollTimeout::try_from(FIRST_DUMP_WAIT).unwrap_or(PollTimeout::MAX);
+        let _ = poll(&mut first, wait);
+        self.net_events();
+        for (name, state) in self.links.states() {
+            if state != LinkState::Up {
+                warning!(
+                    "vhid {}: interface '{name}' is {}: demoted by 240 until it is up",
+                    self.settings.vhid,
+                    if state == LinkState::Missing {
+                        "missing"
+                    } else {
+                        "down"
+                    }
+                );
+            }
+        }
+        // Ready once the control socket is served and the links are known.
+        notify(&[NotifyState::Ready]);
         loop {
             let timeout = self.poll_timeout();
-            let mut fds = [
-                PollFd::new(self.socket.as_fd(), PollFlags::POLLIN),
-                PollFd::new(listener.as_fd(), PollFlags::POLLIN),
-                PollFd::new(signals.as_fd(), PollFlags::POLLIN),
-                PollFd::new(self.link.as_fd(), PollFlags::POLLIN),
-            ];
-            match poll(&mut fds, timeout) {
-                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => return Err(Error::io("poll failed", e.into())),
+            let ready: Vec<bool> = {
+                let mut fds = vec![
+                    PollFd::new(signals.wake.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(server.as_fd(), PollFlags::POLLIN),
+                    PollFd::new(self.watch.as_fd(), PollFlags::POLLIN),
+                ];
+                if let Some(socket) = &self.socket {
+                    fds.push(PollFd::new(socket.as_fd(), PollFlags::POLLIN));
+                }
+                match poll(&mut fds, timeout) {
+                    Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                    Err(e) => return Err(Error::io("poll failed", e.into())),
+                }
+                fds.iter()
+                    .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
+                    .collect()
+            };
+            if ready[0] {
+                signals.drain();
             }
-            let ready = |fd: &PollFd| fd.revents().is_some_and(|r| !r.is_empty());
-            let (packets, control, signal, link) = (
-                ready(&fds[0]),
-                ready(&fds[1]),
-                ready(&fds[2]),
-                ready(&fds[3]),
-            );
-            if signal {
+            if signals.stop.load(Ordering::SeqCst) {
                 let actions = self.machine.shutdown();
                 self.apply(actions);
                 return Ok(());
             }
-            if link {
-                self.link_changed();
+            if signals.reload.swap(false, Ordering::SeqCst) {
+                self.reload();
             }
-            if packets {
+            if ready[2] {
+                self.net_events();
+            }
+            if ready.get(3) == Some(&true) {
                 self.receive();
             }
-            if control {
-                self.serve_control(listener);
+            if ready[1] {
+                for call in server.calls() {
+                    self.handle(call);
+                }
             }
             let actions = self.machine.tick(self.now());
             self.apply(actions);
@@ -281,27 +365,76 @@ impl Engine {
         PollTimeout::try_from(wait + Duration::from_micros(999)).unwrap_or(PollTimeout::MAX)
     }
 
+    /// SIGHUP: the password file is read again; state, addresses and timers are kept, so a
+    /// `systemctl reload` never moves the VIP. Hook commands are run afresh each time, so an
+    /// edited hook script needs no reload at all.
+    fn reload(&mut self) {
+        let mut states = vec![NotifyState::Reloading];
+        states.extend(NotifyState::monotonic_usec_now());
+        notify(&states);
+        let vhid = self.settings.vhid;
+        let path = self.settings.pass_file.display().to_string();
+        match settings::read_password(&self.settings.pass_file) {
+            Ok(file) => {
+                for w in &file.warnings {
+                    warning!("vhid {vhid}: {}", w);
+                }
+                let changed = file.password != self.settings.password;
+                self.settings.password = file.password;
+                info!(
+                    "vhid {vhid}: reloaded on SIGHUP: password file '{path}' read again (password {}); state {} kept",
+                    if changed { "changed" } else { "unchanged" },
+                    self.machine.state()
+                );
+            }
+            Err(e) => error!(
+                "vhid {vhid}: reload on SIGHUP failed: {}; the password in use is kept",
+                e
+            ),
+        }
+        notify(&[NotifyState::Ready]);
+    }
+
     fn receive(&mut self) {
         let mut buf = [0u8; 2048];
         loop {
-            let packet = match self.socket.recv(&mut buf) {
+            let Some(socket) = &self.socket else { return };
+            let packet = match socket.recv(&mut buf) {
                 Ok(Some(p)) => p.to_vec(),
                 Ok(None) => return,
                 Err(e) => {
-                    eprintln!(
-                        "carpctl: receiving on '{}' failed: {e}",
+                    warning!(
+                        "vhid {}: receiving on '{}' failed: {e}",
+                        self.settings.vhid,
                         self.settings.interface
                     );
                     return;
                 }
             };
             match wire::decode_ipv4(&packet) {
-                Err(defect) => self.count_bad(defect, wire::source_of(&packet)),
+                Err(defect) => {
+                    self.count_bad(defect.name(), defect.explain(), wire::source_of(&packet));
+                }
                 Ok(r) if r.advert.vhid != self.settings.vhid || r.src == self.src => {}
                 Ok(r) if !r.advert.verify(&self.settings.password, &self.hashed) => {
-                    self.count_bad(Defect::Hmac, Some(r.src));
+                    let defect = wire::Defect::Hmac;
+                    self.count_bad(defect.name(), defect.explain(), Some(r.src));
                 }
                 Ok(r) => {
+                    // Only authenticated adverts reach the replay check, so a forger can
+                    // neither pass it nor fill its memory.
+                    if self.replay.check(IpAddr::V4(r.src), r.advert.counter) == Verdict::Replayed {
+                        self.count_bad(
+                            REPLAYED,
+                            "a counter already seen from it (a replayed advertisement)",
+                            Some(r.src),
+                        );
+                        continue;
+                    }
+                    // FreeBSD and ucarp adopt the counter they hear. Adopting it only when
+                    // higher keeps every node's counter growing, also across a healed
+                    // partition, which the replay check of the peers relies on.
+                    self.counter = self.counter.max(r.advert.counter);
                     if self.last_peer != Some(r.src) {
                         self.last_peer = Some(r.src);
                         self.status_dirty.get_or_insert_with(Instant::now);
@@ -315,39 +448,163 @@ impl Engine {
         }
     }
 
-    fn link_changed(&mut self) {
-        let Some(carrier) = self.link.changes() else {
-            return;
+    /// What rtnetlink says about interfaces and addresses.
+    fn net_events(&mut self) {
+        for event in self.watch.events() {
+            match event {
+                NetEvent::Overrun => {
+                    warning!(
+                        "vhid {}: rtnetlink notifications were lost; reading every interface again",
+                        self.settings.vhid
+                    );
+                    if let Err(e) = self.watch.request_dump() {
+                        error!(
+                            "vhid {}: cannot list the interfaces: {e}",
+                            self.settings.vhid
+                        );
+                    }
+                    // An address removal may be among the lost ones: adding is idempotent.
+                    if self.machine.state() == State::Master {
+                        self.apply(vec![Action::AddAddresses]);
+                    }
+                }
+                NetEvent::Link { name, index, up } => {
+                    if let Some(change) = self.links.update(&name, index, Some(up)) {
+                        self.link_changed(&change, index);
+                    }
+                }
+                NetEvent::LinkGone { name, index } => {
+                    if let Some(change) = self.links.update(&name, index, None) {
+                        self.link_changed(&change, index);
+                    }
+                }
+                NetEvent::AddressGone { index, addr } => self.address_gone(index, addr),
+            }
+        }
+        self.sync_demotion();
+    }
+
+    fn link_changed(&mut self, change: &Change, index: u32) {
+        let what = match (change.to, change.recreated) {
+            (LinkState::Up, true) => "was deleted and created again",
+            (LinkState::Up, false) => "is up with its carrier",
+            (LinkState::Down, _) => "is down (no carrier, or set down)",
+            (LinkState::Missing, _) => "is gone",
         };
-        if carrier == self.carrier {
+        let carp = change.name == self.settings.interface;
+        let message = format!(
+            "vhid {}: {} interface '{}' {what}",
+            self.settings.vhid,
+            if carp { "the CARP" } else { "tracked" },
+            change.name
+        );
+        if change.to == LinkState::Up {
+            info!("{message}");
+        } else {
+            warning!("{message}");
+        }
+        self.status_dirty.get_or_insert_with(Instant::now);
+        if !carp {
             return;
         }
-        self.carrier = carrier;
-        eprintln!(
-            "carpctl: vhid {}: '{}' {}",
-            self.settings.vhid,
-            self.settings.interface,
-            if carrier {
-                "has its carrier back"
-            } else {
-                "lost its carrier"
+        match change.to {
+            LinkState::Missing => {
+                self.socket = None;
+                let actions = self.machine.link_down();
+                self.apply(actions);
             }
-        );
-        if carrier {
-            let actions = self.machine.link_up(self.now());
-            self.apply(actions);
+            LinkState::Down => {
+                let actions = self.machine.link_down();
+                self.apply(actions);
+            }
+            LinkState::Up => {
+                if self.socket.is_none() || self.attached != index {
+                    self.reattach(index);
+                }
+                let actions = self.machine.link_up(self.now());
+                self.apply(actions);
+            }
         }
     }
 
-    fn count_bad(&mut self, defect: Defect, src: Option<Ipv4Addr>) {
-        let count = self.bad.entry(defect).or_default();
+    /// The CARP interface was created again: its index and MAC are new, and the socket and
+    /// the address requests must follow.
+    fn reattach(&mut self, index: u32) {
+        let vhid = self.settings.vhid;
+        match find_interface(&self.settings.interface) {
+            Ok(interface) => self.interface = interface,
+            Err(e) => warning!("vhid {vhid}: {}", e),
+        }
+        match open_socket(&self.settings.interface, index) {
+            Ok(socket) => self.socket = Some(socket),
+            Err(e) => error!("vhid {vhid}: {}", e),
+        }
+        match Addresses::open(index) {
+            Ok(addresses) => self.addresses = addresses,
+            Err(e) => error!("vhid {vhid}: cannot open the rtnetlink socket: {e}"),
+        }
+        self.attached = index;
+    }
+
+    /// An address left our interface. A VIP removed by hand while this node is MASTER
+    /// would leave the group unreachable without anybody noticing: put it back.
+    fn address_gone(&mut self, index: u32, addr: IpAddr) {
+        if self.links.carp_index() != Some(index) || self.machine.state() != State::Master {
+            return;
+        }
+        let Some(vip) = self
+            .settings
+            .vips
+            .iter()
+            .find(|v| v.addr() == addr)
+            .copied()
+        else {
+            return;
+        };
+        warning!(
+            "vhid {}: {vip} was removed from '{}' while this node is MASTER; adding it back",
+            self.settings.vhid,
+            self.settings.interface
+        );
+        if let Err(e) = self.addresses.add(vip) {
+            error!(
+                "vhid {}: cannot add {vip} to '{}': {e}",
+                self.settings.vhid, self.settings.interface
+            );
+        }
+        self.announce();
+    }
+
+    /// Hands the machine the operator's demotion plus the interfaces'.
+    fn sync_demotion(&mut self) {
+        let total = self
+            .operator_demotion
+            .saturating_add(self.links.demotion())
+            .min(MAX_SKEW);
+        if total == self.machine.demotion() {
+            return;
+        }
+        let actions = self.machine.set_demotion(self.now(), total);
+        info!(
+            "vhid {}: demotion {} (operator {}, interfaces {}), effective skew {}",
+            self.settings.vhid,
+            total,
+            self.operator_demotion,
+            self.links.demotion(),
+            self.machine.effective_skew()
+        );
+        self.apply(actions);
+        self.write_status();
+    }
+
+    fn count_bad(&mut self, name: &'static str, explain: &str, src: Option<Ipv4Addr>) {
+        let count = self.bad.entry(name).or_default();
         *count += 1;
         if *count == 1 {
             let from = src.map_or_else(|| "an unknown sender".to_string(), |s| s.to_string());
-            eprintln!(
-                "carpctl: vhid {}: ignoring an advertisement from {from} with {}; further ones are counted (see carpctl status)",
-                self.settings.vhid,
-                defect.explain()
+            warning!(
+                "vhid {}: ignoring an advertisement from {from} with {explain}; further ones are counted (see carpctl status)",
+                self.settings.vhid
             );
         }
         self.status_dirty.get_or_insert_with(Instant::now);
@@ -366,10 +623,10 @@ impl Engine {
                 let totals: Vec<String> = self
                     .bad
                     .iter()
-                    .map(|(d, n)| format!("{} {n}", d.name()))
+                    .map(|(name, n)| format!("{name} {n}"))
                     .collect();
-                eprintln!(
-                    "carpctl: vhid {}: advertisements ignored so far: {}",
+                warning!(
+                    "vhid {}: advertisements ignored so far: {}",
                     self.settings.vhid,
                     totals.join(", ")
                 );
@@ -378,41 +635,29 @@ impl Engine {
         }
     }
 
-    fn serve_control(&mut self, listener: &UnixListener) {
-        while let Ok((stream, _)) = listener.accept() {
-            let _ = stream.set_nonblocking(false);
-            let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-            let mut line = String::new();
-            let mut reader = BufReader::new(&stream);
-            let reply = match reader.read_line(&mut line).ok().and(Request::parse(&line)) {
-                Some(request) => {
-                    self.handle(request);
-                    serde_json::to_string(&self.status()).unwrap_or_default()
-                }
-                None => format!(
-                    "error unknown command '{}'; send 'demote N', 'promote' or 'status'",
-                    line.trim()
-                ),
-            };
-            let _ = (&stream).write_all(format!("{reply}\n").as_bytes());
-        }
-    }
-
-    fn handle(&mut self, request: Request) {
-        let demotion = match request {
-            Request::Status => return,
-            Request::Demote(n) => self.machine.demotion().saturating_add(n),
-            Request::Promote => 0,
+    fn handle(&mut self, call: Call) {
+        let changed = match call.request {
+            Request::Status => false,
+            Request::Demote(n) => {
+                self.operator_demotion = self.operator_demotion.saturating_add(n).min(MAX_SKEW);
+                true
+            }
+            Request::Promote => {
+                self.operator_demotion = 0;
+                true
+            }
         };
-        let actions = self.machine.set_demotion(self.now(), demotion);
-        eprintln!(
-            "carpctl: vhid {}: demotion {}, effective skew {}",
-            self.settings.vhid,
-            self.machine.demotion(),
-            self.machine.effective_skew()
-        );
-        self.apply(actions);
-        self.write_status();
+        if changed {
+            info!(
+                "vhid {}: {} asked for; operator demotion {}",
+                self.settings.vhid,
+                call.request.to_line().trim(),
+                self.operator_demotion
+            );
+            self.sync_demotion();
+            self.write_status();
+        }
+        call.answer(serde_json::to_string(&self.status()).unwrap_or_default());
     }
 
     fn status(&self) -> EngineStatus {
@@ -425,24 +670,27 @@ impl Engine {
             vips: self.settings.vips.iter().map(ToString::to_string).collect(),
             advbase: self.settings.advbase,
             advskew: self.settings.advskew,
-            demotion: self.machine.demotion(),
+            demotion: self.operator_demotion,
+            link_demotion: self.links.demotion(),
             effective_skew: self.machine.effective_skew(),
             preempt: self.settings.preempt,
             since: output::rfc3339(self.since),
             bad_adverts: self
                 .bad
                 .iter()
-                .map(|(d, n)| (d.name().to_string(), *n))
+                .map(|(name, n)| ((*name).to_string(), *n))
                 .collect(),
             last_peer: self.last_peer.map(|p| p.to_string()),
+            links: self.links.states().into_iter().collect(),
         }
     }
 
     fn write_status(&mut self) {
         self.status_dirty = None;
         if let Err(e) = control::write_status(&self.settings.state_dir, &self.status()) {
-            eprintln!(
-                "carpctl: cannot write the state file in '{}': {e}",
+            error!(
+                "vhid {}: cannot write the state file in '{}': {e}",
+                self.settings.vhid,
                 self.settings.state_dir.display()
             );
         }
@@ -455,19 +703,21 @@ impl Engine {
                 Action::AddAddresses => {
                     for vip in self.settings.vips.clone() {
                         if let Err(e) = self.addresses.add(vip) {
-                            eprintln!(
-                                "carpctl: cannot add {vip} to '{}': {e}",
-                                self.settings.interface
+                            error!(
+                                "vhid {}: cannot add {vip} to '{}': {e}",
+                                self.settings.vhid, self.settings.interface
                             );
                         }
                     }
                 }
+                // A deleted interface took its addresses with it.
+                Action::RemoveAddresses if self.links.carp() == LinkState::Missing => {}
                 Action::RemoveAddresses => {
                     for vip in self.settings.vips.clone() {
                         if let Err(e) = self.addresses.remove(vip) {
-                            eprintln!(
-                                "carpctl: cannot remove {vip} from '{}': {e}",
-                                self.settings.interface
+                            error!(
+                                "vhid {}: cannot remove {vip} from '{}': {e}",
+                                self.settings.vhid, self.settings.interface
                             );
                         }
                     }
@@ -489,14 +739,16 @@ impl Engine {
             }
         }
         if let Err(e) = arp::announce(&self.interface, &v4) {
-            eprintln!(
-                "carpctl: cannot send gratuitous ARP on '{}': {e}",
+            warning!(
+                "vhid {}: cannot send gratuitous ARP on '{}': {e}",
+                self.settings.vhid,
                 self.settings.interface
             );
         }
         if let Err(e) = ndp::announce(&self.interface, &v6) {
-            eprintln!(
-                "carpctl: cannot send neighbour advertisements on '{}': {e}",
+            warning!(
+                "vhid {}: cannot send neighbour advertisements on '{}': {e}",
+                self.settings.vhid,
                 self.settings.interface
             );
         }
@@ -512,20 +764,25 @@ impl Engine {
             &self.settings.password,
             &self.hashed,
         );
-        match self.socket.send(&wire::encode_ipv4(self.src, &advert)) {
+        let sent = match &self.socket {
+            Some(socket) => socket.send(&wire::encode_ipv4(self.src, &advert)),
+            None => Err(std::io::Error::other("the interface is gone")),
+        };
+        match sent {
             // Reported once per run of failures, not once a second.
             Err(e) if !self.send_failing => {
                 self.send_failing = true;
-                eprintln!(
-                    "carpctl: cannot send advertisements on '{}': {e}; retrying every interval",
+                warning!(
+                    "vhid {}: cannot send advertisements on '{}': {e}; retrying every interval",
+                    self.settings.vhid,
                     self.settings.interface
                 );
             }
             Ok(()) if self.send_failing => {
                 self.send_failing = false;
-                eprintln!(
-                    "carpctl: advertisements on '{}' are sent again",
-                    self.settings.interface
+                info!(
+                    "vhid {}: advertisements on '{}' are sent again",
+                    self.settings.vhid, self.settings.interface
                 );
             }
             _ => {}
@@ -543,10 +800,14 @@ impl Engine {
             to,
             reason,
         };
-        eprintln!(
-            "carpctl: vhid {} on {}: {from} -> {to} ({reason})",
+        info!(
+            "vhid {} on {}: {from} -> {to} ({reason})",
             self.settings.vhid, self.settings.interface
         );
+        notify(&[NotifyState::Status(&format!(
+            "vhid {} {to} on {}",
+            self.settings.vhid, self.settings.interface
+        ))]);
         if self.stdout_open {
             let line = serde_json::to_string(&event).unwrap_or_default();
             self.stdout_open = toolkit::stdio::print_text(&format!("{line}\n")).unwrap_or(false);
@@ -579,6 +840,8 @@ impl Engine {
             .env("CARP_VHID", self.settings.vhid.to_string())
             .env("CARP_VIPS", self.vip_list())
             .env("CARP_SRC", self.src.to_string())
+            // A hook is not the service systemd watches.
+            .env_remove("NOTIFY_SOCKET")
             .stdin(Stdio::null())
             .stdout(stderr)
             .spawn();
@@ -589,13 +852,11 @@ impl Engine {
                 self.hooks
                     .push(std::thread::spawn(move || match child.wait() {
                         Ok(status) if status.success() => {}
-                        Ok(status) => eprintln!("carpctl: hook '{command}' failed: {status}"),
-                        Err(e) => {
-                            eprintln!("carpctl: hook '{command}' could not be waited for: {e}");
-                        }
+                        Ok(status) => warning!("hook '{command}' failed: {status}"),
+                        Err(e) => warning!("hook '{command}' could not be waited for: {e}"),
                     }));
             }
-            Err(e) => eprintln!("carpctl: cannot run hook '{command}': {e}"),
+            Err(e) => error!("cannot run hook '{command}': {e}"),
         }
     }
 }

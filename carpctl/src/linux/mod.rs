@@ -6,6 +6,7 @@ mod arp;
 mod engine;
 mod link;
 mod ndp;
+mod serve;
 mod socket;
 
 pub use engine::run;

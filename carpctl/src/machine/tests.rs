@@ -307,6 +307,51 @@ fn link_up_makes_a_master_claim_its_addresses_again() {
     assert!(b.link_up(secs(1.0)).is_empty());
 }
 
+/// Regression (link blindness): a master whose link went down kept saying MASTER while the
+/// peer held the VIP. It now drops to INIT without its addresses, and comes back as BACKUP.
+#[test]
+fn link_down_leaves_init_and_link_up_waits_as_backup() {
+    let mut m = master(0, true);
+    let a = m.link_down();
+    assert_eq!(
+        a,
+        vec![
+            Action::RemoveAddresses,
+            Action::Transition {
+                from: State::Master,
+                to: State::Init,
+                reason: Reason::LinkDown
+            }
+        ]
+    );
+    assert_eq!(m.state(), State::Init);
+    assert_eq!(m.deadline(), None, "no adverts while the link is down");
+    assert!(m.tick(secs(100.0)).is_empty());
+    assert!(m.link_down().is_empty(), "already down");
+    // Adverts heard in INIT (a late packet) change nothing.
+    assert!(m.advert(secs(100.0), LOWER, 1, 200).is_empty());
+    let a = m.link_up(secs(100.0));
+    assert_eq!(a[0], Action::RemoveAddresses);
+    assert_eq!(
+        transition(&a),
+        Some((State::Init, State::Backup, Reason::LinkUp))
+    );
+    assert_eq!(m.deadline(), Some(secs(103.0)));
+    // With preempt and a better skew it takes the VIP back from a worse master.
+    let a = m.advert(secs(100.5), LOWER, 1, 100);
+    assert_eq!(
+        transition(&a),
+        Some((State::Backup, State::Master, Reason::Preempt))
+    );
+
+    let mut b = machine(100, false);
+    b.start(secs(0.0));
+    assert_eq!(
+        transition(&b.link_down()),
+        Some((State::Backup, State::Init, Reason::LinkDown))
+    );
+}
+
 #[cfg(target_endian = "little")]
 #[test]
 fn ties_are_broken_in_ucarps_order_on_little_endian_hosts() {

@@ -12,11 +12,18 @@ fn args() -> RunArgs {
         advskew: 0,
         preempt: true,
         src: None,
+        track: vec!["eth1".into()],
     }
 }
 
 fn check(a: RunArgs) -> Result<RunSettings, Error> {
-    a.validate(Password::new(b"p"), None, None, DEFAULT_STATE_DIR.into())
+    a.validate(
+        Password::new(b"p"),
+        "/etc/carp.pass".into(),
+        None,
+        None,
+        DEFAULT_STATE_DIR.into(),
+    )
 }
 
 #[test]
@@ -93,6 +100,20 @@ fn each_bad_value_is_named() {
                 ..args()
             },
             "invalid interface 'a-very-long-interface'",
+        ),
+        (
+            RunArgs {
+                track: vec!["eth1".into(), "lo;x y".into()],
+                ..args()
+            },
+            "invalid track 'lo;x y'",
+        ),
+        (
+            RunArgs {
+                track: vec![String::new()],
+                ..args()
+            },
+            "invalid track ''",
         ),
         (
             RunArgs {

@@ -160,33 +160,55 @@ impl Lab {
         sh(&["ip", "-n", &bridge, "link", "add", "br0", "type", "bridge"]);
         sh(&["ip", "-n", &bridge, "link", "set", "br0", "up"]);
         for i in 1..=hosts {
-            let ns = lab.ns(i);
-            let (inner, outer) = (format!("{}v{i}", lab.tag), lab.port(i));
-            sh(&["ip", "netns", "add", &ns]);
-            sh(&[
-                "ip", "link", "add", &inner, "type", "veth", "peer", "name", &outer,
-            ]);
-            sh(&["ip", "link", "set", &inner, "netns", &ns]);
-            sh(&["ip", "link", "set", &outer, "netns", &bridge]);
-            sh(&[
-                "ip", "-n", &bridge, "link", "set", &outer, "master", "br0", "up",
-            ]);
-            sh(&["ip", "-n", &ns, "link", "set", &inner, "name", "eth0"]);
-            sh(&[
-                "ip",
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("10.77.0.{i}/24"),
-                "dev",
-                "eth0",
-            ]);
-            sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
-            sh(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
+            sh(&["ip", "netns", "add", &lab.ns(i)]);
+            lab.plug_cable(i);
+            sh(&["ip", "-n", &lab.ns(i), "link", "set", "lo", "up"]);
         }
         lab.write_pass("pass", PASSWORD);
         lab
+    }
+
+    /// Gives `host` its cable: a veth pair, eth0 with 10.77.0.host/24 inside the host, the
+    /// other end on the bridge. Also plugs a host whose eth0 was deleted back in.
+    pub fn plug_cable(&self, host: usize) {
+        let (ns, bridge) = (self.ns(host), self.bridge_ns());
+        let (inner, outer) = (format!("{}v{host}", self.tag), self.port(host));
+        sh(&[
+            "ip", "link", "add", &inner, "type", "veth", "peer", "name", &outer,
+        ]);
+        sh(&["ip", "link", "set", &inner, "netns", &ns]);
+        sh(&["ip", "link", "set", &outer, "netns", &bridge]);
+        sh(&[
+            "ip", "-n", &bridge, "link", "set", &outer, "master", "br0", "up",
+        ]);
+        sh(&["ip", "-n", &ns, "link", "set", &inner, "name", "eth0"]);
+        let addr = format!("10.77.0.{host}/24");
+        sh(&["ip", "-n", &ns, "addr", "add", &addr, "dev", "eth0"]);
+        sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
+    }
+
+    /// Deletes `host`'s eth0 (and with it the bridge end of its cable).
+    pub fn delete_cable(&self, host: usize) {
+        sh(&["ip", "-n", &self.ns(host), "link", "del", "eth0"]);
+    }
+
+    /// A second link inside `host`: `trk0` (to track) paired with `trk1`, both up. Setting
+    /// `trk1` down takes `trk0`'s carrier.
+    pub fn add_tracked_link(&self, host: usize) {
+        let ns = self.ns(host);
+        sh(&[
+            "ip", "-n", &ns, "link", "add", "trk0", "type", "veth", "peer", "name", "trk1",
+        ]);
+        sh(&["ip", "-n", &ns, "link", "set", "trk0", "up"]);
+        sh(&["ip", "-n", &ns, "link", "set", "trk1", "up"]);
+    }
+
+    /// Runs `ip ARGS` inside `host`'s namespace.
+    pub fn ip(&self, host: usize, args: &[&str]) {
+        let ns = self.ns(host);
+        let mut all = vec!["ip", "-n", &ns];
+        all.extend_from_slice(args);
+        sh(&all);
     }
 
     pub fn bridge_ns(&self) -> String {
@@ -225,7 +247,21 @@ impl Lab {
     }
 
     pub fn carpctl_with_pass(&mut self, host: usize, pass: &Path, extra: &[&str]) -> usize {
+        self.carpctl_with_env(host, pass, extra, &[])
+    }
+
+    /// [`Lab::carpctl_with_pass`] with extra environment variables.
+    pub fn carpctl_with_env(
+        &mut self,
+        host: usize,
+        pass: &Path,
+        extra: &[&str],
+        env: &[(&str, &Path)],
+    ) -> usize {
         let mut command = Command::new("ip");
+        for (key, value) in env {
+            command.env(key, value);
+        }
         command
             .args([
                 "netns",
@@ -438,6 +474,79 @@ impl Lab {
         .join()
         .unwrap();
     }
+}
+
+/// One CARP packet seen on a host's eth0, with when it arrived.
+pub struct Captured {
+    pub at: Instant,
+    pub packet: Vec<u8>,
+}
+
+impl Lab {
+    /// Records every CARP packet reaching `host`'s eth0 for `during`, in a thread; join it
+    /// for the packets.
+    pub fn capture(&self, host: usize, during: Duration) -> std::thread::JoinHandle<Vec<Captured>> {
+        let ns = format!("/run/netns/{}", self.ns(host));
+        let own = Lab::addr(host);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            let file = std::fs::File::open(ns).unwrap();
+            nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let socket = socket2::Socket::new(
+                socket2::Domain::IPV4,
+                socket2::Type::RAW,
+                Some(socket2::Protocol::from(i32::from(wire::PROTOCOL))),
+            )
+            .unwrap();
+            socket.bind_device(Some(b"eth0")).unwrap();
+            socket
+                .join_multicast_v4_n(
+                    &wire::GROUP,
+                    &socket2::InterfaceIndexOrAddress::Address(own),
+                )
+                .unwrap();
+            ready_tx.send(()).unwrap();
+            let end = Instant::now() + during;
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 2048];
+            loop {
+                let left = end.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return seen;
+                }
+                socket.set_read_timeout(Some(left)).unwrap();
+                if let Ok(n) = std::io::Read::read(&mut &socket, &mut buf) {
+                    seen.push(Captured {
+                        at: Instant::now(),
+                        packet: buf[..n].to_vec(),
+                    });
+                }
+            }
+        });
+        ready_rx.recv().unwrap();
+        handle
+    }
+}
+
+/// The captured packets sent from `src`, decoded.
+pub fn adverts_from(captured: &[Captured], src: Ipv4Addr) -> Vec<(Instant, Advert, [u8; 56])> {
+    captured
+        .iter()
+        .filter_map(|c| {
+            let r = wire::decode_ipv4(&c.packet).ok()?;
+            let packet: [u8; 56] = c.packet.as_slice().try_into().ok()?;
+            (r.src == src).then_some((c.at, r.advert, packet))
+        })
+        .collect()
+}
+
+/// The longest time between two consecutive instants.
+pub fn longest_gap(times: &[Instant]) -> Duration {
+    times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or_default()
 }
 
 /// An advertisement for the lab's vhid and VIP, signed with `password`.
