@@ -244,11 +244,9 @@ fn which(tool: &str) -> bool {
 /// ruleset) and the files live in a scratch directory: Debian's stock nftables.conf with the
 /// include line, loaded twice (boot, then `systemctl reload nftables`), keeps both tables.
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn debian_nftables_conf_loads_the_rules_at_boot_and_reload() {
-    let test = "debian_nftables_conf_loads_the_rules_at_boot_and_reload";
-    if skip_without_nft(test) {
-        return;
-    }
+    assert_nft();
     let dir = tempfile::tempdir().unwrap();
     let drop_in = dir.path().join("nftables.d");
     std::fs::create_dir(&drop_in).unwrap();

@@ -1,16 +1,18 @@
 //! The installed suite: `make install` into a DESTDIR, then the installed binaries and operator
 //! scripts run from there (on PATH, without the build tree); the systemd units checked by
-//! `systemd-analyze verify`; the Prometheus rules by promtool; the Debian package built,
-//! inspected, installed and purged (as root). Every install is of the debug build
+//! `systemd-analyze verify`; the Prometheus rules by promtool; the Debian package built and
+//! inspected, and (as root) installed and purged. Every install is of the debug build
 //! (`PROFILE=dev`), which `cargo test` has already made, so no release build is paid for here.
+//! The programs these tests call come from scripts/install-deps; a missing one fails the test
+//! with the package to install.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use testkit::{start_on_shared_port, RedisConfig};
 
-/// Every file `make install` puts under the prefix, but for the man pages and completions,
-/// which the loops below list from the tools and their subcommands.
+/// Every file `make install` puts under the prefix, but for the man pages and completions:
+/// those are whatever docgen wrote (its own tests hold it to every tool and subcommand).
 const INSTALLED: &[&str] = &[
     "bin/redis-slotcheck",
     "bin/redis-cluster-create",
@@ -26,24 +28,6 @@ const INSTALLED: &[&str] = &[
     "share/redis-carp-tools/prometheus/redis-cluster-rules.yml",
 ];
 
-/// The man pages: one per tool and subcommand; carpctl's in section 8.
-const MAN_PAGES: &[&str] = &[
-    "man1/redis-slotcheck.1",
-    "man1/redis-cluster-create.1",
-    "man1/redis-cluster-create-plan.1",
-    "man1/redis-cluster-create-apply.1",
-    "man1/redis-cluster-create-reset.1",
-    "man1/pfgen.1",
-    "man1/pfgen-allowlist.1",
-    "man8/carpctl.8",
-    "man8/carpctl-run.8",
-    "man8/carpctl-status.8",
-    "man8/carpctl-demote.8",
-    "man8/carpctl-promote.8",
-    "man8/carpctl-rcconf.8",
-    "man8/carpctl-alias.8",
-];
-
 const TOOLS: [&str; 4] = [
     "redis-slotcheck",
     "redis-cluster-create",
@@ -51,17 +35,14 @@ const TOOLS: [&str; 4] = [
     "carpctl",
 ];
 
-fn completions() -> Vec<String> {
-    TOOLS
+/// The pages and completions docgen wrote under `docs` (as `share/...` paths), sorted.
+fn generated(docs: &Path) -> Vec<String> {
+    let mut files: Vec<String> = files_under(docs)
         .iter()
-        .flat_map(|tool| {
-            [
-                format!("share/bash-completion/completions/{tool}"),
-                format!("share/zsh/vendor-completions/_{tool}"),
-                format!("share/fish/vendor_completions.d/{tool}.fish"),
-            ]
-        })
-        .collect()
+        .map(|f| f.strip_prefix(docs).unwrap().display().to_string())
+        .collect();
+    files.sort();
+    files
 }
 
 /// Runs `make ARGS` in the workspace with the debug build and this test's own docgen
@@ -123,13 +104,6 @@ fn files_under(root: &Path) -> Vec<PathBuf> {
     found
 }
 
-fn has(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn installs_into_a_destdir_and_runs_from_there() {
     let scratch = tempfile::tempdir().unwrap();
@@ -139,18 +113,18 @@ fn installs_into_a_destdir_and_runs_from_there() {
         &["install", &format!("DESTDIR={}", destdir.display())],
     );
     let prefix = destdir.join("usr/local");
-    let man = |page: &str| format!("share/man/{page}");
-    for file in INSTALLED
-        .iter()
-        .map(|f| f.to_string())
-        .chain(MAN_PAGES.iter().map(|p| man(p)))
-        .chain(completions())
-    {
+    let docs = generated(&scratch.path().join("docgen"));
+    assert!(docs.contains(&"share/man/man8/carpctl-demote.8".to_string()));
+    assert_eq!(
+        docs.iter().filter(|f| !f.starts_with("share/man/")).count(),
+        3 * TOOLS.len()
+    );
+    for file in INSTALLED.iter().map(|f| f.to_string()).chain(docs.clone()) {
         assert!(prefix.join(&file).is_file(), "{file} was not installed");
     }
     assert_eq!(
         files_under(&destdir).len(),
-        INSTALLED.len() + MAN_PAGES.len() + completions().len() + 1,
+        INSTALLED.len() + docs.len() + 1,
         "one more: the settings file the units read, as an example"
     );
 
@@ -163,21 +137,18 @@ fn installs_into_a_destdir_and_runs_from_there() {
         text(&version.stdout).trim(),
         format!("carpctl {}", env!("CARGO_PKG_VERSION"))
     );
-    if has("man") {
-        let page = Command::new("man")
-            .arg("-l")
-            .arg(prefix.join("share/man/man8/carpctl-demote.8"))
-            .env("MANWIDTH", "100")
-            .output()
-            .unwrap();
-        assert!(
-            text(&page.stdout).contains("--no-hold"),
-            "{}",
-            text(&page.stdout)
-        );
-    } else {
-        eprintln!("skipping the man page rendering: man is not installed");
-    }
+    testkit::assert_tool("man", "man-db");
+    let page = Command::new("man")
+        .arg("-l")
+        .arg(prefix.join("share/man/man8/carpctl-demote.8"))
+        .env("MANWIDTH", "100")
+        .output()
+        .unwrap();
+    assert!(
+        text(&page.stdout).contains("--no-hold"),
+        "{}",
+        text(&page.stdout)
+    );
     let completion = Command::new("bash")
         .arg("-c")
         .arg(format!(
@@ -310,10 +281,8 @@ fn cluster_health_runs_installed(prefix: &Path, scratch: &Path) {
 
 #[test]
 fn systemd_units_verify_clean() {
-    if !has("systemd-analyze") {
-        eprintln!("skipping systemd_units_verify_clean: systemd-analyze is not installed");
-        return;
-    }
+    testkit::assert_tool("systemd-analyze", "systemd");
+    testkit::assert_tool("man", "man-db");
     // Installed under a prefix of its own (no DESTDIR), so the paths in the units exist and
     // verify checks them; MANPATH lets it find the Documentation= pages there too.
     let scratch = tempfile::tempdir().unwrap();
@@ -349,12 +318,7 @@ fn systemd_units_verify_clean() {
 
 #[test]
 fn prometheus_rules_check_and_pass_their_tests() {
-    if !has("promtool") {
-        eprintln!(
-            "skipping prometheus_rules_check_and_pass_their_tests: promtool is not installed (Debian package prometheus)"
-        );
-        return;
-    }
+    testkit::assert_tool("promtool", "prometheus");
     let dir = testkit::workspace_root().join("packaging/prometheus");
     for args in [
         ["check", "rules", "redis-cluster-rules.yml"],
@@ -372,6 +336,73 @@ fn prometheus_rules_check_and_pass_their_tests() {
             text(&out.stderr)
         );
     }
+}
+
+/// `make deb` of the debug build into `scratch`; the path of the package.
+fn build_deb(scratch: &Path) -> PathBuf {
+    testkit::assert_tool("dpkg-deb", "dpkg");
+    testkit::assert_tool("dpkg-shlibdeps", "dpkg-dev");
+    let built = make(
+        scratch,
+        &[
+            "deb",
+            &format!("DEB_STAGE={}", scratch.join("stage").display()),
+            &format!("DEB_OUT={}", scratch.display()),
+        ],
+    );
+    let deb = PathBuf::from(text(&built.stdout).lines().last().unwrap().trim());
+    assert!(deb.is_file(), "{}", text(&built.stdout));
+    deb
+}
+
+/// The regular files in the package, as absolute paths.
+fn packaged_files(deb: &Path) -> Vec<String> {
+    let listing = testkit::run("dpkg-deb", &["-c", deb.to_str().unwrap()]);
+    let mut files: Vec<String> = text(&listing.stdout)
+        .lines()
+        .filter(|l| l.starts_with('-'))
+        .map(|l| {
+            l.rsplit(' ')
+                .next()
+                .unwrap()
+                .trim_start_matches('.')
+                .to_string()
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn debian_package_holds_the_install_under_usr() {
+    let scratch = tempfile::tempdir().unwrap();
+    let deb = build_deb(scratch.path());
+    let mut expected: Vec<String> = INSTALLED
+        .iter()
+        .map(|f| f.to_string())
+        .chain(generated(&scratch.path().join("docgen")))
+        .map(|f| {
+            if f.starts_with("share/man/") {
+                format!("/usr/{f}.gz")
+            } else {
+                format!("/usr/{f}")
+            }
+        })
+        .chain([
+            "/etc/default/redis-carp-tools".to_string(),
+            "/usr/share/doc/redis-carp-tools/copyright".to_string(),
+        ])
+        .collect();
+    expected.sort();
+    assert_eq!(packaged_files(&deb), expected);
+    let depends = testkit::run("dpkg-deb", &["-f", deb.to_str().unwrap(), "Depends"]);
+    let depends = text(&depends.stdout);
+    assert!(
+        depends.starts_with("libc6 (>= ") && depends.trim_end().ends_with(", bash, jq"),
+        "{depends}"
+    );
+    let conffiles = testkit::run("dpkg-deb", &["-I", deb.to_str().unwrap(), "conffiles"]);
+    assert_eq!(text(&conffiles.stdout), "/etc/default/redis-carp-tools\n");
 }
 
 /// Purges the package when the test ends, also when it fails half-way.
@@ -393,67 +424,20 @@ fn package_installed() -> bool {
 }
 
 #[test]
-fn debian_package_builds_installs_and_removes_cleanly() {
-    if !has("dpkg-deb") || !has("dpkg-shlibdeps") {
-        eprintln!("skipping debian_package_builds_installs_and_removes_cleanly: needs dpkg-deb and dpkg-shlibdeps (dpkg-dev)");
-        return;
-    }
-    let scratch = tempfile::tempdir().unwrap();
-    let built = make(
-        scratch.path(),
-        &[
-            "deb",
-            &format!("DEB_STAGE={}", scratch.path().join("stage").display()),
-            &format!("DEB_OUT={}", scratch.path().display()),
-        ],
-    );
-    let deb = PathBuf::from(text(&built.stdout).lines().last().unwrap().trim());
-    assert!(deb.is_file(), "{}", text(&built.stdout));
-
-    let listing = testkit::run("dpkg-deb", &["-c", deb.to_str().unwrap()]);
-    let listed: Vec<String> = text(&listing.stdout)
-        .lines()
-        .filter(|l| l.starts_with('-'))
-        .map(|l| {
-            l.rsplit(' ')
-                .next()
-                .unwrap()
-                .trim_start_matches('.')
-                .to_string()
-        })
-        .collect();
-    let mut expected: Vec<String> = INSTALLED
-        .iter()
-        .map(|f| format!("/usr/{f}"))
-        .chain(MAN_PAGES.iter().map(|p| format!("/usr/share/man/{p}.gz")))
-        .chain(completions().iter().map(|f| format!("/usr/{f}")))
-        .chain([
-            "/etc/default/redis-carp-tools".to_string(),
-            "/usr/share/doc/redis-carp-tools/copyright".to_string(),
-        ])
-        .collect();
-    let mut listed_sorted = listed.clone();
-    listed_sorted.sort();
-    expected.sort();
-    assert_eq!(listed_sorted, expected);
-    let depends = testkit::run("dpkg-deb", &["-f", deb.to_str().unwrap(), "Depends"]);
-    let depends = text(&depends.stdout);
+#[ignore = "needs root: run with --include-ignored as root"]
+fn debian_package_installs_and_purges_cleanly() {
+    testkit::assert_root();
     assert!(
-        depends.starts_with("libc6 (>= ") && depends.trim_end().ends_with(", bash, jq"),
-        "{depends}"
+        !package_installed(),
+        "redis-carp-tools is installed on this machine already and this test would remove it; remove it first"
     );
-
-    if !testkit::require_root("installing the package") {
-        return;
-    }
-    if package_installed() {
-        eprintln!("skipping the install of the package: redis-carp-tools is installed on this machine already, and the test would remove it");
-        return;
-    }
+    let scratch = tempfile::tempdir().unwrap();
+    let deb = build_deb(scratch.path());
+    let files = packaged_files(&deb);
     let _purge = Installed;
     testkit::run("dpkg", &["-i", deb.to_str().unwrap()]);
     assert!(package_installed());
-    // On PATH, as any command; man finds the pages.
+    // On PATH, as any command; man finds the pages; the units verify in place.
     let version = Command::new("sh")
         .args(["-c", "redis-slotcheck --version"])
         .env("PATH", "/usr/bin:/bin")
@@ -463,27 +447,25 @@ fn debian_package_builds_installs_and_removes_cleanly() {
         text(&version.stdout).trim(),
         format!("redis-slotcheck {}", env!("CARGO_PKG_VERSION"))
     );
-    if has("man") {
-        let found = testkit::run("man", &["-w", "carpctl-run"]);
-        assert_eq!(
-            text(&found.stdout).trim(),
-            "/usr/share/man/man8/carpctl-run.8.gz"
-        );
-    }
-    if has("systemd-analyze") {
-        let verify = Command::new("systemd-analyze")
-            .args(["verify", "/usr/lib/systemd/system/carpctl@.service"])
-            .output()
-            .unwrap();
-        assert!(
-            verify.status.success() && verify.stderr.is_empty(),
-            "{}",
-            text(&verify.stderr)
-        );
-    }
+    testkit::assert_tool("man", "man-db");
+    let found = testkit::run("man", &["-w", "carpctl-run"]);
+    assert_eq!(
+        text(&found.stdout).trim(),
+        "/usr/share/man/man8/carpctl-run.8.gz"
+    );
+    testkit::assert_tool("systemd-analyze", "systemd");
+    let verify = Command::new("systemd-analyze")
+        .args(["verify", "/usr/lib/systemd/system/carpctl@.service"])
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success() && verify.stderr.is_empty(),
+        "{}",
+        text(&verify.stderr)
+    );
     testkit::run("dpkg", &["--purge", "redis-carp-tools"]);
     assert!(!package_installed());
-    let left: Vec<&String> = listed.iter().filter(|f| Path::new(f).exists()).collect();
+    let left: Vec<&String> = files.iter().filter(|f| Path::new(f).exists()).collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
@@ -508,25 +490,27 @@ fn freebsd_port_matches_the_workspace() {
     let docs = tempfile::tempdir().unwrap();
     let docgen = testkit::build_tools(&["docgen"]).join("docgen");
     testkit::run(docgen.to_str().unwrap(), &[docs.path().to_str().unwrap()]);
-    let mut generated: Vec<String> = files_under(docs.path())
-        .iter()
+    let mut pages: Vec<String> = generated(docs.path())
+        .into_iter()
         .map(|f| {
-            let relative = f.strip_prefix(docs.path()).unwrap().display().to_string();
-            if relative.starts_with("share/man/") {
-                format!("{relative}.gz")
+            if f.starts_with("share/man/") {
+                format!("{f}.gz")
             } else {
-                relative.replace("zsh/vendor-completions", "zsh/site-functions")
+                f.replace("zsh/vendor-completions", "zsh/site-functions")
             }
         })
         .collect();
-    generated.sort();
+    pages.sort();
     let plist = std::fs::read_to_string(port.join("pkg-plist")).unwrap();
     let mut listed: Vec<&str> = plist
         .lines()
         .filter(|l| l.starts_with("share/man/") || l.contains("completion") || l.contains("zsh"))
         .collect();
     listed.sort_unstable();
-    assert_eq!(listed, generated);
+    assert_eq!(
+        listed, pages,
+        "pkg-plist lists other pages and completions than docgen writes"
+    );
     for tool in TOOLS {
         assert!(plist.contains(&format!("bin/{tool}\n")), "{tool}");
     }
