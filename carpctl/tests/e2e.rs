@@ -296,6 +296,38 @@ fn demote_and_promote_move_the_vip() {
     });
 }
 
+/// A hold outlives the engine that took it: an engine started beside one starts demoted, so a
+/// host taken out by hand stays out across a restart, until `carpctl promote`.
+#[test]
+fn an_engine_starts_with_the_demotion_of_a_hold() {
+    if !can_run("an_engine_starts_with_the_demotion_of_a_hold") {
+        return;
+    }
+    let mut lab = Lab::new(2);
+    std::fs::create_dir_all(lab.state_dir(1)).unwrap();
+    let hold = carpctl::control::Hold {
+        demotion: 240,
+        vhid: None,
+        since: "2026-01-01T00:00:00.000Z".into(),
+    };
+    carpctl::control::write_hold(&lab.state_dir(1), &hold).unwrap();
+    lab.carpctl(1, &["--advskew", "0", "--preempt"]);
+    lab.carpctl(2, &["--advskew", "100", "--preempt"]);
+    wait_until(SETTLE, "host 2 MASTER despite its higher skew", || {
+        lab.state(2).as_deref() == Some("MASTER")
+    });
+    let status = lab.status(1).unwrap();
+    assert_eq!(
+        (status["state"].as_str(), &status["demotion"]),
+        (Some("BACKUP"), &serde_json::json!(240))
+    );
+    let out = lab.control(1, &["promote"]);
+    assert!(out.status.success());
+    wait_until(SETTLE, "host 1 preempts once promoted", || {
+        lab.state(1).as_deref() == Some("MASTER")
+    });
+}
+
 /// A peer with another password is named on stderr, counted, and never obeyed.
 #[test]
 fn wrong_password_is_reported_and_ignored() {
