@@ -38,17 +38,17 @@ pub fn render(policy: &Policy) -> String {
         );
     }
     if let Some(carp) = &policy.carp {
-        out.rule(
-            "The virtual IPs the clients connect to (one per CARP group); CARP moves them\n\
-             between the hosts.",
-            &format!(
-                "vip = \"{}\"",
-                match carp.vips.as_slice() {
-                    [one] => one.to_string(),
-                    many => format!("{{ {} }}", join(many)),
-                }
+        match carp.vips.as_slice() {
+            [one] => out.rule(
+                "The virtual IP the clients connect to; CARP moves it between the hosts.",
+                &format!("vip = \"{one}\""),
             ),
-        );
+            many => out.rule(
+                "The virtual IPs the clients connect to, one per CARP group; CARP moves them\n\
+                 between the hosts.",
+                &format!("vip = \"{{ {} }}\"", join(many)),
+            ),
+        }
         out.rule(
             &format!(
                 "This host's own address on {}, where its Redis instances listen.",

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use redis_cluster::session::command;
 use redis_cluster::survey::{connect, in_parallel, survey};
-use redis_cluster::{ConnectOptions, NodeAddr, NodeTable, Role};
+use redis_cluster::{ConnectOptions, Deadline, NodeAddr, NodeTable, Role};
 
 /// One node as the policy sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,7 +151,7 @@ pub struct Promotion {
 pub fn execute(
     decisions: &[Decision],
     options: &ConnectOptions,
-    deadline: Instant,
+    deadline: Deadline,
 ) -> Vec<Promotion> {
     let chosen: Vec<(NodeAddr, NodeAddr)> = decisions
         .iter()
@@ -173,20 +173,25 @@ pub fn execute(
     })
 }
 
-fn promote(replica: NodeAddr, options: &ConnectOptions, deadline: Instant) -> Result<(), String> {
-    let mut connection = connect(replica, options).map_err(|e| e.to_string())?;
+fn promote(replica: NodeAddr, options: &ConnectOptions, deadline: Deadline) -> Result<(), String> {
+    let mut connection = connect(replica, options, deadline).map_err(|e| e.to_string())?;
     command::<()>(&mut connection, &["CLUSTER", "FAILOVER", "FORCE"])?;
     loop {
         let info: String = command(&mut connection, &["INFO", "replication"])?;
         if redis_cluster::Info::parse(&info).get("role") == Some("master") {
             return Ok(());
         }
-        if Instant::now() >= deadline {
+        if deadline.passed() {
             return Err(format!(
-                "{replica} is not master yet (CLUSTER FAILOVER FORCE needs the votes of a majority of masters)"
+                "{replica} is not master within {} (CLUSTER FAILOVER FORCE needs the votes of a \
+                 majority of masters, and none is given twice for one shard within twice the \
+                 node timeout)",
+                redis_cluster::deadline::seconds(deadline.bound())
             ));
         }
-        std::thread::sleep(Duration::from_millis(10));
+        deadline
+            .sleep_until(Instant::now() + Duration::from_millis(10))
+            .map_err(|e| e.to_string())?;
     }
 }
 

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use redis_cluster::session::{command, meet, Sessions};
 use redis_cluster::survey::in_parallel;
-use redis_cluster::{ConnectOptions, NodeAddr, Plan};
+use redis_cluster::{ConnectOptions, Connection, Deadline, NodeAddr, Plan};
 
 use super::layout::Layout;
 use super::migrate::{self, Counters, End};
@@ -267,9 +267,9 @@ struct Nodes {
 }
 
 impl Nodes {
-    fn new(addrs: BTreeSet<NodeAddr>, options: &ConnectOptions) -> Nodes {
+    fn new(addrs: BTreeSet<NodeAddr>, options: &ConnectOptions, deadline: Instant) -> Nodes {
         Nodes {
-            sessions: Sessions::new(addrs.into_iter().collect(), options),
+            sessions: Sessions::new(addrs.into_iter().collect(), options, bound(deadline)),
         }
     }
 
@@ -284,7 +284,7 @@ impl Nodes {
     fn on<R>(
         &self,
         addr: NodeAddr,
-        work: impl FnOnce(&mut redis::Connection) -> Result<R, String>,
+        work: impl FnOnce(&mut Connection) -> Result<R, String>,
     ) -> Result<R, CreateError> {
         self.sessions
             .with(self.index(addr), work)
@@ -302,7 +302,7 @@ impl Nodes {
     fn others(
         &self,
         except: &[NodeAddr],
-        work: impl Fn(&mut redis::Connection) -> Result<(), String> + Sync,
+        work: impl Fn(&mut Connection) -> Result<(), String> + Sync,
     ) -> Result<(), CreateError> {
         let targets: Vec<NodeAddr> = self
             .sessions
@@ -314,6 +314,11 @@ impl Nodes {
         let results = in_parallel(&targets, |&a| self.on(a, &work));
         results.into_iter().collect()
     }
+}
+
+/// What is left until `deadline`, as the bound of every connection and reply.
+fn bound(deadline: Instant) -> Deadline {
+    Deadline::after(deadline.saturating_duration_since(Instant::now()))
 }
 
 /// The live nodes of the cluster now, masters first.
@@ -354,7 +359,7 @@ fn run_stage(
             _ => {}
         }
     }
-    let nodes = Nodes::new(addrs, &options.connect);
+    let nodes = Nodes::new(addrs, &options.connect, deadline);
     let forget_everywhere = |id: &str, except: &[NodeAddr]| {
         nodes.others(except, |c| {
             match command::<()>(c, &["CLUSTER", "FORGET", id]) {
@@ -381,11 +386,17 @@ fn run_stage(
                 } = step
                 {
                     for &source in sources {
-                        migrate::move_back(source, *owner, *slot, &options.connect, counters)
-                            .map_err(|message| CreateError::ConvergeStep {
+                        let link = migrate::Link {
+                            options: &options.connect,
+                            deadline: bound(deadline),
+                            counters,
+                        };
+                        migrate::move_back(source, *owner, *slot, &link).map_err(|message| {
+                            CreateError::ConvergeStep {
                                 node: source.to_string(),
                                 message,
-                            })?;
+                            }
+                        })?;
                     }
                     for &node in sources.iter().chain([owner]) {
                         nodes.on(node, |c| {
@@ -544,12 +555,18 @@ fn run_stage(
             // The movers run in threads of their own; this one reports their progress.
             let outcome = std::thread::scope(|scope| {
                 let movers = scope.spawn(|| {
+                    let link = migrate::Link {
+                        options: &options.connect,
+                        deadline: bound(deadline),
+                        counters,
+                    };
                     let results = in_parallel(&jobs, |(from, to, others, slots)| {
-                        migrate::move_slots(from, to, others, slots, &options.connect, counters)
-                            .map_err(|message| CreateError::ConvergeStep {
+                        migrate::move_slots(from, to, others, slots, &link).map_err(|message| {
+                            CreateError::ConvergeStep {
                                 node: from.addr.to_string(),
                                 message,
-                            })
+                            }
+                        })
                     });
                     finished.store(true, Ordering::Relaxed);
                     results.into_iter().collect::<Result<Vec<()>, _>>()
@@ -694,7 +711,7 @@ fn wait_met(
 
 /// Coordinated `CLUSTER FAILOVER` on `node`, waited for; asked again if Redis gave it up.
 fn failover(nodes: &Nodes, node: NodeAddr, deadline: Instant) -> Result<(), CreateError> {
-    let is_master = |c: &mut redis::Connection| {
+    let is_master = |c: &mut Connection| {
         let info: String = command(c, &["INFO", "replication"])?;
         Ok(redis_cluster::Info::parse(&info).get("role") == Some("master"))
     };
@@ -758,7 +775,7 @@ fn wait_usable(
     progress: Progress,
 ) -> Result<bool, CreateError> {
     let addrs: Vec<NodeAddr> = target.nodes().map(|(a, _)| a).collect();
-    let sessions = Sessions::new(addrs.clone(), &options.connect);
+    let sessions = Sessions::new(addrs.clone(), &options.connect, bound(deadline));
     let ids: Vec<String> = sessions
         .each(|_, c| command(c, &["CLUSTER", "MYID"]))
         .into_iter()
@@ -776,13 +793,8 @@ fn wait_usable(
             "waiting for the cluster: {ready}/{total} nodes ready"
         ));
     };
-    let (snapshots, ready) = wait::until_ready(
-        &sessions,
-        &expected,
-        deadline,
-        Duration::from_millis(50),
-        &report,
-    );
+    let (snapshots, ready) =
+        wait::until_ready(&sessions, &expected, Duration::from_millis(50), &report);
     if !ready {
         return Err(CreateError::NotReady {
             waited: options.timeout,

@@ -18,10 +18,12 @@
 //! otherwise the slot is left open and the key named.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
 
+use redis::Value;
+
+use redis_cluster::resp::Reply;
 use redis_cluster::survey::connect;
-use redis_cluster::{ConnectOptions, NodeAddr};
+use redis_cluster::{ConnectOptions, Connection, Deadline, NodeAddr};
 
 /// Slots per round trip.
 const CHUNK: usize = 128;
@@ -30,7 +32,7 @@ const KEYS_PER_SLOT: usize = 1000;
 /// Keys per `MIGRATE` at most.
 const KEYS_PER_MIGRATE: usize = 2000;
 /// Bound on one `MIGRATE`, in milliseconds (its own timeout, sent with the command).
-const MIGRATE_TIMEOUT_MS: u64 = 10_000;
+const MIGRATE_TIMEOUT_MS: &str = "10000";
 
 /// Counts shared by every mover, read by the progress ticker.
 #[derive(Debug, Default)]
@@ -55,43 +57,25 @@ pub enum Direction {
     Back,
 }
 
-/// Moves `slots` from `from` to `to`; `others` are the other masters to tell. Returns keys moved.
+/// Moves `slots` from `from` to `to`; `others` are the other masters to tell.
 pub fn move_slots(
     from: &End,
     to: &End,
     others: &[NodeAddr],
     slots: &[u16],
-    options: &ConnectOptions,
-    counters: &Counters,
+    link: &Link,
 ) -> Result<(), String> {
-    let mut pair = Pair::open(from.addr, to.addr, Direction::Away, options, counters)?;
-    let mut rest: Vec<redis::Connection> = others
-        .iter()
-        .filter_map(|&a| open(a, options).ok())
-        .collect();
+    let mut pair = Pair::open(from.addr, to.addr, Direction::Away, link)?;
+    let mut rest: Vec<Connection> = others.iter().filter_map(|&a| open(a, link).ok()).collect();
     for chunk in slots.chunks(CHUNK) {
-        pipeline(&mut pair.target, to.addr, chunk, |p, s| {
-            p.cmd("CLUSTER")
-                .arg("SETSLOT")
-                .arg(s)
-                .arg("IMPORTING")
-                .arg(&from.id);
+        pipeline(&mut pair.target, to.addr, chunk, |s| {
+            setslot(s, "IMPORTING", &from.id)
         })?;
-        pipeline(&mut pair.source, from.addr, chunk, |p, s| {
-            p.cmd("CLUSTER")
-                .arg("SETSLOT")
-                .arg(s)
-                .arg("MIGRATING")
-                .arg(&to.id);
+        pipeline(&mut pair.source, from.addr, chunk, |s| {
+            setslot(s, "MIGRATING", &to.id)
         })?;
         pair.drain(chunk)?;
-        let node = |p: &mut redis::Pipeline, s: u16| {
-            p.cmd("CLUSTER")
-                .arg("SETSLOT")
-                .arg(s)
-                .arg("NODE")
-                .arg(&to.id);
-        };
+        let node = |s: u16| setslot(s, "NODE", &to.id);
         pipeline(&mut pair.target, to.addr, chunk, node)?;
         match pipeline(&mut pair.source, from.addr, chunk, node) {
             // A master that loses its last slot turns itself into a replica of the node that
@@ -105,49 +89,64 @@ pub fn move_slots(
         for connection in &mut rest {
             let _ = pipeline(connection, from.addr, chunk, node);
         }
-        counters.slots.fetch_add(chunk.len(), Ordering::Relaxed);
+        link.counters
+            .slots
+            .fetch_add(chunk.len(), Ordering::Relaxed);
     }
     Ok(())
 }
 
 /// Moves every key `holder` has in `slot` back to `owner`, which serves it.
-pub fn move_back(
-    holder: NodeAddr,
-    owner: NodeAddr,
-    slot: u16,
-    options: &ConnectOptions,
-    counters: &Counters,
-) -> Result<(), String> {
-    Pair::open(holder, owner, Direction::Back, options, counters)?.drain(&[slot])
+pub fn move_back(holder: NodeAddr, owner: NodeAddr, slot: u16, link: &Link) -> Result<(), String> {
+    Pair::open(holder, owner, Direction::Back, link)?.drain(&[slot])
 }
 
-fn open(addr: NodeAddr, options: &ConnectOptions) -> Result<redis::Connection, String> {
-    let c = connect(addr, options).map_err(|e| format!("{addr}: {e}"))?;
-    // MIGRATE waits for the target; give the reply that long and more.
-    let bound = Some(Duration::from_millis(MIGRATE_TIMEOUT_MS + 5000));
-    c.set_read_timeout(bound)
-        .map_err(|e| format!("{addr}: {e}"))?;
-    Ok(c)
+/// What every move shares: credentials, the bound of the run, the counters.
+pub struct Link<'a> {
+    pub options: &'a ConnectOptions,
+    pub deadline: Deadline,
+    pub counters: &'a Counters,
+}
+
+fn open(addr: NodeAddr, link: &Link) -> Result<Connection, String> {
+    connect(addr, link.options, link.deadline).map_err(|e| format!("{addr}: {e}"))
+}
+
+fn setslot(slot: u16, state: &str, id: &str) -> Vec<String> {
+    ["CLUSTER", "SETSLOT", &slot.to_string(), state, id]
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+/// Sends every command in one round trip and returns the replies in order.
+fn exchange(
+    connection: &mut Connection,
+    addr: NodeAddr,
+    commands: &[Vec<String>],
+) -> Result<Vec<Reply>, String> {
+    let words: Vec<Vec<&str>> = commands
+        .iter()
+        .map(|c| c.iter().map(String::as_str).collect())
+        .collect();
+    let words: Vec<&[&str]> = words.iter().map(Vec::as_slice).collect();
+    connection
+        .exchange(&words)
+        .map_err(|e| format!("{addr}: {e}"))
 }
 
 /// One command per slot of `chunk`, in one round trip; the first error wins.
 fn pipeline(
-    connection: &mut redis::Connection,
+    connection: &mut Connection,
     addr: NodeAddr,
     chunk: &[u16],
-    add: impl Fn(&mut redis::Pipeline, u16),
+    command: impl Fn(u16) -> Vec<String>,
 ) -> Result<(), String> {
-    let mut p = redis::pipe();
-    for &s in chunk {
-        add(&mut p, s);
-    }
-    let replies: Vec<redis::Value> = p.query(connection).map_err(|e| format!("{addr}: {e}"))?;
+    let commands: Vec<Vec<String>> = chunk.iter().map(|&s| command(s)).collect();
+    let replies = exchange(connection, addr, &commands)?;
     for (reply, s) in replies.iter().zip(chunk) {
-        if let redis::Value::ServerError(e) = reply {
-            return Err(format!(
-                "{addr}: slot {s}: {}",
-                e.details().unwrap_or(e.code())
-            ));
+        if let Reply::Error(e) = reply {
+            return Err(format!("{addr}: slot {s}: {e}"));
         }
     }
     Ok(())
@@ -155,57 +154,72 @@ fn pipeline(
 
 fn migrate_command(
     target: NodeAddr,
-    keys: &[Vec<u8>],
+    keys: &[String],
     replace: bool,
     options: &ConnectOptions,
-) -> redis::Cmd {
-    let mut cmd = redis::cmd("MIGRATE");
-    cmd.arg(target.ip_string())
-        .arg(target.0.port())
-        .arg("")
-        .arg(0)
-        .arg(MIGRATE_TIMEOUT_MS);
+) -> Vec<String> {
+    let mut words: Vec<String> = vec![
+        "MIGRATE".into(),
+        target.ip_string(),
+        target.0.port().to_string(),
+        String::new(),
+        "0".into(),
+        MIGRATE_TIMEOUT_MS.into(),
+    ];
     if replace {
-        cmd.arg("REPLACE");
+        words.push("REPLACE".into());
     }
     match (&options.user, &options.password) {
         (Some(user), Some(password)) => {
-            cmd.arg("AUTH2").arg(user).arg(password);
+            words.extend(["AUTH2".to_string(), user.clone(), password.clone()]);
         }
-        (None, Some(password)) => {
-            cmd.arg("AUTH").arg(password);
-        }
+        (None, Some(password)) => words.extend(["AUTH".to_string(), password.clone()]),
         _ => {}
     }
-    cmd.arg("KEYS").arg(keys);
-    cmd
+    words.push("KEYS".into());
+    words.extend(keys.iter().cloned());
+    words
 }
 
-/// Runs `cmd`, after `ASKING` when `asking`: a node that is importing a slot answers key
-/// commands for it only then.
-fn query(
-    connection: &mut redis::Connection,
-    cmd: &redis::Cmd,
-    asking: bool,
-) -> redis::RedisResult<redis::Value> {
-    if !asking {
-        return cmd.query(connection);
+/// `command`, after `ASKING` when `asking` (a node that is importing a slot answers key
+/// commands for it only then), as commands for one round trip.
+fn maybe_asking(command: Vec<String>, asking: bool) -> Vec<Vec<String>> {
+    if asking {
+        vec![vec!["ASKING".to_string()], command]
+    } else {
+        vec![command]
     }
-    let mut p = redis::pipe();
-    p.cmd("ASKING").ignore().add_command(cmd.clone());
-    let mut replies: Vec<redis::Value> = p.query(connection)?;
-    Ok(replies.pop().unwrap_or(redis::Value::Nil))
+}
+
+/// The key names of a `GETKEYSINSLOT` reply. Key names are sent as text, so a key that is not
+/// UTF-8 is named and refused rather than moved under another name.
+fn keys_of(reply: Reply, addr: NodeAddr, slot: u16) -> Result<Vec<String>, String> {
+    match reply {
+        Reply::Value(Value::Array(items)) => items
+            .into_iter()
+            .map(|item| match item {
+                Value::BulkString(bytes) => String::from_utf8(bytes).map_err(|e| {
+                    format!(
+                        "{addr}: slot {slot} holds a key that is not UTF-8 ({:?}); move it by hand and run again",
+                        String::from_utf8_lossy(e.as_bytes())
+                    )
+                }),
+                other => Err(format!("{addr}: unexpected key {other:?} in slot {slot}")),
+            })
+            .collect(),
+        Reply::Value(other) => Err(format!("{addr}: unexpected GETKEYSINSLOT reply {other:?}")),
+        Reply::Error(e) => Err(format!("{addr}: CLUSTER GETKEYSINSLOT {slot}: {e}")),
+    }
 }
 
 /// The two ends of one move, connected, and how `BUSYKEY` is decided between them.
 struct Pair<'a> {
-    source: redis::Connection,
+    source: Connection,
     source_addr: NodeAddr,
-    target: redis::Connection,
+    target: Connection,
     target_addr: NodeAddr,
     direction: Direction,
-    options: &'a ConnectOptions,
-    counters: &'a Counters,
+    link: &'a Link<'a>,
 }
 
 impl<'a> Pair<'a> {
@@ -213,37 +227,46 @@ impl<'a> Pair<'a> {
         source_addr: NodeAddr,
         target_addr: NodeAddr,
         direction: Direction,
-        options: &'a ConnectOptions,
-        counters: &'a Counters,
+        link: &'a Link<'a>,
     ) -> Result<Pair<'a>, String> {
         Ok(Pair {
-            source: open(source_addr, options)?,
+            source: open(source_addr, link)?,
             source_addr,
-            target: open(target_addr, options)?,
+            target: open(target_addr, link)?,
             target_addr,
             direction,
-            options,
-            counters,
+            link,
         })
     }
 
-    /// Copies keys of `chunk` from source to target with MIGRATE until the source has none left.
+    /// Copies keys of `chunk` from source to target with MIGRATE until the source has none
+    /// left.
     fn drain(&mut self, chunk: &[u16]) -> Result<(), String> {
         let (source_addr, target_addr) = (self.source_addr, self.target_addr);
+        let asking = self.direction == Direction::Back;
         loop {
-            let mut p = redis::pipe();
-            for &s in chunk {
-                p.cmd("CLUSTER")
-                    .arg("GETKEYSINSLOT")
-                    .arg(s)
-                    .arg(KEYS_PER_SLOT);
+            let commands: Vec<Vec<String>> = chunk
+                .iter()
+                .map(|s| {
+                    [
+                        "CLUSTER",
+                        "GETKEYSINSLOT",
+                        &s.to_string(),
+                        &KEYS_PER_SLOT.to_string(),
+                    ]
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect()
+                })
+                .collect();
+            let replies = exchange(&mut self.source, source_addr, &commands)?;
+            let mut per_slot = Vec::new();
+            for (reply, &slot) in replies.into_iter().zip(chunk) {
+                per_slot.push(keys_of(reply, source_addr, slot)?);
             }
-            let per_slot: Vec<Vec<Vec<u8>>> = p
-                .query(&mut self.source)
-                .map_err(|e| format!("{source_addr}: CLUSTER GETKEYSINSLOT: {e}"))?;
             // MIGRATE takes the keys of one slot only (Redis refuses others with CROSSSLOT): one
             // command per slot, all in one round trip.
-            let batches: Vec<&[Vec<u8>]> = per_slot
+            let batches: Vec<&[String]> = per_slot
                 .iter()
                 .filter(|keys| !keys.is_empty())
                 .flat_map(|keys| keys.chunks(KEYS_PER_MIGRATE))
@@ -251,29 +274,29 @@ impl<'a> Pair<'a> {
             if batches.is_empty() {
                 return Ok(());
             }
-            let asking = self.direction == Direction::Back;
-            let mut p = redis::pipe();
-            p.ignore_errors();
-            for batch in &batches {
-                if asking {
-                    p.cmd("ASKING").ignore();
-                }
-                p.add_command(migrate_command(target_addr, batch, false, self.options));
-            }
-            let replies: Vec<redis::RedisResult<redis::Value>> = p
-                .query(&mut self.source)
-                .map_err(|e| format!("{source_addr}: MIGRATE to {target_addr}: {e}"))?;
-            for (batch, reply) in batches.iter().zip(replies) {
-                match reply {
-                    Ok(_) => {}
-                    // Decided key by key, see the module's documentation.
-                    // Redis passes the target's reply on: "Target instance replied with error: BUSYKEY …".
-                    Err(e) if e.to_string().contains("BUSYKEY") => {
-                        self.migrate(batch)?;
+            let commands: Vec<Vec<String>> = batches
+                .iter()
+                .flat_map(|batch| {
+                    maybe_asking(
+                        migrate_command(target_addr, batch, false, self.link.options),
+                        asking,
+                    )
+                })
+                .collect();
+            let replies = exchange(&mut self.source, source_addr, &commands)?;
+            let step = if asking { 2 } else { 1 };
+            for (k, batch) in batches.iter().enumerate() {
+                match &replies[k * step + step - 1] {
+                    Reply::Value(_) => {}
+                    // Redis passes the target's reply on: "Target instance replied with error:
+                    // BUSYKEY …". Decided key by key, see the module's documentation.
+                    Reply::Error(e) if e.contains("BUSYKEY") => self.migrate(batch)?,
+                    Reply::Error(e) => {
+                        return Err(format!("{source_addr}: MIGRATE to {target_addr}: {e}"))
                     }
-                    Err(e) => return Err(format!("{source_addr}: MIGRATE to {target_addr}: {e}")),
                 }
-                self.counters
+                self.link
+                    .counters
                     .keys
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
             }
@@ -281,34 +304,39 @@ impl<'a> Pair<'a> {
     }
 
     /// One MIGRATE that met `BUSYKEY`, decided as the module's documentation says.
-    fn migrate(&mut self, keys: &[Vec<u8>]) -> Result<(), String> {
+    fn migrate(&mut self, keys: &[String]) -> Result<(), String> {
         let (source_addr, target_addr) = (self.source_addr, self.target_addr);
         // Moving back, the source imports the slot and serves it only after ASKING.
         let asking = self.direction == Direction::Back;
         if asking {
             for key in keys {
-                let mut dump = redis::cmd("DUMP");
-                dump.arg(key);
-                let copy = |c: &mut redis::Connection, asking| match query(c, &dump, asking) {
-                    Ok(redis::Value::BulkString(bytes)) => Ok(Some(bytes)),
-                    Ok(_) => Ok(None),
-                    Err(e) => Err(format!("DUMP: {e}")),
+                let dump = vec!["DUMP".to_string(), key.clone()];
+                let copy = |c: &mut Connection, addr, asking| {
+                    let replies = exchange(c, addr, &maybe_asking(dump.clone(), asking))?;
+                    match replies.last() {
+                        Some(Reply::Value(Value::BulkString(bytes))) => Ok(Some(bytes.clone())),
+                        Some(Reply::Error(e)) => Err(format!("{addr}: DUMP: {e}")),
+                        _ => Ok(None),
+                    }
                 };
-                let (here, there) = (
-                    copy(&mut self.source, true)?,
-                    copy(&mut self.target, false)?,
-                );
+                let here = copy(&mut self.source, source_addr, true)?;
+                let there = copy(&mut self.target, target_addr, false)?;
                 if here.is_some() && there.is_some() && here != there {
                     return Err(format!(
-                        "key '{}' on {source_addr} differs from its copy on {target_addr}, which serves the slot and which clients see; compare them, delete the wrong one and run again",
-                        String::from_utf8_lossy(key)
+                        "key '{key}' on {source_addr} differs from its copy on {target_addr}, which serves the slot and which clients see; compare them, delete the wrong one and run again"
                     ));
                 }
             }
         }
-        let replace = migrate_command(target_addr, keys, true, self.options);
-        query(&mut self.source, &replace, asking)
-            .map(drop)
-            .map_err(|e| format!("{source_addr}: MIGRATE to {target_addr}: {e}"))
+        let replace = migrate_command(target_addr, keys, true, self.link.options);
+        let replies = exchange(
+            &mut self.source,
+            source_addr,
+            &maybe_asking(replace, asking),
+        )?;
+        match replies.last() {
+            Some(Reply::Error(e)) => Err(format!("{source_addr}: MIGRATE to {target_addr}: {e}")),
+            _ => Ok(()),
+        }
     }
 }

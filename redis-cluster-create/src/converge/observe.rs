@@ -172,6 +172,7 @@ mod tests {
                 ("127.0.0.3:7002".parse().unwrap(), down()),
                 ("127.0.0.3:7003".parse().unwrap(), down()),
             ],
+            beyond_limit: false,
         };
         let listed: Vec<NodeAddr> = ["127.0.0.1:7000", "127.0.0.2:7001", "127.0.0.4:7004"]
             .iter()
@@ -203,6 +204,7 @@ mod tests {
                 state("127.0.0.2:7001", two, 2, 0),
             ],
             unreachable: Vec::new(),
+            beyond_limit: false,
         };
         let seen = layout_of(&survey, &[]);
         assert!(
