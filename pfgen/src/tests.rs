@@ -418,7 +418,7 @@ fn every_carp_groups_vip_is_redirected_to_the_hosts_instances() {
         v["carp"]["groups"] = serde_json::json!([
             {"vhid": 11, "vip": "10.0.10.101/24", "master": "redis2"},
             {"vhid": 12, "vip": "10.0.10.102/24", "master": "redis3"}
-        ])
+        ]);
     })
     .unwrap();
     let policy = Policy::from_site(&site, Some("redis2")).unwrap();
