@@ -9,22 +9,36 @@
 //! attached the moment it knows its master. With `--fast` the node timeout drops to 500 ms (more
 //! on big clusters) and the diskless sync delay to 0 for the creation, and both are restored
 //! afterwards.
+//!
+//! One deadline (`--timeout`, from the moment the change was confirmed) bounds every stage and
+//! every wait. SIGINT and SIGTERM are looked at between stages and inside every wait: the run
+//! stops there, restores what `--fast` lowered, and says how far it got and what finishes the
+//! job. The restore, after a failure, a timeout or a signal, gets [`RESTORE_BOUND`] of its own,
+//! and every node it could not restore is named with the command that does it by hand.
 
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use redis_cluster::{ConnectOptions, NodeAddr, Plan, SlotRange};
+use redis_cluster::{ConnectOptions, Connection, Deadline, NodeAddr, Plan, SlotRange};
+use toolkit::interrupt;
 
 use crate::error::CreateError;
 use crate::preflight;
 use crate::wait::{self, Expected};
 use redis_cluster::session::{self, command, Sessions};
 
+/// How long the restore of the `--fast` settings may take once the run is over (after its
+/// deadline, a failure or a signal): a few round trips to every node.
+pub const RESTORE_BOUND: Duration = Duration::from_secs(3);
+
+/// How long the last look at the nodes for a diagnosis may take once the deadline has passed.
+pub const DIAGNOSIS_BOUND: Duration = Duration::from_secs(1);
+
 /// How to apply a plan.
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
-    /// Bound on the whole run, from `started`.
+    /// Bound on the whole run, from the moment the change was confirmed.
     pub timeout: Duration,
     /// Wait until the cluster is usable (false: return once everything is sent).
     pub wait: bool,
@@ -95,14 +109,37 @@ pub struct StageTime {
 /// Progress lines on stderr.
 pub type Progress<'a> = &'a dyn Fn(&str);
 
-/// Checks every node, then applies `plan`; `started` is when the command began.
+/// The stage a run is in, for the message when it stops there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Check,
+    Assign,
+    Attach,
+    Meet,
+    Wait,
+}
+
+impl Stage {
+    fn doing(self) -> &'static str {
+        match self {
+            Stage::Check => "checking the nodes",
+            Stage::Assign => "assigning slots and config epochs",
+            Stage::Attach => "attaching replicas to their masters",
+            Stage::Meet => "introducing the nodes to each other",
+            Stage::Wait => "waiting for the cluster to become usable",
+        }
+    }
+}
+
+/// Checks every node, then applies `plan`; `started` is when the command began (for the
+/// report's times), the deadline starts now.
 pub fn apply(
     plan: &Plan,
     options: &ApplyOptions,
     started: Instant,
     progress: Progress,
 ) -> Result<ApplyReport, CreateError> {
-    let deadline = started + options.timeout;
+    let deadline = Deadline::after(options.timeout);
     let addrs: Vec<NodeAddr> = plan.nodes().map(|(a, _)| a).collect();
     let mut stages = Vec::new();
     let mut stage_start = Instant::now();
@@ -115,14 +152,21 @@ pub fn apply(
     };
 
     progress(&format!("checking {} nodes", addrs.len()));
-    let checked = preflight::check(&addrs, &options.connect)?;
-    let ids: Vec<String> = checked.into_iter().map(|c| c.id).collect();
+    let checked = preflight::check(&addrs, &options.connect, deadline);
+    stopped_by_signal(Stage::Check, &addrs)?;
+    let ids: Vec<String> = checked?.into_iter().map(|c| c.id).collect();
     let expected = wait::expectations(plan, &ids);
     lap(&mut stages, "check");
 
-    let sessions = Sessions::new(addrs.clone(), &options.connect);
+    let mut sessions = Sessions::new(addrs.clone(), &options.connect, deadline);
     let saved = if options.fast {
-        save_settings(&sessions)?
+        let saved = save_settings(&sessions);
+        stopped_by_signal(Stage::Check, &addrs)?;
+        let saved = saved?;
+        for warning in leftover_fast_values(&addrs, &saved) {
+            progress(&format!("warning: {warning}"));
+        }
+        saved
     } else {
         Vec::new()
     };
@@ -130,19 +174,29 @@ pub fn apply(
         &sessions,
         &expected,
         options,
-        deadline,
         &mut stages,
         &mut lap,
         progress,
     );
-    if options.fast {
+    let unrestored = if options.fast {
         progress("restoring cluster-node-timeout and repl-diskless-sync-delay");
-        let restored = restore_settings(&sessions, &saved);
+        sessions.set_deadline(Deadline::after(RESTORE_BOUND).ignoring_signals());
+        let unrestored = restore_settings(&sessions, &saved);
         lap(&mut stages, "restore");
-        outcome?;
-        restored?;
+        unrestored
     } else {
-        outcome?;
+        Vec::new()
+    };
+    match (outcome, unrestored.is_empty()) {
+        (Ok(()), true) => {}
+        (Ok(()), false) => return Err(CreateError::Unrestored { nodes: unrestored }),
+        (Err(cause), true) => return Err(cause),
+        (Err(cause), false) => {
+            return Err(CreateError::AlsoUnrestored {
+                cause: Box::new(cause),
+                nodes: unrestored,
+            })
+        }
     }
     let nodes = report_nodes(plan, &expected);
     Ok(ApplyReport {
@@ -153,67 +207,92 @@ pub fn apply(
     })
 }
 
+/// `Err` when SIGINT or SIGTERM has arrived: the run stops after `stage` of `addrs`' creation,
+/// and the error says what the nodes look like now and what finishes the job.
+fn stopped_by_signal(stage: Stage, addrs: &[NodeAddr]) -> Result<(), CreateError> {
+    let Err(signal) = interrupt::check() else {
+        return Ok(());
+    };
+    let nodes: Vec<String> = addrs.iter().map(ToString::to_string).collect();
+    let next = match stage {
+        Stage::Check => "no node was changed; run the same command again".to_string(),
+        Stage::Wait => format!(
+            "every node is configured and the cluster becomes usable on its own; check it with 'redis-slotcheck {}'",
+            nodes[0]
+        ),
+        _ => format!(
+            "the nodes are partly configured; return them to empty with 'redis-cluster-create reset --yes {}', then run the same command again",
+            nodes.join(" ")
+        ),
+    };
+    Err(CreateError::Interrupted {
+        signal,
+        doing: stage.doing(),
+        next,
+    })
+}
+
 /// The stages that change nodes, up to usable (or up to sent, with `--no-wait`).
 fn configure(
     sessions: &Sessions,
     expected: &[Expected],
     options: &ApplyOptions,
-    deadline: Instant,
     stages: &mut Vec<StageTime>,
     lap: &mut dyn FnMut(&mut Vec<StageTime>, &'static str),
     progress: Progress,
 ) -> Result<(), CreateError> {
+    let deadline = sessions.deadline();
+    let addrs = &sessions.addrs;
+    let mut stage = Stage::Assign;
     progress("assigning slots and config epochs");
     let assigned_at = Instant::now();
-    let node_timeouts = all_ok(
-        sessions,
-        "assigning slots and config epoch",
-        sessions.each(|i, c| assign(c, &expected[i], i, expected.len(), options)),
-    )?;
+    let results = sessions.each(|i, c| assign(c, &expected[i], i, expected.len(), options));
+    stopped_by_signal(stage, addrs)?;
+    let node_timeouts = all_ok(sessions, "assigning slots and config epoch", results)?;
     lap(stages, "assign");
 
     // Replicas first: each meets only its master and is attached once the handshake is done,
     // which starts the replica sync delay early and on quiet nodes; the full mesh follows.
+    stage = Stage::Attach;
     progress("attaching replicas to their masters");
     let targets = meet_targets(expected);
-    let attached = all_ok(
-        sessions,
-        "attaching",
-        sessions.each(|i, c| match expected[i].master {
-            Some(m) => {
-                meet(c, &sessions.addrs, &targets[i][..1])?;
-                replicate(c, &expected[m].id, deadline)
-            }
-            None => Ok(true),
-        }),
-    )?;
+    let results = sessions.each(|i, c| match expected[i].master {
+        Some(m) => {
+            meet(c, &sessions.addrs, &targets[i][..1])?;
+            replicate(c, &expected[m].id, deadline)
+        }
+        None => Ok(true),
+    });
+    stopped_by_signal(stage, addrs)?;
+    let attached = all_ok(sessions, "attaching", results)?;
     if attached.contains(&false) {
         return Err(not_ready(sessions, expected, options.timeout));
     }
     lap(stages, "attach");
 
+    stage = Stage::Meet;
     progress("introducing every node to every other");
-    all_ok(
-        sessions,
-        "introducing",
-        sessions.each(|i, c| {
-            let skip = usize::from(expected[i].master.is_some());
-            meet(c, &sessions.addrs, &targets[i][skip..])
-        }),
-    )?;
+    let results = sessions.each(|i, c| {
+        let skip = usize::from(expected[i].master.is_some());
+        meet(c, &sessions.addrs, &targets[i][skip..])
+    });
+    stopped_by_signal(stage, addrs)?;
+    all_ok(sessions, "introducing", results)?;
     lap(stages, "meet");
 
     if options.wait {
+        stage = Stage::Wait;
         // No master turns ok before the rejoin delay has passed since it got its slots, so
         // polling earlier would only load the nodes while they shake hands.
         let shortest = node_timeouts.into_iter().min().unwrap_or(0);
         let rejoin_delay = Duration::from_millis(shortest.clamp(500, 5000));
-        let quiet_until = (assigned_at + rejoin_delay).min(deadline);
         progress(&format!(
             "waiting for the rejoin delay ({:.1} s after slot assignment)",
             rejoin_delay.as_secs_f64()
         ));
-        std::thread::sleep(quiet_until.saturating_duration_since(Instant::now()));
+        // A signal ends the sleep early; it is looked at right after.
+        let _ = deadline.sleep_until(assigned_at + rejoin_delay);
+        stopped_by_signal(stage, addrs)?;
         // Each poll asks every node for its whole view; on big clusters that load would slow
         // the very convergence it watches, so polls thin out with the node count.
         let per_node = u64::try_from(expected.len())
@@ -226,7 +305,8 @@ fn configure(
                 "waiting for the cluster: {ready}/{total} nodes ready"
             ));
         };
-        let (snapshots, ready) = wait::until_ready(sessions, expected, deadline, interval, &report);
+        let (snapshots, ready) = wait::until_ready(sessions, expected, interval, &report);
+        stopped_by_signal(stage, addrs)?;
         if !ready {
             return Err(CreateError::NotReady {
                 waited: options.timeout,
@@ -238,8 +318,15 @@ fn configure(
     Ok(())
 }
 
+/// Why the cluster is not ready, from a last look at the nodes (which gets
+/// [`DIAGNOSIS_BOUND`], as the run's deadline has passed).
 fn not_ready(sessions: &Sessions, expected: &[Expected], waited: Duration) -> CreateError {
-    let snapshots = wait::poll(sessions);
+    let late = Sessions::new(
+        sessions.addrs.clone(),
+        sessions.options(),
+        Deadline::after(DIAGNOSIS_BOUND),
+    );
+    let snapshots = wait::poll(&late);
     CreateError::NotReady {
         waited,
         diagnosis: wait::diagnose(expected, &snapshots, &wait::reach),
@@ -267,7 +354,7 @@ fn all_ok<R>(
 /// Settings, slots and config epoch of one node; returns the cluster-node-timeout in effect.
 /// Slots come right after the settings: they start the clock of the rejoin delay.
 fn assign(
-    c: &mut redis::Connection,
+    c: &mut Connection,
     e: &Expected,
     index: usize,
     node_count: usize,
@@ -329,24 +416,22 @@ pub fn meet_targets(expected: &[Expected]) -> Vec<Vec<usize>> {
     targets
 }
 
-fn meet(c: &mut redis::Connection, addrs: &[NodeAddr], targets: &[usize]) -> Result<(), String> {
+fn meet(c: &mut Connection, addrs: &[NodeAddr], targets: &[usize]) -> Result<(), String> {
     session::meet(c, targets.iter().map(|&j| addrs[j]))
 }
 
 /// Attaches a replica as soon as it knows its master; false when `deadline` passes first.
-fn replicate(
-    c: &mut redis::Connection,
-    master_id: &str,
-    deadline: Instant,
-) -> Result<bool, String> {
+fn replicate(c: &mut Connection, master_id: &str, deadline: Deadline) -> Result<bool, String> {
     loop {
         match command::<()>(c, &["CLUSTER", "REPLICATE", master_id]) {
             Ok(()) => return Ok(true),
             Err(e) if e.contains("Unknown node") => {
-                if Instant::now() >= deadline {
+                if deadline.passed() {
                     return Ok(false);
                 }
-                std::thread::sleep(Duration::from_millis(10));
+                deadline
+                    .sleep_until(Instant::now() + Duration::from_millis(10))
+                    .map_err(|i| i.to_string())?;
             }
             Err(e) => return Err(format!("CLUSTER REPLICATE: {e}")),
         }
@@ -373,21 +458,50 @@ fn save_settings(sessions: &Sessions) -> Result<Vec<Vec<(String, String)>>, Crea
     )
 }
 
-fn restore_settings(
-    sessions: &Sessions,
-    saved: &[Vec<(String, String)>],
-) -> Result<(), CreateError> {
-    all_ok(
-        sessions,
-        "restoring settings (CONFIG SET)",
-        sessions.each(|i, c| {
-            for (name, value) in &saved[i] {
-                command::<()>(c, &["CONFIG", "SET", name, value])?;
-            }
-            Ok(())
-        }),
-    )
-    .map(drop)
+/// Nodes whose settings already are what `--fast` sets meanwhile: left so by an earlier run
+/// that was killed before it could restore them. This run restores them to the same values,
+/// so the operator must hear of it.
+fn leftover_fast_values(addrs: &[NodeAddr], saved: &[Vec<(String, String)>]) -> Vec<String> {
+    let fast = fast_values(addrs.len());
+    addrs
+        .iter()
+        .zip(saved)
+        .filter(|(_, values)| {
+            values.len() == FAST_SETTINGS.len()
+                && values.iter().zip(&fast).all(|((_, now), lowered)| now == lowered)
+        })
+        .map(|(addr, _)| {
+            format!(
+                "{addr}: cluster-node-timeout {} and repl-diskless-sync-delay 0 are what --fast sets while it runs (an earlier run killed before it restored them?); they stay so afterwards: set the values of the node's configuration file with CONFIG SET",
+                fast[0]
+            )
+        })
+        .collect()
+}
+
+/// Puts the saved settings back on every node; returns what may not be restored, one line per
+/// setting and node with the command that does it by hand. After a failure on a node its
+/// connection is not trusted with more (a late reply would answer the next command), so its
+/// remaining settings count as not restored.
+fn restore_settings(sessions: &Sessions, saved: &[Vec<(String, String)>]) -> Vec<String> {
+    let results = sessions.each(|i, c| {
+        for (name, value) in &saved[i] {
+            command::<()>(c, &["CONFIG", "SET", name, value])?;
+        }
+        Ok(())
+    });
+    let mut lines = Vec::new();
+    for ((addr, result), saved) in sessions.addrs.iter().zip(results).zip(saved) {
+        let Err(error) = result else { continue };
+        for (name, value) in saved {
+            lines.push(format!(
+                "{addr}: {name} may still be lowered ({error}); run 'redis-cli -h {} -p {} CONFIG SET {name} {value}'",
+                addr.ip_string(),
+                addr.0.port()
+            ));
+        }
+    }
+    lines
 }
 
 fn report_nodes(plan: &Plan, expected: &[Expected]) -> Vec<NodeReport> {
@@ -458,5 +572,26 @@ mod tests {
             let most = targets.iter().map(Vec::len).max().unwrap();
             assert!(most <= count / 2 + 1, "{count}: one node meets {most}");
         }
+    }
+
+    // Regression: after a run killed with --fast settings lowered, a later reset and apply
+    // --fast took 500/0 as the values to restore, and the cluster kept them for good, unsaid.
+    #[test]
+    fn values_left_lowered_by_an_earlier_run_are_named() {
+        let addrs: Vec<NodeAddr> = ["127.0.0.1:7000", "127.0.0.1:7001"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        let pair = |timeout: &str, delay: &str| {
+            vec![
+                ("cluster-node-timeout".to_string(), timeout.to_string()),
+                ("repl-diskless-sync-delay".to_string(), delay.to_string()),
+            ]
+        };
+        let warnings = leftover_fast_values(&addrs, &[pair("5000", "5"), pair("500", "0")]);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].starts_with(
+            "127.0.0.1:7001: cluster-node-timeout 500 and repl-diskless-sync-delay 0"
+        ));
     }
 }

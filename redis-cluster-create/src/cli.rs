@@ -1,7 +1,7 @@
 //! The command line: clap definitions, turned into typed settings, then the work. `main.rs`
 //! only parses, calls [`run`] and maps the error to an exit code.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
 use redis_cluster::args::ConnectArgs;
-use redis_cluster::{ConnectOptions, NodeAddr, Plan};
+use redis_cluster::{ConnectOptions, Deadline, NodeAddr, Plan};
 
 use crate::apply::{apply, ApplyOptions};
 use crate::error::CreateError;
@@ -69,8 +69,10 @@ struct RunArgs {
     /// Change the nodes without asking (needed when there is no terminal to ask on).
     #[arg(long)]
     yes: bool,
-    /// Wait at most SECS seconds, from the start, for the cluster to become usable (default:
-    /// 60).
+    /// Take at most SECS seconds for the whole run, from the confirmation: the checks, every
+    /// change and the wait until usable; a slow or silent node cannot stretch it. After a
+    /// failure, a timeout or a signal, restoring what --fast lowered takes up to 3 s more
+    /// (default: 60).
     #[arg(long, value_name = "SECS", default_value = "60", hide_default_value = true, value_parser = toolkit::duration::parse_timeout)]
     timeout: Duration,
     /// Return as soon as all configuration is sent, without waiting for the cluster to become
@@ -115,8 +117,10 @@ struct ResetArgs {
     /// Delete the keys of nodes that hold any; without it such nodes are refused.
     #[arg(long)]
     flush: bool,
-    /// Wait at most SECS seconds for each node to connect and for each reply (default: 2).
-    #[arg(long, value_name = "SECS", default_value = "2", hide_default_value = true, value_parser = toolkit::duration::parse_timeout)]
+    /// Take at most SECS seconds for the whole reset: checking and resetting every node (asked
+    /// on a terminal, the time to answer does not count: the reset gets SECS of its own after
+    /// the answer) (default: 10).
+    #[arg(long, value_name = "SECS", default_value = "10", hide_default_value = true, value_parser = toolkit::duration::parse_timeout)]
     timeout: Duration,
     #[command(flatten)]
     connect: ConnectArgs,
@@ -139,14 +143,22 @@ pub fn run(cli: Cli, started: Instant) -> Result<(), CreateError> {
         }
         Some(Command::Reset(args)) => {
             let connect = connect_options(&args.connect, args.timeout)?;
-            let states = reset::inspect(&args.nodes, args.flush, &connect)?;
+            handle_signals();
+            let deadline = Deadline::after(args.timeout);
+            let states = reset::inspect(&args.nodes, args.flush, &connect, deadline)?;
             let what = if args.flush {
                 format!("Reset and flush {} nodes", states.len())
             } else {
                 format!("Reset {} nodes", states.len())
             };
-            confirm(args.yes, "reset nodes", &what)?;
-            print_json(&reset::reset(&states, &connect)?)
+            // Time spent answering the question does not count against the bound.
+            let asked = confirm(args.yes, "reset nodes", &what)?;
+            let deadline = if asked {
+                Deadline::after(args.timeout)
+            } else {
+                deadline
+            };
+            print_json(&reset::reset(&states, &connect, deadline)?)
         }
         Some(Command::Config(args)) => crate::config::run(&args),
         None => {
@@ -163,9 +175,9 @@ fn run_plan(
     action: &'static str,
 ) -> Result<(), CreateError> {
     warn_compromises(plan);
-    // Connections are bounded per node and reply; the whole run by --timeout.
-    let connect = connect_options(&args.connect, ConnectOptions::default().timeout)?;
+    let connect = connect_options(&args.connect, args.timeout)?;
     confirm(args.yes, action, &describe(plan))?;
+    handle_signals();
     let options = ApplyOptions {
         timeout: args.timeout,
         wait: !args.no_wait,
@@ -214,6 +226,17 @@ fn make_plan(args: &PlanArgs) -> Result<Plan, CreateError> {
     Ok(planner::plan(&candidates, replicas)?)
 }
 
+/// SIGINT and SIGTERM stop a change at its next safe point instead of killing the process
+/// between two steps. Without the handler (it cannot be installed: never seen) they kill as
+/// before, which is all that can be done.
+fn handle_signals() {
+    if let Err(e) = toolkit::interrupt::install() {
+        toolkit::say!(
+            "warning: cannot handle SIGINT and SIGTERM ({e}); a signal kills this run at once"
+        );
+    }
+}
+
 /// The connection options of `args`, the password falling back to REDISCLI_AUTH.
 fn connect_options(args: &ConnectArgs, timeout: Duration) -> Result<ConnectOptions, CreateError> {
     args.options(timeout, std::env::var("REDISCLI_AUTH").ok())
@@ -242,22 +265,26 @@ fn describe(plan: &Plan) -> String {
     text
 }
 
-/// Goes on with `--yes`; otherwise asks on the terminal, or refuses when there is none.
-fn confirm(yes: bool, action: &'static str, what: &str) -> Result<(), CreateError> {
+/// Goes on with `--yes`; otherwise asks on the terminal, or refuses when there is none. True
+/// when it asked (and the answer was yes).
+fn confirm(yes: bool, action: &'static str, what: &str) -> Result<bool, CreateError> {
     if yes {
-        return Ok(());
+        return Ok(false);
     }
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
         return Err(CreateError::NeedsYes { action });
     }
-    eprint!("{what}\nProceed? [y/N] ");
+    // Not eprint!: it panics when standard error is gone.
+    let mut stderr = std::io::stderr().lock();
+    let _ = write!(stderr, "{what}\nProceed? [y/N] ").and_then(|()| stderr.flush());
+    drop(stderr);
     let mut answer = String::new();
     std::io::stdin()
         .lock()
         .read_line(&mut answer)
         .map_err(CreateError::Answer)?;
     if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-        Ok(())
+        Ok(true)
     } else {
         Err(CreateError::Declined)
     }

@@ -35,6 +35,21 @@ pub enum CreateError {
         waited: Duration,
         diagnosis: Vec<String>,
     },
+    /// SIGINT or SIGTERM stopped the run at a safe point.
+    #[error("{signal} while {doing}; {next}")]
+    Interrupted {
+        signal: toolkit::interrupt::Interrupted,
+        doing: &'static str,
+        /// How the nodes were left and what finishes the job.
+        next: String,
+    },
+    #[error("the cluster was created, but settings --fast lowered could not be restored:\n{}", toolkit::words::indented(.nodes))]
+    Unrestored { nodes: Vec<String> },
+    #[error("{cause}\nand settings --fast lowered could not be restored:\n{}", toolkit::words::indented(.nodes))]
+    AlsoUnrestored {
+        cause: Box<CreateError>,
+        nodes: Vec<String>,
+    },
     #[error("{0}; pass a readable file to --pass-file")]
     PassFile(toolkit::secret::SecretError),
     #[error("cannot write '{}': {reason}", .path.display())]
@@ -49,10 +64,13 @@ pub enum CreateError {
 }
 
 impl toolkit::Failure for CreateError {
-    /// 2 for input that cannot be used as given (like clap's usage errors), 1 for everything
-    /// that went wrong with the nodes.
+    /// 2 for input that cannot be used as given (like clap's usage errors), 128 + the signal
+    /// for a run stopped by SIGINT (130) or SIGTERM (143), 1 for everything that went wrong
+    /// with the nodes.
     fn exit_code(&self) -> u8 {
         match self {
+            CreateError::Interrupted { signal, .. } => signal.exit_code(),
+            CreateError::AlsoUnrestored { cause, .. } => cause.exit_code(),
             CreateError::Site(_)
             | CreateError::Plan(_)
             | CreateError::Planning(_)

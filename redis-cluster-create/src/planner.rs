@@ -11,7 +11,9 @@
 use std::collections::BTreeMap;
 
 use redis_cluster::plan::MIN_MASTERS;
-use redis_cluster::{NodeAddr, Plan, PlannedMaster, PlannedReplica, SlotRange, SLOT_COUNT};
+use redis_cluster::{
+    NodeAddr, Plan, PlannedMaster, PlannedReplica, SlotRange, MAX_CLUSTER_NODES, SLOT_COUNT,
+};
 
 use crate::flow::Network;
 
@@ -27,6 +29,8 @@ pub struct Candidate {
 pub enum PlanningError {
     #[error("node {} is given more than once", .0.iter().map(|a| format!("'{a}'")).collect::<Vec<_>>().join(", "))]
     Duplicates(Vec<NodeAddr>),
+    #[error("{nodes} nodes given; a plan holds at most {MAX_CLUSTER_NODES}, the largest cluster Redis documents: plan a smaller cluster")]
+    TooMany { nodes: usize },
     #[error("{nodes} nodes with --replicas {replicas} give {masters} masters; Redis Cluster needs at least {MIN_MASTERS}: give at least {needed} nodes or ask for fewer replicas")]
     TooFewMasters {
         nodes: usize,
@@ -54,6 +58,11 @@ struct Host<'a> {
 /// Makes the plan for `candidates` with `replicas` replicas per master. Every node is used:
 /// nodes beyond masters × (1 + replicas) become extra replicas, spread one per master.
 pub fn plan(candidates: &[Candidate], replicas: u32) -> Result<Plan, PlanningError> {
+    if candidates.len() > MAX_CLUSTER_NODES {
+        return Err(PlanningError::TooMany {
+            nodes: candidates.len(),
+        });
+    }
     let mut seen = BTreeMap::new();
     let mut duplicates: Vec<NodeAddr> = Vec::new();
     for c in candidates {

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use redis_cluster::survey::{in_parallel, probe};
-use redis_cluster::{ConnectOptions, NodeAddr, NodeState, ProbeError};
+use redis_cluster::{ConnectOptions, Deadline, NodeAddr, NodeState, ProbeError};
 
 use crate::error::CreateError;
 use toolkit::words::counted;
@@ -29,7 +29,8 @@ pub fn node_problems(state: &NodeState) -> Vec<String> {
         .unwrap_or(0);
     if major < 7 {
         problems.push(format!(
-            "{addr}: runs Redis {version}; this tool needs Redis 7.0 or newer (CLUSTER ADDSLOTSRANGE)"
+            "{addr}: runs Redis {}; this tool needs Redis 7.0 or newer (CLUSTER ADDSLOTSRANGE)",
+            toolkit::words::clip(version, 40)
         ));
     }
     let Some(cluster) = &state.cluster else {
@@ -52,6 +53,14 @@ pub fn node_problems(state: &NodeState) -> Vec<String> {
             counted(known - 1, "other node")
         ));
     }
+    // SET-CONFIG-EPOCH refuses a node whose epoch is set: an earlier run that stopped after
+    // assigning epochs leaves nodes that know nobody and hold no slots, but would fail there.
+    let epoch = cluster.myself().map_or(0, |m| m.config_epoch);
+    if epoch > 0 {
+        problems.push(format!(
+            "{addr}: has config epoch {epoch} already (an earlier run set it); return it to empty with 'redis-cluster-create reset'"
+        ));
+    }
     let slots: usize = cluster
         .myself()
         .map_or(0, |m| m.slots.iter().map(|r| r.count()).sum());
@@ -71,8 +80,12 @@ pub struct Ready {
 }
 
 /// Asks every node at once and returns their ids, or every problem found.
-pub fn check(nodes: &[NodeAddr], options: &ConnectOptions) -> Result<Vec<Ready>, CreateError> {
-    let outcomes = in_parallel(nodes, |&addr| probe(addr, options));
+pub fn check(
+    nodes: &[NodeAddr],
+    options: &ConnectOptions,
+    deadline: Deadline,
+) -> Result<Vec<Ready>, CreateError> {
+    let outcomes = in_parallel(nodes, |&addr| probe(addr, options, deadline));
     let problems = problems_of(nodes, &outcomes);
     if !problems.is_empty() {
         return Err(CreateError::Refused { problems });
@@ -186,6 +199,24 @@ mod tests {
         assert_eq!(
             problems,
             ["127.0.0.2:7000: is the same server as 127.0.0.1:7000 (node id a1); give each server once"]
+        );
+    }
+
+    // Regression: a rerun after an interrupted apply passed the checks, then failed at
+    // SET-CONFIG-EPOCH on the nodes an earlier run had given an epoch.
+    #[test]
+    fn a_node_with_a_config_epoch_is_refused() {
+        let stale = state(
+            "127.0.0.1:7000",
+            "redis_version:7.0.15\r\n",
+            Some((
+                "cluster_known_nodes:1\r\n",
+                "a1 127.0.0.1:7000@17000 myself,master - 0 0 4 connected\n",
+            )),
+        );
+        assert_eq!(
+            node_problems(&stale),
+            ["127.0.0.1:7000: has config epoch 4 already (an earlier run set it); return it to empty with 'redis-cluster-create reset'"]
         );
     }
 }

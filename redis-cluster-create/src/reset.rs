@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use redis_cluster::survey::{in_parallel, probe};
-use redis_cluster::{ConnectOptions, NodeAddr, NodeState};
+use redis_cluster::{ConnectOptions, Deadline, NodeAddr, NodeState};
 
 use crate::error::CreateError;
 use redis_cluster::session::{command, Sessions};
@@ -34,8 +34,14 @@ pub fn inspect(
     nodes: &[NodeAddr],
     flush: bool,
     options: &ConnectOptions,
+    deadline: Deadline,
 ) -> Result<Vec<NodeState>, CreateError> {
-    let outcomes = in_parallel(nodes, |&addr| probe(addr, options));
+    let outcomes = in_parallel(nodes, |&addr| probe(addr, options, deadline));
+    stopped(
+        &deadline,
+        "checking the nodes",
+        "no node was changed".to_string(),
+    )?;
     let mut problems = Vec::new();
     for (addr, outcome) in nodes.iter().zip(&outcomes) {
         match outcome {
@@ -60,9 +66,28 @@ pub fn inspect(
 /// Resets the inspected nodes: replicas first (a reset replica drops its copy), then masters,
 /// flushed first when they hold keys. A node that still knows peers afterwards (gossip from a
 /// node reset a moment later) is reset once more.
-pub fn reset(states: &[NodeState], options: &ConnectOptions) -> Result<ResetReport, CreateError> {
+/// `deadline` bounds all of it; SIGINT or SIGTERM stops it between rounds (a node's reset is
+/// one command: it happens or not).
+pub fn reset(
+    states: &[NodeState],
+    options: &ConnectOptions,
+    deadline: Deadline,
+) -> Result<ResetReport, CreateError> {
     let addrs: Vec<NodeAddr> = states.iter().map(|s| s.addr).collect();
-    let sessions = Sessions::new(addrs.clone(), options);
+    let again_text = format!(
+        "some nodes may be reset already; run 'redis-cluster-create reset --yes{} {}' to finish",
+        if states.iter().any(|s| s.info.key_count() > 0) {
+            " --flush"
+        } else {
+            ""
+        },
+        addrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let sessions = Sessions::new(addrs.clone(), options, deadline);
     let is_replica: Vec<bool> = states.iter().map(|s| s.info.is_replica()).collect();
     for replicas_turn in [true, false] {
         let results = sessions.each(|i, c| {
@@ -74,6 +99,7 @@ pub fn reset(states: &[NodeState], options: &ConnectOptions) -> Result<ResetRepo
             }
             command::<()>(c, &["CLUSTER", "RESET", "HARD"])
         });
+        stopped(&deadline, "resetting the nodes", again_text.clone())?;
         check(&addrs, results)?;
     }
     for _ in 0..3 {
@@ -85,6 +111,7 @@ pub fn reset(states: &[NodeState], options: &ConnectOptions) -> Result<ResetRepo
             Ok(false) => command::<()>(c, &["CLUSTER", "RESET", "HARD"]),
             _ => Ok(()),
         });
+        stopped(&deadline, "resetting the nodes", again_text.clone())?;
         check(&addrs, again)?;
         if alone.iter().all(|a| matches!(a, Ok(true))) {
             break;
@@ -108,6 +135,15 @@ pub fn reset(states: &[NodeState], options: &ConnectOptions) -> Result<ResetRepo
                 flushed_keys: s.info.key_count(),
             })
             .collect(),
+    })
+}
+
+/// `Err` when a signal has asked to stop; `next` says how the nodes were left.
+fn stopped(deadline: &Deadline, doing: &'static str, next: String) -> Result<(), CreateError> {
+    deadline.check().map_err(|signal| CreateError::Interrupted {
+        signal,
+        doing,
+        next,
     })
 }
 

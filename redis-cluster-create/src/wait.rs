@@ -15,6 +15,7 @@ use redis_cluster::survey::{in_parallel, query_text};
 use redis_cluster::{parse_cluster_nodes, Info, NodeAddr, Plan};
 
 use redis_cluster::session::{meet, Sessions};
+use redis_cluster::Connection;
 
 /// What one node said in one poll.
 #[derive(Debug, Clone)]
@@ -134,8 +135,7 @@ fn shown(line: &NodeLine) -> String {
 /// Asks every node for CLUSTER INFO, CLUSTER NODES and INFO replication at once.
 pub fn poll(sessions: &Sessions) -> Vec<Result<Snapshot, String>> {
     sessions.each(|_, c| {
-        let text =
-            |c: &mut redis::Connection, command| query_text(c, command).map_err(|e| e.to_string());
+        let text = |c: &mut Connection, command| query_text(c, command).map_err(|e| e.to_string());
         let cluster_info = Info::parse(&text(c, "CLUSTER INFO")?);
         let nodes = parse_cluster_nodes(&text(c, "CLUSTER NODES")?).map_err(|e| e.to_string())?;
         let replication = Info::parse(&text(c, "INFO replication")?);
@@ -177,7 +177,8 @@ pub fn stale_views(
     stale
 }
 
-/// Polls until every node is ready or `deadline` passes; returns the last snapshots and
+/// Polls until every node is ready, the sessions' deadline passes or a signal asks to stop;
+/// returns the last snapshots and
 /// whether all were ready. Progress goes to stderr when the ready count changes. A node
 /// whose view of a peer is stale gets a fresh introduction from that peer (a `CLUSTER MEET`
 /// from a node it knows makes it read the peer's current slots and role), at most once a
@@ -185,15 +186,30 @@ pub fn stale_views(
 pub fn until_ready(
     sessions: &Sessions,
     expected: &[Expected],
-    deadline: Instant,
     interval: Duration,
     progress: &dyn Fn(usize, usize),
 ) -> (Vec<Result<Snapshot, String>>, bool) {
     let mut last_count = usize::MAX;
     let mut introduced: BTreeMap<(usize, usize), Instant> = BTreeMap::new();
+    let mut snapshots: Vec<Result<Snapshot, String>> = Vec::new();
     loop {
         let round = Instant::now();
-        let snapshots = poll(sessions);
+        let fresh = poll(sessions);
+        // A poll the deadline cut short says nothing about the node; the diagnosis is better
+        // served by the last view it did give.
+        let cut_short = sessions.deadline().passed();
+        snapshots = if snapshots.is_empty() {
+            fresh
+        } else {
+            fresh
+                .into_iter()
+                .zip(snapshots)
+                .map(|(new, old)| match (new, old) {
+                    (Err(_), Ok(old)) if cut_short => Ok(old),
+                    (new, _) => new,
+                })
+                .collect()
+        };
         let mut viewers_of: BTreeMap<usize, Vec<NodeAddr>> = BTreeMap::new();
         for pair in stale_views(expected, &snapshots) {
             let due = introduced
@@ -219,13 +235,19 @@ pub fn until_ready(
             progress(ready, expected.len());
             last_count = ready;
         }
-        if ready == expected.len() || Instant::now() >= deadline {
+        let deadline = sessions.deadline();
+        if ready == expected.len() || deadline.passed() {
             return (snapshots, ready == expected.len());
         }
-        let next = (round + interval).min(deadline);
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        if deadline.sleep_until(round + interval).is_err() {
+            return (snapshots, false);
+        }
     }
 }
+
+/// Tries to reach a cluster bus address from here; the diagnosis runs it on every suspect bus
+/// at once.
+pub type BusProbe = dyn Fn(SocketAddr) -> Result<(), String> + Sync;
 
 /// Whether a TCP connection to `addr` opens within a short time, and the error if not.
 pub fn reach(addr: SocketAddr) -> Result<(), String> {
@@ -240,7 +262,7 @@ pub fn reach(addr: SocketAddr) -> Result<(), String> {
 pub fn diagnose(
     expected: &[Expected],
     snapshots: &[Result<Snapshot, String>],
-    bus_probe: &dyn Fn(SocketAddr) -> Result<(), String>,
+    bus_probe: &BusProbe,
 ) -> Vec<String> {
     let mut lines = Vec::new();
     for (i, e) in expected.iter().enumerate() {
@@ -327,9 +349,9 @@ fn bus_causes(
     expected: &[Expected],
     snapshots: &[Result<Snapshot, String>],
     misaddressed: &[NodeAddr],
-    bus_probe: &dyn Fn(SocketAddr) -> Result<(), String>,
+    bus_probe: &BusProbe,
 ) -> Vec<String> {
-    let mut lines = Vec::new();
+    let mut suspects = Vec::new();
     for (i, e) in expected.iter().enumerate() {
         if misaddressed.contains(&e.addr) {
             continue;
@@ -359,22 +381,29 @@ fn bus_causes(
             .filter(|&p| p != 0)
             .or_else(|| e.addr.bus().map(|b| b.port()));
         let Some(cport) = own else { continue };
-        let bus = SocketAddr::new(e.addr.0.ip(), cport);
-        let here = match bus_probe(bus) {
-            Ok(()) => "reachable from here".to_string(),
-            Err(err) => format!("not reachable from here either: {err}"),
-        };
         let whom = if cut_off.len() + 1 == expected.len() {
             "every peer".to_string()
         } else {
-            cut_off.join(", ")
+            toolkit::words::name_list(&cut_off, 5)
         };
-        lines.push(format!(
-            "{}: cluster bus {bus} unreachable from {whom} ({here}); open TCP port {cport} between the nodes, and check cluster-port and cluster-announce-bus-port",
-            e.addr
-        ));
+        suspects.push((e.addr, SocketAddr::new(e.addr.0.ip(), cport), whom));
     }
-    lines
+    // All at once: one by one, 160 silent buses would cost 160 probe timeouts.
+    let probes = in_parallel(&suspects, |(_, bus, _)| bus_probe(*bus));
+    suspects
+        .into_iter()
+        .zip(probes)
+        .map(|((addr, bus, whom), probe)| {
+            let here = match probe {
+                Ok(()) => "reachable from here".to_string(),
+                Err(err) => format!("not reachable from here either: {err}"),
+            };
+            format!(
+                "{addr}: cluster bus {bus} unreachable from {whom} ({here}); open TCP port {} between the nodes, and check cluster-port and cluster-announce-bus-port",
+                bus.port()
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -44,13 +44,6 @@ fn stage_names(result: &serde_json::Value) -> Vec<&str> {
         .collect()
 }
 
-fn info_field(text: &str, key: &str) -> String {
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix(&format!("{key}:")))
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// What the cluster looks like from each node: (node id, role, master id, slots) per line.
 fn views(instances: &[RedisInstance]) -> Vec<BTreeMap<String, (String, String, String)>> {
     instances
@@ -86,7 +79,7 @@ fn assert_usable(instances: &[RedisInstance], result: &Value, masters: usize, re
     for (instance, view) in instances.iter().zip(&views) {
         let info = instance.cli(&["cluster", "info"]);
         assert_eq!(
-            info_field(&info, "cluster_state"),
+            testkit::info_field(&info, "cluster_state"),
             "ok",
             "{}",
             instance.addr()
@@ -119,8 +112,11 @@ fn assert_usable(instances: &[RedisInstance], result: &Value, masters: usize, re
     }
     for instance in instances {
         let replication = instance.cli(&["info", "replication"]);
-        if info_field(&replication, "role") == "slave" {
-            assert_eq!(info_field(&replication, "master_link_status"), "up");
+        if testkit::info_field(&replication, "role") == "slave" {
+            assert_eq!(
+                testkit::info_field(&replication, "master_link_status"),
+                "up"
+            );
         }
         let node = by_addr[instance.addr().as_str()];
         assert_eq!(
@@ -174,7 +170,7 @@ fn nine_nodes_two_replicas_through_plan_and_apply() {
     assert_eq!(parsed["compromises"], serde_json::json!([]));
     // Planning touched nothing.
     assert_eq!(
-        info_field(
+        testkit::info_field(
             &instances[0].cli(&["cluster", "info"]),
             "cluster_known_nodes"
         ),
@@ -186,23 +182,6 @@ fn nine_nodes_two_replicas_through_plan_and_apply() {
         .output()
         .unwrap();
     assert_usable(&instances, &json(&output), 3, 2);
-}
-
-/// What must not change when the tool refuses: id, peers, slots, epoch, keys.
-fn fingerprint(instance: &RedisInstance) -> String {
-    let keys = instance.cli(&["dbsize"]);
-    let info = instance.cli(&["info", "cluster"]);
-    if info_field(&info, "cluster_enabled") != "1" {
-        return format!("keys={keys}");
-    }
-    let cluster = instance.cli(&["cluster", "info"]);
-    format!(
-        "id={} keys={keys} known={} slots={} epoch={}",
-        instance.cli(&["cluster", "myid"]),
-        info_field(&cluster, "cluster_known_nodes"),
-        info_field(&cluster, "cluster_slots_assigned"),
-        info_field(&cluster, "cluster_current_epoch"),
-    )
 }
 
 /// Waits (10 s at most) for `check`, asking every 25 ms.
@@ -248,8 +227,8 @@ fn refusals_name_every_bad_node_and_change_nothing() {
     wait_until("the meeting", || {
         [&instances[2], &instances[3]].iter().all(|i| {
             let info = i.cli(&["cluster", "info"]);
-            info_field(&info, "cluster_known_nodes") == "2"
-                && info_field(&info, "cluster_current_epoch") == "1"
+            testkit::info_field(&info, "cluster_known_nodes") == "2"
+                && testkit::info_field(&info, "cluster_current_epoch") == "1"
         })
     });
     let mut nodes = addrs(&instances);
@@ -258,7 +237,7 @@ fn refusals_name_every_bad_node_and_change_nothing() {
     let before: Vec<String> = instances
         .iter()
         .chain([&not_cluster])
-        .map(fingerprint)
+        .map(RedisInstance::fingerprint)
         .collect();
     let output = run(&["--yes", "--replicas", "1", "--timeout", "10"], &nodes);
     assert_eq!(output.status.code(), Some(1));
@@ -276,7 +255,7 @@ fn refusals_name_every_bad_node_and_change_nothing() {
     let after: Vec<String> = instances
         .iter()
         .chain([&not_cluster])
-        .map(fingerprint)
+        .map(RedisInstance::fingerprint)
         .collect();
     assert_eq!(before, after);
     assert!(output.stdout.is_empty());
@@ -341,7 +320,7 @@ fn bad_input_is_refused_by_name() {
 #[test]
 fn without_a_terminal_it_asks_for_yes_and_changes_nothing() {
     let instances = start_instances(3, &RedisConfig::default());
-    let before: Vec<String> = instances.iter().map(fingerprint).collect();
+    let before: Vec<String> = instances.iter().map(RedisInstance::fingerprint).collect();
     let output = run(&["--replicas", "0"], &addrs(&instances));
     assert_eq!(output.status.code(), Some(2));
     assert!(
@@ -351,7 +330,10 @@ fn without_a_terminal_it_asks_for_yes_and_changes_nothing() {
     );
     assert_eq!(
         before,
-        instances.iter().map(fingerprint).collect::<Vec<_>>()
+        instances
+            .iter()
+            .map(RedisInstance::fingerprint)
+            .collect::<Vec<_>>()
     );
 }
 
@@ -386,8 +368,8 @@ fn reset_then_create_again() {
     assert_eq!(reset["nodes"].as_array().unwrap().len(), 6);
     for instance in &instances {
         let info = instance.cli(&["cluster", "info"]);
-        assert_eq!(info_field(&info, "cluster_known_nodes"), "1");
-        assert_eq!(info_field(&info, "cluster_slots_assigned"), "0");
+        assert_eq!(testkit::info_field(&info, "cluster_known_nodes"), "1");
+        assert_eq!(testkit::info_field(&info, "cluster_slots_assigned"), "0");
         assert_eq!(instance.cli(&["dbsize"]), "0");
     }
     let second = json(&run(&["--yes", "--fast", "--timeout", "30"], &nodes));
@@ -507,6 +489,6 @@ fn no_wait_returns_once_everything_is_sent() {
     wait_until("cluster_state:ok everywhere", || {
         instances
             .iter()
-            .all(|i| info_field(&i.cli(&["cluster", "info"]), "cluster_state") == "ok")
+            .all(|i| testkit::info_field(&i.cli(&["cluster", "info"]), "cluster_state") == "ok")
     });
 }

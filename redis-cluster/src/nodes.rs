@@ -92,19 +92,46 @@ pub struct ParseError {
     pub reason: String,
 }
 
-/// Parses a whole `CLUSTER NODES` reply.
+/// Parses a whole `CLUSTER NODES` reply of at most [`crate::MAX_NODES`] lines.
 pub fn parse_cluster_nodes(text: &str) -> Result<Vec<NodeLine>, ParseError> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(i, line)| {
-            parse_line(line).map_err(|reason| ParseError {
-                line_number: i + 1,
-                line: line.to_string(),
-                reason,
-            })
-        })
-        .collect()
+    let mut nodes = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let fail = |reason| ParseError {
+            line_number: i + 1,
+            line: toolkit::words::clip(line, toolkit::words::CLIP),
+            reason,
+        };
+        if nodes.len() == crate::MAX_NODES {
+            return Err(fail(format!(
+                "more than {} nodes; this tool handles at most that many",
+                crate::MAX_NODES
+            )));
+        }
+        nodes.push(parse_line(line).map_err(fail)?);
+    }
+    Ok(nodes)
+}
+
+/// Node ids are 40 characters (CLUSTER_NAMELEN); a longer one is not from Redis.
+const MAX_ID: usize = 40;
+/// Longest host name DNS allows.
+const MAX_HOSTNAME: usize = 255;
+/// The longest text form of an IP address (IPv6 with an embedded IPv4 part).
+const MAX_IP: usize = 45;
+
+/// `field` itself when it has at most `max` bytes; the error names what it is.
+fn bounded<'a>(field: &'a str, max: usize, what: &str) -> Result<&'a str, String> {
+    if field.len() > max {
+        Err(format!(
+            "{what} '{}' is longer than {max} characters",
+            toolkit::words::clip(field, 40)
+        ))
+    } else {
+        Ok(field)
+    }
 }
 
 fn parse_line(line: &str) -> Result<NodeLine, String> {
@@ -112,16 +139,28 @@ fn parse_line(line: &str) -> Result<NodeLine, String> {
     if fields.len() < 8 {
         return Err(format!("{} fields, expected at least 8", fields.len()));
     }
+    // Every slot listed one by one, each marked open as well: no real line has more.
+    let most = 8 + 2 * usize::from(crate::SLOT_COUNT);
+    if fields.len() > most {
+        return Err(format!("{} fields, more than {most}", fields.len()));
+    }
+    bounded(fields[0], MAX_ID, "node id")?;
+    bounded(fields[3], MAX_ID, "master id")?;
     let (ip, port, cport, hostname) = parse_address(fields[1])?;
     let flags = parse_flags(fields[2])?;
     let master_id = (fields[3] != "-").then(|| fields[3].to_string());
     let config_epoch = fields[6]
         .parse()
-        .map_err(|_| format!("bad config epoch '{}'", fields[6]))?;
+        .map_err(|_| format!("bad config epoch '{}'", toolkit::words::clip(fields[6], 40)))?;
     let connected = match fields[7] {
         "connected" => true,
         "disconnected" => false,
-        other => return Err(format!("bad link state '{other}'")),
+        other => {
+            return Err(format!(
+                "bad link state '{}'",
+                toolkit::words::clip(other, 40)
+            ))
+        }
     };
     let mut slots = Vec::new();
     let mut open_slots = Vec::new();
@@ -150,16 +189,20 @@ fn parse_line(line: &str) -> Result<NodeLine, String> {
 /// `ip:port@cport[,hostname]`; IPv6 addresses contain colons, so split at the last one.
 fn parse_address(field: &str) -> Result<(String, u16, u16, Option<String>), String> {
     let (address, hostname) = match field.split_once(',') {
-        Some((a, h)) if !h.is_empty() => (a, Some(h.to_string())),
+        Some((a, h)) if !h.is_empty() => {
+            (a, Some(bounded(h, MAX_HOSTNAME, "host name")?.to_string()))
+        }
         Some((a, _)) => (a, None),
         None => (field, None),
     };
+    let field = &toolkit::words::clip(field, 80);
     let (ip_port, cport) = address
         .split_once('@')
         .ok_or_else(|| format!("address '{field}' has no @cport"))?;
     let (ip, port) = ip_port
         .rsplit_once(':')
         .ok_or_else(|| format!("address '{field}' has no port"))?;
+    bounded(ip, MAX_IP, "IP address")?;
     let number = |s: &str| {
         s.parse::<u16>()
             .map_err(|_| format!("bad port '{s}' in address '{field}'"))
@@ -180,7 +223,12 @@ fn parse_flags(field: &str) -> Result<Flags, String> {
             "noaddr" => flags.noaddr = true,
             "nofailover" => flags.nofailover = true,
             "noflags" => {}
-            other => return Err(format!("unknown flag '{other}'")),
+            other => {
+                return Err(format!(
+                    "unknown flag '{}'",
+                    toolkit::words::clip(other, 40)
+                ))
+            }
         }
     }
     Ok(flags)
@@ -190,7 +238,7 @@ fn parse_slot(text: &str) -> Result<u16, String> {
     text.parse::<u16>()
         .ok()
         .filter(|&s| s < crate::SLOT_COUNT)
-        .ok_or_else(|| format!("bad slot '{text}'"))
+        .ok_or_else(|| format!("bad slot '{}'", toolkit::words::clip(text, 40)))
 }
 
 fn parse_slot_range(field: &str) -> Result<SlotRange, String> {
@@ -209,12 +257,15 @@ fn parse_open_slot(marker: &str) -> Result<OpenSlot, String> {
     } else if let Some((slot, peer)) = marker.split_once("-<-") {
         (slot, Direction::Importing, peer)
     } else {
-        return Err(format!("bad open-slot marker '[{marker}]'"));
+        return Err(format!(
+            "bad open-slot marker '[{}]'",
+            toolkit::words::clip(marker, 40)
+        ));
     };
     Ok(OpenSlot {
         slot: parse_slot(slot)?,
         direction,
-        peer: peer.to_string(),
+        peer: bounded(peer, MAX_ID, "node id")?.to_string(),
     })
 }
 
@@ -314,5 +365,43 @@ mod tests {
         let err = parse_cluster_nodes("a 1.2.3.4:7000@17000 master - 0 0 1 connected 9-99999\n")
             .unwrap_err();
         assert!(err.to_string().contains("bad slot '99999'"), "{err}");
+    }
+
+    // Regression: a 10 MB field in a CLUSTER NODES line was quoted whole, twice, in messages
+    // and in the report.
+    #[test]
+    fn an_oversized_field_is_refused_and_quoted_clipped() {
+        let huge = "x".repeat(10_000_000);
+        for line in [
+            format!("{huge} 127.0.0.1:7000@17000 myself,master - 0 0 1 connected"),
+            format!("a1 127.0.0.1:7000@17000,{huge} myself,master - 0 0 1 connected"),
+            format!("a1 {huge}:7000@17000 myself,master - 0 0 1 connected"),
+            format!("a1 127.0.0.1:7000@17000 myself,{huge} - 0 0 1 connected"),
+            format!("a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected [1->-{huge}]"),
+        ] {
+            let error = parse_cluster_nodes(&line).unwrap_err().to_string();
+            assert!(
+                error.len() < 400,
+                "{} bytes: {}",
+                error.len(),
+                &error[..400]
+            );
+            assert!(error.contains("bytes in all"), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_reply_naming_more_nodes_than_the_limit_is_refused() {
+        let lines: String = (0..=crate::MAX_NODES)
+            .map(|i| {
+                format!(
+                    "n{i} 127.0.0.1:{}@1 master - 0 0 1 connected\n",
+                    1 + i % 60000
+                )
+            })
+            .collect();
+        let error = parse_cluster_nodes(&lines).unwrap_err();
+        assert_eq!(error.line_number, crate::MAX_NODES + 1);
+        assert!(error.reason.contains("more than 10000 nodes"), "{error}");
     }
 }

@@ -3,7 +3,7 @@
 //! `redis-slotcheck --expect` compares a running cluster with it, so its format lives here,
 //! beside the cluster model both tools share.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -63,7 +63,8 @@ pub enum PlanError {
 }
 
 impl Plan {
-    /// Reads and checks a plan from a file, or from stdin when `path` is `-`.
+    /// Reads and checks a plan from a file, or from stdin when `path` is `-`; at most
+    /// `toolkit::input::DOCUMENT_LIMIT` bytes (`/dev/zero` is refused, not read forever).
     pub fn load(path: &Path) -> Result<Plan, PlanError> {
         let text = toolkit::input::read_text(path, toolkit::input::DOCUMENT_LIMIT)
             .map_err(PlanError::Read)?;
@@ -83,8 +84,10 @@ impl Plan {
         };
         let deserializer = &mut serde_json::Deserializer::from_str(text);
         let plan: Plan = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let path = e.path().to_string();
-            invalid(vec![format!("{path}: {}", e.into_inner())])
+            let path = toolkit::words::clip(&e.path().to_string(), toolkit::words::CLIP);
+            let message =
+                toolkit::words::clip(&e.into_inner().to_string(), 2 * toolkit::words::CLIP);
+            invalid(vec![format!("{path}: {message}")])
         })?;
         let problems = plan.problems();
         if problems.is_empty() {
@@ -119,8 +122,17 @@ impl Plan {
                 self.masters.len()
             ));
         }
+        let node_count = self.nodes().count();
+        if node_count > crate::MAX_CLUSTER_NODES {
+            problems.push(format!(
+                "masters: {node_count} nodes; a plan holds at most {} (the largest cluster Redis documents)",
+                crate::MAX_CLUSTER_NODES
+            ));
+            return problems;
+        }
         let mut seen: BTreeMap<NodeAddr, String> = BTreeMap::new();
-        let mut owner: Vec<Option<usize>> = vec![None; usize::from(SLOT_COUNT)];
+        // For each slot, the master and the range (by index) that gave it first.
+        let mut owner: Vec<Option<(usize, usize)>> = vec![None; usize::from(SLOT_COUNT)];
         for (i, master) in self.masters.iter().enumerate() {
             let paths = std::iter::once((format!("masters[{i}].addr"), master.addr)).chain(
                 master
@@ -140,21 +152,28 @@ impl Plan {
                     master.addr
                 ));
             }
-            // One message per master is enough to locate an overlap; every slot still counts
-            // for coverage.
-            let mut overlap_reported = false;
-            for slot in master.slots.iter().flat_map(SlotRange::slots) {
-                match owner[usize::from(slot)] {
-                    Some(other) if other != i => {
-                        if !overlap_reported {
-                            problems.push(format!(
-                                "masters[{i}].slots: slot {slot} is also given to masters[{other}] ({})",
-                                self.masters[other].addr
-                            ));
-                            overlap_reported = true;
+            // One message per pair of ranges that share slots, naming both; every slot still
+            // counts for coverage. A range given twice to the same master counts too: Redis
+            // refuses it in ADDSLOTSRANGE, after other nodes have been changed.
+            let mut reported: BTreeSet<(usize, usize, usize)> = BTreeSet::new();
+            for (k, range) in master.slots.iter().enumerate() {
+                for slot in range.slots() {
+                    match owner[usize::from(slot)] {
+                        Some((other, other_k)) => {
+                            if reported.insert((k, other, other_k)) {
+                                let first = self.masters[other].slots[other_k];
+                                let whose = if other == i {
+                                    "the same master".to_string()
+                                } else {
+                                    format!("masters[{other}] ({})", self.masters[other].addr)
+                                };
+                                problems.push(format!(
+                                    "masters[{i}].slots[{k}]: range {range} shares slot {slot} with range {first} (masters[{other}].slots[{other_k}]) of {whose}; give each slot once"
+                                ));
+                            }
                         }
+                        None => owner[usize::from(slot)] = Some((i, k)),
                     }
-                    _ => owner[usize::from(slot)] = Some(i),
                 }
             }
         }
@@ -239,7 +258,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "masters[1].slots: slot 5461 is also given to masters[0] (127.0.0.1:7000)"
+                "masters[1].slots[0]: range 5461-10922 shares slot 5461 with range 5000-5461 (masters[0].slots[1]) of masters[0] (127.0.0.1:7000)"
             ),
             "{text}"
         );
@@ -247,5 +266,31 @@ mod tests {
         let mut v = three_masters();
         v["masters"].as_array_mut().unwrap().pop();
         assert!(problems(&v).contains("masters: 2 masters; Redis Cluster needs at least 3"));
+    }
+
+    // Regression: a hand-edited plan with the same range twice passed validation; apply then
+    // changed 5 of 6 nodes before Redis refused the ADDSLOTSRANGE.
+    #[test]
+    fn a_range_given_twice_to_one_master_is_refused_naming_both() {
+        let mut v = three_masters();
+        v["masters"][0]["slots"] = serde_json::json!([[0, 5460], [0, 5460]]);
+        assert!(
+            problems(&v).contains("masters[0].slots[1]: range 0-5460 shares slot 0 with range 0-5460 (masters[0].slots[0]) of the same master"),
+            "{}",
+            problems(&v)
+        );
+        let mut v = three_masters();
+        v["masters"][0]["slots"] = serde_json::json!([[0, 5000], [4000, 5460]]);
+        assert!(problems(&v).contains("range 4000-5460 shares slot 4000 with range 0-5000"));
+    }
+
+    // Regression: /dev/zero as a plan grew memory without bound.
+    #[test]
+    fn an_endless_plan_file_is_refused() {
+        let error = Plan::load(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(
+            error.contains("/dev/zero") && error.contains("larger than"),
+            "{error}"
+        );
     }
 }

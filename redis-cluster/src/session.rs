@@ -1,42 +1,66 @@
 //! One open connection per node for the whole run: commands are sent to all nodes at once, so
-//! each node's connection sits behind its own lock and is reopened after a failure.
+//! each node's connection sits behind its own lock and is reopened after a failure. Every
+//! command runs under the sessions' deadline (see [`Deadline`]), which the caller may move on,
+//! e.g. to give the restore after a failure a short time of its own.
 
 use std::sync::Mutex;
 
+use crate::connection::Connection;
+use crate::deadline::Deadline;
 use crate::survey::{connect, in_parallel, ConnectOptions};
 use crate::NodeAddr;
 
 /// Connections to a fixed list of nodes, in the list's order.
 pub struct Sessions {
     pub addrs: Vec<NodeAddr>,
-    connections: Vec<Mutex<Option<redis::Connection>>>,
+    connections: Vec<Mutex<Option<Connection>>>,
     options: ConnectOptions,
+    deadline: Deadline,
 }
 
 impl Sessions {
-    pub fn new(addrs: Vec<NodeAddr>, options: &ConnectOptions) -> Self {
+    pub fn new(addrs: Vec<NodeAddr>, options: &ConnectOptions, deadline: Deadline) -> Self {
         let connections = addrs.iter().map(|_| Mutex::new(None)).collect();
         Self {
             addrs,
             connections,
             options: options.clone(),
+            deadline,
         }
     }
 
+    /// Bounds every later command by `deadline`.
+    pub fn set_deadline(&mut self, deadline: Deadline) {
+        self.deadline = deadline;
+    }
+
+    pub fn deadline(&self) -> Deadline {
+        self.deadline
+    }
+
+    pub fn options(&self) -> &ConnectOptions {
+        &self.options
+    }
+
     /// Runs `work` on node `index`'s connection, opening it first when needed. A failed
-    /// connection is dropped so the next call starts afresh.
+    /// connection is dropped so the next call starts afresh (a reply cut off by the deadline
+    /// would otherwise be read as the answer to the next command).
     pub fn with<R>(
         &self,
         index: usize,
-        work: impl FnOnce(&mut redis::Connection) -> Result<R, String>,
+        work: impl FnOnce(&mut Connection) -> Result<R, String>,
     ) -> Result<R, String> {
         let mut slot = self.connections[index]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if slot.is_none() {
-            *slot = Some(connect(self.addrs[index], &self.options).map_err(|e| e.to_string())?);
-        }
-        let result = work(slot.as_mut().expect("connection opened above"));
+        let connection = match slot.take() {
+            Some(c) => c,
+            None => connect(self.addrs[index], &self.options, self.deadline)
+                .map_err(|e| e.to_string())?,
+        };
+        let connection = slot.insert(connection);
+        connection.set_deadline(self.deadline);
+        let result = work(connection);
         if result.is_err() {
             *slot = None;
         }
@@ -46,38 +70,53 @@ impl Sessions {
     /// Runs `work` for every node at once; results in node order.
     pub fn each<R: Send>(
         &self,
-        work: impl Fn(usize, &mut redis::Connection) -> Result<R, String> + Sync,
+        work: impl Fn(usize, &mut Connection) -> Result<R, String> + Sync,
     ) -> Vec<Result<R, String>> {
         let indices: Vec<usize> = (0..self.addrs.len()).collect();
         in_parallel(&indices, |&i| self.with(i, |c| work(i, c)))
     }
 }
 
-/// Sends one command given as words and returns the reply, or Redis' error text.
+/// Sends one command given as words and returns the reply, or Redis' error text (or why there
+/// was none: "no reply within 5 s").
 pub fn command<T: redis::FromRedisValue>(
-    connection: &mut redis::Connection,
+    connection: &mut Connection,
     words: &[&str],
 ) -> Result<T, String> {
-    let mut cmd = redis::cmd(words[0]);
-    for word in &words[1..] {
-        cmd.arg(*word);
-    }
-    cmd.query(connection).map_err(|e| e.to_string())
+    connection.query_as(words).map_err(|e| e.to_string())
 }
 
 /// Sends `CLUSTER MEET` for every peer in one round trip.
 pub fn meet(
-    connection: &mut redis::Connection,
+    connection: &mut Connection,
     peers: impl Iterator<Item = NodeAddr>,
 ) -> Result<(), String> {
-    let mut pipe = redis::pipe();
-    for peer in peers {
-        pipe.cmd("CLUSTER")
-            .arg("MEET")
-            .arg(peer.ip_string())
-            .arg(peer.0.port())
-            .ignore();
+    let words: Vec<[String; 4]> = peers
+        .map(|p| {
+            [
+                "CLUSTER".to_string(),
+                "MEET".to_string(),
+                p.ip_string(),
+                p.0.port().to_string(),
+            ]
+        })
+        .collect();
+    let commands: Vec<Vec<&str>> = words
+        .iter()
+        .map(|w| w.iter().map(String::as_str).collect())
+        .collect();
+    let commands: Vec<&[&str]> = commands.iter().map(Vec::as_slice).collect();
+    let replies = connection
+        .exchange(&commands)
+        .map_err(|e| format!("CLUSTER MEET: {e}"))?;
+    match replies.into_iter().find_map(|r| match r {
+        crate::resp::Reply::Error(text) => Some(text),
+        crate::resp::Reply::Value(_) => None,
+    }) {
+        Some(text) => Err(format!(
+            "CLUSTER MEET: {}",
+            toolkit::words::clip(&text, toolkit::words::CLIP)
+        )),
+        None => Ok(()),
     }
-    pipe.query::<()>(connection)
-        .map_err(|e| format!("CLUSTER MEET: {e}"))
 }

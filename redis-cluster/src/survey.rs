@@ -1,20 +1,22 @@
-//! Talking to the nodes: one connection per node, all nodes at once, each bounded by a
-//! timeout. A survey starts from a few seed nodes and follows `CLUSTER NODES` to the rest, so
-//! one reachable node is enough to see the whole cluster.
+//! Talking to the nodes: one connection per node, all nodes at once, all under one deadline.
+//! A survey starts from a few seed nodes and follows `CLUSTER NODES` to the rest, so one
+//! reachable node is enough to see the whole cluster; it follows at most [`MAX_NODES`] nodes,
+//! so a peer that keeps naming new ones cannot make it endless.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use redis::{ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
-
+use crate::connection::{Connection, Failure};
+use crate::deadline::Deadline;
 use crate::info::Info;
 use crate::nodes::{parse_cluster_nodes, NodeLine};
-use crate::NodeAddr;
+use crate::resp::Reply;
+use crate::{NodeAddr, MAX_NODES};
 
 /// How to reach the nodes.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
-    /// Bound on connecting and on each reply.
+    /// Bound on a whole survey (every connect, command and reply of it, discovery included).
     pub timeout: Duration,
     /// ACL user name (`AUTH user password`); `None` means the default user.
     pub user: Option<String>,
@@ -84,78 +86,66 @@ pub enum ProbeError {
     Parse(String),
 }
 
-/// Opens a connection to one node, with `options`' timeout and credentials.
-pub fn connect(addr: NodeAddr, options: &ConnectOptions) -> Result<redis::Connection, ProbeError> {
-    let mut settings = RedisConnectionInfo::default().set_skip_set_lib_name();
-    if let Some(user) = &options.user {
-        settings = settings.set_username(user);
-    }
-    if let Some(password) = &options.password {
-        settings = settings.set_password(password);
-    }
-    let info = ConnectionAddr::Tcp(addr.ip_string(), addr.0.port())
-        .into_connection_info()
-        .map_err(|e| ProbeError::Connect(e.to_string()))?
-        .set_redis_settings(settings);
-    let client = redis::Client::open(info).map_err(|e| ProbeError::Connect(e.to_string()))?;
-    let connection = client
-        .get_connection_with_timeout(options.timeout)
-        .map_err(|e| {
-            if e.kind() == redis::ErrorKind::AuthenticationFailed
-                || e.code() == Some("NOAUTH")
-                || e.code() == Some("WRONGPASS")
-            {
-                ProbeError::Auth(e.to_string())
-            } else {
-                ProbeError::Connect(e.to_string())
-            }
-        })?;
-    let bound = |e: redis::RedisError| ProbeError::Connect(e.to_string());
-    connection
-        .set_read_timeout(Some(options.timeout))
-        .map_err(bound)?;
-    connection
-        .set_write_timeout(Some(options.timeout))
-        .map_err(bound)?;
-    Ok(connection)
+/// Opens a connection to one node within `deadline`, with `options`' credentials.
+pub fn connect(
+    addr: NodeAddr,
+    options: &ConnectOptions,
+    deadline: Deadline,
+) -> Result<Connection, ProbeError> {
+    Connection::open(addr, options, deadline).map_err(|failure| match failure {
+        Failure::Server(text) if is_auth_error(&text) => ProbeError::Auth(text),
+        Failure::Connect(reason) => ProbeError::Connect(reason),
+        other => ProbeError::Connect(other.to_string()),
+    })
+}
+
+fn is_auth_error(text: &str) -> bool {
+    ["NOAUTH", "WRONGPASS", "ERR AUTH", "ERR invalid password"]
+        .iter()
+        .any(|code| text.starts_with(code))
 }
 
 /// Runs one command that answers with text (INFO, CLUSTER NODES, …).
 pub fn query_text(
-    connection: &mut redis::Connection,
+    connection: &mut Connection,
     command: &'static str,
 ) -> Result<String, ProbeError> {
-    let mut words = command.split_whitespace();
-    let mut cmd = redis::cmd(words.next().unwrap_or_default());
-    for word in words {
-        cmd.arg(word);
-    }
-    cmd.query::<String>(connection)
-        .map_err(|e| command_error(command, e))
+    let words: Vec<&str> = command.split_whitespace().collect();
+    connection
+        .query_as::<String>(&words)
+        .map_err(|f| command_error(command, f))
 }
 
 /// The INFO sections the checks read. Fewer than the default set: the memory section alone
 /// costs the server more than everything else asked here.
 const INFO_SECTIONS: [&str; 4] = ["server", "replication", "cluster", "keyspace"];
 
-/// Asks one node for INFO, CLUSTER INFO and CLUSTER NODES in one round trip (pipelined); the
-/// cluster replies are used only when INFO says cluster support is enabled.
-pub fn probe(addr: NodeAddr, options: &ConnectOptions) -> Result<NodeState, ProbeError> {
-    let mut connection = connect(addr, options)?;
-    let mut pipe = redis::pipe();
-    pipe.ignore_errors();
-    pipe.cmd("INFO").arg(&INFO_SECTIONS[..]);
-    pipe.cmd("CLUSTER").arg("INFO");
-    pipe.cmd("CLUSTER").arg("NODES");
-    let replies: Vec<redis::RedisResult<String>> = pipe
-        .query(&mut connection)
-        .map_err(|e| command_error("INFO", e))?;
+/// Asks one node for INFO, CLUSTER INFO and CLUSTER NODES in one round trip (pipelined, the
+/// three replies under the one deadline); the cluster replies are used only when INFO says
+/// cluster support is enabled.
+pub fn probe(
+    addr: NodeAddr,
+    options: &ConnectOptions,
+    deadline: Deadline,
+) -> Result<NodeState, ProbeError> {
+    let mut connection = connect(addr, options, deadline)?;
+    let mut info_words = vec!["INFO"];
+    info_words.extend(INFO_SECTIONS);
+    let replies = connection
+        .exchange(&[&info_words, &["CLUSTER", "INFO"], &["CLUSTER", "NODES"]])
+        .map_err(|f| command_error("INFO", f))?;
     let mut replies = replies.into_iter();
-    let mut next = |command: &'static str| {
-        replies
-            .next()
-            .unwrap_or_else(|| Err((redis::ErrorKind::Client, "missing reply").into()))
-            .map_err(|e| command_error(command, e))
+    let mut next = |command: &'static str| -> Result<String, ProbeError> {
+        match replies.next() {
+            Some(Reply::Value(v)) => redis::from_redis_value::<String>(v).map_err(|e| {
+                ProbeError::Parse(format!(
+                    "{command}: unexpected reply: {}",
+                    toolkit::words::clip(&e.to_string(), toolkit::words::CLIP)
+                ))
+            }),
+            Some(Reply::Error(text)) => Err(command_error(command, Failure::Server(text))),
+            None => Err(ProbeError::Parse(format!("{command}: missing reply"))),
+        }
     };
     let info = Info::parse(&next("INFO")?);
     let (cluster_info, nodes) = (next("CLUSTER INFO"), next("CLUSTER NODES"));
@@ -175,15 +165,19 @@ pub fn probe(addr: NodeAddr, options: &ConnectOptions) -> Result<NodeState, Prob
     })
 }
 
-fn command_error(command: &'static str, e: redis::RedisError) -> ProbeError {
-    let message = e.to_string();
-    if e.code() == Some("NOAUTH") || e.code() == Some("WRONGPASS") {
-        ProbeError::Auth(message)
-    } else if e.is_connection_dropped() {
-        ProbeError::Dropped { command, message }
-    } else {
-        ProbeError::Command { command, message }
-    }
+fn command_error(command: &'static str, failure: Failure) -> ProbeError {
+    let message = match failure {
+        Failure::Server(text) if is_auth_error(&text) => return ProbeError::Auth(text),
+        Failure::Server(text) => toolkit::words::clip(&text, toolkit::words::CLIP),
+        Failure::Closed => {
+            return ProbeError::Dropped {
+                command,
+                message: Failure::Closed.to_string(),
+            }
+        }
+        other => other.to_string(),
+    };
+    ProbeError::Command { command, message }
 }
 
 /// Every node reached and every node that could not be.
@@ -193,11 +187,15 @@ pub struct Survey {
     pub reached: Vec<NodeState>,
     /// In address order, with the reason.
     pub unreachable: Vec<(NodeAddr, ProbeError)>,
+    /// Whether nodes named other addresses that were not asked, because [`MAX_NODES`] had
+    /// been followed already.
+    pub beyond_limit: bool,
 }
 
-/// Most probes running at once. Each mostly waits on the network, but spawning a thread per
-/// node costs more than it saves once the nodes outnumber the cores many times over.
-const MAX_PARALLEL: usize = 16;
+/// Most probes running at once. Each mostly waits on the network, so they must not queue
+/// behind each other: with 16 at a time, 160 silent nodes took ten rounds of the timeout. A
+/// thread costs little next to a wait, and past this many the shared deadline ends the rest.
+const MAX_PARALLEL: usize = 256;
 
 /// Runs `f` on every item, up to `MAX_PARALLEL` at once, and returns the results in order.
 pub fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
@@ -227,13 +225,16 @@ pub fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) ->
 }
 
 /// Surveys `seeds` and, when `discover` is set, every node they know of (repeatedly, until no
-/// new address turns up). Nodes in handshake or without an address are not followed.
+/// new address turns up or [`MAX_NODES`] are followed). Nodes in handshake or without an
+/// address are not followed. `options.timeout` bounds the whole survey: a node that has not
+/// answered when it ends is unreachable ("no reply within N s").
 pub fn survey(seeds: &[NodeAddr], options: &ConnectOptions, discover: bool) -> Survey {
+    let deadline = Deadline::after(options.timeout);
     let mut seen: BTreeSet<NodeAddr> = seeds.iter().copied().collect();
     let mut wave: Vec<NodeAddr> = seen.iter().copied().collect();
     let mut result = Survey::default();
     while !wave.is_empty() {
-        let outcomes = in_parallel(&wave, |&addr| probe(addr, options));
+        let outcomes = in_parallel(&wave, |&addr| probe(addr, options, deadline));
         let mut next = BTreeSet::new();
         for (addr, outcome) in wave.iter().zip(outcomes) {
             match outcome {
@@ -241,10 +242,17 @@ pub fn survey(seeds: &[NodeAddr], options: &ConnectOptions, discover: bool) -> S
                     if discover {
                         let known = state.cluster.iter().flat_map(|c| &c.nodes);
                         for line in known.filter(|n| !n.flags.handshake) {
-                            if let Some(peer) = line.client_addr() {
-                                if seen.insert(peer) {
-                                    next.insert(peer);
-                                }
+                            let Some(peer) = line.client_addr() else {
+                                continue;
+                            };
+                            if seen.contains(&peer) {
+                                continue;
+                            }
+                            if seen.len() >= MAX_NODES {
+                                result.beyond_limit = true;
+                            } else {
+                                seen.insert(peer);
+                                next.insert(peer);
                             }
                         }
                     }

@@ -3,7 +3,7 @@
 //! node X, who flags it, what does it serve" regardless of whether X itself answered. This
 //! module builds that table once, without I/O, so every check reads the same facts.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::nodes::{Flags, NodeLine, Role};
@@ -162,9 +162,15 @@ impl<'a> NodeTable<'a> {
             .iter()
             .filter_map(|n| Some((n.addr?, n.state?)))
             .collect();
+        // Nodes only named by others are taken up to MAX_NODES in all: past it the survey has
+        // stopped following them (and says so), and the checks would only slow down.
+        let room = crate::MAX_NODES.saturating_sub(survey.unreachable.len());
         for (observer, state) in observers {
             let Some(view) = &state.cluster else { continue };
             for line in view.nodes.iter().filter(|l| !l.flags.myself) {
+                if nodes.len() >= room && !seen_ids.contains_key(line.id.as_str()) {
+                    continue;
+                }
                 let index = *seen_ids.entry(&line.id).or_insert_with(|| {
                     let addr = line.client_addr();
                     nodes.push(KnownNode {
@@ -183,20 +189,27 @@ impl<'a> NodeTable<'a> {
                 nodes[index].seen_by.push((observer, line));
             }
         }
+        // Indexed, not searched: with thousands of unreachable nodes named by thousands of
+        // peers (a hostile peer can arrange that) a search per node took minutes.
+        let announced: HashSet<NodeAddr> = nodes
+            .iter()
+            .filter(|n| n.own_line)
+            .filter_map(|n| n.line.and_then(NodeLine::client_addr))
+            .collect();
+        let mut unanswered: HashMap<NodeAddr, usize> = HashMap::new();
+        for (i, n) in nodes.iter().enumerate() {
+            if let (Some(addr), None) = (n.addr, n.state) {
+                unanswered.entry(addr).or_insert(i);
+            }
+        }
         for (addr, error) in &survey.unreachable {
             // A node answered under the address we were given but announces another one that
             // does not answer from here: it is reachable, not a second node.
-            let announced_by_reached = nodes
-                .iter()
-                .any(|n| n.own_line && n.line.and_then(NodeLine::client_addr) == Some(*addr));
-            if announced_by_reached {
+            if announced.contains(addr) {
                 continue;
             }
-            match nodes
-                .iter_mut()
-                .find(|n| n.addr == Some(*addr) && n.state.is_none())
-            {
-                Some(node) => node.error = Some(error),
+            match unanswered.get(addr) {
+                Some(&i) => nodes[i].error = Some(error),
                 None => nodes.push(KnownNode {
                     id: None,
                     addr: Some(*addr),
@@ -217,18 +230,16 @@ impl<'a> NodeTable<'a> {
             .iter_mut()
             .filter(|n| !n.own_line && !n.seen_by.is_empty())
         {
-            let votes = |line: &NodeLine| {
-                node.seen_by
-                    .iter()
-                    .filter(|(_, other)| role_key(other) == role_key(line))
-                    .count()
-            };
+            let mut votes: HashMap<(bool, bool, Option<&str>), usize> = HashMap::new();
+            for (_, line) in &node.seen_by {
+                *votes.entry(role_key(line)).or_default() += 1;
+            }
             node.line = node
                 .seen_by
                 .iter()
                 .map(|(_, line)| *line)
                 .rev()
-                .max_by_key(|line| votes(line));
+                .max_by_key(|line| votes[&role_key(line)]);
         }
         nodes.sort_by(|a, b| {
             (a.addr.is_none(), a.addr, a.id).cmp(&(b.addr.is_none(), b.addr, b.id))

@@ -80,3 +80,44 @@ fn a_node_without_cluster_support_has_no_cluster_view() {
     assert!(found.reached[0].cluster.is_none());
     assert!(!found.reached[0].info.cluster_enabled());
 }
+
+// Regression: timeouts applied per read, so a node answering a byte a second held a survey for
+// ever, and silent hosts were waited for one batch after another. One deadline covers it all.
+#[test]
+fn one_deadline_covers_trickling_and_silent_nodes() {
+    use testkit::hostile::{Behaviour, Blackhole, FakePeer};
+    let trickle = FakePeer::start("127.0.0.1", Behaviour::Trickle);
+    let blackhole = Blackhole::start();
+    let mut seeds: Vec<NodeAddr> = vec![trickle.addr().parse().unwrap()];
+    seeds.extend(
+        blackhole
+            .addrs(40)
+            .iter()
+            .map(|a| a.parse::<NodeAddr>().unwrap()),
+    );
+    let options = ConnectOptions {
+        timeout: Duration::from_secs(1),
+        ..ConnectOptions::default()
+    };
+    let started = std::time::Instant::now();
+    let found = survey(&seeds, &options, true);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(found.unreachable.len(), 41);
+    let said: Vec<String> = found
+        .unreachable
+        .iter()
+        .map(|(_, e)| e.to_string())
+        .collect();
+    assert!(
+        said.contains(&"INFO failed: no reply within 1 s".to_string()),
+        "{said:?}"
+    );
+    assert!(
+        said.contains(&"cannot connect: no reply within 1 s".to_string()),
+        "{said:?}"
+    );
+}

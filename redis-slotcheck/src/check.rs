@@ -41,7 +41,7 @@ impl Default for CheckOptions {
 pub fn check(survey: &Survey, options: &CheckOptions) -> Report {
     let known = NodeTable::build(survey, &options.host_names);
     let served = served_slots(&known);
-    let mut checks = vec![reachable(&known)];
+    let mut checks = vec![reachable(&known, survey.beyond_limit)];
     if known.nodes.iter().any(|n| n.state.is_some()) {
         checks.extend([
             cluster_enabled(&known),
@@ -212,8 +212,9 @@ fn served_slots(known: &NodeTable) -> Vec<bool> {
     served
 }
 
-fn reachable(known: &NodeTable) -> Check {
-    let details: Vec<Detail> = known
+/// `beyond_limit`: the survey stopped following new addresses at `MAX_NODES`.
+fn reachable(known: &NodeTable, beyond_limit: bool) -> Check {
+    let mut details: Vec<Detail> = known
         .nodes
         .iter()
         .filter_map(|n| {
@@ -225,6 +226,17 @@ fn reachable(known: &NodeTable) -> Check {
             ))
         })
         .collect();
+    let unreachable = details.len();
+    if beyond_limit {
+        details.push(detail(
+            format!(
+                "the nodes name more than {} nodes; only that many were asked, the others are not checked",
+                redis_cluster::MAX_NODES
+            ),
+            Vec::new(),
+            Vec::new(),
+        ));
+    }
     let none_reached = known.nodes.iter().all(|n| n.state.is_none());
     let severity = if none_reached {
         Status::Unknown
@@ -232,12 +244,18 @@ fn reachable(known: &NodeTable) -> Check {
         Status::Warning
     };
     let ok = format!("all {} nodes answer", known.nodes.len());
-    let mut check = outcome(CheckName::Reachable, severity, details, ok, |d| {
-        format!(
-            "{} of {} not reachable",
-            d.len(),
+    let mut check = outcome(CheckName::Reachable, severity, details, ok, |_| {
+        let mut summary = format!(
+            "{unreachable} of {} not reachable",
             counted(known.nodes.len(), "node")
-        )
+        );
+        if beyond_limit {
+            summary.push_str(&format!(
+                "; more than {} nodes named, the rest not checked",
+                redis_cluster::MAX_NODES
+            ));
+        }
+        summary
     });
     if none_reached {
         check.status = Status::Unknown;

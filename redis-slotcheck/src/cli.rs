@@ -61,7 +61,9 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Wait at most SECS seconds for each node to connect and for each reply (default: 2).
+    /// Take at most SECS seconds for the whole check: connecting to every node, every reply and
+    /// the discovery of the nodes the first ones name; a node that has not answered by then is
+    /// reported unreachable ("no reply within SECS s"), however slowly it trickles (default: 2).
     #[arg(
         long,
         value_name = "SECS",

@@ -149,6 +149,35 @@ impl RedisInstance {
         String::from_utf8_lossy(&output.stdout).trim().to_string()
     }
 
+    /// What must not change when a tool refuses to act: id, peers, slots, epoch, keys, and the
+    /// settings `--fast` lowers.
+    pub fn fingerprint(&self) -> String {
+        let keys = self.cli(&["dbsize"]);
+        let info = self.cli(&["info", "cluster"]);
+        if info_field(&info, "cluster_enabled") != "1" {
+            return format!("keys={keys}");
+        }
+        let cluster = self.cli(&["cluster", "info"]);
+        format!(
+            "id={} keys={keys} known={} slots={} epoch={} node-timeout={} sync-delay={}",
+            self.cli(&["cluster", "myid"]),
+            info_field(&cluster, "cluster_known_nodes"),
+            info_field(&cluster, "cluster_slots_assigned"),
+            info_field(&cluster, "cluster_current_epoch"),
+            self.config("cluster-node-timeout"),
+            self.config("repl-diskless-sync-delay"),
+        )
+    }
+
+    /// The value of one setting (`CONFIG GET`).
+    pub fn config(&self, name: &str) -> String {
+        self.cli(&["config", "get", name])
+            .lines()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// Kills the server at once (as a crash would), keeping its directory for inspection.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -165,4 +194,12 @@ impl Drop for RedisInstance {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The value of `key` in an INFO or CLUSTER INFO reply, empty when absent.
+pub fn info_field(text: &str, key: &str) -> String {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{key}:")))
+        .unwrap_or_default()
+        .to_string()
 }

@@ -5,6 +5,7 @@
 //! | 0 | success |
 //! | 1 | the operation failed (a node, a peer, the system said no) |
 //! | 2 | usage or bad input: a bad argument, an unreadable or invalid file |
+//! | 130, 143 | stopped by SIGINT or SIGTERM at a safe point (see [`crate::interrupt`]) |
 //!
 //! redis-slotcheck answers in the monitoring-plugin codes instead (0 OK, 1 WARNING,
 //! 2 CRITICAL, 3 UNKNOWN), so its usage errors are 3; it passes that to `main`.

@@ -32,6 +32,19 @@ pub fn name_list<T: Display>(names: &[T], shown: usize) -> String {
     }
 }
 
+/// The longest value [`clip`] lets through by default: any real node id, address or version
+/// fits, a hostile megabyte does not.
+pub const CLIP: usize = 120;
+
+/// `text` as it is when it has at most `max` characters; otherwise its first `max` characters
+/// and "… (N bytes in all)", so a value a peer sent can never flood a message or a report.
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}… ({} bytes in all)", &text[..cut], text.len()),
+    }
+}
+
 /// Problems one per line, each indented by two spaces, for messages that list them all.
 pub fn indented<T: Display>(problems: &[T]) -> String {
     problems
@@ -61,6 +74,16 @@ mod tests {
             name_list(&["a", "b", "c", "d", "e"], 3),
             "a, b, c and 2 others"
         );
+    }
+
+    // Regression: a 10 MB CLUSTER NODES line was quoted whole in messages and reports.
+    #[test]
+    fn long_values_are_clipped_and_short_ones_kept() {
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip("abcd", 3), "abc… (4 bytes in all)");
+        assert_eq!(clip("ééé", 2), "éé… (6 bytes in all)");
+        let huge = "x".repeat(10_000_000);
+        assert!(clip(&huge, CLIP).len() < 200);
     }
 
     #[test]
