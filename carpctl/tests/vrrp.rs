@@ -456,3 +456,41 @@ fn ipv6_carp_pair_with_peers() {
         Some("BACKUP->MASTER master_down")
     );
 }
+
+/// Regression: a better VRRP master whose cable comes back preempts within its own
+/// master-down interval (3 s + 56/256 s at priority 200), not within that of the priority the
+/// carrier loss had demoted it to (3 s + 255/256 s).
+#[test]
+#[cfg_attr(not(carp_lab), ignore = "needs root")]
+fn a_returning_better_vrrp_master_preempts_within_its_own_master_down_interval() {
+    if !can_run("a_returning_better_vrrp_master_preempts_within_its_own_master_down_interval") {
+        return;
+    }
+    let mut lab = Lab::new(3);
+    let a = lab.carpctl(1, &["--carpver", "3", "--vrrpprio", "200", "--preempt"]);
+    lab.carpctl(2, &["--carpver", "3", "--vrrpprio", "100"]);
+    wait_until(SETTLE, "host 1 MASTER", || {
+        lab.state(1).as_deref() == Some("MASTER")
+    });
+    wait_until(SETTLE, "host 2 BACKUP", || {
+        lab.state(2).as_deref() == Some("BACKUP")
+    });
+    lab.set_link(1, false);
+    wait_until(SETTLE, "host 2 takes over", || {
+        lab.state(2).as_deref() == Some("MASTER")
+    });
+    lab.set_link(1, true);
+    let took = time_until(SETTLE, "host 1 preempts", || {
+        lab.state(1).as_deref() == Some("MASTER")
+    });
+    let down = Duration::from_secs(3) + Duration::from_micros(1_000_000 * 56 / 256);
+    assert!(
+        took < down + SLACK,
+        "took {took:?}, its master-down interval is {down:?}"
+    );
+    assert_eq!(
+        reasons(&lab, a).last().map(String::as_str),
+        Some("BACKUP->MASTER preempt")
+    );
+    wait_until(SETTLE, "host 2 yields", || lab.vip_holders() == vec![1]);
+}

@@ -601,6 +601,9 @@ impl Engine {
                 if self.socket.is_none() || self.attached != index {
                     self.reattach(index);
                 }
+                // The link's demotion goes first: the master-down timer that link_up starts
+                // depends on the skew (CARP) or priority (VRRP) it leaves.
+                self.sync_demotion();
                 let actions = self.machine.link_up(self.now());
                 self.apply(actions);
             }
