@@ -123,6 +123,7 @@ bench: deps build
 	scripts/bench/cluster-create
 	scripts/bench/carp-failover
 	scripts/bench/converge
+	scripts/bench/lab-failover
 
 # Deploy-style targets over a site description.
 site-check: build
