@@ -333,8 +333,11 @@ impl Machine {
                     self.become_backup(now, Reason::TieBreak, actions);
                 } else {
                     // Another master: a partition healed, and the neighbours may have
-                    // learned its MAC for our addresses meanwhile. Claim them back.
+                    // learned its MAC for our addresses meanwhile. Claim them back, and
+                    // again after two adverts: a neighbour ignores an ARP update that comes
+                    // within its locktime (Linux: 1 s) of the other master's last one.
                     actions.push(Action::Announce);
+                    self.adverts_until_reannounce = Some(2);
                 }
             }
             State::Backup => {
@@ -383,8 +386,10 @@ impl Machine {
                     self.become_backup(now, reason, actions);
                 } else {
                     // A worse master (a healed partition): claim the addresses back and tell
-                    // it at once, as keepalived does, rather than at the next interval.
+                    // it at once, as keepalived does, rather than at the next interval; and
+                    // claim them again after two adverts, past the neighbours' ARP locktime.
                     actions.push(Action::Announce);
+                    self.adverts_until_reannounce = Some(2);
                     self.advertise(now, actions);
                 }
             }

@@ -563,3 +563,30 @@ mod vrrp3 {
         assert_eq!(m.state(), State::Master);
     }
 }
+
+#[test]
+fn after_a_healed_partition_the_master_claims_the_addresses_again_after_two_adverts() {
+    // Past the neighbours' ARP locktime (Linux ignores an update within 1 s of the last one,
+    // and the other master announced too): one announce at once is not enough.
+    let mut m = master(0, false);
+    let first = m.deadline().unwrap();
+    for i in 0..4 {
+        m.tick(first + secs(f64::from(i)));
+    }
+    assert_eq!(
+        m.advert(first + secs(3.5), LOWER.into(), carp(1, 100)),
+        vec![Action::Announce]
+    );
+    let advert = Action::Advertise(carp(1, 0));
+    let next = m.deadline().unwrap();
+    let adverts: Vec<Vec<Action>> = (0..4).map(|i| m.tick(next + secs(f64::from(i)))).collect();
+    assert_eq!(
+        adverts,
+        [
+            vec![advert],
+            vec![advert],
+            vec![advert, Action::Announce],
+            vec![advert]
+        ]
+    );
+}
