@@ -2,10 +2,32 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
+# The cargo profile `make build` (and so install and deb) builds: release, or dev for a quick
+# debug build.
+PROFILE ?= release
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # Where `make build` puts the tools; the scripts take it from BIN.
-export BIN ?= $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)/release
+export BIN ?= $(TARGET_DIR)/$(if $(filter dev,$(PROFILE)),debug,$(PROFILE))
 
-.PHONY: all deps build demo demo-down test check-freebsd bench site-check freebsd-stage
+# make install: PREFIX=/usr/local by default; DESTDIR stages the tree elsewhere (packages).
+PREFIX ?= /usr/local
+DESTDIR ?=
+bindir := $(PREFIX)/bin
+libexecdir := $(PREFIX)/libexec/redis-carp-tools
+datadir := $(PREFIX)/share/redis-carp-tools
+unitdir := $(PREFIX)/lib/systemd/system
+TOOLS := redis-slotcheck redis-cluster-create pfgen carpctl
+SCRIPTS := cluster-health carp-promote-replicas site-check
+UNITS := carpctl@.service redis-cluster-health.service redis-cluster-health.timer
+# Man pages and completions, generated from the clap definitions by docgen.
+DOCS := $(TARGET_DIR)/docgen
+# Where make deb stages the install and writes the package.
+DEB_STAGE := $(TARGET_DIR)/deb
+DEB_OUT := $(CURDIR)
+PLACEHOLDERS := -e 's|@BINDIR@|$(bindir)|g' -e 's|@LIBEXECDIR@|$(libexecdir)|g'
+
+.PHONY: all deps build docs install uninstall deb dist demo demo-down test check-freebsd bench \
+	site-check freebsd-stage
 
 all: build
 
@@ -14,7 +36,52 @@ deps:
 	@scripts/install-deps
 
 build:
-	$(CARGO) build --release --workspace
+	$(CARGO) build --profile $(PROFILE) --workspace
+
+docs: build
+	rm -rf $(DOCS)
+	$(BIN)/docgen $(DOCS)
+
+# The tools, their man pages and completions, the operator scripts (they find the tools on
+# PATH), the systemd units, the settings file they read (as an example to copy to
+# /etc/default/redis-carp-tools) and the Prometheus alert rules.
+install: docs
+	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(libexecdir)/freebsd $(DESTDIR)$(unitdir) \
+	    $(DESTDIR)$(datadir)/prometheus
+	install -m 755 $(addprefix $(BIN)/,$(TOOLS)) $(DESTDIR)$(bindir)
+	install -m 755 $(addprefix scripts/,$(SCRIPTS)) $(DESTDIR)$(libexecdir)
+	install -m 755 scripts/freebsd/stage $(DESTDIR)$(libexecdir)/freebsd/stage
+	cd $(DOCS) && find share -type f | while read -r file; do \
+	    install -D -m 644 "$$file" "$(DESTDIR)$(PREFIX)/$$file" || exit 1; done
+	for unit in $(UNITS); do \
+	    sed $(PLACEHOLDERS) packaging/systemd/$$unit > $(DESTDIR)$(unitdir)/$$unit || exit 1; \
+	    chmod 644 $(DESTDIR)$(unitdir)/$$unit; done
+	sed $(PLACEHOLDERS) packaging/systemd/redis-carp-tools.default \
+	    > $(DESTDIR)$(datadir)/redis-carp-tools.default
+	install -m 644 packaging/prometheus/redis-cluster-rules.yml $(DESTDIR)$(datadir)/prometheus
+
+# Removes what install put under the same PREFIX and DESTDIR.
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(bindir)/,$(TOOLS)) $(addprefix $(DESTDIR)$(unitdir)/,$(UNITS))
+	rm -rf $(DESTDIR)$(libexecdir) $(DESTDIR)$(datadir)
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/{redis-slotcheck,redis-cluster-create,pfgen}*.1 \
+	    $(DESTDIR)$(PREFIX)/share/man/man8/carpctl*.8
+	for tool in $(TOOLS); do rm -f $(DESTDIR)$(PREFIX)/share/bash-completion/completions/$$tool \
+	    $(DESTDIR)$(PREFIX)/share/zsh/vendor-completions/_$$tool \
+	    $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/$$tool.fish; done
+
+# A Debian package of the install under /usr, built with dpkg-deb from a staged tree;
+# written to DEB_OUT (the top directory) as redis-carp-tools_VERSION_ARCH.deb. It holds the
+# build of PROFILE: `make deb PROFILE=dev` is quicker, with the same files.
+deb:
+	rm -rf $(DEB_STAGE)
+	$(MAKE) --no-print-directory install PREFIX=/usr DESTDIR=$(DEB_STAGE)
+	packaging/debian/build-deb $(DEB_STAGE) $(DEB_OUT)
+
+# The source tarball a FreeBSD port (packaging/freebsd) builds from.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -n 1)
+dist:
+	git archive --prefix=redis-carp-tools-$(VERSION)/ -o redis-carp-tools-$(VERSION).tar.gz HEAD
 
 # As root: the whole how-to in network namespaces (scripts/lab): three hosts, CARP, firewalls,
 # the cluster. Otherwise: three loopback "hosts" with two instances each (scripts/demo).
@@ -55,6 +122,7 @@ bench: deps build
 	scripts/bench/slotcheck
 	scripts/bench/cluster-create
 	scripts/bench/carp-failover
+	scripts/bench/converge
 
 # Deploy-style targets over a site description.
 site-check: build

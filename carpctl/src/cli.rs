@@ -39,10 +39,11 @@ pub enum Command {
     /// Show the state of the running engines (Linux) or of the kernel's CARP (FreeBSD); exit 3
     /// when none runs.
     Status(StatusCli),
-    /// Add N to the demotion of running engines so that a better backup takes over.
+    /// Add N to the demotion of running engines so that a better backup takes over; by hand,
+    /// this also sets a hold that health checks respect until `carpctl promote`.
     Demote(DemoteCli),
-    /// Clear the demotion of running engines.
-    Promote(TargetCli),
+    /// Clear the demotion of running engines and the hold.
+    Promote(PromoteCli),
     /// Print the FreeBSD configuration lines of a host, each with its target file.
     Rcconf(RcconfCli),
     /// Add the CARP alias of a host with ifconfig on FreeBSD, or print the command.
@@ -183,6 +184,18 @@ pub struct DemoteCli {
     /// the addresses to any backup with preempt on).
     #[arg(value_name = "N", default_value_t = 240, hide_default_value = true)]
     pub by: u8,
+    /// Demote without setting the hold: for health checks, which promote again by themselves.
+    #[arg(long)]
+    pub no_hold: bool,
+    #[command(flatten)]
+    pub target: TargetCli,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteCli {
+    /// Do nothing while a hold set by `carpctl demote` is in place (for health checks).
+    #[arg(long)]
+    pub unless_held: bool,
     #[command(flatten)]
     pub target: TargetCli,
 }
@@ -234,8 +247,8 @@ pub fn dispatch(command: Command) -> Result<u8, Error> {
     match command {
         Command::Run(cli) => run(cli).map(|()| 0),
         Command::Status(cli) => status(&cli),
-        Command::Demote(cli) => control_command(&cli.target, Request::Demote(cli.by)),
-        Command::Promote(cli) => control_command(&cli, Request::Promote),
+        Command::Demote(cli) => demote(&cli),
+        Command::Promote(cli) => promote(&cli),
         Command::Rcconf(cli) => rcconf(&cli),
         Command::Alias(cli) => alias(&cli),
     }
@@ -437,6 +450,8 @@ fn link_word(state: LinkState) -> &'static str {
 struct StatusReport<'a> {
     /// One entry per vhid, by vhid.
     vhids: &'a [VhidStatus],
+    /// The demotion set by hand that health checks leave in place, if any.
+    hold: Option<&'a control::Hold>,
 }
 
 /// What `rcconf --format json` prints.
@@ -515,11 +530,14 @@ fn not_running(target: &TargetCli) -> String {
 
 fn status(cli: &StatusCli) -> Result<u8, Error> {
     let vhids = collect_status(&cli.target)?;
+    let hold = control::read_hold(&cli.target.state_dir)?;
     let write_error = |e| Error::io("cannot write to stdout", e);
     match cli.format {
-        Format::Json => {
-            toolkit::stdio::print_json(&StatusReport { vhids: &vhids }).map_err(write_error)?
-        }
+        Format::Json => toolkit::stdio::print_json(&StatusReport {
+            vhids: &vhids,
+            hold: hold.as_ref(),
+        })
+        .map_err(write_error)?,
         Format::Text if vhids.is_empty() => {
             // The summary is the message; exit 3 without repeating it on stderr.
             toolkit::stdio::print_text(&format!("{}\n", not_running(&cli.target)))
@@ -527,7 +545,13 @@ fn status(cli: &StatusCli) -> Result<u8, Error> {
             return Ok(crate::error::STATUS_NOT_RUNNING);
         }
         Format::Text => {
-            let text: String = vhids.iter().map(VhidStatus::text).collect();
+            let mut text: String = vhids.iter().map(VhidStatus::text).collect();
+            if let Some(hold) = &hold {
+                text += &format!(
+                    "held since {}: demoted {} by hand; `carpctl promote` clears it\n",
+                    hold.since, hold.demotion
+                );
+            }
             toolkit::stdio::print_text(&text).map_err(write_error)?
         }
     };
@@ -554,6 +578,36 @@ fn status(cli: &StatusCli) -> Result<u8, Error> {
             wrong.join(", "),
         ))
     }
+}
+
+/// A demotion by hand is held: the hold is written only once an engine took the demotion, so
+/// a failed demote leaves none behind.
+fn demote(cli: &DemoteCli) -> Result<u8, Error> {
+    control_command(&cli.target, Request::Demote(cli.by))?;
+    if !cli.no_hold {
+        control::write_hold(
+            &cli.target.state_dir,
+            &control::Hold {
+                demotion: cli.by,
+                vhid: cli.target.vhid,
+                since: crate::output::rfc3339(std::time::SystemTime::now()),
+            },
+        )?;
+        toolkit::say!("held: health checks leave this demotion in place until `carpctl promote`");
+    }
+    Ok(0)
+}
+
+fn promote(cli: &PromoteCli) -> Result<u8, Error> {
+    if cli.unless_held {
+        // Quietly: a hold is a person's decision, not news for the health check's cron mail.
+        if control::read_hold(&cli.target.state_dir)?.is_some() {
+            return Ok(0);
+        }
+    }
+    control_command(&cli.target, Request::Promote)?;
+    control::clear_hold(&cli.target.state_dir)?;
+    Ok(0)
 }
 
 fn control_command(target: &TargetCli, request: Request) -> Result<u8, Error> {

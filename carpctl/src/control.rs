@@ -105,6 +105,63 @@ impl Request {
     }
 }
 
+/// A demotion set by hand (`carpctl demote`), which automatic health checks leave in place:
+/// they demote with `--no-hold` and promote with `--unless-held`. `carpctl promote` clears it.
+/// It lives in the state directory as `hold.json`, beside the engines' files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hold {
+    /// What `carpctl demote` added.
+    pub demotion: u8,
+    /// The engine it was for, or none for every engine.
+    pub vhid: Option<u8>,
+    /// When it was set (RFC 3339, UTC).
+    pub since: String,
+}
+
+pub fn hold_file(dir: &Path) -> PathBuf {
+    dir.join("hold.json")
+}
+
+/// Records a hold (through a temporary file and a rename, as the state files).
+pub fn write_hold(dir: &Path, hold: &Hold) -> Result<(), Error> {
+    let context = || format!("cannot write the hold to '{}'", hold_file(dir).display());
+    let mut text =
+        serde_json::to_vec(hold).map_err(|e| Error::io(context(), std::io::Error::other(e)))?;
+    text.push(b'\n');
+    let tmp = dir.join(".hold.json.tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, hold_file(dir)))
+        .map_err(|e| Error::io(context(), e))
+}
+
+/// The hold in `dir`, if one is set.
+pub fn read_hold(dir: &Path) -> Result<Option<Hold>, Error> {
+    let path = hold_file(dir);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::Invalid {
+                field: "hold file",
+                value: path.display().to_string(),
+                fix: format!("{e}; remove it or run `carpctl promote`"),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(format!("cannot read '{}'", path.display()), e)),
+    }
+}
+
+/// Removes the hold; none set is fine.
+pub fn clear_hold(dir: &Path) -> Result<(), Error> {
+    match std::fs::remove_file(hold_file(dir)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(
+            format!("cannot remove '{}'", hold_file(dir).display()),
+            e,
+        )),
+        _ => Ok(()),
+    }
+}
+
 pub fn state_file(dir: &Path, vhid: u8) -> PathBuf {
     dir.join(format!("vhid{vhid}.json"))
 }
@@ -285,6 +342,28 @@ mod tests {
             master_interval_cs: 100,
             peers: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_hold_is_written_read_and_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_hold(dir.path()).unwrap(), None);
+        let hold = Hold {
+            demotion: 240,
+            vhid: Some(10),
+            since: "2026-01-01T00:00:00.000Z".into(),
+        };
+        write_hold(dir.path(), &hold).unwrap();
+        assert_eq!(read_hold(dir.path()).unwrap(), Some(hold));
+        clear_hold(dir.path()).unwrap();
+        clear_hold(dir.path()).unwrap();
+        assert_eq!(read_hold(dir.path()).unwrap(), None);
+        std::fs::write(hold_file(dir.path()), "junk").unwrap();
+        let e = read_hold(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("hold.json") && e.contains("carpctl promote"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -139,7 +139,10 @@ fn status_without_engines_exits_3() {
     };
     let out = status(&[]);
     assert_eq!(out.status.code(), Some(3));
-    assert_eq!(stdout_json(&out), serde_json::json!({ "vhids": [] }));
+    assert_eq!(
+        stdout_json(&out),
+        serde_json::json!({ "vhids": [], "hold": null })
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("no running engine"));
 
     let out = status(&["--expect", "master"]);

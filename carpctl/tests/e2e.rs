@@ -217,7 +217,8 @@ fn sigterm_hands_over_gracefully() {
 }
 
 /// `carpctl demote` moves the VIP to a backup with preempt within one interval; promote
-/// brings it back.
+/// brings it back. A demote by hand holds: `promote --unless-held` (what a health check runs)
+/// leaves it in place, only `promote` clears it; `demote --no-hold` sets no hold.
 #[test]
 fn demote_and_promote_move_the_vip() {
     if !can_run("demote_and_promote_move_the_vip") {
@@ -253,14 +254,64 @@ fn demote_and_promote_move_the_vip() {
     wait_until(SETTLE, "host 1 yields", || {
         lab.state(1).as_deref() == Some("BACKUP")
     });
+    let hold = |lab: &Lab| {
+        let out = lab.control(1, &["status"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["hold"].clone()
+    };
+    assert_eq!(hold(&lab)["demotion"], 240, "a demote by hand holds");
+    let out = lab.control(1, &["promote", "--unless-held"]);
+    assert!(out.status.success() && out.stdout.is_empty() && out.stderr.is_empty());
+    assert_eq!(
+        lab.status(1).unwrap()["demotion"],
+        240,
+        "the hold is respected"
+    );
     let out = lab.control(1, &["promote"]);
     assert!(out.status.success());
+    assert!(hold(&lab).is_null(), "promote clears the hold");
+    let out = lab.control(1, &["demote", "--no-hold", "10"]);
+    assert!(out.status.success() && hold(&lab).is_null());
+    let out = lab.control(1, &["promote", "--unless-held"]);
+    assert!(out.status.success());
+    assert_eq!(lab.status(1).unwrap()["demotion"], 0, "no hold: promoted");
     wait_until(SETTLE, "host 1 preempts back", || {
         lab.state(1).as_deref() == Some("MASTER")
     });
     // Host 2 yields when host 1's first advert as master reaches it, a moment later.
     wait_until(SETTLE, "host 2 gives the VIP back", || {
         lab.vip_holders() == vec![1]
+    });
+}
+
+/// A hold outlives the engine that took it: an engine started beside one starts demoted, so a
+/// host taken out by hand stays out across a restart, until `carpctl promote`.
+#[test]
+fn an_engine_starts_with_the_demotion_of_a_hold() {
+    if !can_run("an_engine_starts_with_the_demotion_of_a_hold") {
+        return;
+    }
+    let mut lab = Lab::new(2);
+    std::fs::create_dir_all(lab.state_dir(1)).unwrap();
+    let hold = carpctl::control::Hold {
+        demotion: 240,
+        vhid: None,
+        since: "2026-01-01T00:00:00.000Z".into(),
+    };
+    carpctl::control::write_hold(&lab.state_dir(1), &hold).unwrap();
+    lab.carpctl(1, &["--advskew", "0", "--preempt"]);
+    lab.carpctl(2, &["--advskew", "100", "--preempt"]);
+    wait_until(SETTLE, "host 2 MASTER despite its higher skew", || {
+        lab.state(2).as_deref() == Some("MASTER")
+    });
+    let status = lab.status(1).unwrap();
+    assert_eq!(
+        (status["state"].as_str(), &status["demotion"]),
+        (Some("BACKUP"), &serde_json::json!(240))
+    );
+    let out = lab.control(1, &["promote"]);
+    assert!(out.status.success());
+    wait_until(SETTLE, "host 1 preempts once promoted", || {
+        lab.state(1).as_deref() == Some("MASTER")
     });
 }
 

@@ -238,6 +238,44 @@ fn which(tool: &str) -> bool {
         .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
 }
 
+/// The README's way to keep the rules across reboots on Debian: pfgen's file in
+/// /etc/nftables.d/, included by the end of /etc/nftables.conf, which nftables.service loads
+/// at boot and on reload. Here a fresh namespace stands for the booted machine (an empty
+/// ruleset) and the files live in a scratch directory: Debian's stock nftables.conf with the
+/// include line, loaded twice (boot, then `systemctl reload nftables`), keeps both tables.
+#[test]
+#[ignore = "needs root: run with --include-ignored as root"]
+fn debian_nftables_conf_loads_the_rules_at_boot_and_reload() {
+    assert_nft();
+    let dir = tempfile::tempdir().unwrap();
+    let drop_in = dir.path().join("nftables.d");
+    std::fs::create_dir(&drop_in).unwrap();
+    let rules = stdout_of(&["--host", "redis1", "--format", "nft"]);
+    std::fs::write(drop_in.join("redis-cluster.nft"), rules).unwrap();
+    // Debian 12's /etc/nftables.conf as the nftables package installs it, plus the line the
+    // README adds at its end.
+    let conf = dir.path().join("nftables.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "#!/usr/sbin/nft -f\n\nflush ruleset\n\ntable inet filter {{\n\tchain input {{\n\t\ttype filter hook input priority filter;\n\t}}\n\tchain forward {{\n\t\ttype filter hook forward priority filter;\n\t}}\n\tchain output {{\n\t\ttype filter hook output priority filter;\n\t}}\n}}\n\ninclude \"{}/*.nft\"\n",
+            drop_in.display()
+        ),
+    )
+    .unwrap();
+    let host = testkit::Netns::new("pfgen-boot");
+    for _ in ["boot", "reload"] {
+        host.exec(&["nft", "-f", conf.to_str().unwrap()]);
+        let tables = host.exec(&["nft", "list", "tables"]);
+        assert_eq!(
+            String::from_utf8_lossy(&tables.stdout),
+            "table inet filter\ntable inet redis_cluster\n"
+        );
+    }
+    let chains = host.exec(&["nft", "list", "table", "inet", "redis_cluster"]);
+    assert!(String::from_utf8_lossy(&chains.stdout).contains("set redis_allow"));
+}
+
 #[test]
 fn rcconf_prints_the_hosts_boot_lines_as_json_and_as_text() {
     let json: serde_json::Value = serde_json::from_str(&stdout_of(&[

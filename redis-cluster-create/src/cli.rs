@@ -12,6 +12,10 @@ use redis_cluster::args::ConnectArgs;
 use redis_cluster::{ConnectOptions, Deadline, NodeAddr, Plan};
 
 use crate::apply::{apply, ApplyOptions};
+use crate::converge::{
+    self,
+    execute::{self, ConvergeOptions, SavedPlan},
+};
 use crate::error::CreateError;
 use crate::planner::{self, Candidate};
 use crate::reset;
@@ -39,10 +43,16 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Print the plan JSON for the nodes (masters with slots, replicas with their master,
-    /// each node's host) and change nothing.
-    Plan(PlanArgs),
-    /// Check the nodes, then execute a plan and print the result JSON.
+    /// each node's host) and change nothing. When the nodes already form a cluster, print
+    /// the converge steps that would make it consist of exactly these nodes instead.
+    Plan(PlanCommand),
+    /// Check the nodes, then execute a plan (or a converge plan, when the cluster has not
+    /// changed since it was made) and print the result JSON.
     Apply(ApplyArgs),
+    /// Make a live cluster consist of exactly these nodes, laid out as creation would: new
+    /// nodes join, nodes left out leave, dead nodes are forgotten, open slots are finished,
+    /// slots move online with their keys, masters are spread over the hosts again.
+    Converge(ConvergeArgs),
     /// Return nodes to empty (CLUSTER RESET HARD) after a failed or unwanted attempt.
     Reset(ResetArgs),
     /// Print the configuration files of a host's instances (one redis-PORT.conf per port of
@@ -62,6 +72,37 @@ struct PlanArgs {
     /// The nodes, as IP:PORT; the host of each is its IP.
     #[arg(value_name = "NODE")]
     nodes: Vec<NodeAddr>,
+}
+
+#[derive(Debug, Args)]
+struct PlanCommand {
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// For a converge plan: allow serving slots again, empty, whose only copy was on a dead
+    /// master without replica (their keys are lost; the plan names them).
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    connect: ConnectArgs,
+}
+
+#[derive(Debug, Args)]
+struct ConvergeArgs {
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// Change the cluster without asking (needed when there is no terminal to ask on).
+    #[arg(long)]
+    yes: bool,
+    /// Wait at most SECS seconds, from the start, for every step and for the cluster to be
+    /// usable afterwards (default: 60).
+    #[arg(long, value_name = "SECS", default_value = "60", hide_default_value = true, value_parser = toolkit::duration::parse_timeout)]
+    timeout: Duration,
+    /// Serve slots again, empty, whose only copy was on a dead master without replica
+    /// (their keys are lost; they are named before anything changes).
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    connect: ConnectArgs,
 }
 
 #[derive(Debug, Args)]
@@ -129,17 +170,90 @@ struct ResetArgs {
     nodes: Vec<NodeAddr>,
 }
 
+/// How long `plan` waits for a cluster in flux (a failover settling) before it gives up.
+const PLAN_SETTLE: Duration = Duration::from_secs(10);
+
 /// Runs the parsed command; `started` is when the process began, the start of every timing.
 pub fn run(cli: Cli, started: Instant) -> Result<(), CreateError> {
     match cli.command {
         Some(Command::Plan(args)) => {
-            let plan = make_plan(&args)?;
+            let (candidates, replicas) = candidates(&args.plan)?;
+            // A plan changes nothing, so it only asks briefly whether a cluster is there.
+            let connect = connect_options(&args.connect, Duration::from_secs(1))?;
+            let addrs: Vec<NodeAddr> = candidates.iter().map(|c| c.addr).collect();
+            let observation = converge::observe::observe(&addrs, &connect);
+            if observation.layout.nodes.iter().any(|n| n.alive && n.joined) {
+                let options = ConvergeOptions {
+                    timeout: PLAN_SETTLE,
+                    force: args.force,
+                    connect,
+                };
+                let (observation, planned) = execute::prepare(
+                    &candidates,
+                    replicas,
+                    &options,
+                    Instant::now() + PLAN_SETTLE,
+                    &|line| toolkit::say!("{line}"),
+                )?;
+                warn_compromises(&planned.target);
+                return print_json(&SavedPlan {
+                    schema: 1,
+                    kind: execute::KIND.to_string(),
+                    force: args.force,
+                    observed: observation.layout,
+                    target: planned.target,
+                    steps: planned.steps,
+                    lost: planned.lost,
+                });
+            }
+            let plan = planner::plan(&candidates, replicas)?;
             warn_compromises(&plan);
             print_json(&plan)
         }
         Some(Command::Apply(args)) => {
-            let plan = Plan::load(&args.plan)?;
+            let text = toolkit::input::read_text(&args.plan, toolkit::input::DOCUMENT_LIMIT)
+                .map_err(redis_cluster::plan::PlanError::Read)?;
+            let source_name = if args.plan.as_os_str() == "-" {
+                "<stdin>".to_string()
+            } else {
+                args.plan.display().to_string()
+            };
+            let kind = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v.get("kind").and_then(|k| k.as_str().map(str::to_string)));
+            if kind.as_deref() == Some(execute::KIND) {
+                return apply_converge(&text, &source_name, &args.run, started);
+            }
+            let plan = Plan::parse(&text, &source_name)?;
             run_plan(&plan, &args.run, started, "apply this plan")
+        }
+        Some(Command::Converge(args)) => {
+            let (candidates, replicas) = candidates(&args.plan)?;
+            let options = ConvergeOptions {
+                timeout: args.timeout,
+                force: args.force,
+                connect: connect_options(&args.connect, ConnectOptions::default().timeout)?,
+            };
+            let progress = progress(started);
+            let deadline = started + args.timeout;
+            let (_, planned) =
+                execute::prepare(&candidates, replicas, &options, deadline, &progress)?;
+            warn_compromises(&planned.target);
+            if planned.steps.is_empty() {
+                toolkit::say!(
+                    "the cluster already consists of these nodes as planned; nothing to change"
+                );
+            } else {
+                for lost in &planned.lost {
+                    toolkit::say!("warning: --force: {lost}: they are served again, empty");
+                }
+                let what = execute::describe(&planned.steps).join("\n");
+                confirm(args.yes, "change the cluster", &what)?;
+            }
+            let report =
+                execute::run(&candidates, replicas, planned, &options, started, &progress)?;
+            toolkit::say!("cluster usable after {:.2} s", report.total_seconds);
+            print_json(&report)
         }
         Some(Command::Reset(args)) => {
             let connect = connect_options(&args.connect, args.timeout)?;
@@ -194,7 +308,67 @@ fn run_plan(
     print_json(&report)
 }
 
-fn make_plan(args: &PlanArgs) -> Result<Plan, CreateError> {
+/// Progress lines on stderr, each with the seconds since the start.
+fn progress(started: Instant) -> impl Fn(&str) {
+    move |line: &str| toolkit::say!("{line} ({:.2} s)", started.elapsed().as_secs_f64())
+}
+
+/// Runs a saved converge plan, when the cluster is still as it was when the plan was made.
+fn apply_converge(
+    text: &str,
+    source_name: &str,
+    args: &RunArgs,
+    started: Instant,
+) -> Result<(), CreateError> {
+    let deserializer = &mut serde_json::Deserializer::from_str(text);
+    let saved: SavedPlan = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        redis_cluster::plan::PlanError::Invalid {
+            source_name: source_name.to_string(),
+            problems: vec![format!("{path}: {}", e.into_inner())],
+        }
+    })?;
+    let candidates: Vec<Candidate> = saved
+        .target
+        .nodes()
+        .map(|(addr, host)| Candidate {
+            addr,
+            host: host.to_string(),
+        })
+        .collect();
+    let options = ConvergeOptions {
+        timeout: args.timeout,
+        force: saved.force,
+        connect: connect_options(&args.connect, ConnectOptions::default().timeout)?,
+    };
+    let addrs: Vec<NodeAddr> = candidates.iter().map(|c| c.addr).collect();
+    let now = converge::observe::observe(&addrs, &options.connect);
+    let differences = converge::layout::differences(&saved.observed, &now.layout);
+    if !differences.is_empty() {
+        return Err(CreateError::Changed { differences });
+    }
+    let what = execute::describe(&saved.steps).join("\n");
+    if !saved.steps.is_empty() {
+        confirm(args.yes, "apply this converge plan", &what)?;
+    }
+    let planned = converge::Converge {
+        target: saved.target.clone(),
+        steps: saved.steps,
+        lost: saved.lost,
+    };
+    let report = execute::run(
+        &candidates,
+        saved.target.replicas,
+        planned,
+        &options,
+        started,
+        &progress(started),
+    )?;
+    print_json(&report)
+}
+
+/// The nodes asked for, with their hosts, and the replicas per master.
+fn candidates(args: &PlanArgs) -> Result<(Vec<Candidate>, u32), CreateError> {
     let (candidates, site_replicas) = match &args.site {
         Some(path) => {
             let site = site::Site::load(path)?;
@@ -223,6 +397,11 @@ fn make_plan(args: &PlanArgs) -> Result<Plan, CreateError> {
         return Err(CreateError::NoNodes);
     }
     let replicas = args.replicas.or(site_replicas).unwrap_or(1);
+    Ok((candidates, replicas))
+}
+
+fn make_plan(args: &PlanArgs) -> Result<Plan, CreateError> {
+    let (candidates, replicas) = candidates(args)?;
     Ok(planner::plan(&candidates, replicas)?)
 }
 

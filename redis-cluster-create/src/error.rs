@@ -35,6 +35,14 @@ pub enum CreateError {
         waited: Duration,
         diagnosis: Vec<String>,
     },
+    #[error(transparent)]
+    Converge(#[from] crate::converge::ConvergeError),
+    #[error("{node}: {message}\nnothing is lost: run the same converge again to finish")]
+    ConvergeStep { node: String, message: String },
+    #[error("not done within --timeout: {reason}; run the same converge again to finish")]
+    NotSettled { reason: String },
+    #[error("the cluster has changed since the plan was made:\n{}\nmake a new plan", toolkit::words::indented(.differences))]
+    Changed { differences: Vec<String> },
     /// SIGINT or SIGTERM stopped the run at a safe point.
     #[error("{signal} while {doing}; {next}")]
     Interrupted {
@@ -76,7 +84,10 @@ impl toolkit::Failure for CreateError {
             | CreateError::Planning(_)
             | CreateError::NoNodes
             | CreateError::PassFile(_)
-            | CreateError::NeedsYes { .. } => toolkit::BAD_INPUT,
+            | CreateError::NeedsYes { .. }
+            | CreateError::Converge(crate::converge::ConvergeError::Planning(_)) => {
+                toolkit::BAD_INPUT
+            }
             _ => toolkit::FAILED,
         }
     }

@@ -2,11 +2,13 @@
 //!
 //! The planner (with its flow solver) and the readiness rules are pure; talking to nodes
 //! happens in `preflight`, `apply`, `wait` and `reset`, which `cli` drives. `config` prints or
-//! writes the instances' configuration files.
+//! writes the instances' configuration files. `converge` changes a live cluster: its planner is
+//! pure too, its executor talks to the nodes.
 
 pub mod apply;
 pub mod cli;
 pub mod config;
+pub mod converge;
 pub mod error;
 pub mod flow;
 pub mod planner;

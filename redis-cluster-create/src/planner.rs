@@ -49,15 +49,41 @@ const REQUIRED_SHARE_BONUS: i64 = -(1 << 52);
 /// order (only sites with dozens of hosts and few nodes each get there).
 const MAX_MASTER_LAYOUTS: usize = 512;
 
-/// A host and its nodes, in the order given.
-struct Host<'a> {
-    name: &'a str,
-    nodes: Vec<NodeAddr>,
+/// A host and its nodes, in the order given; the first `layout[h]` of them become masters.
+#[derive(Debug, Clone)]
+pub(crate) struct Host<'a> {
+    pub name: &'a str,
+    pub nodes: Vec<NodeAddr>,
 }
 
 /// Makes the plan for `candidates` with `replicas` replicas per master. Every node is used:
 /// nodes beyond masters × (1 + replicas) become extra replicas, spread one per master.
 pub fn plan(candidates: &[Candidate], replicas: u32) -> Result<Plan, PlanningError> {
+    let master_count = master_count(candidates, replicas)?;
+    let hosts = hosts_of(candidates);
+    let best = master_layouts(&hosts, master_count)
+        .into_iter()
+        .map(|layout| {
+            let assignment = assign_replicas(
+                &hosts,
+                &layout,
+                candidates.len() - master_count,
+                &BTreeMap::new(),
+            );
+            (assignment.cost, layout, assignment)
+        })
+        .min_by_key(|(cost, _, _)| *cost)
+        .map(|(_, layout, assignment)| (layout, assignment))
+        .expect("at least one master layout exists");
+    Ok(build_plan(&hosts, &best.0, &best.1, replicas))
+}
+
+/// How many masters `candidates` give with `replicas` replicas each, after refusing duplicate
+/// nodes and layouts with fewer masters than Redis Cluster needs.
+pub(crate) fn master_count(
+    candidates: &[Candidate],
+    replicas: u32,
+) -> Result<usize, PlanningError> {
     if candidates.len() > MAX_CLUSTER_NODES {
         return Err(PlanningError::TooMany {
             nodes: candidates.len(),
@@ -83,6 +109,11 @@ pub fn plan(candidates: &[Candidate], replicas: u32) -> Result<Plan, PlanningErr
             needed: MIN_MASTERS * group,
         });
     }
+    Ok(master_count)
+}
+
+/// The hosts of `candidates` in order of first appearance, each with its nodes in order.
+pub(crate) fn hosts_of(candidates: &[Candidate]) -> Vec<Host<'_>> {
     let mut hosts: Vec<Host> = Vec::new();
     for c in candidates {
         match hosts.iter_mut().find(|h| h.name == c.host) {
@@ -93,22 +124,13 @@ pub fn plan(candidates: &[Candidate], replicas: u32) -> Result<Plan, PlanningErr
             }),
         }
     }
-    let best = master_layouts(&hosts, master_count)
-        .into_iter()
-        .map(|layout| {
-            let assignment = assign_replicas(&hosts, &layout, candidates.len() - master_count);
-            (assignment.cost, layout, assignment)
-        })
-        .min_by_key(|(cost, _, _)| *cost)
-        .map(|(_, layout, assignment)| (layout, assignment))
-        .expect("at least one master layout exists");
-    Ok(build_plan(&hosts, &best.0, &best.1, replicas))
+    hosts
 }
 
 /// Every way to give `master_count` masters to hosts so counts differ by at most one among
 /// hosts that still have nodes to spare: fill every host to a common level, then choose which
 /// hosts take one more.
-fn master_layouts(hosts: &[Host], master_count: usize) -> Vec<Vec<usize>> {
+pub(crate) fn master_layouts(hosts: &[Host], master_count: usize) -> Vec<Vec<usize>> {
     let capacity = |h: &Host, level: usize| h.nodes.len().min(level);
     let mut level = 0;
     while hosts.iter().map(|h| capacity(h, level + 1)).sum::<usize>() <= master_count {
@@ -156,15 +178,15 @@ fn combinations(n: usize, k: usize, limit: usize) -> Vec<Vec<usize>> {
 }
 
 /// How many replica nodes of each host go to each master, and what that costs.
-struct Assignment {
+pub(crate) struct Assignment {
     /// `(host index, master index) -> count`; masters are indexed in slot order.
-    counts: BTreeMap<(usize, usize), usize>,
-    cost: i64,
+    pub counts: BTreeMap<(usize, usize), usize>,
+    pub cost: i64,
 }
 
 /// The masters of a layout in slot order: round-robin over hosts, like redis-cli, so
 /// neighbouring slot ranges sit on different hosts. Each entry is `(host index, node)`.
-fn masters_in_order(hosts: &[Host], layout: &[usize]) -> Vec<(usize, NodeAddr)> {
+pub(crate) fn masters_in_order(hosts: &[Host], layout: &[usize]) -> Vec<(usize, NodeAddr)> {
     let rounds = layout.iter().copied().max().unwrap_or(0);
     (0..rounds)
         .flat_map(|round| {
@@ -178,7 +200,17 @@ fn masters_in_order(hosts: &[Host], layout: &[usize]) -> Vec<(usize, NodeAddr)> 
 /// Gives the replica nodes to masters at least cost: every master gets its share (replica
 /// nodes / masters, one more for the first few), each replica beside its master costs
 /// `SAME_HOST_COST`, and the k-th replica of a master on one host costs k − 1 more.
-fn assign_replicas(hosts: &[Host], layout: &[usize], replica_nodes: usize) -> Assignment {
+///
+/// `keep[(h, m)]` counts the replica nodes of host `h` that already follow master `m` (when
+/// converging a live cluster): among assignments of equal cost, the one that keeps most of
+/// them wins. Costs are scaled so that no number of kept followers outweighs one unit.
+pub(crate) fn assign_replicas(
+    hosts: &[Host],
+    layout: &[usize],
+    replica_nodes: usize,
+    keep: &BTreeMap<(usize, usize), usize>,
+) -> Assignment {
+    let scale = to_i64(replica_nodes + 1);
     let masters = masters_in_order(hosts, layout);
     let share = replica_nodes / masters.len();
     let (source, sink) = (0, 1);
@@ -195,11 +227,12 @@ fn assign_replicas(hosts: &[Host], layout: &[usize], replica_nodes: usize) -> As
             let spare = host.nodes.len() - layout[h];
             let beside_master = if h == master_host { SAME_HOST_COST } else { 0 };
             for k in 0..spare.min(share + 1) {
+                let kept = i64::from(k < keep.get(&(h, m)).copied().unwrap_or(0));
                 let arc = net.add_arc(
                     host_vertex(h),
                     master_vertex(m),
                     1,
-                    beside_master + to_i64(k),
+                    (beside_master + to_i64(k)) * scale - kept,
                 );
                 arcs.push((h, m, arc));
             }
@@ -279,7 +312,7 @@ fn build_plan(hosts: &[Host], layout: &[usize], assignment: &Assignment, replica
 
 /// The placement rules the plan could not keep, in words; the planner only breaks them when no
 /// placement keeps them.
-fn compromises(masters: &[PlannedMaster], host_count: usize) -> Vec<String> {
+pub(crate) fn compromises(masters: &[PlannedMaster], host_count: usize) -> Vec<String> {
     let mut found = Vec::new();
     let mut per_host: BTreeMap<&str, usize> = BTreeMap::new();
     for m in masters {

@@ -13,16 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testkit::hostile::{Behaviour, Blackhole, FakePeer};
+use testkit::hostile::{Behaviour, Blackhole, FakePeer, Run};
 use testkit::{start_instances, RedisConfig, RedisInstance};
-
-/// What one run gave, and how long it took.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    took: Duration,
-}
 
 fn tool() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_redis-cluster-create"));
@@ -31,25 +23,7 @@ fn tool() -> Command {
 }
 
 fn run(args: &[&str]) -> Run {
-    let started = Instant::now();
-    let output = tool().args(args).output().unwrap();
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        took: started.elapsed(),
-    }
-}
-
-/// `secs` plus what a loaded two-core machine may add.
-fn within(run: &Run, secs: u64) {
-    let bound = Duration::from_secs(secs + 4);
-    assert!(
-        run.took < bound,
-        "took {:?}, bound {bound:?}; stderr: {}",
-        run.took,
-        run.stderr
-    );
+    Run::of(tool().args(args))
 }
 
 fn addrs(instances: &[RedisInstance]) -> Vec<String> {
@@ -170,7 +144,7 @@ fn a_node_answering_a_byte_a_second_is_refused_within_the_timeout() {
     let mut args = vec!["--yes", "--replicas", "0", "--timeout", "3"];
     args.extend(nodes.iter().map(String::as_str));
     let run = run(&args);
-    within(&run, 3);
+    run.assert_within(3);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     assert!(
         run.stderr.contains(&format!(
@@ -194,7 +168,7 @@ fn a_silent_node_costs_the_timeout_once() {
     let mut args = vec!["--yes", "--replicas", "0", "--timeout", "1"];
     args.extend(nodes.iter().map(String::as_str));
     let run = run(&args);
-    within(&run, 1);
+    run.assert_within(1);
     assert_eq!(run.code, Some(1));
     assert!(
         run.stderr.contains(&format!(
@@ -217,7 +191,7 @@ fn a_hundred_and_sixty_silent_hosts_are_refused_in_one_timeout() {
     let mut args = vec!["--yes", "--replicas", "0", "--timeout", "2"];
     args.extend(nodes.iter().map(String::as_str));
     let run = run(&args);
-    within(&run, 2);
+    run.assert_within(2);
     assert_eq!(run.code, Some(1));
     assert!(
         run.stderr.contains(&format!(
@@ -249,7 +223,7 @@ fn a_node_that_stalls_mid_run_ends_it_at_the_deadline_with_every_restore_reporte
     let mut args = vec!["--yes", "--fast", "--timeout", "4"];
     args.extend(nodes.iter().map(String::as_str));
     let run = run(&args);
-    within(&run, 4 + 3);
+    run.assert_within(4 + 3);
     assert_eq!(run.code, Some(1), "{}", run.stderr);
     let fake = staller.addr();
     assert!(
@@ -428,7 +402,7 @@ fn contradicting_plans_are_refused_before_any_change() {
         "{}",
         run.stderr
     );
-    within(&run, 2);
+    run.assert_within(2);
     assert_eq!(fingerprints(&instances), before);
 }
 
@@ -485,7 +459,7 @@ fn a_site_of_166000_nodes_is_refused_at_once() {
     let path = dir.path().join("site.json");
     std::fs::write(&path, site.to_string()).unwrap();
     let site_run = run(&["plan", "--site", path.to_str().unwrap()]);
-    within(&site_run, 1);
+    site_run.assert_within(1);
     assert_eq!(site_run.code, Some(2), "{}", site_run.stderr);
     // The site's own validation may say it first; either way at once, naming the count.
     assert!(site_run.stderr.contains("166000"), "{}", site_run.stderr);
@@ -498,7 +472,7 @@ fn a_site_of_166000_nodes_is_refused_at_once() {
     let mut args = vec!["plan"];
     args.extend(nodes.iter().map(String::as_str));
     let run = run(&args);
-    within(&run, 1);
+    run.assert_within(1);
     assert_eq!(run.code, Some(2));
     assert!(
         run.stderr
@@ -519,7 +493,7 @@ fn a_ten_megabyte_line_is_refused_in_a_short_message() {
     let mut args = vec!["--yes", "--replicas", "0", "--timeout", "10"];
     args.extend(nodes.iter().map(String::as_str));
     let run = run(&args);
-    within(&run, 10);
+    run.assert_within(10);
     assert_eq!(run.code, Some(1));
     assert!(
         run.stderr.len() < 4096,
@@ -541,7 +515,7 @@ fn a_ten_megabyte_line_is_refused_in_a_short_message() {
 fn reset_of_a_node_answering_a_byte_a_second_ends_at_the_deadline() {
     let trickle = FakePeer::start("127.0.0.1", Behaviour::Trickle);
     let run = run(&["reset", "--yes", "--timeout", "2", &trickle.addr()]);
-    within(&run, 2);
+    run.assert_within(2);
     assert_eq!(run.code, Some(1));
     assert!(
         run.stderr.contains(&format!(

@@ -129,6 +129,7 @@ pub fn check(survey: &Survey, options: &CheckOptions) -> Report {
         totals,
         checks,
         nodes,
+        timing: None,
     }
 }
 

@@ -1,17 +1,19 @@
 //! The command line: clap's view of the arguments, turned into typed settings before anything
 //! runs, and `run`, which surveys, checks, renders and writes. `main.rs` only maps the outcome
-//! to an exit code.
+//! to an exit code, and hands every failure to [`Sink::fail`], so that monitoring reading the
+//! Nagios line or the Prometheus file sees UNKNOWN rather than nothing or a stale answer.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::io::IsTerminal;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
 
 use clap::{Parser, ValueEnum};
 
 use crate::check::{check, CheckOptions};
 use crate::render::{render, Format};
-use crate::report::Status;
+use crate::report::{Report, Status, Timing};
 use redis_cluster::args::ConnectArgs;
 use redis_cluster::plan::{Plan, PlanError};
 use redis_cluster::survey::{survey, ConnectOptions};
@@ -32,7 +34,7 @@ pub struct Cli {
     /// enough: the others are discovered from CLUSTER NODES.
     #[arg(
         value_name = "NODE",
-        required_unless_present = "site",
+        required_unless_present_any = ["site", "from_report"],
         conflicts_with = "site"
     )]
     pub nodes: Vec<String>,
@@ -75,6 +77,13 @@ pub struct Cli {
 
     #[command(flatten)]
     pub connect: ConnectArgs,
+
+    /// Survey nothing: render the report in FILE, as --format json printed it ("-" reads
+    /// standard input), in --format to --output, and exit with its status. One survey can so
+    /// serve a script's decision and the monitoring file.
+    #[arg(long, value_name = "FILE",
+          conflicts_with_all = ["nodes", "site", "replicas", "expect", "timeout", "user", "pass_file"])]
+    pub from_report: Option<PathBuf>,
 }
 
 /// `--format` values.
@@ -106,6 +115,111 @@ pub enum Error {
     Output(toolkit::file::OutputError),
     #[error("cannot write the report to standard output: {0}")]
     Stdout(std::io::Error),
+    #[error("cannot read the report '{path}': {error}; pass what --format json printed to --from-report")]
+    ReadReport { path: String, error: String },
+}
+
+/// Where the answer goes: the format and the file the arguments ask for. It is known before
+/// anything can fail, so that a failure reaches monitoring in that format too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sink {
+    pub format: Format,
+    /// None or "-": standard output.
+    pub output: Option<PathBuf>,
+}
+
+impl Sink {
+    /// The sink of any arguments, also of those clap refused: `--format` and `--output` as far
+    /// as they are given and valid (defaults otherwise), so that even a usage error is an
+    /// UNKNOWN in the format a monitoring system asked for.
+    pub fn from_raw_args(args: &[OsString]) -> Sink {
+        let mut sink = Sink {
+            format: Format::Json,
+            output: None,
+        };
+        let mut args = args
+            .iter()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned());
+        while let Some(arg) = args.next() {
+            if arg == "--" {
+                break;
+            }
+            let (name, inline) = match arg.split_once('=') {
+                Some((name, value)) => (name.to_string(), Some(value.to_string())),
+                None => (arg, None),
+            };
+            if name != "--format" && name != "--output" {
+                continue;
+            }
+            let Some(value) = inline.or_else(|| args.next()) else {
+                break;
+            };
+            if name == "--output" {
+                sink.output = Some(PathBuf::from(value));
+            } else if let Ok(format) = FormatArg::from_str(&value, false) {
+                sink.format = format.into();
+            }
+        }
+        sink
+    }
+
+    /// Writes `report` where the arguments asked.
+    pub fn write(&self, report: &Report) -> Result<(), Error> {
+        match self.output.as_deref().filter(|p| p.as_os_str() != "-") {
+            Some(path) => {
+                let text = render(report, self.format, false);
+                // Collectors such as node_exporter run as other users: the report is world-readable.
+                toolkit::file::write_atomically(path, text.as_bytes(), 0o644).map_err(Error::Output)
+            }
+            None => {
+                let pretty = std::io::stdout().is_terminal();
+                toolkit::stdio::print_text(&render(report, self.format, pretty))
+                    .map(|_| ())
+                    .map_err(Error::Stdout)
+            }
+        }
+    }
+
+    /// Reports a run that could not judge the cluster: in the monitoring formats (Nagios,
+    /// Prometheus) as an UNKNOWN report naming `message`, which replaces a previous --output
+    /// file; JSON and text carry data only, so there the message on stderr is all.
+    pub fn fail(&self, message: &str, clock: &Clock) {
+        if !matches!(self.format, Format::Nagios | Format::Prom) {
+            return;
+        }
+        if let Err(error) = self.write(&Report::failure(message, clock.timing())) {
+            toolkit::say!("{error}");
+        }
+    }
+}
+
+/// When the run started, for the report's timing.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    wall: SystemTime,
+    started: Instant,
+}
+
+impl Clock {
+    pub fn start() -> Clock {
+        Clock {
+            wall: SystemTime::now(),
+            started: Instant::now(),
+        }
+    }
+
+    /// The start as Unix time and the time taken so far.
+    pub fn timing(&self) -> Timing {
+        Timing {
+            started_unix: self
+                .wall
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64(),
+            duration_seconds: self.started.elapsed().as_secs_f64(),
+        }
+    }
 }
 
 /// Everything `run` needs, checked.
@@ -114,8 +228,9 @@ pub struct Settings {
     pub seeds: Vec<NodeAddr>,
     pub check: CheckOptions,
     pub connect: ConnectOptions,
-    pub format: Format,
-    pub output: Option<PathBuf>,
+    pub sink: Sink,
+    /// Render this saved report instead of surveying.
+    pub from_report: Option<PathBuf>,
 }
 
 impl Settings {
@@ -154,14 +269,23 @@ impl Settings {
                 expect,
             },
             connect,
-            format: match cli.format {
-                FormatArg::Json => Format::Json,
-                FormatArg::Text => Format::Text,
-                FormatArg::Nagios => Format::Nagios,
-                FormatArg::Prom => Format::Prom,
+            sink: Sink {
+                format: cli.format.into(),
+                output: cli.output,
             },
-            output: cli.output,
+            from_report: cli.from_report,
         })
+    }
+}
+
+impl From<FormatArg> for Format {
+    fn from(format: FormatArg) -> Format {
+        match format {
+            FormatArg::Json => Format::Json,
+            FormatArg::Text => Format::Text,
+            FormatArg::Nagios => Format::Nagios,
+            FormatArg::Prom => Format::Prom,
+        }
     }
 }
 
@@ -171,8 +295,22 @@ impl toolkit::Failure for Error {
     }
 }
 
-/// Surveys the cluster, checks it and writes the report; returns the overall status.
-pub fn run(settings: &Settings) -> Result<Status, Error> {
+/// Surveys the cluster (or reads the saved report), checks it and writes the report; returns
+/// the overall status.
+pub fn run(settings: &Settings, clock: &Clock) -> Result<Status, Error> {
+    let report = match &settings.from_report {
+        Some(path) => read_report(path)?,
+        None => {
+            let mut report = survey_and_check(settings);
+            report.timing = Some(clock.timing());
+            report
+        }
+    };
+    settings.sink.write(&report)?;
+    Ok(report.status)
+}
+
+fn survey_and_check(settings: &Settings) -> Report {
     let found = survey(&settings.seeds, &settings.connect, true);
     if found.reached.is_empty() {
         for (addr, error) in &found.unreachable {
@@ -182,20 +320,26 @@ pub fn run(settings: &Settings) -> Result<Status, Error> {
             "no node answered; check the node addresses, that redis-server runs there, --timeout, and the credentials (--user, --pass-file or REDISCLI_AUTH)"
         );
     }
-    let report = check(&found, &settings.check);
-    match settings.output.as_deref().filter(|p| p.as_os_str() != "-") {
-        Some(path) => {
-            let text = render(&report, settings.format, false);
-            // Collectors such as node_exporter run as other users: the report is world-readable.
-            toolkit::file::write_atomically(path, text.as_bytes(), 0o644).map_err(Error::Output)?;
-        }
-        None => {
-            let pretty = std::io::stdout().is_terminal();
-            toolkit::stdio::print_text(&render(&report, settings.format, pretty))
-                .map_err(Error::Stdout)?;
-        }
-    }
-    Ok(report.status)
+    check(&found, &settings.check)
+}
+
+fn read_report(path: &Path) -> Result<Report, Error> {
+    let error = |error: String| Error::ReadReport {
+        path: path.display().to_string(),
+        error,
+    };
+    let text = toolkit::input::read_text(path, toolkit::input::DOCUMENT_LIMIT)
+        .map_err(|e| error(e.to_string()))?;
+    let mut deserializer = serde_json::Deserializer::from_str(&text);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let at = e.path().to_string();
+        let inner = e.into_inner();
+        error(if at == "." {
+            inner.to_string()
+        } else {
+            format!("{at}: {inner}")
+        })
+    })
 }
 
 #[cfg(test)]
@@ -216,12 +360,35 @@ mod tests {
     }
 
     #[test]
+    fn the_sink_of_refused_arguments_is_what_they_asked_for() {
+        let sink = |args: &[&str]| {
+            let args: Vec<OsString> = std::iter::once("redis-slotcheck")
+                .chain(args.iter().copied())
+                .map(OsString::from)
+                .collect();
+            Sink::from_raw_args(&args)
+        };
+        assert_eq!(
+            sink(&["--timeout", "x", "--format", "prom", "--output", "m.prom"]),
+            Sink {
+                format: Format::Prom,
+                output: Some(PathBuf::from("m.prom")),
+            }
+        );
+        assert_eq!(sink(&["--format=nagios"]).format, Format::Nagios);
+        // An invalid format or one after `--` leaves the default; a missing value is no value.
+        assert_eq!(sink(&["--format", "xml"]).format, Format::Json);
+        assert_eq!(sink(&["--", "--format", "prom"]).format, Format::Json);
+        assert_eq!(sink(&["--output"]).output, None);
+    }
+
+    #[test]
     fn nodes_and_defaults() {
         let s = settings(&["127.0.0.1:7000", "[::1]:7001"]).unwrap();
         assert_eq!(s.seeds.len(), 2);
         assert_eq!(s.check.min_replicas, 1);
         assert_eq!(s.connect.timeout, Duration::from_secs(2));
-        assert_eq!(s.format, Format::Json);
+        assert_eq!(s.sink.format, Format::Json);
         assert!(s.connect.password.is_none());
     }
 

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::report::{Report, Role, Status};
+use crate::report::{Check, CheckName, NodeReport, Report, Role, Status};
 use redis_cluster::slots::SLOT_COUNT;
 
 /// The output formats of `--format`.
@@ -96,22 +96,30 @@ pub fn text(report: &Report) -> String {
 }
 
 /// Nagios plugin output: `REDIS CLUSTER <STATUS> - <summary> | perfdata`, then one line per
-/// problem found.
+/// problem found. A report that knows no node (the run failed before any survey) has no
+/// perfdata: zeros would be graphed as an outage that was never measured.
 pub fn nagios(report: &Report) -> String {
     let t = &report.totals;
     let mut out = format!(
-        "REDIS CLUSTER {} - {} | 'slots_served'={};{max}:;{max}:;0;{max} 'nodes'={};;;0 'nodes_reachable'={};;;0;{} 'masters'={};;;0 'replicas'={};;;0 'open_slots'={};;;0\n",
+        "REDIS CLUSTER {} - {}",
         report.status,
-        one_line(&report.summary),
-        t.slots_served,
-        t.nodes,
-        t.reachable,
-        t.nodes,
-        t.masters,
-        t.replicas,
-        t.open_slots,
-        max = SLOT_COUNT,
+        one_line(&report.summary)
     );
+    if t.nodes > 0 {
+        let _ = write!(
+            out,
+            " | 'slots_served'={};{max}:;{max}:;0;{max} 'nodes'={};;;0 'nodes_reachable'={};;;0;{} 'masters'={};;;0 'replicas'={};;;0 'open_slots'={};;;0",
+            t.slots_served,
+            t.nodes,
+            t.reachable,
+            t.nodes,
+            t.masters,
+            t.replicas,
+            t.open_slots,
+            max = SLOT_COUNT,
+        );
+    }
+    out.push('\n');
     for check in report.checks.iter().filter(|c| c.status != Status::Ok) {
         for detail in &check.details {
             let _ = writeln!(
@@ -132,6 +140,11 @@ fn one_line(text: &str) -> String {
 }
 
 /// Prometheus text exposition, for node_exporter's textfile collector.
+///
+/// The series are the same in every state, so alerts and graphs never lose one: every check
+/// has its status (UNKNOWN when it could not run) and problem count, and a node's labels name
+/// only what identifies it (`node`, `host`); its role, which changes on failover, is a value
+/// of `redis_slotcheck_node_role`, one series per possible role.
 pub fn prom(report: &Report) -> String {
     let mut out = String::new();
     let mut family = |name: &str, help: &str, samples: Vec<(String, String)>| {
@@ -148,26 +161,43 @@ pub fn prom(report: &Report) -> String {
         "Overall cluster health: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
         vec![(String::new(), code(report.status))],
     );
+    if let Some(timing) = &report.timing {
+        family(
+            "redis_slotcheck_last_run_timestamp_seconds",
+            "When this check ran, in seconds since the Unix epoch.",
+            vec![(String::new(), timing.started_unix.to_string())],
+        );
+        family(
+            "redis_slotcheck_last_run_duration_seconds",
+            "How long the survey and the checks took.",
+            vec![(String::new(), timing.duration_seconds.to_string())],
+        );
+    }
+    // The plan check exists only with --expect: a choice of configuration, not a state.
+    let checks: Vec<(CheckName, Option<&Check>)> = CheckName::ALL
+        .iter()
+        .map(|&name| (name, report.check(name)))
+        .filter(|(name, found)| *name != CheckName::Plan || found.is_some())
+        .collect();
     family(
         "redis_slotcheck_check_status",
-        "Result of each check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
-        report
-            .checks
+        "Result of each check: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (not judged).",
+        checks
             .iter()
-            .map(|c| (labels(&[("check", c.name.as_str())]), code(c.status)))
+            .map(|(name, found)| {
+                let status = found.map_or(Status::Unknown, |c| c.status);
+                (labels(&[("check", name.as_str())]), code(status))
+            })
             .collect(),
     );
     family(
         "redis_slotcheck_check_problems",
-        "Number of problems each check found.",
-        report
-            .checks
+        "Number of problems each check found (0 when it could not run).",
+        checks
             .iter()
-            .map(|c| {
-                (
-                    labels(&[("check", c.name.as_str())]),
-                    c.details.len().to_string(),
-                )
+            .map(|(name, found)| {
+                let problems = found.map_or(0, |c| c.details.len());
+                (labels(&[("check", name.as_str())]), problems.to_string())
             })
             .collect(),
     );
@@ -201,14 +231,7 @@ pub fn prom(report: &Report) -> String {
     ] {
         family(name, help, vec![(String::new(), value.to_string())]);
     }
-    let node_labels = |n: &crate::report::NodeReport| {
-        let role = match n.role {
-            Role::Master => "master",
-            Role::Replica => "replica",
-            Role::Unknown => "unknown",
-        };
-        labels(&[("node", &n.node), ("host", &n.host), ("role", role)])
-    };
+    let node_labels = |n: &NodeReport| labels(&[("node", &n.node), ("host", &n.host)]);
     family(
         "redis_slotcheck_node_up",
         "1 if the node answered.",
@@ -216,6 +239,23 @@ pub fn prom(report: &Report) -> String {
             .nodes
             .iter()
             .map(|n| (node_labels(n), u8::from(n.reachable).to_string()))
+            .collect(),
+    );
+    family(
+        "redis_slotcheck_node_role",
+        "1 for the role the node has now, 0 for the others (unknown: not judged).",
+        report
+            .nodes
+            .iter()
+            .flat_map(|n| {
+                [Role::Master, Role::Replica, Role::Unknown].map(|role| {
+                    let name = role_name(role);
+                    (
+                        labels(&[("node", &n.node), ("host", &n.host), ("role", name)]),
+                        u8::from(n.role == role).to_string(),
+                    )
+                })
+            })
             .collect(),
     );
     family(
@@ -239,6 +279,14 @@ pub fn prom(report: &Report) -> String {
     out
 }
 
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Master => "master",
+        Role::Replica => "replica",
+        Role::Unknown => "unknown",
+    }
+}
+
 /// `{a="x",b="y"}` with values escaped as the exposition format requires.
 fn labels(pairs: &[(&str, &str)]) -> String {
     let inner: Vec<String> = pairs
@@ -257,7 +305,7 @@ fn labels(pairs: &[(&str, &str)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Check, CheckName, Detail, NodeReport, Totals};
+    use crate::report::{Detail, Timing, Totals};
     use redis_cluster::slots::SlotRange;
 
     fn node(name: &str, role: Role, status: Status) -> NodeReport {
@@ -315,7 +363,21 @@ mod tests {
                 node("127.0.0.1:7000", Role::Master, Status::Critical),
                 node("127.0.0.2:7001", Role::Replica, Status::Warning),
             ],
+            timing: Some(Timing {
+                started_unix: 1_764_000_000.5,
+                duration_seconds: 0.25,
+            }),
         }
+    }
+
+    /// The sample lines of `out` for the metric `name`, labels included.
+    fn samples<'a>(out: &'a str, name: &str) -> Vec<&'a str> {
+        out.lines()
+            .filter(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(['{', ' ']))
+            })
+            .collect()
     }
 
     #[test]
@@ -364,15 +426,92 @@ mod tests {
         assert!(out.ends_with('\n'));
         assert!(out.contains("# TYPE redis_slotcheck_status gauge\nredis_slotcheck_status 2\n"));
         assert!(out.contains("redis_slotcheck_check_status{check=\"slot_coverage\"} 2\n"));
-        assert!(out.contains(
-            "redis_slotcheck_node_up{node=\"127.0.0.2:7001\",host=\"redis\\\"1\",role=\"replica\"} 0\n"
-        ));
+        assert!(out
+            .contains("redis_slotcheck_node_up{node=\"127.0.0.2:7001\",host=\"redis\\\"1\"} 0\n"));
+        assert!(out.contains("redis_slotcheck_last_run_timestamp_seconds 1764000000.5\n"));
+        assert!(out.contains("redis_slotcheck_last_run_duration_seconds 0.25\n"));
         assert!(out.contains("redis_slotcheck_slots_served 10923\n"));
         // Every sample line is `name{labels} value` or `name value` with a numeric value.
         for line in out.lines().filter(|l| !l.starts_with('#')) {
             let value = line.rsplit(' ').next().unwrap();
             assert!(value.parse::<f64>().is_ok(), "{line}");
         }
+    }
+
+    // Regression: a failover changed the `role` label of node_up, which started a new series
+    // and broke graphs and alerts keyed on it. The role is now a value of a series per role.
+    #[test]
+    fn prom_roles_are_values_not_identity_labels() {
+        let out = prom(&report());
+        for name in [
+            "redis_slotcheck_node_up",
+            "redis_slotcheck_node_status",
+            "redis_slotcheck_node_slots",
+        ] {
+            let lines = samples(&out, name);
+            assert_eq!(lines.len(), 2, "{name}: {lines:?}");
+            assert!(lines.iter().all(|l| !l.contains("role=")), "{lines:?}");
+        }
+        let roles = samples(&out, "redis_slotcheck_node_role");
+        assert_eq!(roles.len(), 6, "{roles:?}");
+        assert!(roles.contains(
+            &"redis_slotcheck_node_role{node=\"127.0.0.1:7000\",host=\"redis\\\"1\",role=\"master\"} 1"
+        ));
+        assert!(roles.contains(
+            &"redis_slotcheck_node_role{node=\"127.0.0.1:7000\",host=\"redis\\\"1\",role=\"replica\"} 0"
+        ));
+    }
+
+    // Regression: with no node reachable only the `reachable` check was reported, so the
+    // series of every other check vanished exactly when the cluster was down.
+    #[test]
+    fn prom_names_every_check_in_every_state() {
+        let mut unknown = report();
+        unknown.status = Status::Unknown;
+        unknown.checks.truncate(1);
+        unknown.checks[0].status = Status::Unknown;
+        for report in [
+            report(),
+            unknown,
+            Report::failure("x", report().timing.unwrap()),
+        ] {
+            let out = prom(&report);
+            let statuses = samples(&out, "redis_slotcheck_check_status");
+            let problems = samples(&out, "redis_slotcheck_check_problems");
+            // Every check but `plan`, which exists only with --expect.
+            assert_eq!(statuses.len(), CheckName::ALL.len() - 1, "{statuses:?}");
+            assert_eq!(problems.len(), statuses.len());
+            assert!(!out.contains("check=\"plan\""));
+            for name in [CheckName::Reachable, CheckName::SlotAgreement] {
+                let expected = report.check(name).map_or(3, |c| c.status.exit_code());
+                assert!(
+                    statuses.contains(
+                        &format!("redis_slotcheck_check_status{{check=\"{name}\"}} {expected}")
+                            .as_str()
+                    ),
+                    "{statuses:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_failure_is_unknown_in_every_format_without_made_up_perfdata() {
+        let timing = Timing {
+            started_unix: 1_764_000_000.0,
+            duration_seconds: 0.001,
+        };
+        let failure = Report::failure("site.json: hosts[1].name: duplicate | bad", timing);
+        assert_eq!(
+            nagios(&failure),
+            "REDIS CLUSTER UNKNOWN - site.json: hosts[1].name: duplicate / bad\n"
+        );
+        let out = prom(&failure);
+        assert!(out.contains("\nredis_slotcheck_status 3\n"), "{out}");
+        assert!(out.contains("redis_slotcheck_last_run_timestamp_seconds 1764000000\n"));
+        assert!(out.contains("redis_slotcheck_check_status{check=\"slot_coverage\"} 3\n"));
+        let back: Report = serde_json::from_str(&json(&failure, false)).unwrap();
+        assert_eq!(back, failure);
     }
 
     #[test]

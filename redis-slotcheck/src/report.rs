@@ -90,6 +90,28 @@ pub enum CheckName {
 }
 
 impl CheckName {
+    /// Every check in report order. Metrics name each of them in every state, so a series
+    /// never vanishes when the cluster cannot be judged.
+    pub const ALL: [CheckName; 17] = [
+        CheckName::Reachable,
+        CheckName::ClusterEnabled,
+        CheckName::ClusterState,
+        CheckName::SlotCoverage,
+        CheckName::SlotAgreement,
+        CheckName::SlotOwners,
+        CheckName::FailedMasters,
+        CheckName::OpenSlots,
+        CheckName::NodeFlags,
+        CheckName::RoleAgreement,
+        CheckName::Replicas,
+        CheckName::ReplicaLinks,
+        CheckName::ReplicaPlacement,
+        CheckName::MasterPlacement,
+        CheckName::ConfigEpochs,
+        CheckName::EmptyMasters,
+        CheckName::Plan,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             CheckName::Reachable => "reachable",
@@ -195,7 +217,7 @@ pub struct Totals {
 }
 
 /// The whole answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// The worst status of all checks.
     pub status: Status,
@@ -206,9 +228,34 @@ pub struct Report {
     pub checks: Vec<Check>,
     /// Every node, in address order.
     pub nodes: Vec<NodeReport>,
+    /// When the check ran and how long it took; absent in a report built without a clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<Timing>,
+}
+
+/// When a check ran, for monitoring that must tell a fresh answer from a stale one.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    /// Start of the run, in seconds since the Unix epoch.
+    pub started_unix: f64,
+    /// How long the survey and the checks took, in seconds.
+    pub duration_seconds: f64,
 }
 
 impl Report {
+    /// The report of a run that could not judge the cluster at all (bad input, an internal
+    /// error): UNKNOWN with `message` as its summary, no checks and no nodes.
+    pub fn failure(message: &str, timing: Timing) -> Report {
+        Report {
+            status: Status::Unknown,
+            summary: message.to_string(),
+            totals: Totals::default(),
+            checks: Vec::new(),
+            nodes: Vec::new(),
+            timing: Some(timing),
+        }
+    }
+
     pub fn check(&self, name: CheckName) -> Option<&Check> {
         self.checks.iter().find(|c| c.name == name)
     }

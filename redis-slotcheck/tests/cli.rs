@@ -724,3 +724,120 @@ fn protected_mode_is_named_when_the_server_drops_the_connection() {
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("protected mode"), "{stderr}");
 }
+
+// Regression: on a bad site `--format nagios` printed nothing (Nagios showed "(No output
+// returned)") and `--format prom --output` left the previous file, still saying OK.
+#[test]
+fn failures_reach_monitoring_as_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing-site.json");
+    let missing = missing.to_str().unwrap();
+    let bad_site = dir.path().join("bad-site.json");
+    std::fs::write(&bad_site, r#"{"schema": 1, "clustr": {}}"#).unwrap();
+    let bad_site = bad_site.to_str().unwrap();
+
+    for (args, says) in [
+        (vec!["--site", missing], missing),
+        (vec!["--site", bad_site], "clustr"),
+        (vec!["--timeout", "abc", "127.0.0.1:7000"], "usage: "),
+        (vec![], "usage: "),
+    ] {
+        let run = slotcheck(&[&["--format", "nagios"], args.as_slice()].concat());
+        assert_eq!(run.code, 3, "{args:?}: {}", run.stderr);
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {}", run.stdout);
+        assert!(
+            lines[0].starts_with("REDIS CLUSTER UNKNOWN - ") && lines[0].contains(says),
+            "{args:?}: {}",
+            run.stdout
+        );
+        assert!(
+            !lines[0].contains('|'),
+            "no perfdata was measured: {}",
+            lines[0]
+        );
+    }
+
+    let prom = dir.path().join("redis_cluster.prom");
+    std::fs::write(&prom, "redis_slotcheck_status 0\n").unwrap();
+    let prom_arg = format!("--output={}", prom.display());
+    for args in [
+        vec!["--format", "prom", &prom_arg, "--site", bad_site],
+        vec![
+            "--format=prom",
+            &prom_arg,
+            "--replicas",
+            "x",
+            "127.0.0.1:7000",
+        ],
+    ] {
+        std::fs::write(&prom, "redis_slotcheck_status 0\n").unwrap();
+        let run = slotcheck(&args);
+        assert_eq!((run.code, run.stdout.as_str()), (3, ""), "{args:?}");
+        let metrics = std::fs::read_to_string(&prom).unwrap();
+        assert!(
+            metrics.contains("\nredis_slotcheck_status 3\n"),
+            "{metrics}"
+        );
+        assert!(metrics.contains("redis_slotcheck_check_status{check=\"slot_coverage\"} 3\n"));
+        let stamp = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("redis_slotcheck_last_run_timestamp_seconds "))
+            .unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!(
+            (now - stamp.parse::<f64>().unwrap()).abs() < 60.0,
+            "{stamp}"
+        );
+    }
+
+    // JSON and text carry data only: the failure is on stderr, stdout stays empty.
+    let run = slotcheck(&["--site", bad_site]);
+    assert_eq!((run.code, run.stdout.as_str()), (3, ""));
+}
+
+#[test]
+fn a_saved_report_is_rendered_without_a_second_survey() {
+    let mut gone = start_instances(1, &config());
+    gone[0].kill();
+    let addr = gone[0].addr();
+    let surveyed = slotcheck(&["--timeout", "0.3", &addr]);
+    assert_eq!(surveyed.code, 3);
+    let report = surveyed.report();
+    let timing = report.timing.expect("a run has its timing");
+    assert!(timing.duration_seconds > 0.0 && timing.duration_seconds < 10.0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("report.json");
+    std::fs::write(&saved, &surveyed.stdout).unwrap();
+    let rendered = slotcheck(&["--from-report", saved.to_str().unwrap(), "--format", "prom"]);
+    assert_eq!(rendered.code, 3);
+    assert!(rendered.stdout.contains(&format!(
+        "redis_slotcheck_last_run_timestamp_seconds {}\n",
+        timing.started_unix
+    )));
+    assert!(rendered.stdout.contains(&format!(
+        "redis_slotcheck_node_up{{node=\"{addr}\",host=\"127.0.0.1\"}} 0\n"
+    )));
+
+    std::fs::write(&saved, r#"{"status": "FINE"}"#).unwrap();
+    let bad = slotcheck(&[
+        "--from-report",
+        saved.to_str().unwrap(),
+        "--format",
+        "nagios",
+    ]);
+    assert_eq!(bad.code, 3);
+    assert!(
+        bad.stdout
+            .starts_with("REDIS CLUSTER UNKNOWN - cannot read the report")
+            && bad.stdout.contains("status"),
+        "{}",
+        bad.stdout
+    );
+    let both = slotcheck(&["--from-report", "-", &addr]);
+    assert_eq!(both.code, 3, "a report and nodes together are refused");
+}

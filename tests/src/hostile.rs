@@ -7,10 +7,11 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::PortLease;
 
@@ -334,4 +335,39 @@ fn command(buffer: &[u8]) -> Option<(Vec<String>, usize)> {
         at = start + length + 2;
     }
     (buffer.len() >= at).then_some((words, at))
+}
+
+/// What one run of a tool gave, and how long it took.
+#[derive(Debug)]
+pub struct Run {
+    /// `None` when a signal ended it.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub took: Duration,
+}
+
+impl Run {
+    /// Runs `command` to its end, timing it.
+    pub fn of(command: &mut Command) -> Run {
+        let started = Instant::now();
+        let output = command.output().expect("cannot run the tool");
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            took: started.elapsed(),
+        }
+    }
+
+    /// Asserts the run ended within `secs` plus what a loaded two-core machine may add.
+    pub fn assert_within(&self, secs: u64) {
+        let bound = Duration::from_secs(secs + 4);
+        assert!(
+            self.took < bound,
+            "took {:?}, bound {bound:?}; stderr: {}",
+            self.took,
+            self.stderr
+        );
+    }
 }

@@ -219,6 +219,28 @@ fn lab_up_failover_restore_health_check_and_down() {
         POLL,
         || lab.is_master("redis2"),
     );
+    // The demote by hand holds: redis1's own health check finds its instances healthy and
+    // still leaves the demotion in place, silently.
+    let held = health("redis1");
+    assert_eq!(
+        held.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&held.stderr)
+    );
+    assert!(
+        held.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&held.stderr)
+    );
+    let engine1 = Command::new(lab.bin.join("carpctl"))
+        .args(["status", "--state-dir"])
+        .arg(&carp1)
+        .output()
+        .unwrap();
+    let engine1: Value = serde_json::from_slice(&engine1.stdout).unwrap();
+    assert_eq!(engine1["vhids"][0]["demotion"], 240, "{engine1:#}");
+    assert_eq!(engine1["hold"]["demotion"], 240, "{engine1:#}");
     for port in ["7000", "7001"] {
         // shutdown closes the connection, so redis-cli's own exit status means nothing here.
         let _ = lab.run(&[

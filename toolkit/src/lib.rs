@@ -15,4 +15,4 @@ pub mod secret;
 pub mod stdio;
 pub mod words;
 
-pub use exit::{main, Failure, BAD_INPUT, FAILED, SUCCESS};
+pub use exit::{main, main_reporting, Ending, Failure, BAD_INPUT, FAILED, SUCCESS};

@@ -186,6 +186,7 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
         preempt: settings.preempt,
         src,
     };
+    let held = held_demotion(&dir, settings.vhid);
     let mut engine = Engine {
         hashed: settings.hashed_addresses(),
         destinations: settings.destinations(),
@@ -198,7 +199,7 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
         addresses,
         watch,
         machine: Machine::new(config),
-        operator_demotion: 0,
+        operator_demotion: held,
         replay: ReplayGuard::new(),
         counter: u64::from_be_bytes(counter_seed),
         started: Instant::now(),
@@ -981,6 +982,26 @@ impl Engine {
                     }));
             }
             Err(e) => error!("cannot run hook '{command}': {e}"),
+        }
+    }
+}
+
+/// The demotion of a hold `carpctl demote` set (in the state directory), for an engine that
+/// starts: the hold outlives the engine that took it, so a host taken out by hand stays out
+/// across a restart until `carpctl promote`.
+fn held_demotion(dir: &std::path::Path, vhid: u8) -> u8 {
+    match control::read_hold(dir) {
+        Ok(Some(hold)) if hold.vhid.is_none_or(|v| v == vhid) => {
+            info!(
+                "vhid {vhid}: starting demoted by {}, held since {} (`carpctl promote` clears it)",
+                hold.demotion, hold.since
+            );
+            hold.demotion.min(MAX_SKEW)
+        }
+        Ok(_) => 0,
+        Err(e) => {
+            warning!("{e}; starting without the hold's demotion");
+            0
         }
     }
 }

@@ -1,0 +1,217 @@
+//! From a survey of the listed nodes (and every node they know) to the planner's [`Layout`],
+//! and what keeps a plan from being made yet: nodes that do not answer but that no peer has
+//! flagged `fail` (Redis has not decided they are dead), listed nodes that do not answer, and
+//! new nodes that cannot join.
+
+use std::collections::BTreeMap;
+
+use redis_cluster::survey::survey;
+use redis_cluster::{ConnectOptions, NodeAddr, NodeTable, Role, Survey};
+
+use super::layout::{Layout, LayoutNode};
+use crate::preflight::node_problems;
+
+/// A layout and what stands in the way of planning on it.
+#[derive(Debug)]
+pub struct Observation {
+    pub layout: Layout,
+    /// Nodes that do not answer and that no peer flags `fail` yet: Redis decides within the
+    /// node timeout whether they are dead.
+    pub suspects: Vec<String>,
+    /// Listed nodes that did not answer, with the reason.
+    pub unreachable: Vec<(NodeAddr, String)>,
+    /// Why listed new nodes cannot join (keys, no cluster support, old version).
+    pub problems: Vec<String>,
+}
+
+/// Surveys `listed` and every node they know.
+pub fn observe(listed: &[NodeAddr], options: &ConnectOptions) -> Observation {
+    let survey = survey(listed, options, true);
+    layout_of(&survey, listed)
+}
+
+/// The layout of a survey (pure).
+pub fn layout_of(survey: &Survey, listed: &[NodeAddr]) -> Observation {
+    let table = NodeTable::build(survey, &BTreeMap::new());
+    let mut nodes = Vec::new();
+    let mut suspects = Vec::new();
+    let mut unreachable = Vec::new();
+    let mut problems = Vec::new();
+    for node in &table.nodes {
+        let Some(id) = node.id else {
+            if let (Some(addr), Some(error)) = (node.addr, node.error) {
+                if listed.contains(&addr) {
+                    unreachable.push((addr, error.to_string()));
+                }
+            }
+            continue;
+        };
+        let line = node.line.expect("nodes with an id have a line");
+        if line.flags.handshake {
+            continue;
+        }
+        let answered = node.own_line;
+        let joined = match node.state.and_then(|s| s.cluster.as_ref()) {
+            Some(view) => view.info.known_nodes().unwrap_or(1) > 1,
+            None => true,
+        };
+        if !answered && !node.failed() {
+            suspects.push(node.label.clone());
+        }
+        if answered && !joined {
+            if let Some(state) = node.state {
+                problems.extend(node_problems(state));
+            }
+        }
+        let open = |direction| {
+            if !answered {
+                return Vec::new();
+            }
+            line.open_slots
+                .iter()
+                .filter(|o| o.direction == direction)
+                .map(|o| (o.slot, o.peer.clone()))
+                .collect()
+        };
+        nodes.push(LayoutNode {
+            id: id.to_string(),
+            addr: node.addr,
+            alive: answered,
+            joined,
+            master: match node.role() {
+                Role::Replica => node.master_id().map(str::to_string),
+                _ => None,
+            },
+            slots: node.slots().to_vec(),
+            migrating: open(redis_cluster::nodes::Direction::Migrating),
+            importing: open(redis_cluster::nodes::Direction::Importing),
+        });
+    }
+    problems.extend(separate_clusters(survey));
+    nodes.sort_by(|a, b| (a.addr, &a.id).cmp(&(b.addr, &b.id)));
+    Observation {
+        layout: Layout { nodes },
+        suspects,
+        unreachable,
+        problems,
+    }
+}
+
+/// Masters serving slots that do not know each other belong to two clusters: converging them
+/// as one would move slots between clusters.
+fn separate_clusters(survey: &Survey) -> Vec<String> {
+    let serving: Vec<(NodeAddr, &str, Vec<&str>)> = survey
+        .reached
+        .iter()
+        .filter_map(|state| {
+            let view = state.cluster.as_ref()?;
+            let me = view.myself()?;
+            (me.flags.master && !me.slots.is_empty()).then(|| {
+                let known = view.nodes.iter().map(|l| l.id.as_str()).collect();
+                (state.addr, me.id.as_str(), known)
+            })
+        })
+        .collect();
+    let mut problems = Vec::new();
+    for (i, (a, _, known)) in serving.iter().enumerate() {
+        for (b, id, _) in &serving[i + 1..] {
+            if !known.contains(id) {
+                problems.push(format!(
+                    "{a} and {b} serve slots of two different clusters; converge one cluster at a time, leaving the other's nodes out"
+                ));
+            }
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use redis_cluster::survey::ClusterView;
+    use redis_cluster::{parse_cluster_nodes, Info, NodeState, ProbeError};
+
+    use super::*;
+
+    const A: &str = "aa 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-8191 [5->-bb]\n\
+                     bb 127.0.0.2:7001@17001 master - 0 0 2 connected 8192-16383\n\
+                     cc 127.0.0.3:7002@17002 slave,fail bb 0 0 2 disconnected\n\
+                     dd 127.0.0.3:7003@17003 master,fail? - 0 0 0 connected\n";
+    const B: &str = "bb 127.0.0.2:7001@17001 myself,master - 0 0 2 connected 8192-16383 [5-<-aa]\n\
+                     aa 127.0.0.1:7000@17000 master - 0 0 1 connected 0-8191\n\
+                     cc 127.0.0.3:7002@17002 slave bb 0 0 2 disconnected\n\
+                     dd 127.0.0.3:7003@17003 master - 0 0 0 connected\n";
+
+    fn state(addr: &str, nodes: &str, known: u32, keys: u32) -> NodeState {
+        NodeState {
+            addr: addr.parse().unwrap(),
+            info: Info::parse(&format!(
+                "redis_version:7.0.15\r\ncluster_enabled:1\r\ndb0:keys={keys},expires=0\r\n"
+            )),
+            cluster: Some(ClusterView {
+                info: Info::parse(&format!("cluster_known_nodes:{known}\r\n")),
+                nodes: parse_cluster_nodes(nodes).unwrap(),
+            }),
+        }
+    }
+
+    #[test]
+    fn dead_suspect_new_and_open_slots_are_told_apart() {
+        let down = || ProbeError::Connect("refused".into());
+        let survey = Survey {
+            reached: vec![
+                state("127.0.0.1:7000", A, 4, 0),
+                state("127.0.0.2:7001", B, 4, 0),
+                state(
+                    "127.0.0.4:7004",
+                    "ee 127.0.0.4:7004@17004 myself,master - 0 0 0 connected\n",
+                    1,
+                    3,
+                ),
+            ],
+            unreachable: vec![
+                ("127.0.0.3:7002".parse().unwrap(), down()),
+                ("127.0.0.3:7003".parse().unwrap(), down()),
+            ],
+            beyond_limit: false,
+        };
+        let listed: Vec<NodeAddr> = ["127.0.0.1:7000", "127.0.0.2:7001", "127.0.0.4:7004"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        let seen = layout_of(&survey, &listed);
+        let node = |id: &str| seen.layout.by_id(id).unwrap();
+        assert_eq!(node("aa").migrating, [(5, "bb".to_string())]);
+        assert_eq!(node("bb").importing, [(5, "aa".to_string())]);
+        assert!(!node("cc").alive && node("cc").master.as_deref() == Some("bb"));
+        // Only suspected (fail?) by one peer: Redis has not decided yet.
+        assert_eq!(seen.suspects, ["127.0.0.3:7003"]);
+        assert!(!node("ee").joined);
+        assert_eq!(
+            seen.problems,
+            ["127.0.0.4:7004: holds 3 keys; a new cluster starts from empty nodes: move the data away, or empty it with 'redis-cluster-create reset --flush'"]
+        );
+        assert!(seen.unreachable.is_empty());
+    }
+
+    #[test]
+    fn masters_of_two_clusters_are_refused() {
+        let one = "aa 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-16383\n";
+        let two = "bb 127.0.0.2:7001@17001 myself,master - 0 0 1 connected 0-16383\n\
+                   cc 127.0.0.3:7002@17002 slave bb 0 0 1 connected\n";
+        let survey = Survey {
+            reached: vec![
+                state("127.0.0.1:7000", one, 1, 0),
+                state("127.0.0.2:7001", two, 2, 0),
+            ],
+            unreachable: Vec::new(),
+            beyond_limit: false,
+        };
+        let seen = layout_of(&survey, &[]);
+        assert!(
+            seen.problems.iter().any(|p| p
+                == "127.0.0.1:7000 and 127.0.0.2:7001 serve slots of two different clusters; converge one cluster at a time, leaving the other's nodes out"),
+            "{:?}",
+            seen.problems
+        );
+    }
+}

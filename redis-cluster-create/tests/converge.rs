@@ -1,0 +1,701 @@
+//! End-to-end tests of `converge` against real redis-server instances on 127.0.0.1–4 (four
+//! stand-in hosts), each with a cluster-aware client (redis-py's RedisCluster, through
+//! `tests/cluster-writer.py`) writing throughout: every acknowledged write must be read back,
+//! and the errors the client saw are reported.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command as Process, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use serde_json::Value;
+use testkit::{RedisConfig, RedisInstance};
+
+/// Node timeout of the test instances: short, so dead nodes are flagged and failed over
+/// quickly, long enough for a loaded two-core machine not to suspect live ones.
+const NODE_TIMEOUT_MS: u64 = 2000;
+
+fn config() -> RedisConfig {
+    RedisConfig {
+        node_timeout_ms: NODE_TIMEOUT_MS,
+        // Replicas sync at once instead of after the 5 s diskless delay.
+        extra: vec![("repl-diskless-sync-delay".into(), "0".into())],
+        ..RedisConfig::default()
+    }
+}
+
+/// One instance on each of `hosts` (127.0.0.N), in parallel.
+fn start(hosts: &[u8]) -> Vec<RedisInstance> {
+    let config = config();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = hosts
+            .iter()
+            .map(|h| {
+                let config = &config;
+                scope.spawn(move || RedisInstance::start(&format!("127.0.0.{h}"), config))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+fn addrs(instances: &[&RedisInstance]) -> Vec<String> {
+    instances.iter().map(|i| i.addr()).collect()
+}
+
+fn tool() -> Command {
+    let mut cmd = Command::cargo_bin("redis-cluster-create").unwrap();
+    cmd.timeout(Duration::from_secs(120));
+    cmd
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+fn json(output: &Output) -> Value {
+    assert!(output.status.success(), "failed: {}", stderr(output));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn create(instances: &[&RedisInstance], replicas: u32) {
+    let output = tool()
+        .args([
+            "--yes",
+            "--fast",
+            "--timeout",
+            "30",
+            "--replicas",
+            &replicas.to_string(),
+        ])
+        .args(addrs(instances))
+        .output()
+        .unwrap();
+    json(&output);
+}
+
+fn converge(extra: &[&str], nodes: &[&RedisInstance]) -> Output {
+    let mut cmd = tool();
+    cmd.arg("converge");
+    if !extra.contains(&"--timeout") {
+        cmd.args(["--timeout", "60"]);
+    }
+    cmd.args(extra).args(addrs(nodes)).output().unwrap()
+}
+
+/// The writer process and its stop file.
+struct Writer {
+    child: Child,
+    stop: PathBuf,
+    /// The rest of the writer's stderr, for the failure message.
+    log: Option<std::thread::JoinHandle<String>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Writer {
+    /// Starts writing through `seeds`; returns once the `preload` keys are written.
+    fn start(seeds: &[&RedisInstance], preload: usize) -> Writer {
+        let dir = tempfile::tempdir().unwrap();
+        let stop = dir.path().join("stop");
+        let script = testkit::workspace_root().join("tests/cluster-writer.py");
+        let mut command = Process::new("/usr/bin/python3");
+        command.arg(script);
+        for s in seeds {
+            command.args(["--seed", &s.addr()]);
+        }
+        let mut child = command
+            .args(["--preload", &preload.to_string(), "--stop-file"])
+            .arg(&stop)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot run /usr/bin/python3; install python3 and python3-redis");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let ready = lines.any(|l| l.is_ok_and(|l| l == "preloaded"));
+        assert!(
+            ready,
+            "the writer did not start; is python3-redis installed?"
+        );
+        let log =
+            std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+        Writer {
+            child,
+            stop,
+            log: Some(log),
+            _dir: dir,
+        }
+    }
+
+    /// Stops writing, reads everything back, and returns the writer's counts after checking
+    /// that no acknowledged write is lost.
+    fn finish(mut self) -> Value {
+        std::fs::write(&self.stop, "").unwrap();
+        let output = std::mem::replace(&mut self.child, Process::new("true").spawn().unwrap())
+            .wait_with_output()
+            .unwrap();
+        let log = self
+            .log
+            .take()
+            .map(|l| l.join().unwrap())
+            .unwrap_or_default();
+        let counts: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("writer output: {e}: {output:?}\n{log}"));
+        eprintln!("writer: {counts}");
+        assert_eq!(counts["lost"], 0, "acknowledged writes lost: {counts}");
+        assert_eq!(counts["read_errors"], 0, "{counts}");
+        assert!(counts["acknowledged"].as_u64().unwrap() > 0, "{counts}");
+        counts
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Converging the converged cluster again changes nothing.
+fn assert_converged(nodes: &[&RedisInstance]) {
+    let output = converge(&[], nodes);
+    let report = json(&output);
+    assert_eq!(report["changed"], false, "{report}");
+    assert!(
+        stderr(&output).contains("nothing to change"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+fn stages(report: &Value) -> Vec<String> {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn info_field(text: &str, key: &str) -> String {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{key}:")))
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn wait_until(what: &str, secs: u64, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if check() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} did not happen within {secs} s");
+}
+
+/// Six nodes on hosts 1–3 as one cluster with one replica each.
+fn six() -> Vec<RedisInstance> {
+    let instances = start(&[1, 2, 3, 1, 2, 3]);
+    create(&instances.iter().collect::<Vec<_>>(), 1);
+    instances
+}
+
+#[test]
+fn a_new_host_of_two_nodes_joins_a_cluster_holding_keys() {
+    let old = six();
+    let new = start(&[4, 4]);
+    let all: Vec<&RedisInstance> = old.iter().chain(&new).collect();
+    let writer = Writer::start(&all[..1], 6000);
+    let report = json(&converge(&["--yes"], &all));
+    let counts = writer.finish();
+    assert_eq!(report["usable"], true);
+    let done = stages(&report);
+    assert_eq!(done.iter().filter(|s| *s == "meet").count(), 2, "{done:?}");
+    assert!(!done.contains(&"failover".to_string()), "{done:?}");
+    assert!(report["keys_moved"].as_u64().unwrap() > 1000, "{report}");
+    let masters = report["target"]["masters"].as_array().unwrap();
+    assert_eq!(masters.len(), 4);
+    for m in masters {
+        let slots: u64 = m["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[1].as_u64().unwrap() - r[0].as_u64().unwrap() + 1)
+            .sum();
+        assert!(slots.abs_diff(4096) <= 41, "{m}");
+        assert_ne!(m["replicas"][0]["host"], m["host"], "{m}");
+    }
+    eprintln!(
+        "add a host: {} keys moved at {:.0} keys/s, writer errors {}",
+        report["keys_moved"], report["keys_per_second"], counts["errors"]
+    );
+    assert_converged(&all);
+}
+
+#[test]
+fn a_dead_host_is_forgotten_and_the_cluster_laid_out_again() {
+    let mut instances = start(&[1, 2, 3, 4, 1, 2, 3, 4]);
+    create(&instances.iter().collect::<Vec<_>>(), 1);
+    let writer = Writer::start(&[&instances[0]], 4000);
+    // Host 4 dies: both its instances are killed at once.
+    instances[3].kill();
+    instances[7].kill();
+    let alive: Vec<&RedisInstance> = instances
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 7)
+        .map(|(_, n)| n)
+        .collect();
+    let output = converge(&["--yes"], &alive);
+    let report = json(&output);
+    let counts = writer.finish();
+    // Redis decides what is dead; converge says what it waits for meanwhile.
+    assert!(
+        stderr(&output).contains("not answering; waiting for the cluster to flag them failed"),
+        "{}",
+        stderr(&output)
+    );
+    let done = stages(&report);
+    assert_eq!(
+        done.iter().filter(|s| *s == "forget").count(),
+        2,
+        "{done:?}"
+    );
+    assert_eq!(report["target"]["masters"].as_array().unwrap().len(), 3);
+    for node in &alive {
+        let info = node.cli(&["cluster", "info"]);
+        assert_eq!(
+            info_field(&info, "cluster_known_nodes"),
+            "6",
+            "{}",
+            node.addr()
+        );
+    }
+    eprintln!("dead host: writer errors {}", counts["errors"]);
+    assert_converged(&alive);
+}
+
+// The lab: after a failover one host holds two masters, and losing it would take the cluster
+// down. One coordinated failover hands the role back and moves no slot.
+#[test]
+fn two_masters_on_one_host_are_spread_by_a_failover() {
+    let instances = six();
+    let all: Vec<&RedisInstance> = instances.iter().collect();
+    let writer = Writer::start(&all[..1], 3000);
+    // The replica on host 1 (of the master on host 3) takes over: host 1 has two masters.
+    let replica = instances[3].cli(&["info", "replication"]);
+    assert_eq!(info_field(&replica, "role"), "slave");
+    instances[3].cli(&["cluster", "failover"]);
+    wait_until("the failover", 10, || {
+        info_field(&instances[3].cli(&["info", "replication"]), "role") == "master"
+    });
+    let report = json(&converge(&["--yes"], &all));
+    let counts = writer.finish();
+    assert_eq!(stages(&report), ["failover"], "{report}");
+    assert_eq!(report["slots_moved"], 0);
+    eprintln!(
+        "two masters on one host: writer errors {}",
+        counts["errors"]
+    );
+    assert_converged(&all);
+}
+
+#[test]
+fn a_half_migrated_slot_with_keys_on_both_sides_is_finished() {
+    let instances = six();
+    let all: Vec<&RedisInstance> = instances.iter().collect();
+    let writer = Writer::start(&all[..1], 2000);
+    let slot = instances[0].cli(&["cluster", "keyslot", "{half}"]);
+    let owner = all
+        .iter()
+        .find(|i| {
+            i.cli(&["cluster", "countkeysinslot", &slot])
+                .parse::<u64>()
+                .is_ok()
+                && i.cli(&["cluster", "nodes"])
+                    .lines()
+                    .any(|l| l.contains("myself,master") && serves(l, slot.parse().unwrap()))
+        })
+        .unwrap();
+    let other = all
+        .iter()
+        .find(|i| {
+            i.addr() != owner.addr() && i.cli(&["cluster", "nodes"]).contains("myself,master")
+        })
+        .unwrap();
+    for n in 0..20 {
+        owner.cli(&["set", &format!("{{half}}:{n}"), "kept"]);
+    }
+    let (owner_id, other_id) = (
+        owner.cli(&["cluster", "myid"]),
+        other.cli(&["cluster", "myid"]),
+    );
+    other.cli(&["cluster", "setslot", &slot, "importing", &owner_id]);
+    owner.cli(&["cluster", "setslot", &slot, "migrating", &other_id]);
+    let port = other.port.to_string();
+    let mut args = vec!["migrate", &other.ip, &port, "", "0", "5000", "keys"];
+    let keys: Vec<String> = (0..10).map(|n| format!("{{half}}:{n}")).collect();
+    args.extend(keys.iter().map(String::as_str));
+    assert_eq!(owner.cli(&args), "OK");
+    // And a key on both sides (a copy left by an earlier attempt): BUSYKEY on the way on,
+    // where the target's copy is one no client could reach.
+    let copy = [
+        "migrate",
+        &other.ip,
+        &port,
+        "",
+        "0",
+        "5000",
+        "copy",
+        "keys",
+        "{half}:15",
+    ];
+    assert_eq!(owner.cli(&copy), "OK");
+    let report = json(&converge(&["--yes"], &all));
+    let counts = writer.finish();
+    assert_eq!(stages(&report)[0], "move", "{report}");
+    for n in 0..20 {
+        let got = Process::new("redis-cli")
+            .args(["-c", "-h", &owner.ip, "-p", &owner.port.to_string()])
+            .args(["get", &format!("{{half}}:{n}")])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&got.stdout).trim(),
+            "kept",
+            "key {n}"
+        );
+    }
+    eprintln!("half-migrated slot: writer errors {}", counts["errors"]);
+    assert_converged(&all);
+}
+
+fn serves(line: &str, slot: u16) -> bool {
+    line.split_whitespace().skip(8).any(|r| {
+        let (a, b) = r.split_once('-').unwrap_or((r, r));
+        match (a.parse::<u16>(), b.parse::<u16>()) {
+            (Ok(a), Ok(b)) => a <= slot && slot <= b,
+            _ => false,
+        }
+    })
+}
+
+#[test]
+fn a_converge_killed_mid_migration_is_finished_by_the_next() {
+    let old = six();
+    let new = start(&[4, 4]);
+    let all: Vec<&RedisInstance> = old.iter().chain(&new).collect();
+    let writer = Writer::start(&all[..1], 20000);
+    let bin = assert_cmd::cargo::cargo_bin("redis-cluster-create");
+    let mut first = Process::new(bin)
+        .args(["converge", "--yes", "--timeout", "60"])
+        .args(addrs(&all))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(first.stderr.take().unwrap()).lines();
+    let moving = lines.any(|l| l.is_ok_and(|l| l.contains("move: ")));
+    assert!(moving, "the first converge never started moving");
+    std::thread::sleep(Duration::from_millis(150));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let report = json(&converge(&["--yes"], &all));
+    let counts = writer.finish();
+    assert_eq!(report["usable"], true);
+    // The second run finished what the first left: slots still to move, some of them open.
+    assert!(stages(&report).contains(&"move".to_string()), "{report}");
+    eprintln!("killed mid-migration: writer errors {}", counts["errors"]);
+    assert_converged(&all);
+}
+
+#[test]
+fn a_live_node_left_out_is_drained_removed_and_reset() {
+    let instances = start(&[1, 2, 3, 4, 1, 2, 3, 4]);
+    let all: Vec<&RedisInstance> = instances.iter().collect();
+    create(&all, 1);
+    let writer = Writer::start(&all[..1], 4000);
+    let kept: Vec<&RedisInstance> = all
+        .iter()
+        .copied()
+        .filter(|i| i.ip != "127.0.0.4")
+        .collect();
+    let report = json(&converge(&["--yes"], &kept));
+    let counts = writer.finish();
+    let done = stages(&report);
+    assert_eq!(
+        done.iter().filter(|s| *s == "remove").count(),
+        2,
+        "{done:?}"
+    );
+    for gone in all.iter().filter(|i| i.ip == "127.0.0.4") {
+        let info = gone.cli(&["cluster", "info"]);
+        assert_eq!(info_field(&info, "cluster_known_nodes"), "1");
+        assert_eq!(gone.cli(&["dbsize"]), "0");
+    }
+    for node in &kept {
+        assert_eq!(
+            info_field(&node.cli(&["cluster", "info"]), "cluster_known_nodes"),
+            "6"
+        );
+    }
+    eprintln!("live node removed: writer errors {}", counts["errors"]);
+    assert_converged(&kept);
+}
+
+#[test]
+fn converges_that_would_lose_data_are_refused_and_change_nothing() {
+    let instances = six();
+    let all: Vec<&RedisInstance> = instances.iter().collect();
+    let writer = Writer::start(&all[..1], 1000);
+    // A new node that holds a key would lose it on joining.
+    let stray = RedisInstance::start(
+        "127.0.0.4",
+        &RedisConfig {
+            cluster_enabled: true,
+            ..config()
+        },
+    );
+    stray.cli(&["config", "set", "cluster-require-full-coverage", "no"]);
+    let slot = stray.cli(&["cluster", "keyslot", "stray"]);
+    stray.cli(&["cluster", "addslots", &slot]);
+    wait_until("the stray write", 10, || {
+        stray.cli(&["set", "stray", "v"]) == "OK"
+    });
+    stray.cli(&["cluster", "delslots", &slot]);
+    let before: Vec<String> = all.iter().map(|i| layout_seen_by(i)).collect();
+    let with_stray: Vec<&RedisInstance> = all.iter().copied().chain([&stray]).collect();
+    let output = converge(&["--yes"], &with_stray);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!("{}: holds 1 key", stray.addr())),
+        "{}",
+        stderr(&output)
+    );
+    let counts = writer.finish();
+    eprintln!("refused: writer errors {}", counts["errors"]);
+    let after: Vec<String> = all.iter().map(|i| layout_seen_by(i)).collect();
+    assert_eq!(before, after);
+    assert_eq!(stray.cli(&["dbsize"]), "1");
+
+    // A master dies with no replica left to take over: its slots are lost; refused by name
+    // unless --force.
+    let mut three = start(&[1, 2, 3, 4]);
+    create(&three.iter().collect::<Vec<_>>(), 0);
+    three[3].kill();
+    let lost_addr = three[3].addr();
+    let left: Vec<&RedisInstance> = three[..3].iter().collect();
+    let output = converge(&["--yes", "--replicas", "0", "--timeout", "20"], &left);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains("refusing a plan that loses data: slots"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("were served by {lost_addr}, which is down")),
+        "{text}"
+    );
+    assert!(text.contains("pass --force"), "{text}");
+    let report = json(&converge(&["--yes", "--replicas", "0", "--force"], &left));
+    assert!(stages(&report).contains(&"adopt".to_string()), "{report}");
+}
+
+#[test]
+fn plan_prints_the_steps_and_apply_refuses_a_changed_cluster() {
+    let old = six();
+    let new = start(&[4, 4]);
+    let all: Vec<&RedisInstance> = old.iter().chain(&new).collect();
+    let plan = tool().arg("plan").args(addrs(&all)).output().unwrap();
+    let saved = json(&plan);
+    assert_eq!(saved["kind"], "converge");
+    assert!(saved["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["step"] == "meet"));
+    // Planning touched nothing: the new nodes are still alone.
+    assert_eq!(
+        info_field(&new[0].cli(&["cluster", "info"]), "cluster_known_nodes"),
+        "1"
+    );
+    // The cluster changes: a replica takes over.
+    old[3].cli(&["cluster", "failover"]);
+    wait_until("the failover", 10, || {
+        info_field(&old[3].cli(&["info", "replication"]), "role") == "master"
+    });
+    let output = tool()
+        .args(["apply", "--yes", "-"])
+        .write_stdin(plan.stdout.clone())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("the cluster has changed since the plan was made"),
+        "{}",
+        stderr(&output)
+    );
+    let fresh = tool().arg("plan").args(addrs(&all)).output().unwrap();
+    let writer = Writer::start(&all[..1], 2000);
+    let report = json(
+        &tool()
+            .args(["apply", "--yes", "-"])
+            .write_stdin(fresh.stdout)
+            .output()
+            .unwrap(),
+    );
+    writer.finish();
+    assert_eq!(report["usable"], true);
+    assert_converged(&all);
+}
+
+// Fewer replicas, more masters: each replica is detached (reset, its copy dropped while its
+// master keeps the data) and rejoins as an empty master that receives slots.
+#[test]
+fn replicas_become_masters_when_fewer_replicas_are_asked_for() {
+    let instances = six();
+    let all: Vec<&RedisInstance> = instances.iter().collect();
+    let writer = Writer::start(&all[..1], 3000);
+    let report = json(&converge(&["--yes", "--replicas", "0"], &all));
+    let counts = writer.finish();
+    let done = stages(&report);
+    assert_eq!(
+        done.iter().filter(|s| *s == "detach").count(),
+        3,
+        "{done:?}"
+    );
+    assert_eq!(report["target"]["masters"].as_array().unwrap().len(), 6);
+    eprintln!("replicas to masters: writer errors {}", counts["errors"]);
+    let again = json(&converge(&["--replicas", "0"], &all));
+    assert_eq!(again["changed"], false, "{again}");
+}
+
+#[test]
+fn a_converge_plan_with_an_unknown_field_is_refused_by_its_path() {
+    let output = tool()
+        .args(["apply", "--yes", "-"])
+        .write_stdin(
+            r#"{"schema":1,"kind":"converge","force":false,"observed":{"nodes":[]},
+                "target":{"schema":1,"replicas":0,"masters":[],"compromises":[]},
+                "steps":[{"step":"meet","node":"127.0.0.1:7000","colour":1}]}"#,
+        )
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("steps[0]") && stderr(&output).contains("colour"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// Runs `commands` on one connection to `node` (so ASKING applies to the next command).
+fn session(node: &RedisInstance, commands: &str) -> String {
+    let mut child = Process::new("redis-cli")
+        .args(["-h", &node.ip, "-p", &node.port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(commands.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+// An import that the owner never started migrating: the keys the importing node holds go
+// back to the owner, whose copies clients see; a key that differs on the two is not
+// overwritten but named, and once the wrong copy is gone the next run finishes.
+#[test]
+fn keys_imported_without_a_migration_go_back_unless_they_differ() {
+    let instances = six();
+    let all: Vec<&RedisInstance> = instances.iter().collect();
+    let slot: u16 = instances[0]
+        .cli(&["cluster", "keyslot", "{back}"])
+        .parse()
+        .unwrap();
+    let masters: Vec<&RedisInstance> = all
+        .iter()
+        .copied()
+        .filter(|i| i.cli(&["cluster", "nodes"]).contains("myself,master"))
+        .collect();
+    let owner = *masters
+        .iter()
+        .find(|m| {
+            m.cli(&["cluster", "nodes"])
+                .lines()
+                .any(|l| l.contains("myself") && serves(l, slot))
+        })
+        .unwrap();
+    let holder = *masters.iter().find(|m| m.addr() != owner.addr()).unwrap();
+    let owner_id = owner.cli(&["cluster", "myid"]);
+    holder.cli(&[
+        "cluster",
+        "setslot",
+        &slot.to_string(),
+        "importing",
+        &owner_id,
+    ]);
+    owner.cli(&["set", "{back}:same", "v"]);
+    owner.cli(&["set", "{back}:differs", "owner"]);
+    session(
+        holder,
+        "ASKING\nSET {back}:only v\nASKING\nSET {back}:same v\nASKING\nSET {back}:differs holder\n",
+    );
+    let writer = Writer::start(&all[..1], 1000);
+    let output = converge(&["--yes", "--timeout", "20"], &all);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(&format!(
+            "key '{{back}}:differs' on {} differs from its copy on {}",
+            holder.addr(),
+            owner.addr()
+        )),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(owner.cli(&["get", "{back}:differs"]), "owner");
+    session(holder, "ASKING\nDEL {back}:differs\n");
+    let report = json(&converge(&["--yes"], &all));
+    let counts = writer.finish();
+    assert!(
+        stages(&report).contains(&"close_slot".to_string()),
+        "{report}"
+    );
+    for (key, value) in [("only", "v"), ("same", "v"), ("differs", "owner")] {
+        assert_eq!(
+            owner.cli(&["get", &format!("{{back}}:{key}")]),
+            value,
+            "{key}"
+        );
+    }
+    eprintln!("import sent back: writer errors {}", counts["errors"]);
+    assert_converged(&all);
+}
+
+/// What must not change when converge refuses: every node's id, role, master and slots, as
+/// `node` sees them (ping times and link states left out).
+fn layout_seen_by(node: &RedisInstance) -> String {
+    let mut lines: Vec<String> = node
+        .cli(&["cluster", "nodes"])
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let role = if f[2].contains("master") {
+                "master"
+            } else {
+                "replica"
+            };
+            format!("{} {role} {} {}", f[0], f[3], f[8..].join(" "))
+        })
+        .collect();
+    lines.sort();
+    lines.join("\n")
+}
