@@ -22,31 +22,13 @@ pub const PASSWORD: &str = "lab-shared-pass";
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
-/// Whether the end-to-end tests can run here; prints why not otherwise.
-pub fn can_run(test: &str) -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped {test}: needs root for network namespaces and raw sockets");
-        return false;
-    }
-    for tool in ["ip", "ping"] {
-        if Command::new(tool).arg("-V").output().is_err() {
-            eprintln!("skipped {test}: '{tool}' is not installed (iproute2, iputils-ping)");
-            return false;
-        }
-    }
-    true
-}
-
-pub fn ucarp_available(test: &str) -> bool {
-    installed(test, "ucarp", "--help")
-}
-
-pub fn nft_available(test: &str) -> bool {
-    installed(test, "nft", "--version")
-}
-
-pub fn keepalived_available(test: &str) -> bool {
-    installed(test, "keepalived", "--version")
+/// Fails the test at once, saying what to do, where the lab cannot run: it needs root (network
+/// namespaces, raw sockets) and iproute2 and ping. The tests that call it are `#[ignore]`d,
+/// so a plain `cargo test` reports them as ignored; `make test` runs them as root.
+pub fn require_lab() {
+    testkit::assert_root();
+    testkit::assert_tool("ip", "iproute2");
+    testkit::assert_tool("ping", "iputils-ping");
 }
 
 /// How a keepalived peer is configured: VRRPv3 for the lab's VRID and VIP.
@@ -111,14 +93,6 @@ impl Keepalived {
             self.vip
         )
     }
-}
-
-fn installed(test: &str, tool: &str, probe: &str) -> bool {
-    if Command::new(tool).arg(probe).output().is_err() {
-        eprintln!("skipped {test}: '{tool}' is not installed");
-        return false;
-    }
-    true
 }
 
 /// A process started in a host namespace, with its output collected line by line.
@@ -757,27 +731,14 @@ pub fn reasons(lab: &Lab, proc: usize) -> Vec<String> {
 }
 
 /// Polls `check` every 50 ms until it holds; panics with `what` after `within`.
-pub fn wait_until(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let end = Instant::now() + within;
-    while !check() {
-        assert!(
-            Instant::now() < end,
-            "timed out after {within:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+pub fn wait_until(within: Duration, what: &str, check: impl FnMut() -> bool) {
+    testkit::wait_until(what, within, Duration::from_millis(50), check);
 }
 
 /// How long `check` took to hold, polled every 10 ms; panics with `what` after `within`.
-pub fn time_until(within: Duration, what: &str, mut check: impl FnMut() -> bool) -> Duration {
+pub fn time_until(within: Duration, what: &str, check: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < within,
-            "timed out after {within:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    testkit::wait_until(what, within, Duration::from_millis(10), check);
     start.elapsed()
 }
 
