@@ -210,9 +210,10 @@ const STALL: std::time::Duration = std::time::Duration::from_millis(50);
 /// [`MAX_PARALLEL`]), and returns the results in order.
 pub fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    use std::sync::mpsc::{channel, RecvTimeoutError};
     let next = AtomicUsize::new(0);
-    let finished = AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::with_capacity(items.len()));
+    let (finished, progress) = channel::<()>();
     let work = || loop {
         let i = next.fetch_add(1, Relaxed);
         let Some(item) = items.get(i) else { break };
@@ -221,33 +222,24 @@ pub fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) ->
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push((i, result));
-        finished.fetch_add(1, Relaxed);
+        let _ = finished.send(());
     };
     let limit = items.len().min(MAX_PARALLEL);
     std::thread::scope(|scope| {
         let mut workers = 0;
-        let mut seen = 0;
-        loop {
-            let more = if workers == 0 {
-                FIRST_WORKERS
-            } else {
-                std::thread::sleep(STALL);
-                let now = finished.load(Relaxed);
-                let stalled = now == seen;
-                seen = now;
-                if stalled {
-                    FIRST_WORKERS
-                } else {
-                    0
-                }
-            };
+        let mut more = FIRST_WORKERS;
+        // Hands out workers until every item is taken: 16 at first, 16 more each time no item
+        // finished for STALL. Waiting on the channel, not sleeping, so a quick run ends at once.
+        while workers < limit && next.load(Relaxed) < items.len() {
             for _ in 0..more.min(limit - workers) {
                 scope.spawn(work);
                 workers += 1;
             }
-            if workers >= limit || next.load(Relaxed) >= items.len() {
-                break;
-            }
+            more = match progress.recv_timeout(STALL) {
+                Ok(()) => 0,
+                Err(RecvTimeoutError::Timeout) => FIRST_WORKERS,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
         }
     });
     let mut results = results
