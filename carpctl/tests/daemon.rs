@@ -9,7 +9,7 @@ use std::io::Write;
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::time::{Duration, Instant};
 
-use lab::{adverts_from, can_run, holds_for, longest_gap, wait_until, Lab};
+use lab::{adverts_from, holds_for, longest_gap, require_lab, wait_until, Lab};
 use nix::sys::signal::Signal;
 
 const SETTLE: Duration = Duration::from_secs(10);
@@ -30,10 +30,9 @@ fn master_and_backup(lab: &mut Lab, a: &[&str], b: &[&str]) -> (usize, usize) {
 /// takes over on the next advert (well within one second, not the 3.4 s master-down
 /// interval), and the master takes the VIP back when the carrier returns.
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn a_tracked_link_losing_carrier_hands_over_at_once() {
-    if !can_run("a_tracked_link_losing_carrier_hands_over_at_once") {
-        return;
-    }
+    require_lab();
     let mut lab = Lab::new(2);
     lab.add_tracked_link(1);
     master_and_backup(
@@ -71,10 +70,9 @@ fn a_tracked_link_losing_carrier_hands_over_at_once() {
 /// in INIT, and when an interface of that name is created again it opens its socket on it,
 /// becomes BACKUP and (preempt) takes the VIP back on the new interface.
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn an_interface_deleted_and_created_again_is_followed() {
-    if !can_run("an_interface_deleted_and_created_again_is_followed") {
-        return;
-    }
+    require_lab();
     let mut lab = Lab::new(3);
     let (a, _) = master_and_backup(
         &mut lab,
@@ -111,10 +109,9 @@ fn an_interface_deleted_and_created_again_is_followed() {
 
 /// Regression: a VIP removed by hand while MASTER went unnoticed. It is logged and put back.
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn a_vip_removed_by_hand_is_put_back() {
-    if !can_run("a_vip_removed_by_hand_is_put_back") {
-        return;
-    }
+    require_lab();
     let mut lab = Lab::new(3);
     let (a, _) = master_and_backup(&mut lab, &["--advskew", "0"], &["--advskew", "100"]);
     lab.ip(1, &["addr", "del", "10.77.0.100/24", "dev", "eth0"]);
@@ -128,10 +125,9 @@ fn a_vip_removed_by_hand_is_put_back() {
 /// SIGHUP reads the password file again and keeps the VIP: no bow-out, no handover. The
 /// reload is real: a changed password shows up as HMAC failures at the peer.
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn sighup_reloads_the_password_and_keeps_the_vip() {
-    if !can_run("sighup_reloads_the_password_and_keeps_the_vip") {
-        return;
-    }
+    require_lab();
     let mut lab = Lab::new(2);
     let (a, b) = master_and_backup(&mut lab, &["--advskew", "0"], &["--advskew", "100"]);
     lab.procs[a].signal(Signal::SIGHUP);
@@ -166,10 +162,9 @@ fn sighup_reloads_the_password_and_keeps_the_vip() {
 /// READY=1 reaches the notify socket once the control socket answers; status exits 0 for a
 /// running engine and 3 for a vhid that runs nowhere or an engine that stopped.
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn readiness_and_status_exit_codes() {
-    if !can_run("readiness_and_status_exit_codes") {
-        return;
-    }
+    require_lab();
     let mut lab = Lab::new(1);
     let notify_path = lab.dir.path().join("notify");
     let notify = UnixDatagram::bind(&notify_path).unwrap();
@@ -211,10 +206,9 @@ fn readiness_and_status_exit_codes() {
 /// connections, all the time, must not delay the master's adverts: measured at a third host,
 /// no gap passes 1.3 s (the interval is 1 s) and the backup never takes over.
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn slow_and_silent_control_clients_do_not_stall_adverts() {
-    if !can_run("slow_and_silent_control_clients_do_not_stall_adverts") {
-        return;
-    }
+    require_lab();
     let mut lab = Lab::new(3);
     master_and_backup(&mut lab, &["--advskew", "0"], &["--advskew", "100"]);
     let socket = lab.state_dir(1).join("vhid7.sock");
@@ -264,10 +258,9 @@ fn slow_and_silent_control_clients_do_not_stall_adverts() {
 /// backup in BACKUP. They are refused (counted, logged), the backup takes over after the
 /// master-down interval, and the replay going on does not take the VIP back.
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn replayed_adverts_do_not_hold_the_backup_nor_take_the_vip_back() {
-    if !can_run("replayed_adverts_do_not_hold_the_backup_nor_take_the_vip_back") {
-        return;
-    }
+    require_lab();
     let mut lab = Lab::new(3);
     let (a, b) = master_and_backup(&mut lab, &["--advskew", "0"], &["--advskew", "100"]);
     let captured = lab.capture(3, Duration::from_secs(3)).join().unwrap();
@@ -335,10 +328,9 @@ fn replayed_adverts_do_not_hold_the_backup_nor_take_the_vip_back() {
 /// master comes back (a restarted peer: accepted) and preempts, and the bow-out replayed five
 /// times is refused by the backup.
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn a_replayed_bow_out_is_refused_and_the_restarted_master_accepted() {
-    if !can_run("a_replayed_bow_out_is_refused_and_the_restarted_master_accepted") {
-        return;
-    }
+    require_lab();
     let mut lab = Lab::new(3);
     let (a, _) = master_and_backup(
         &mut lab,

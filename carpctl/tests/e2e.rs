@@ -6,19 +6,16 @@ mod lab;
 use std::time::Duration;
 
 use carpctl::wire;
-use lab::{
-    advert, can_run, holds_for, nft_available, reasons, ucarp_available, wait_until, Lab, PASSWORD,
-};
+use lab::{advert, holds_for, reasons, require_lab, wait_until, Lab, PASSWORD};
 use nix::sys::signal::Signal;
 
 const SETTLE: Duration = Duration::from_secs(10);
 
 /// Two carpctl nodes: the lower skew holds the VIP, it answers pings, status says so.
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn carpctl_pair_elects_the_lower_skew() {
-    if !can_run("carpctl_pair_elects_the_lower_skew") {
-        return;
-    }
+    require_lab();
     let mut lab = Lab::new(3);
     let a = lab.carpctl(1, &["--advskew", "0", "--preempt"]);
     lab.carpctl(2, &["--advskew", "100", "--preempt"]);
@@ -49,10 +46,9 @@ fn carpctl_pair_elects_the_lower_skew() {
 /// used to go on saying MASTER (and `status --expect master` said 0) while the peer held the
 /// VIP; it now drops to INIT without the VIP, and plugged back in it preempts as BACKUP.
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn a_master_losing_its_carrier_steps_down_and_returns() {
-    if !can_run("a_master_losing_its_carrier_steps_down_and_returns") {
-        return;
-    }
+    require_lab();
     let mut lab = Lab::new(3);
     let a = lab.carpctl(1, &["--advskew", "0", "--preempt"]);
     let b = lab.carpctl(2, &["--advskew", "100", "--preempt"]);
@@ -106,10 +102,9 @@ fn a_master_losing_its_carrier_steps_down_and_returns() {
 
 /// A crashed master comes back and, with preempt, takes the VIP back from the worse node.
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn a_better_node_returning_preempts() {
-    if !can_run("a_better_node_returning_preempts") {
-        return;
-    }
+    require_lab();
     let mut lab = Lab::new(3);
     let a = lab.carpctl(1, &["--advskew", "0", "--preempt"]);
     lab.carpctl(2, &["--advskew", "100"]);
@@ -151,10 +146,9 @@ fn a_better_node_returning_preempts() {
 /// SIGTERM on the master: bow-out advert, VIP removed, and a backup without preempt takes
 /// over at once by the "master will time out" rule.
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn sigterm_hands_over_gracefully() {
-    if !can_run("sigterm_hands_over_gracefully") {
-        return;
-    }
+    require_lab();
     let mut lab = Lab::new(3);
     let up = lab.dir.path().join("up.env");
     let down = lab.dir.path().join("down.env");
@@ -220,10 +214,9 @@ fn sigterm_hands_over_gracefully() {
 /// brings it back. A demote by hand holds: `promote --unless-held` (what a health check runs)
 /// leaves it in place, only `promote` clears it; `demote --no-hold` sets no hold.
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn demote_and_promote_move_the_vip() {
-    if !can_run("demote_and_promote_move_the_vip") {
-        return;
-    }
+    require_lab();
     let mut lab = Lab::new(2);
     lab.carpctl(1, &["--advskew", "0", "--preempt"]);
     lab.carpctl(2, &["--advskew", "100", "--preempt"]);
@@ -286,10 +279,9 @@ fn demote_and_promote_move_the_vip() {
 /// A hold outlives the engine that took it: an engine started beside one starts demoted, so a
 /// host taken out by hand stays out across a restart, until `carpctl promote`.
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn an_engine_starts_with_the_demotion_of_a_hold() {
-    if !can_run("an_engine_starts_with_the_demotion_of_a_hold") {
-        return;
-    }
+    require_lab();
     let mut lab = Lab::new(2);
     std::fs::create_dir_all(lab.state_dir(1)).unwrap();
     let hold = carpctl::control::Hold {
@@ -317,10 +309,9 @@ fn an_engine_starts_with_the_demotion_of_a_hold() {
 
 /// A peer with another password is named on stderr, counted, and never obeyed.
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn wrong_password_is_reported_and_ignored() {
-    if !can_run("wrong_password_is_reported_and_ignored") {
-        return;
-    }
+    require_lab();
     let mut lab = Lab::new(2);
     lab.carpctl(1, &["--advskew", "0"]);
     let other = lab.write_pass("other", "not-the-same");
@@ -351,10 +342,9 @@ fn wrong_password_is_reported_and_ignored() {
 /// Forged advertisements (bad HMAC, or bad TTL) from a third host do not move a master;
 /// the same advert signed correctly does, so the test would notice a check gone missing.
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn forged_adverts_are_ignored() {
-    if !can_run("forged_adverts_are_ignored") {
-        return;
-    }
+    require_lab();
     let mut lab = Lab::new(3);
     let a = lab.carpctl(1, &["--advskew", "100"]);
     wait_until(SETTLE, "host 1 MASTER", || {
@@ -399,12 +389,10 @@ fn forged_adverts_are_ignored() {
 /// carpctl as master, ucarp as backup: each accepts the other's adverts; unplugging
 /// carpctl's host hands the VIP to ucarp, which then answers pings.
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn carpctl_master_with_ucarp_backup() {
-    if !can_run("carpctl_master_with_ucarp_backup")
-        || !ucarp_available("carpctl_master_with_ucarp_backup")
-    {
-        return;
-    }
+    require_lab();
+    testkit::assert_tool("ucarp", "ucarp");
     let mut lab = Lab::new(3);
     lab.carpctl(1, &["--advskew", "0"]);
     wait_until(SETTLE, "host 1 MASTER", || {
@@ -425,12 +413,10 @@ fn carpctl_master_with_ucarp_backup() {
 /// ucarp as master, carpctl as backup, then carpctl (better, preempt) takes over from ucarp
 /// when ucarp's host drops off the link, and holds the VIP when it returns.
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn ucarp_master_with_carpctl_backup() {
-    if !can_run("ucarp_master_with_carpctl_backup")
-        || !ucarp_available("ucarp_master_with_carpctl_backup")
-    {
-        return;
-    }
+    require_lab();
+    testkit::assert_tool("ucarp", "ucarp");
     let mut lab = Lab::new(3);
     lab.ucarp(1, 0, false);
     wait_until(SETTLE, "ucarp holds the VIP", || lab.has_vip(1));
@@ -458,10 +444,10 @@ fn ucarp_master_with_carpctl_backup() {
 /// carpctl with preempt and a better skew takes the VIP from a running ucarp master, and
 /// ucarp steps down on carpctl's adverts.
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn carpctl_preempts_ucarp() {
-    if !can_run("carpctl_preempts_ucarp") || !ucarp_available("carpctl_preempts_ucarp") {
-        return;
-    }
+    require_lab();
+    testkit::assert_tool("ucarp", "ucarp");
     let mut lab = Lab::new(3);
     lab.ucarp(1, 100, false);
     wait_until(SETTLE, "ucarp holds the VIP", || lab.has_vip(1));
@@ -478,10 +464,9 @@ fn carpctl_preempts_ucarp() {
 /// An IPv6 address rides along with the IPv4 one: it moves on failover, and the neighbour
 /// advertisement makes a client that cached the old master's MAC follow at once.
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn ipv6_vip_moves_with_the_ipv4_one() {
-    if !can_run("ipv6_vip_moves_with_the_ipv4_one") {
-        return;
-    }
+    require_lab();
     let mut lab = Lab::new(3);
     for host in 1..=3 {
         lab.add_addr(host, &format!("fd77::{host}/64"));
@@ -512,12 +497,10 @@ fn ipv6_vip_moves_with_the_ipv4_one() {
 
 /// A ucarp peer configured with another password is named in the report, not obeyed.
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn ucarp_with_another_password_is_named() {
-    if !can_run("ucarp_with_another_password_is_named")
-        || !ucarp_available("ucarp_with_another_password_is_named")
-    {
-        return;
-    }
+    require_lab();
+    testkit::assert_tool("ucarp", "ucarp");
     let mut lab = Lab::new(2);
     lab.ucarp_with_pass(1, 0, false, "ucarp-other-pass");
     wait_until(SETTLE, "ucarp holds the VIP", || lab.has_vip(1));
@@ -538,13 +521,11 @@ fn ucarp_with_another_password_is_named() {
 /// 10.77.0.2 (carpctl).
 #[cfg(target_endian = "little")]
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn equal_masters_after_a_partition_agree_with_ucarp_on_the_tie() {
-    if !can_run("equal_masters_after_a_partition_agree_with_ucarp_on_the_tie")
-        || !ucarp_available("equal_masters_after_a_partition_agree_with_ucarp_on_the_tie")
-        || !nft_available("equal_masters_after_a_partition_agree_with_ucarp_on_the_tie")
-    {
-        return;
-    }
+    require_lab();
+    testkit::assert_tool("ucarp", "ucarp");
+    testkit::assert_tool("nft", "nftables");
     let mut lab = Lab::new(3);
     lab.add_addr(1, "10.77.1.1/24");
     lab.partition(true);
@@ -565,12 +546,10 @@ fn equal_masters_after_a_partition_agree_with_ucarp_on_the_tie() {
 /// The bow-out works on ucarp too: a ucarp backup takes over at once when carpctl's master
 /// gets SIGTERM, well before its master-down interval (3.4 s) would pass.
 #[test]
+#[ignore = "needs root: run with --include-ignored as root"]
 fn sigterm_hands_over_to_a_ucarp_backup_at_once() {
-    if !can_run("sigterm_hands_over_to_a_ucarp_backup_at_once")
-        || !ucarp_available("sigterm_hands_over_to_a_ucarp_backup_at_once")
-    {
-        return;
-    }
+    require_lab();
+    testkit::assert_tool("ucarp", "ucarp");
     let mut lab = Lab::new(3);
     let a = lab.carpctl(1, &["--advskew", "0"]);
     wait_until(SETTLE, "host 1 MASTER", || {

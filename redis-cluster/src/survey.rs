@@ -192,34 +192,59 @@ pub struct Survey {
     pub beyond_limit: bool,
 }
 
-/// Most probes running at once. Each mostly waits on the network, so they must not queue
-/// behind each other: with 16 at a time, 160 silent nodes took ten rounds of the timeout. A
-/// thread costs little next to a wait, and past this many the shared deadline ends the rest.
+/// Workers a run starts with. On a healthy cluster every node answers within milliseconds,
+/// and more threads than this only contend for the cores with the servers they ask (measured
+/// on 120 local nodes: 42 ms with 16 workers, 50 ms with 64, 61 ms with 256).
+const FIRST_WORKERS: usize = 16;
+
+/// Most workers at once. Nodes that do not answer hold a worker until the shared deadline, so
+/// when no item has finished for [`STALL`], another `FIRST_WORKERS` start, up to this many:
+/// 160 silent hosts then cost the deadline once, and the nodes queued behind them are still
+/// asked. Past this many the shared deadline ends the rest.
 const MAX_PARALLEL: usize = 256;
 
-/// Runs `f` on every item, up to `MAX_PARALLEL` at once, and returns the results in order.
+/// How long no item may finish before more workers start.
+const STALL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Runs `f` on every item, [`FIRST_WORKERS`] at once and more when they stall (up to
+/// [`MAX_PARALLEL`]), and returns the results in order.
 pub fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let workers = items.len().min(MAX_PARALLEL);
-    let mut results: Vec<(usize, R)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(item) = items.get(i) else { break };
-                        done.push((i, f(item)));
-                    }
-                    done
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a probe thread panicked"))
-            .collect()
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+    use std::sync::mpsc::{channel, RecvTimeoutError};
+    let next = AtomicUsize::new(0);
+    let results = std::sync::Mutex::new(Vec::with_capacity(items.len()));
+    let (finished, progress) = channel::<()>();
+    let work = || loop {
+        let i = next.fetch_add(1, Relaxed);
+        let Some(item) = items.get(i) else { break };
+        let result = f(item);
+        results
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((i, result));
+        let _ = finished.send(());
+    };
+    let limit = items.len().min(MAX_PARALLEL);
+    std::thread::scope(|scope| {
+        let mut workers = 0;
+        let mut more = FIRST_WORKERS;
+        // Hands out workers until every item is taken: 16 at first, 16 more each time no item
+        // finished for STALL. Waiting on the channel, not sleeping, so a quick run ends at once.
+        while workers < limit && next.load(Relaxed) < items.len() {
+            for _ in 0..more.min(limit - workers) {
+                scope.spawn(work);
+                workers += 1;
+            }
+            more = match progress.recv_timeout(STALL) {
+                Ok(()) => 0,
+                Err(RecvTimeoutError::Timeout) => FIRST_WORKERS,
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+        }
     });
+    let mut results = results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     results.sort_by_key(|(i, _)| *i);
     results.into_iter().map(|(_, r)| r).collect()
 }

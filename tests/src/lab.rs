@@ -18,6 +18,8 @@ pub struct Lab {
     hosts: Vec<(String, Netns)>,
     /// (host, interface, switch-side port).
     cables: Vec<(String, String, String)>,
+    /// Ports made so far, so a port name is never used twice (a cable may be made again).
+    ports_made: usize,
     switch: Netns,
 }
 
@@ -38,6 +40,7 @@ impl Lab {
             children: Vec::new(),
             hosts: Vec::new(),
             cables: Vec::new(),
+            ports_made: 0,
         }
     }
 
@@ -61,7 +64,7 @@ impl Lab {
     }
 
     /// Cables `host`'s interface `ifname` to `bridge`, gives it `addresses` (CIDR) and sets
-    /// it up.
+    /// it up. Cabling an interface again (after the test deleted it) replaces the old cable.
     pub fn cable(
         &mut self,
         host: &str,
@@ -69,7 +72,8 @@ impl Lab {
         bridge: &str,
         addresses: &[&str],
     ) -> &mut Lab {
-        let port = format!("p{}", self.cables.len());
+        let port = format!("p{}", self.ports_made);
+        self.ports_made += 1;
         let ns = self.ns(host).name.clone();
         self.switch.exec(&[
             "ip", "link", "add", &port, "type", "veth", "peer", "name", ifname, "netns", &ns,
@@ -77,6 +81,7 @@ impl Lab {
         self.switch
             .exec(&["ip", "link", "set", &port, "master", bridge, "up"]);
         self.address(host, ifname, addresses);
+        self.cables.retain(|(h, i, _)| h != host || i != ifname);
         self.cables
             .push((host.to_string(), ifname.to_string(), port));
         self

@@ -10,7 +10,6 @@ use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,33 +19,13 @@ pub const VHID: u8 = 7;
 pub const VIP: &str = "10.77.0.100";
 pub const PASSWORD: &str = "lab-shared-pass";
 
-static NEXT: AtomicU32 = AtomicU32::new(0);
-
-/// Whether the end-to-end tests can run here; prints why not otherwise.
-pub fn can_run(test: &str) -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped {test}: needs root for network namespaces and raw sockets");
-        return false;
-    }
-    for tool in ["ip", "ping"] {
-        if Command::new(tool).arg("-V").output().is_err() {
-            eprintln!("skipped {test}: '{tool}' is not installed (iproute2, iputils-ping)");
-            return false;
-        }
-    }
-    true
-}
-
-pub fn ucarp_available(test: &str) -> bool {
-    installed(test, "ucarp", "--help")
-}
-
-pub fn nft_available(test: &str) -> bool {
-    installed(test, "nft", "--version")
-}
-
-pub fn keepalived_available(test: &str) -> bool {
-    installed(test, "keepalived", "--version")
+/// Fails the test at once, saying what to do, where the lab cannot run: it needs root (network
+/// namespaces, raw sockets) and iproute2 and ping. The tests that call it are `#[ignore]`d,
+/// so a plain `cargo test` reports them as ignored; `make test` runs them as root.
+pub fn require_lab() {
+    testkit::assert_root();
+    testkit::assert_tool("ip", "iproute2");
+    testkit::assert_tool("ping", "iputils-ping");
 }
 
 /// How a keepalived peer is configured: VRRPv3 for the lab's VRID and VIP.
@@ -111,14 +90,6 @@ impl Keepalived {
             self.vip
         )
     }
-}
-
-fn installed(test: &str, tool: &str, probe: &str) -> bool {
-    if Command::new(tool).arg(probe).output().is_err() {
-        eprintln!("skipped {test}: '{tool}' is not installed");
-        return false;
-    }
-    true
 }
 
 /// A process started in a host namespace, with its output collected line by line.
@@ -202,57 +173,39 @@ impl Drop for Proc {
 
 /// Hosts 1..=n on one bridged link, 10.77.0.i/24 on their eth0.
 pub struct Lab {
-    pub tag: String,
     pub hosts: usize,
     pub dir: tempfile::TempDir,
     /// Processes die before the namespaces go (fields drop in order).
     pub procs: Vec<Proc>,
+    /// Hosts `h1`… cabled by their `eth0` to one bridge: testkit's network builder.
+    net: testkit::Lab,
 }
 
 impl Lab {
     pub fn new(hosts: usize) -> Lab {
-        let tag = format!(
-            "cc{}x{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::SeqCst)
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let lab = Lab {
-            tag,
-            hosts,
-            dir,
-            procs: Vec::new(),
-        };
-        let bridge = lab.bridge_ns();
-        sh(&["ip", "netns", "add", &bridge]);
-        sh(&["ip", "-n", &bridge, "link", "add", "br0", "type", "bridge"]);
-        sh(&["ip", "-n", &bridge, "link", "set", "br0", "up"]);
+        let mut net = testkit::Lab::new("cc");
+        net.bridge("br0");
         for i in 1..=hosts {
-            sh(&["ip", "netns", "add", &lab.ns(i)]);
+            net.host(&host_name(i));
+        }
+        let mut lab = Lab {
+            hosts,
+            dir: tempfile::tempdir().unwrap(),
+            procs: Vec::new(),
+            net,
+        };
+        for i in 1..=hosts {
             lab.plug_cable(i);
-            sh(&["ip", "-n", &lab.ns(i), "link", "set", "lo", "up"]);
         }
         lab.write_pass("pass", PASSWORD);
         lab
     }
 
-    /// Gives `host` its cable: a veth pair, eth0 with 10.77.0.host/24 inside the host, the
-    /// other end on the bridge. Also plugs a host whose eth0 was deleted back in.
-    pub fn plug_cable(&self, host: usize) {
-        let (ns, bridge) = (self.ns(host), self.bridge_ns());
-        let (inner, outer) = (format!("{}v{host}", self.tag), self.port(host));
-        sh(&[
-            "ip", "link", "add", &inner, "type", "veth", "peer", "name", &outer,
-        ]);
-        sh(&["ip", "link", "set", &inner, "netns", &ns]);
-        sh(&["ip", "link", "set", &outer, "netns", &bridge]);
-        sh(&[
-            "ip", "-n", &bridge, "link", "set", &outer, "master", "br0", "up",
-        ]);
-        sh(&["ip", "-n", &ns, "link", "set", &inner, "name", "eth0"]);
+    /// Gives `host` its cable: eth0 with 10.77.0.host/24 inside the host, the other end on the
+    /// bridge. Also plugs a host whose eth0 was deleted back in.
+    pub fn plug_cable(&mut self, host: usize) {
         let addr = format!("10.77.0.{host}/24");
-        sh(&["ip", "-n", &ns, "addr", "add", &addr, "dev", "eth0"]);
-        sh(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
+        self.net.cable(&host_name(host), "eth0", "br0", &[&addr]);
     }
 
     /// Deletes `host`'s eth0 (and with it the bridge end of its cable).
@@ -280,16 +233,11 @@ impl Lab {
     }
 
     pub fn bridge_ns(&self) -> String {
-        format!("{}b", self.tag)
+        self.net.switch().name.clone()
     }
 
     pub fn ns(&self, host: usize) -> String {
-        format!("{}h{host}", self.tag)
-    }
-
-    /// The bridge side of a host's cable.
-    fn port(&self, host: usize) -> String {
-        format!("{}p{host}", self.tag)
+        self.net.ns(&host_name(host)).name.clone()
     }
 
     pub fn addr(host: usize) -> Ipv4Addr {
@@ -541,15 +489,7 @@ impl Lab {
 
     /// Unplugs (`false`) or plugs back (`true`) a host's cable at the bridge.
     pub fn set_link(&self, host: usize, up: bool) {
-        sh(&[
-            "ip",
-            "-n",
-            &self.bridge_ns(),
-            "link",
-            "set",
-            &self.port(host),
-            if up { "up" } else { "down" },
-        ]);
+        self.net.plug(&host_name(host), "eth0", up);
     }
 
     /// Drops (`true`) or lets through (`false`) CARP packets on the bridge: a partition that
@@ -716,18 +656,9 @@ pub fn advert(advbase: u8, advskew: u8, counter: u64, password: &str) -> Advert 
     )
 }
 
-impl Drop for Lab {
-    fn drop(&mut self) {
-        self.procs.clear();
-        for i in 1..=self.hosts {
-            let _ = Command::new("ip")
-                .args(["netns", "del", &self.ns(i)])
-                .status();
-        }
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.bridge_ns()])
-            .status();
-    }
+/// The lab's name of host number `host` (1, 2, …).
+fn host_name(host: usize) -> String {
+    format!("h{host}")
 }
 
 fn sh(args: &[&str]) {
@@ -757,27 +688,14 @@ pub fn reasons(lab: &Lab, proc: usize) -> Vec<String> {
 }
 
 /// Polls `check` every 50 ms until it holds; panics with `what` after `within`.
-pub fn wait_until(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let end = Instant::now() + within;
-    while !check() {
-        assert!(
-            Instant::now() < end,
-            "timed out after {within:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+pub fn wait_until(within: Duration, what: &str, check: impl FnMut() -> bool) {
+    testkit::wait_until(what, within, Duration::from_millis(50), check);
 }
 
 /// How long `check` took to hold, polled every 10 ms; panics with `what` after `within`.
-pub fn time_until(within: Duration, what: &str, mut check: impl FnMut() -> bool) -> Duration {
+pub fn time_until(within: Duration, what: &str, check: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
-    while !check() {
-        assert!(
-            start.elapsed() < within,
-            "timed out after {within:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    testkit::wait_until(what, within, Duration::from_millis(10), check);
     start.elapsed()
 }
 
