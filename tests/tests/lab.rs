@@ -18,12 +18,22 @@ struct ScriptLab {
     prefix: String,
     state: tempfile::TempDir,
     bin: PathBuf,
+    /// One lab at a time: each runs a whole cluster with CARP engines and measures failover
+    /// times, which two labs side by side on a small machine would distort.
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
 impl ScriptLab {
     fn new(bin: PathBuf) -> ScriptLab {
+        static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        static LABS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let turn = TURN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = LABS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         ScriptLab {
-            prefix: format!("lt{}", std::process::id()),
+            _turn: turn,
+            prefix: format!("lt{}x{n}", std::process::id()),
             state: tempfile::Builder::new()
                 .prefix("lab-test-")
                 .tempdir()
