@@ -81,3 +81,22 @@ pub fn build_tools(packages: &[&str]) -> std::path::PathBuf {
         .map_or_else(|| workspace_root().join("target"), std::path::PathBuf::from)
         .join("debug")
 }
+
+/// Every file under `root`, as paths relative to it, sorted (for comparing staged or installed
+/// trees with what they should hold).
+pub fn files_under(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("cannot list a directory of the tree") {
+            let path = entry.expect("cannot read a directory entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                found.push(path.strip_prefix(root).expect("under root").to_path_buf());
+            }
+        }
+    }
+    found.sort();
+    found
+}

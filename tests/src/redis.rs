@@ -44,14 +44,34 @@ pub struct RedisInstance {
 
 impl RedisInstance {
     /// Starts an instance bound to `ip` on a leased port and waits until it accepts connections.
+    /// A port found free can still be taken by a process outside the leases before
+    /// redis-server binds it; then another leased port is tried, a few times.
     pub fn start(ip: &str, config: &RedisConfig) -> RedisInstance {
-        RedisInstance::start_on(ip, Arc::new(PortLease::take(ip)), config)
+        for _ in 0..3 {
+            match RedisInstance::try_start_on(ip, Arc::new(PortLease::take(ip)), config) {
+                Ok(instance) => return instance,
+                Err(log) if log.contains("Address already in use") => {}
+                Err(log) => panic!("{log}"),
+            }
+        }
+        panic!(
+            "redis-server on {ip}: three leased ports were taken by others before it bound them"
+        );
     }
 
     /// Starts an instance bound to `ip` on the port of `lease`, which may be shared by instances
     /// on other addresses (see [`PortLease::take_on`]); the port stays leased until the last
     /// of them is dropped.
     pub fn start_on(ip: &str, lease: Arc<PortLease>, config: &RedisConfig) -> RedisInstance {
+        RedisInstance::try_start_on(ip, lease, config).unwrap_or_else(|log| panic!("{log}"))
+    }
+
+    /// [`RedisInstance::start_on`], or why the server exited: its address and log.
+    fn try_start_on(
+        ip: &str,
+        lease: Arc<PortLease>,
+        config: &RedisConfig,
+    ) -> Result<RedisInstance, String> {
         let dir = tempfile::Builder::new()
             .prefix("testkit-redis-")
             .tempdir()
@@ -98,27 +118,34 @@ impl RedisInstance {
             dir,
             _lease: lease,
         };
-        instance.wait_ready();
-        instance
+        instance.wait_ready()?;
+        Ok(instance)
     }
 
-    fn wait_ready(&mut self) {
+    /// Waits until the server accepts connections; `Err` with its log when it exited.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let what = format!("redis-server on {} to accept connections", self.addr());
+        let mut exited = None;
         crate::wait_until(
             &what,
             Duration::from_secs(10),
             Duration::from_millis(20),
             || {
                 if let Ok(Some(status)) = self.child.try_wait() {
-                    panic!(
-                        "redis-server on {} exited with {status}; log:\n{}",
-                        self.addr(),
-                        self.log()
-                    );
+                    exited = Some(status);
+                    return true;
                 }
                 TcpStream::connect(self.addr()).is_ok()
             },
         );
+        match exited {
+            None => Ok(()),
+            Some(status) => Err(format!(
+                "redis-server on {} exited with {status}; log:\n{}",
+                self.addr(),
+                self.log()
+            )),
+        }
     }
 
     /// `ip:port`, as tools take it on the command line.

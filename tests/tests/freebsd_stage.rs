@@ -21,24 +21,6 @@ fn stage(destdir: &Path, site: &Path, host: &str, extra: &[&str]) -> Output {
         .unwrap()
 }
 
-/// Every file under `root`, as paths relative to it, sorted.
-fn files(root: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                found.push(path.strip_prefix(root).unwrap().to_path_buf());
-            }
-        }
-    }
-    found.sort();
-    found
-}
-
 fn howto_site() -> PathBuf {
     testkit::workspace_root().join("site/examples/howto.json")
 }
@@ -53,8 +35,11 @@ fn the_howto_site_stages_to_the_reviewed_files() {
         String::from_utf8_lossy(&run.stderr)
     );
     let golden = testkit::workspace_root().join("tests/golden/freebsd-redis2");
-    assert_eq!(files(root.path()), files(&golden));
-    for file in files(&golden) {
+    assert_eq!(
+        testkit::files_under(root.path()),
+        testkit::files_under(&golden)
+    );
+    for file in testkit::files_under(&golden) {
         let staged = std::fs::read_to_string(root.path().join(&file)).unwrap();
         let expected = std::fs::read_to_string(golden.join(&file)).unwrap();
         assert_eq!(
@@ -111,7 +96,7 @@ fn a_second_run_keeps_what_it_replaces_and_leaves_unchanged_files_alone() {
     assert!(loader_text.starts_with("kern.maxfiles=\"65536\"\n"));
     assert_eq!(loader_text.matches("carp_load").count(), 1, "{loader_text}");
     // pf.conf did not change, so it has no backup.
-    assert!(!files(root.path())
+    assert!(!testkit::files_under(root.path())
         .iter()
         .any(|f| f.to_string_lossy().starts_with("etc/pf.conf.bak")));
 }
@@ -127,7 +112,7 @@ fn dry_run_and_bad_input_write_nothing() {
         "{shown}"
     );
     assert!(shown.contains("==> /var/db/redis/7000/"), "{shown}");
-    assert!(files(root.path()).is_empty());
+    assert!(testkit::files_under(root.path()).is_empty());
     let unknown = stage(root.path(), &howto_site(), "redis9", &[]);
     assert!(!unknown.status.success());
     assert!(
@@ -136,9 +121,9 @@ fn dry_run_and_bad_input_write_nothing() {
         String::from_utf8_lossy(&unknown.stderr)
     );
     assert!(
-        files(root.path()).is_empty(),
+        testkit::files_under(root.path()).is_empty(),
         "bad input left {:?}",
-        files(root.path())
+        testkit::files_under(root.path())
     );
     assert!(std::fs::read_dir(root.path()).unwrap().next().is_none());
 }

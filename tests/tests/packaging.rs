@@ -37,12 +37,10 @@ const TOOLS: [&str; 4] = [
 
 /// The pages and completions docgen wrote under `docs` (as `share/...` paths), sorted.
 fn generated(docs: &Path) -> Vec<String> {
-    let mut files: Vec<String> = files_under(docs)
+    testkit::files_under(docs)
         .iter()
-        .map(|f| f.strip_prefix(docs).unwrap().display().to_string())
-        .collect();
-    files.sort();
-    files
+        .map(|f| f.display().to_string())
+        .collect()
 }
 
 /// Runs `make ARGS` in the workspace with the debug build and this test's own docgen
@@ -87,23 +85,6 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Every regular file under `root`.
-fn files_under(root: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                pending.push(path);
-            } else {
-                found.push(path);
-            }
-        }
-    }
-    found
-}
-
 #[test]
 fn installs_into_a_destdir_and_runs_from_there() {
     let scratch = tempfile::tempdir().unwrap();
@@ -123,7 +104,7 @@ fn installs_into_a_destdir_and_runs_from_there() {
         assert!(prefix.join(&file).is_file(), "{file} was not installed");
     }
     assert_eq!(
-        files_under(&destdir).len(),
+        testkit::files_under(&destdir).len(),
         INSTALLED.len() + docs.len() + 1,
         "one more: the settings file the units read, as an example"
     );
@@ -191,7 +172,7 @@ fn installs_into_a_destdir_and_runs_from_there() {
         scratch.path(),
         &["uninstall", &format!("DESTDIR={}", destdir.display())],
     );
-    assert_eq!(files_under(&destdir), Vec::<PathBuf>::new());
+    assert_eq!(testkit::files_under(&destdir), Vec::<PathBuf>::new());
 }
 
 /// The installed cluster-health on a healthy cluster without a CARP engine: exit 0, nothing
