@@ -548,19 +548,10 @@ impl Lab {
     }
 
     fn send_packets_to(&self, host: usize, dst: Ipv4Addr, packets: Vec<Vec<u8>>) {
-        let ns = format!("/run/netns/{}", self.ns(host));
+        let ns = self.ns(host);
         std::thread::spawn(move || {
-            // setns changes only this thread's network namespace.
-            let file = std::fs::File::open(ns).unwrap();
-            nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-            let socket = socket2::Socket::new(
-                socket2::Domain::IPV4,
-                socket2::Type::RAW,
-                Some(socket2::Protocol::from(i32::from(wire::PROTOCOL))),
-            )
-            .unwrap();
+            let socket = carp_socket_on_eth0(&ns);
             socket.set_header_included_v4(true).unwrap();
-            socket.bind_device(Some(b"eth0")).unwrap();
             let to = socket2::SockAddr::from(std::net::SocketAddrV4::new(dst, 0));
             for p in packets {
                 socket.send_to(&p, &to).unwrap();
@@ -581,19 +572,11 @@ impl Lab {
     /// Records every CARP packet reaching `host`'s eth0 for `during`, in a thread; join it
     /// for the packets.
     pub fn capture(&self, host: usize, during: Duration) -> std::thread::JoinHandle<Vec<Captured>> {
-        let ns = format!("/run/netns/{}", self.ns(host));
+        let ns = self.ns(host);
         let own = Lab::addr(host);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let handle = std::thread::spawn(move || {
-            let file = std::fs::File::open(ns).unwrap();
-            nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-            let socket = socket2::Socket::new(
-                socket2::Domain::IPV4,
-                socket2::Type::RAW,
-                Some(socket2::Protocol::from(i32::from(wire::PROTOCOL))),
-            )
-            .unwrap();
-            socket.bind_device(Some(b"eth0")).unwrap();
+            let socket = carp_socket_on_eth0(&ns);
             socket
                 .join_multicast_v4_n(
                     &wire::GROUP,
@@ -621,6 +604,21 @@ impl Lab {
         ready_rx.recv().unwrap();
         handle
     }
+}
+
+/// A raw CARP (protocol 112) socket on `eth0` of the namespace `ns`, for the calling thread:
+/// setns moves only this thread into the namespace.
+fn carp_socket_on_eth0(ns: &str) -> socket2::Socket {
+    let file = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+    nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+    let socket = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::RAW,
+        Some(socket2::Protocol::from(i32::from(wire::PROTOCOL))),
+    )
+    .unwrap();
+    socket.bind_device(Some(b"eth0")).unwrap();
+    socket
 }
 
 /// The captured packets sent from `src`, decoded.
