@@ -684,17 +684,9 @@ fn keys_imported_without_a_migration_go_back_unless_they_differ() {
 /// `node` sees them (ping times and link states left out).
 fn layout_seen_by(node: &RedisInstance) -> String {
     let mut lines: Vec<String> = node
-        .cli(&["cluster", "nodes"])
-        .lines()
-        .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let role = if f[2].contains("master") {
-                "master"
-            } else {
-                "replica"
-            };
-            format!("{} {role} {} {}", f[0], f[3], f[8..].join(" "))
-        })
+        .cluster_layout()
+        .into_iter()
+        .map(|(id, role, master, slots)| format!("{id} {role} {master} {slots}"))
         .collect();
     lines.sort();
     lines.join("\n")

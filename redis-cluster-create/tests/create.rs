@@ -49,20 +49,9 @@ fn views(instances: &[RedisInstance]) -> Vec<BTreeMap<String, (String, String, S
     instances
         .iter()
         .map(|i| {
-            i.cli(&["cluster", "nodes"])
-                .lines()
-                .map(|l| {
-                    let f: Vec<&str> = l.split_whitespace().collect();
-                    let role = if f[2].contains("master") {
-                        "master"
-                    } else {
-                        "replica"
-                    };
-                    (
-                        f[0].to_string(),
-                        (role.to_string(), f[3].to_string(), f[8..].join(" ")),
-                    )
-                })
+            i.cluster_layout()
+                .into_iter()
+                .map(|(id, role, master, slots)| (id, (role, master, slots)))
                 .collect()
         })
         .collect()

@@ -211,6 +211,29 @@ impl RedisInstance {
         let _ = self.child.wait();
     }
 
+    /// The cluster as this node sees it, one entry per `CLUSTER NODES` line: (node id, role
+    /// "master" or "replica", master id or "-", slots and open slots as written), without the
+    /// ping times and link states that change from one moment to the next.
+    pub fn cluster_layout(&self) -> Vec<(String, String, String, String)> {
+        self.cli(&["cluster", "nodes"])
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let role = if f[2].contains("master") {
+                    "master"
+                } else {
+                    "replica"
+                };
+                (
+                    f[0].to_string(),
+                    role.to_string(),
+                    f[3].to_string(),
+                    f[8..].join(" "),
+                )
+            })
+            .collect()
+    }
+
     /// Path of the server's data directory file `name`.
     pub fn file(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
