@@ -484,7 +484,7 @@ fn leftover_fast_values(addrs: &[NodeAddr], saved: &[Vec<(String, String)>]) -> 
 /// connection is not trusted with more (a late reply would answer the next command), so its
 /// remaining settings count as not restored.
 fn restore_settings(sessions: &Sessions, saved: &[Vec<(String, String)>]) -> Vec<String> {
-    let results = sessions.each(|i, c| {
+    let results = sessions.each(|i, c| -> Result<(), String> {
         for (name, value) in &saved[i] {
             command::<()>(c, &["CONFIG", "SET", name, value])?;
         }

@@ -4,13 +4,17 @@
 //!
 //! The split follows the rest of the crate: [`layout`] is the observed cluster as plain data,
 //! [`steps`] the pure planner that turns a layout and the wanted node list into ordered steps,
-//! [`observe`] builds the layout from a survey, [`migrate`] moves slots with their keys and
-//! [`execute`] runs the other steps, re-observing and re-planning until nothing is left to do.
+//! [`observe`] builds the layout from a survey, [`schedule`] decides which steps run together and
+//! whether a step still fits the cluster, [`migrate`] moves slots with their keys, [`execute`]
+//! runs the steps, re-observing and re-planning until nothing is left to do, and [`audit`] checks
+//! after a stopped run that every key is where clients look for it.
 
+pub mod audit;
 pub mod execute;
 pub mod layout;
 pub mod migrate;
 pub mod observe;
+pub mod schedule;
 pub mod steps;
 
 pub use layout::{Layout, LayoutNode};

@@ -37,8 +37,13 @@ pub enum CreateError {
     },
     #[error(transparent)]
     Converge(#[from] crate::converge::ConvergeError),
-    #[error("{node}: {message}\nnothing is lost: run the same converge again to finish")]
-    ConvergeStep { node: String, message: String },
+    /// A converge step failed; `audit` says what the check of the keys afterwards found.
+    #[error("{}{message}\n{audit}; run the same converge again to finish", if .node.is_empty() { String::new() } else { format!("{node}: ") })]
+    ConvergeStep {
+        node: String,
+        message: String,
+        audit: String,
+    },
     #[error("not done within --timeout: {reason}; run the same converge again to finish")]
     NotSettled { reason: String },
     #[error("the cluster has changed since the plan was made:\n{}\nmake a new plan", toolkit::words::indented(.differences))]

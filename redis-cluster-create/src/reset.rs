@@ -103,7 +103,7 @@ pub fn reset(
         check(&addrs, results)?;
     }
     for _ in 0..3 {
-        let alone = sessions.each(|_, c| {
+        let alone = sessions.each(|_, c| -> Result<bool, String> {
             let info: String = command(c, &["CLUSTER", "INFO"])?;
             Ok(redis_cluster::Info::parse(&info).known_nodes() == Some(1))
         });

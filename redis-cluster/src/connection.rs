@@ -14,6 +14,7 @@ use redis::{FromRedisValue, Value};
 use toolkit::interrupt::{self, Interrupted};
 
 use crate::deadline::{seconds, Deadline};
+use crate::errors::{self, ServerError};
 use crate::resp::{self, Decoded, Reply};
 use crate::survey::ConnectOptions;
 use crate::NodeAddr;
@@ -39,13 +40,58 @@ pub enum Failure {
     TooLarge,
     #[error("not a Redis reply: {0}")]
     Protocol(String),
-    /// An error reply, as Redis wrote it (clipped).
+    /// An error reply, parsed into its kind (its text clipped).
     #[error("{0}")]
-    Server(String),
+    Server(ServerError),
     #[error("{0}")]
     Interrupted(Interrupted),
     #[error("{0}")]
     Io(String),
+}
+
+impl Failure {
+    /// The failure of an error reply `text`, clipped for messages.
+    pub fn server(text: &str) -> Failure {
+        let mut error = ServerError::parse(text);
+        error.text = toolkit::words::clip(&error.text, toolkit::words::CLIP);
+        Failure::Server(error)
+    }
+
+    /// The kind of an error reply; `None` when there was no reply at all.
+    pub fn kind(&self) -> Option<&errors::ErrorKind> {
+        match self {
+            Failure::Server(e) => Some(&e.kind),
+            _ => None,
+        }
+    }
+
+    /// Whether the node may answer differently when asked again on a new connection: it did not
+    /// answer, closed the connection, or answered that it is busy loading or moving keys.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Failure::NoReply { .. } | Failure::Closed | Failure::Io(_) | Failure::Connect(_) => {
+                true
+            }
+            Failure::Server(e) => matches!(
+                e.kind,
+                errors::ErrorKind::Io | errors::ErrorKind::TryAgain | errors::ErrorKind::Loading
+            ),
+            _ => false,
+        }
+    }
+}
+
+impl From<ServerError> for Failure {
+    fn from(error: ServerError) -> Failure {
+        Failure::Server(error)
+    }
+}
+
+/// For the callers that report a failure as text.
+impl From<Failure> for String {
+    fn from(failure: Failure) -> String {
+        failure.to_string()
+    }
 }
 
 impl From<Interrupted> for Failure {
@@ -106,8 +152,14 @@ impl Connection {
 
     /// Sends `commands` in one go (a pipeline) and reads their replies, all within the one
     /// deadline. An error reply is a `Reply::Error` in its place.
-    pub fn exchange(&mut self, commands: &[&[&str]]) -> Result<Vec<Reply>, Failure> {
-        let bytes: Vec<u8> = commands.iter().flat_map(|c| resp::encode(c)).collect();
+    pub fn exchange<W: AsRef<[u8]>, C: AsRef<[W]>>(
+        &mut self,
+        commands: &[C],
+    ) -> Result<Vec<Reply>, Failure> {
+        let bytes: Vec<u8> = commands
+            .iter()
+            .flat_map(|c| resp::encode(c.as_ref()))
+            .collect();
         self.send(&bytes)?;
         commands.iter().map(|_| self.receive()).collect()
     }
@@ -117,10 +169,7 @@ impl Connection {
         self.send(&resp::encode(words))?;
         match self.receive()? {
             Reply::Value(v) => Ok(v),
-            Reply::Error(text) => Err(Failure::Server(toolkit::words::clip(
-                &text,
-                toolkit::words::CLIP,
-            ))),
+            Reply::Error(text) => Err(Failure::server(&text)),
         }
     }
 

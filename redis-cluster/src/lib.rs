@@ -17,10 +17,12 @@
 //! not cut (`Deadline::after(bound).ignoring_signals()`), and name every node the undo missed.
 
 pub mod addr;
+pub mod admin;
 pub mod args;
 pub mod config;
 pub mod connection;
 pub mod deadline;
+pub mod errors;
 pub mod info;
 pub mod nodes;
 pub mod plan;
@@ -33,6 +35,7 @@ pub mod table;
 pub use addr::NodeAddr;
 pub use connection::{Connection, Failure, MAX_REPLY_BYTES};
 pub use deadline::Deadline;
+pub use errors::{ErrorKind, ServerError};
 pub use info::Info;
 pub use nodes::{parse_cluster_nodes, NodeLine, Role};
 pub use plan::{Plan, PlannedMaster, PlannedReplica, MIN_MASTERS};

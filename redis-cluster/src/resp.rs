@@ -28,11 +28,12 @@ pub enum Decoded {
 const MAX_DEPTH: usize = 4;
 
 /// `words` as a RESP command: an array of bulk strings.
-pub fn encode(words: &[&str]) -> Vec<u8> {
+pub fn encode<W: AsRef<[u8]>>(words: &[W]) -> Vec<u8> {
     let mut out = format!("*{}\r\n", words.len()).into_bytes();
     for word in words {
+        let word = word.as_ref();
         out.extend_from_slice(format!("${}\r\n", word.len()).as_bytes());
-        out.extend_from_slice(word.as_bytes());
+        out.extend_from_slice(word);
         out.extend_from_slice(b"\r\n");
     }
     out

@@ -5,9 +5,9 @@
 
 use std::sync::Mutex;
 
-use crate::connection::Connection;
+use crate::connection::{Connection, Failure};
 use crate::deadline::Deadline;
-use crate::survey::{connect, in_parallel, ConnectOptions};
+use crate::survey::{in_parallel, ConnectOptions};
 use crate::NodeAddr;
 
 /// Connections to a fixed list of nodes, in the list's order.
@@ -44,19 +44,19 @@ impl Sessions {
 
     /// Runs `work` on node `index`'s connection, opening it first when needed. A failed
     /// connection is dropped so the next call starts afresh (a reply cut off by the deadline
-    /// would otherwise be read as the answer to the next command).
-    pub fn with<R>(
+    /// would otherwise be read as the answer to the next command). `work` fails with a
+    /// [`Failure`] (typed callers) or anything a failure converts into (text).
+    pub fn with<R, E: From<Failure>>(
         &self,
         index: usize,
-        work: impl FnOnce(&mut Connection) -> Result<R, String>,
-    ) -> Result<R, String> {
+        work: impl FnOnce(&mut Connection) -> Result<R, E>,
+    ) -> Result<R, E> {
         let mut slot = self.connections[index]
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let connection = match slot.take() {
             Some(c) => c,
-            None => connect(self.addrs[index], &self.options, self.deadline)
-                .map_err(|e| e.to_string())?,
+            None => Connection::open(self.addrs[index], &self.options, self.deadline)?,
         };
         let connection = slot.insert(connection);
         connection.set_deadline(self.deadline);
@@ -68,10 +68,10 @@ impl Sessions {
     }
 
     /// Runs `work` for every node at once; results in node order.
-    pub fn each<R: Send>(
+    pub fn each<R: Send, E: From<Failure> + Send>(
         &self,
-        work: impl Fn(usize, &mut Connection) -> Result<R, String> + Sync,
-    ) -> Vec<Result<R, String>> {
+        work: impl Fn(usize, &mut Connection) -> Result<R, E> + Sync,
+    ) -> Vec<Result<R, E>> {
         let indices: Vec<usize> = (0..self.addrs.len()).collect();
         in_parallel(&indices, |&i| self.with(i, |c| work(i, c)))
     }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::connection::{Connection, Failure};
 use crate::deadline::Deadline;
+use crate::errors::ErrorKind;
 use crate::info::Info;
 use crate::nodes::{parse_cluster_nodes, NodeLine};
 use crate::resp::Reply;
@@ -93,16 +94,10 @@ pub fn connect(
     deadline: Deadline,
 ) -> Result<Connection, ProbeError> {
     Connection::open(addr, options, deadline).map_err(|failure| match failure {
-        Failure::Server(text) if is_auth_error(&text) => ProbeError::Auth(text),
+        Failure::Server(e) if e.is(&ErrorKind::Auth) => ProbeError::Auth(e.text),
         Failure::Connect(reason) => ProbeError::Connect(reason),
         other => ProbeError::Connect(other.to_string()),
     })
-}
-
-fn is_auth_error(text: &str) -> bool {
-    ["NOAUTH", "WRONGPASS", "ERR AUTH", "ERR invalid password"]
-        .iter()
-        .any(|code| text.starts_with(code))
 }
 
 /// Runs one command that answers with text (INFO, CLUSTER NODES, …).
@@ -132,7 +127,7 @@ pub fn probe(
     let mut info_words = vec!["INFO"];
     info_words.extend(INFO_SECTIONS);
     let replies = connection
-        .exchange(&[&info_words, &["CLUSTER", "INFO"], &["CLUSTER", "NODES"]])
+        .exchange(&[&info_words[..], &["CLUSTER", "INFO"], &["CLUSTER", "NODES"]])
         .map_err(|f| command_error("INFO", f))?;
     let mut replies = replies.into_iter();
     let mut next = |command: &'static str| -> Result<String, ProbeError> {
@@ -143,7 +138,7 @@ pub fn probe(
                     toolkit::words::clip(&e.to_string(), toolkit::words::CLIP)
                 ))
             }),
-            Some(Reply::Error(text)) => Err(command_error(command, Failure::Server(text))),
+            Some(Reply::Error(text)) => Err(command_error(command, Failure::server(&text))),
             None => Err(ProbeError::Parse(format!("{command}: missing reply"))),
         }
     };
@@ -167,8 +162,8 @@ pub fn probe(
 
 fn command_error(command: &'static str, failure: Failure) -> ProbeError {
     let message = match failure {
-        Failure::Server(text) if is_auth_error(&text) => return ProbeError::Auth(text),
-        Failure::Server(text) => toolkit::words::clip(&text, toolkit::words::CLIP),
+        Failure::Server(e) if e.is(&ErrorKind::Auth) => return ProbeError::Auth(e.text),
+        Failure::Server(e) => e.text,
         Failure::Closed => {
             return ProbeError::Dropped {
                 command,
@@ -254,7 +249,17 @@ pub fn in_parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) ->
 /// address are not followed. `options.timeout` bounds the whole survey: a node that has not
 /// answered when it ends is unreachable ("no reply within N s").
 pub fn survey(seeds: &[NodeAddr], options: &ConnectOptions, discover: bool) -> Survey {
-    let deadline = Deadline::after(options.timeout);
+    survey_within(seeds, options, discover, Deadline::after(options.timeout))
+}
+
+/// [`survey`] within `deadline` instead of `options.timeout` (one that ignores signals, to look
+/// at a cluster after a signal stopped the work on it).
+pub fn survey_within(
+    seeds: &[NodeAddr],
+    options: &ConnectOptions,
+    discover: bool,
+    deadline: Deadline,
+) -> Survey {
     let mut seen: BTreeSet<NodeAddr> = seeds.iter().copied().collect();
     let mut wave: Vec<NodeAddr> = seen.iter().copied().collect();
     let mut result = Survey::default();

@@ -2,11 +2,14 @@
 //!
 //! Nothing here decides what to do: [`prepare`] observes the cluster (waiting, within the
 //! deadline, while Redis still decides whether an unreachable node is dead or fails a dead
-//! master over) and asks the planner; [`run`] executes the steps stage by stage, consecutive
-//! steps of one stage at once, then observes and plans again, so that whatever moved meanwhile
-//! (a replica migrated by `cluster-allow-replica-migration`, a failover still settling) is
-//! caught up with before the wait. A run killed at any moment is finished by running it again:
-//! every step is planned from what the nodes say, never from a record of past runs.
+//! master over) and asks the planner; [`run`] executes the steps in the batches `schedule` cuts,
+//! one function per stage, each batch checked against a fresh observation right before it acts.
+//! When a step's facts no longer hold, or a node stops answering, it plans again from what the
+//! nodes say instead of stopping, so whatever moved meanwhile (a replica migrated by
+//! `cluster-allow-replica-migration`, a manual failover, a failover still settling) is caught up
+//! with. A run killed at any moment is finished by running it again: every step is planned from
+//! what the nodes say, never from a record of past runs. A run that stops says what the audit of
+//! the keys found (see `audit`), never a promise it did not check.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,13 +17,16 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use redis_cluster::session::{command, meet, Sessions};
+use redis_cluster::admin::{self, FailoverMode, SlotState};
+use redis_cluster::session::Sessions;
 use redis_cluster::survey::in_parallel;
-use redis_cluster::{ConnectOptions, Connection, Deadline, NodeAddr, Plan};
+use redis_cluster::{ConnectOptions, Connection, Deadline, ErrorKind, Failure, NodeAddr, Plan};
 
+use super::audit;
 use super::layout::Layout;
-use super::migrate::{self, Counters, End};
-use super::observe::{observe, Observation};
+use super::migrate::{self, Counters, End, MoveError};
+use super::observe::{observe, observe_roles, Observation};
+use super::schedule::{self, Stage};
 use super::steps::{self, Converge, ConvergeError, LostSlots, Step};
 use crate::apply::{Progress, StageTime};
 use crate::error::CreateError;
@@ -93,11 +99,13 @@ pub struct DoneStep {
 
 /// Rounds of observing and planning again after the planned steps, at most: each catches up
 /// with what moved behind the tool's back; more means something keeps undoing the steps.
-const MAX_ROUNDS: usize = 4;
+const MAX_ROUNDS: usize = 8;
 /// The node timeout of new nodes while they join: it is their rejoin delay (see the meet stage).
 const NEW_NODE_TIMEOUT_MS: &str = "500";
 /// How often observations are repeated while waiting for Redis.
 const POLL: Duration = Duration::from_millis(100);
+/// How often a node is asked again while a step waits for it.
+const POLL_FAST: Duration = Duration::from_millis(20);
 
 /// Observes the cluster and plans, waiting within `deadline` while Redis decides whether
 /// unreachable nodes are dead and fails dead masters over.
@@ -154,105 +162,14 @@ pub fn prepare(
             progress(&waiting);
             last_said = waiting;
         }
-        std::thread::sleep(POLL);
+        Deadline::after(deadline.saturating_duration_since(Instant::now()))
+            .sleep_until(Instant::now() + POLL)
+            .map_err(|signal| CreateError::Interrupted {
+                signal,
+                doing: "waiting for the cluster to settle",
+                next: "no node was changed by this run".to_string(),
+            })?;
     }
-}
-
-/// Runs `first` (the steps of a plan made moments ago, or of a saved one), then plans and runs
-/// again until nothing is left, then waits until the cluster is usable.
-pub fn run(
-    listed: &[Candidate],
-    replicas: u32,
-    first: Converge,
-    options: &ConvergeOptions,
-    started: Instant,
-    progress: Progress,
-) -> Result<ConvergeReport, CreateError> {
-    let deadline = started + options.timeout;
-    let counters = Counters::default();
-    let mut done = Vec::new();
-    let mut stages: Vec<StageTime> = Vec::new();
-    let changed = !first.steps.is_empty();
-    let mut converge = first;
-    let mut move_seconds = 0.0;
-    for round in 0.. {
-        if converge.steps.is_empty() {
-            break;
-        }
-        if round == MAX_ROUNDS {
-            return Err(CreateError::NotSettled {
-                reason: format!(
-                    "the cluster keeps changing under the steps; still to do: {}",
-                    describe(&converge.steps).join("; ")
-                ),
-            });
-        }
-        if round > 0 {
-            progress(&format!(
-                "the cluster changed meanwhile; {} more",
-                toolkit::words::counted(converge.steps.len(), "step")
-            ));
-        }
-        let mut at = 0;
-        while at < converge.steps.len() {
-            let stage = converge.steps[at].stage();
-            let end = converge.steps[at..]
-                .iter()
-                .position(|s| s.stage() != stage)
-                .map_or(converge.steps.len(), |n| at + n);
-            let group = &converge.steps[at..end];
-            let began = Instant::now();
-            progress(&format!(
-                "{stage}: {}",
-                toolkit::words::name_list(&describe(group), 4)
-            ));
-            run_stage(
-                group,
-                &converge.target,
-                options,
-                deadline,
-                &counters,
-                progress,
-            )?;
-            let seconds = began.elapsed().as_secs_f64();
-            if stage == "move" {
-                move_seconds += seconds;
-            }
-            done.extend(group.iter().map(|s| DoneStep {
-                step: s.clone(),
-                seconds,
-            }));
-            match stages.last_mut() {
-                Some(last) if last.stage == stage => last.seconds += seconds,
-                _ => stages.push(StageTime { stage, seconds }),
-            }
-            at = end;
-        }
-        let (_, next) = prepare(listed, replicas, options, deadline, progress)?;
-        converge = next;
-    }
-    let began = Instant::now();
-    let usable = wait_usable(&converge.target, options, deadline, progress)?;
-    stages.push(StageTime {
-        stage: "wait",
-        seconds: began.elapsed().as_secs_f64(),
-    });
-    let keys_moved = counters.keys.load(Ordering::Relaxed);
-    Ok(ConvergeReport {
-        changed,
-        usable,
-        steps: done,
-        slots_moved: counters.slots.load(Ordering::Relaxed),
-        keys_moved,
-        keys_per_second: if move_seconds > 0.0 {
-            keys_moved as f64 / move_seconds
-        } else {
-            0.0
-        },
-        stages,
-        target: converge.target,
-        total_seconds: started.elapsed().as_secs_f64(),
-    })
 }
 
 /// The steps in words.
@@ -284,26 +201,23 @@ impl Nodes {
     fn on<R>(
         &self,
         addr: NodeAddr,
-        work: impl FnOnce(&mut Connection) -> Result<R, String>,
-    ) -> Result<R, CreateError> {
+        work: impl FnOnce(&mut Connection) -> Result<R, Failure>,
+    ) -> Result<R, Halt> {
         self.sessions
             .with(self.index(addr), work)
-            .map_err(|message| CreateError::ConvergeStep {
-                node: addr.to_string(),
-                message,
-            })
+            .map_err(|failure| halt(addr, failure))
     }
 
-    fn id(&self, addr: NodeAddr) -> Result<String, CreateError> {
-        self.on(addr, |c| command(c, &["CLUSTER", "MYID"]))
+    fn id(&self, addr: NodeAddr) -> Result<String, Halt> {
+        self.on(addr, admin::myid)
     }
 
     /// Runs `work` on every node but `except`, at once.
     fn others(
         &self,
         except: &[NodeAddr],
-        work: impl Fn(&mut Connection) -> Result<(), String> + Sync,
-    ) -> Result<(), CreateError> {
+        work: impl Fn(&mut Connection) -> Result<(), Failure> + Sync,
+    ) -> Result<(), Halt> {
         let targets: Vec<NodeAddr> = self
             .sessions
             .addrs
@@ -321,263 +235,500 @@ fn bound(deadline: Instant) -> Deadline {
     Deadline::after(deadline.saturating_duration_since(Instant::now()))
 }
 
-/// The live nodes of the cluster now, masters first.
-fn live_nodes(target: &Plan, options: &ConnectOptions) -> (BTreeSet<NodeAddr>, Vec<NodeAddr>) {
-    let seeds: Vec<NodeAddr> = target.nodes().map(|(a, _)| a).collect();
-    let observation = observe(&seeds, options);
-    let live = observation
-        .layout
-        .nodes
-        .iter()
-        .filter(|n| n.alive && n.joined)
-        .filter_map(|n| n.addr);
-    let masters = observation
-        .layout
-        .nodes
-        .iter()
-        .filter(|n| n.alive && n.joined && n.is_master())
-        .filter_map(|n| n.addr)
-        .collect();
-    (live.chain(seeds).collect(), masters)
+/// Runs `first` (the steps of a plan made moments ago, or of a saved one) batch by batch, each
+/// batch checked against a fresh observation right before it acts; when the cluster moved on
+/// under the plan (a failover, a replica migrated by Redis, a view that lagged), plans again
+/// from what the nodes say, until nothing is left; then waits until the cluster is usable.
+pub fn run(
+    listed: &[Candidate],
+    replicas: u32,
+    first: Converge,
+    options: &ConvergeOptions,
+    started: Instant,
+    progress: Progress,
+) -> Result<ConvergeReport, CreateError> {
+    let deadline = started + options.timeout;
+    let counters = Counters::default();
+    let mut log = Log::default();
+    let changed = !first.steps.is_empty();
+    let mut converge = first;
+    let seeds: Vec<NodeAddr> = listed.iter().map(|c| c.addr).collect();
+    for round in 0.. {
+        if converge.steps.is_empty() {
+            break;
+        }
+        if round == MAX_ROUNDS {
+            return Err(CreateError::NotSettled {
+                reason: format!(
+                    "the cluster keeps changing under the steps; still to do: {}",
+                    describe(&converge.steps).join("; ")
+                ),
+            });
+        }
+        let outcome = run_steps(
+            &converge, &seeds, options, deadline, &counters, &mut log, progress,
+        );
+        match outcome {
+            Ok(()) => {}
+            Err(Halt::Replan(why)) => progress(&format!("{why}; planning again")),
+            Err(Halt::Fail(error)) => return Err(audited(error, &seeds, options)),
+        }
+        let (_, next) = prepare(listed, replicas, options, deadline, progress)
+            .map_err(|e| audited(e, &seeds, options))?;
+        if !next.steps.is_empty() {
+            progress(&format!(
+                "the cluster changed meanwhile; {} more",
+                toolkit::words::counted(next.steps.len(), "step")
+            ));
+        }
+        converge = next;
+    }
+    let began = Instant::now();
+    let usable = wait_usable(&converge.target, options, deadline, progress)?;
+    log.lap(Stage::Wait, began.elapsed().as_secs_f64());
+    let keys_moved = counters.keys.load(Ordering::Relaxed);
+    Ok(ConvergeReport {
+        changed,
+        usable,
+        steps: log.done,
+        slots_moved: counters.slots.load(Ordering::Relaxed),
+        keys_moved,
+        keys_per_second: if log.move_seconds > 0.0 {
+            keys_moved as f64 / log.move_seconds
+        } else {
+            0.0
+        },
+        stages: log.stages,
+        target: converge.target,
+        total_seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
-fn run_stage(
-    group: &[Step],
-    target: &Plan,
+/// What was done, for the report.
+#[derive(Default)]
+struct Log {
+    done: Vec<DoneStep>,
+    stages: Vec<StageTime>,
+    move_seconds: f64,
+}
+
+impl Log {
+    fn lap(&mut self, stage: Stage, seconds: f64) {
+        if stage == Stage::Move {
+            self.move_seconds += seconds;
+        }
+        match self.stages.last_mut() {
+            Some(last) if last.stage == stage.name() => last.seconds += seconds,
+            _ => self.stages.push(StageTime {
+                stage: stage.name(),
+                seconds,
+            }),
+        }
+    }
+}
+
+/// Why a batch stopped.
+enum Halt {
+    /// The facts it was planned on no longer hold, or a node stopped answering: observe and
+    /// plan again.
+    Replan(String),
+    /// Nothing a new plan would change: stop.
+    Fail(CreateError),
+}
+
+impl From<CreateError> for Halt {
+    fn from(error: CreateError) -> Halt {
+        Halt::Fail(error)
+    }
+}
+
+/// A node's failure while a step runs: passing ones (it died, it timed out) are for a new
+/// plan, which waits for Redis to fail a dead node over; a signal stops the run.
+fn halt(node: NodeAddr, failure: Failure) -> Halt {
+    match failure {
+        Failure::Interrupted(signal) => Halt::Fail(CreateError::Interrupted {
+            signal,
+            doing: "converging",
+            next: "run the same converge again to finish".to_string(),
+        }),
+        f if f.is_transient() => Halt::Replan(format!("{node}: {f}")),
+        f => Halt::Fail(CreateError::ConvergeStep {
+            node: node.to_string(),
+            message: f.to_string(),
+            audit: String::new(),
+        }),
+    }
+}
+
+impl From<MoveError> for Halt {
+    fn from(error: MoveError) -> Halt {
+        match error {
+            MoveError::Stale(why) => Halt::Replan(why),
+            MoveError::Refused(why) => Halt::Fail(CreateError::ConvergeStep {
+                node: String::new(),
+                message: why,
+                audit: String::new(),
+            }),
+            MoveError::Failed { node, failure } => halt(node, failure),
+        }
+    }
+}
+
+/// The error of a stopped run, with what the audit of the keys found.
+fn audited(error: CreateError, seeds: &[NodeAddr], options: &ConvergeOptions) -> CreateError {
+    let statement = audit::statement(seeds, &options.connect);
+    match error {
+        CreateError::ConvergeStep { node, message, .. } => CreateError::ConvergeStep {
+            node,
+            message,
+            audit: statement,
+        },
+        CreateError::Interrupted {
+            signal,
+            doing,
+            next,
+        } => CreateError::Interrupted {
+            signal,
+            doing,
+            next: format!("{statement}; {next}"),
+        },
+        CreateError::NotSettled { reason } => CreateError::NotSettled {
+            reason: format!("{reason}\n{statement}"),
+        },
+        other => other,
+    }
+}
+
+/// Runs the steps of one plan, batch by batch.
+fn run_steps(
+    converge: &Converge,
+    seeds: &[NodeAddr],
     options: &ConvergeOptions,
     deadline: Instant,
     counters: &Counters,
+    log: &mut Log,
     progress: Progress,
-) -> Result<(), CreateError> {
-    let (live, masters) = live_nodes(target, &options.connect);
-    let mut addrs = live.clone();
-    for step in group {
-        match step {
-            Step::Remove { node } | Step::Detach { node } => {
-                addrs.insert(*node);
+) -> Result<(), Halt> {
+    for range in schedule::batches(&converge.steps) {
+        let batch = &converge.steps[range];
+        let stage = batch[0].stage();
+        let mut seen: Vec<NodeAddr> = seeds.to_vec();
+        seen.extend(converge.target.nodes().map(|(a, _)| a));
+        let observation = observe_roles(&seen, &options.connect);
+        for step in batch {
+            if let Some(why) = schedule::stale(step, &observation.layout) {
+                return Err(Halt::Replan(format!("{}: {why}", step.describe())));
             }
-            _ => {}
+        }
+        let began = Instant::now();
+        progress(&format!(
+            "{stage}: {}",
+            toolkit::words::name_list(&describe(batch), 4)
+        ));
+        let live: BTreeSet<NodeAddr> = observation
+            .layout
+            .nodes
+            .iter()
+            .filter(|n| n.alive && n.joined)
+            .filter_map(|n| n.addr)
+            .chain(seen)
+            .collect();
+        let masters: Vec<NodeAddr> = observation
+            .layout
+            .nodes
+            .iter()
+            .filter(|n| n.alive && n.joined && n.is_master())
+            .filter_map(|n| n.addr)
+            .collect();
+        let mut addrs = live.clone();
+        addrs.extend(batch.iter().filter_map(|s| match s {
+            Step::Remove { node } | Step::Detach { node } => Some(*node),
+            _ => None,
+        }));
+        let nodes = Nodes::new(addrs, &options.connect, deadline);
+        let world = World {
+            nodes: &nodes,
+            live: &live,
+            masters: &masters,
+            options,
+            deadline,
+            counters,
+            progress,
+        };
+        match stage {
+            Stage::Forget => forget_stage(&world, batch),
+            Stage::CloseSlots => close_slots_stage(&world, batch),
+            Stage::Detach | Stage::Remove => reset_stage(&world, batch),
+            Stage::Meet => meet_stage(&world, batch),
+            Stage::Failover => failover_stage(&world, batch),
+            Stage::Adopt => adopt_stage(&world, batch),
+            Stage::Replicate => replicate_stage(&world, batch),
+            Stage::Move => move_stage(&world, batch),
+            Stage::Wait => unreachable!("no step is of the wait stage"),
+        }?;
+        let seconds = began.elapsed().as_secs_f64();
+        log.done.extend(batch.iter().map(|s| DoneStep {
+            step: s.clone(),
+            seconds,
+        }));
+        log.lap(stage, seconds);
+    }
+    Ok(())
+}
+
+/// What every stage works with: connections, the cluster as observed before the batch, the
+/// bound and the counters.
+struct World<'a> {
+    nodes: &'a Nodes,
+    /// Every live node of the cluster and every node of the target.
+    live: &'a BTreeSet<NodeAddr>,
+    /// The live masters.
+    masters: &'a [NodeAddr],
+    options: &'a ConvergeOptions,
+    deadline: Instant,
+    counters: &'a Counters,
+    progress: Progress<'a>,
+}
+
+impl World<'_> {
+    fn link(&self) -> migrate::Link<'_> {
+        migrate::Link {
+            options: &self.options.connect,
+            deadline: bound(self.deadline),
+            counters: self.counters,
         }
     }
-    let nodes = Nodes::new(addrs, &options.connect, deadline);
-    let forget_everywhere = |id: &str, except: &[NodeAddr]| {
-        nodes.others(except, |c| {
-            match command::<()>(c, &["CLUSTER", "FORGET", id]) {
-                Err(e) if e.contains("Unknown node") => Ok(()),
-                other => other,
-            }
+
+    /// `CLUSTER FORGET id` on every node but `except`, at once; a node that does not know it
+    /// has nothing to forget.
+    fn forget_everywhere(&self, id: &str, except: &[NodeAddr]) -> Result<(), Halt> {
+        self.nodes.others(except, |c| match admin::forget(c, id) {
+            Err(f) if f.kind() == Some(&ErrorKind::UnknownNode) => Ok(()),
+            other => other,
         })
-    };
-    match &group[0] {
-        Step::Forget { .. } => {
-            // All at once, so every node has forgotten them well within Redis' 60 s ban.
-            for step in group {
-                if let Step::Forget { id, .. } = step {
-                    forget_everywhere(id, &[])?;
-                }
-            }
-        }
-        Step::CloseSlot { .. } => {
-            for step in group {
-                if let Step::CloseSlot {
-                    slot,
-                    owner,
-                    sources,
-                } = step
-                {
-                    for &source in sources {
-                        let link = migrate::Link {
-                            options: &options.connect,
-                            deadline: bound(deadline),
-                            counters,
-                        };
-                        migrate::move_back(source, *owner, *slot, &link).map_err(|message| {
-                            CreateError::ConvergeStep {
-                                node: source.to_string(),
-                                message,
-                            }
-                        })?;
-                    }
-                    for &node in sources.iter().chain([owner]) {
-                        nodes.on(node, |c| {
-                            command::<()>(c, &["CLUSTER", "SETSLOT", &slot.to_string(), "STABLE"])
-                        })?;
-                    }
-                }
-            }
-        }
-        Step::Detach { .. } | Step::Remove { .. } => {
-            for step in group {
-                let (Step::Detach { node } | Step::Remove { node }) = step else {
-                    continue;
-                };
-                let id = nodes.id(*node)?;
-                let (keys, role): (u64, String) = nodes.on(*node, |c| {
-                    let keys = command(c, &["DBSIZE"])?;
-                    let info: String = command(c, &["INFO", "replication"])?;
-                    let role = redis_cluster::Info::parse(&info)
-                        .get("role")
-                        .unwrap_or_default()
-                        .to_string();
-                    Ok((keys, role))
-                })?;
-                if role == "master" && keys > 0 {
-                    return Err(CreateError::ConvergeStep {
-                        node: node.to_string(),
-                        message: format!(
-                            "holds {} although it serves no slot; not reset: move or delete them and run again",
-                            toolkit::words::counted(keys, "key")
-                        ),
-                    });
-                }
-                forget_everywhere(&id, &[*node])?;
-                nodes.on(*node, |c| command::<()>(c, &["CLUSTER", "RESET", "HARD"]))?;
-            }
-        }
-        Step::Meet { .. } => {
-            let new: Vec<NodeAddr> = group
-                .iter()
-                .filter_map(|s| match s {
-                    Step::Meet { node } => Some(*node),
-                    _ => None,
-                })
-                .collect();
-            let old: Vec<NodeAddr> = live.iter().copied().filter(|a| !new.contains(a)).collect();
-            // A new master refuses everything (CLUSTERDOWN) for its rejoin delay, its own
-            // cluster-node-timeout, after it learns the cluster; MIGRATE to it would fail.
-            // It holds nothing yet, so its timeout is lowered meanwhile and then restored.
-            let saved = in_parallel(&new, |&a| {
-                nodes.on(a, |c| {
-                    let pair: Vec<String> = command(c, &["CONFIG", "GET", "cluster-node-timeout"])?;
-                    let value = pair.get(1).cloned().ok_or("no cluster-node-timeout")?;
-                    command::<()>(
-                        c,
-                        &["CONFIG", "SET", "cluster-node-timeout", NEW_NODE_TIMEOUT_MS],
-                    )?;
-                    Ok(value)
-                })
-            })
-            .into_iter()
-            .collect::<Result<Vec<String>, _>>()?;
-            let met = in_parallel(&old, |&a| nodes.on(a, |c| meet(c, new.iter().copied())))
-                .into_iter()
-                .collect::<Result<Vec<()>, _>>()
-                .and_then(|_| wait_met(&nodes, &old, &new, deadline, progress));
-            let restored = in_parallel(
-                &new.iter().zip(&saved).collect::<Vec<_>>(),
-                |(&a, value)| {
-                    nodes.on(a, |c| {
-                        command::<()>(c, &["CONFIG", "SET", "cluster-node-timeout", value])
-                    })
-                },
-            )
-            .into_iter()
-            .collect::<Result<Vec<()>, _>>();
-            met?;
-            restored?;
-        }
-        Step::Failover { .. } => {
-            let pairs: Vec<(NodeAddr, NodeAddr)> = group
-                .iter()
-                .filter_map(|s| match s {
-                    Step::Failover { node, master } => Some((*node, *master)),
-                    _ => None,
-                })
-                .collect();
-            in_parallel(&pairs, |&(node, _)| failover(&nodes, node, deadline))
-                .into_iter()
-                .collect::<Result<Vec<()>, _>>()?;
-        }
-        Step::Adopt { .. } => {
-            for step in group {
-                if let Step::Adopt { node, slots } = step {
-                    let bounds: Vec<String> = slots
-                        .iter()
-                        .flat_map(|r| [r.start.to_string(), r.end.to_string()])
-                        .collect();
-                    let mut words = vec!["CLUSTER", "ADDSLOTSRANGE"];
-                    words.extend(bounds.iter().map(String::as_str));
-                    nodes.on(*node, |c| {
-                        command::<()>(c, &words)?;
-                        command::<String>(c, &["CLUSTER", "BUMPEPOCH"]).map(drop)
-                    })?;
-                }
-            }
-        }
-        Step::Replicate { .. } => {
-            let pairs: Vec<(NodeAddr, NodeAddr)> = group
-                .iter()
-                .filter_map(|s| match s {
-                    Step::Replicate { node, master } => Some((*node, *master)),
-                    _ => None,
-                })
-                .collect();
-            in_parallel(&pairs, |&(node, master)| {
-                let id = nodes.id(master)?;
-                replicate(&nodes, node, &id, deadline)
-            })
-            .into_iter()
-            .collect::<Result<Vec<()>, _>>()?;
-        }
-        Step::Move { .. } => {
-            let total: usize = group
-                .iter()
-                .map(|s| match s {
-                    Step::Move { slots, .. } => slots.iter().map(|r| r.count()).sum(),
-                    _ => 0,
-                })
-                .sum();
-            let mut jobs = Vec::new();
-            for step in group {
-                if let Step::Move { from, to, slots } = step {
-                    let from = End {
-                        addr: *from,
-                        id: nodes.id(*from)?,
-                    };
-                    let to = End {
-                        addr: *to,
-                        id: nodes.id(*to)?,
-                    };
-                    let others: Vec<NodeAddr> = masters
-                        .iter()
-                        .copied()
-                        .filter(|&a| a != from.addr && a != to.addr)
-                        .collect();
-                    let slots: Vec<u16> = slots.iter().flat_map(|r| r.slots()).collect();
-                    jobs.push((from, to, others, slots));
-                }
-            }
-            let finished = AtomicBool::new(false);
-            let before = (
-                counters.slots.load(Ordering::Relaxed),
-                counters.keys.load(Ordering::Relaxed),
-            );
-            // The movers run in threads of their own; this one reports their progress.
-            let outcome = std::thread::scope(|scope| {
-                let movers = scope.spawn(|| {
-                    let link = migrate::Link {
-                        options: &options.connect,
-                        deadline: bound(deadline),
-                        counters,
-                    };
-                    let results = in_parallel(&jobs, |(from, to, others, slots)| {
-                        migrate::move_slots(from, to, others, slots, &link).map_err(|message| {
-                            CreateError::ConvergeStep {
-                                node: from.addr.to_string(),
-                                message,
-                            }
-                        })
-                    });
-                    finished.store(true, Ordering::Relaxed);
-                    results.into_iter().collect::<Result<Vec<()>, _>>()
-                });
-                ticker(&finished, counters, before, total, progress);
-                movers.join().expect("a mover panicked")
-            });
-            outcome?;
+    }
+}
+
+/// Every dead node forgotten on every live node, all at once, so every node has forgotten them
+/// well within Redis' 60 s ban.
+fn forget_stage(world: &World, batch: &[Step]) -> Result<(), Halt> {
+    for step in batch {
+        if let Step::Forget { id, .. } = step {
+            world.forget_everywhere(id, &[])?;
         }
     }
     Ok(())
+}
+
+/// Keys of an open slot back to its owner from every node that holds some, then the slot
+/// closed on each. A holder that lost its importing state (a failover, a restart) is told to
+/// import again first: it serves the keys to MIGRATE only then.
+fn close_slots_stage(world: &World, batch: &[Step]) -> Result<(), Halt> {
+    for step in batch {
+        let Step::CloseSlot {
+            slot,
+            owner,
+            sources,
+        } = step
+        else {
+            continue;
+        };
+        let owner_id = world.nodes.id(*owner)?;
+        for &source in sources {
+            let replies = world.nodes.on(source, |c| {
+                admin::setslot(c, &[*slot], SlotState::Importing(&owner_id))
+            })?;
+            for reply in replies {
+                match reply {
+                    Ok(()) => {}
+                    Err(e) if matches!(e.kind, ErrorKind::AlreadyOwner { .. }) => {
+                        return Err(Halt::Replan(format!("{source} serves slot {slot} now")))
+                    }
+                    Err(e) => return Err(halt(source, Failure::Server(e))),
+                }
+            }
+            migrate::move_back(source, *owner, *slot, &world.link())?;
+        }
+        for &node in sources.iter().chain([owner]) {
+            world
+                .nodes
+                .on(node, |c| admin::setslot(c, &[*slot], SlotState::Stable))?;
+        }
+    }
+    Ok(())
+}
+
+/// Detach (a replica to become an empty master) and remove (a node left out): forgotten by
+/// every other node, then reset. A master still holding keys is refused by name.
+fn reset_stage(world: &World, batch: &[Step]) -> Result<(), Halt> {
+    for step in batch {
+        let (Step::Detach { node } | Step::Remove { node }) = step else {
+            continue;
+        };
+        let id = world.nodes.id(*node)?;
+        let (keys, master) = world
+            .nodes
+            .on(*node, |c| Ok((admin::dbsize(c)?, admin::is_master(c)?)))?;
+        if master && keys > 0 {
+            return Err(Halt::Fail(CreateError::ConvergeStep {
+                node: node.to_string(),
+                message: format!(
+                    "holds {} although it serves no slot; not reset: move or delete them and run again",
+                    toolkit::words::counted(keys, "key")
+                ),
+                audit: String::new(),
+            }));
+        }
+        world.forget_everywhere(&id, &[*node])?;
+        world.nodes.on(*node, admin::reset_hard)?;
+    }
+    Ok(())
+}
+
+/// New nodes introduced to every node, and waited for until every view is current.
+fn meet_stage(world: &World, batch: &[Step]) -> Result<(), Halt> {
+    let nodes = world.nodes;
+    let new: Vec<NodeAddr> = batch
+        .iter()
+        .filter_map(|s| match s {
+            Step::Meet { node } => Some(*node),
+            _ => None,
+        })
+        .collect();
+    let old: Vec<NodeAddr> = world
+        .live
+        .iter()
+        .copied()
+        .filter(|a| !new.contains(a))
+        .collect();
+    // A new master refuses everything (CLUSTERDOWN) for its rejoin delay, its own
+    // cluster-node-timeout, after it learns the cluster; MIGRATE to it would fail.
+    // It holds nothing yet, so its timeout is lowered meanwhile and then restored.
+    let saved = in_parallel(&new, |&a| {
+        nodes.on(a, |c| {
+            let value = admin::config_get(c, "cluster-node-timeout")?;
+            admin::config_set(c, "cluster-node-timeout", NEW_NODE_TIMEOUT_MS)?;
+            Ok(value)
+        })
+    })
+    .into_iter()
+    .collect::<Result<Vec<String>, Halt>>()?;
+    let met = in_parallel(&old, |&a| nodes.on(a, |c| admin::meet(c, &new)))
+        .into_iter()
+        .collect::<Result<Vec<()>, Halt>>()
+        .and_then(|_| wait_met(nodes, &old, &new, world.deadline, world.progress));
+    let restored = in_parallel(
+        &new.iter().zip(&saved).collect::<Vec<_>>(),
+        |(&a, value)| nodes.on(a, |c| admin::config_set(c, "cluster-node-timeout", value)),
+    )
+    .into_iter()
+    .collect::<Result<Vec<()>, Halt>>();
+    met?;
+    restored?;
+    Ok(())
+}
+
+fn failover_stage(world: &World, batch: &[Step]) -> Result<(), Halt> {
+    let nodes: Vec<NodeAddr> = batch
+        .iter()
+        .filter_map(|s| match s {
+            Step::Failover { node, .. } => Some(*node),
+            _ => None,
+        })
+        .collect();
+    let (connections, deadline) = (world.nodes, world.deadline);
+    in_parallel(&nodes, |&node| failover(connections, node, deadline))
+        .into_iter()
+        .collect::<Result<Vec<()>, Halt>>()?;
+    Ok(())
+}
+
+fn adopt_stage(world: &World, batch: &[Step]) -> Result<(), Halt> {
+    for step in batch {
+        if let Step::Adopt { node, slots } = step {
+            world.nodes.on(*node, |c| admin::add_slots(c, slots))?;
+        }
+    }
+    Ok(())
+}
+
+fn replicate_stage(world: &World, batch: &[Step]) -> Result<(), Halt> {
+    let pairs: Vec<(NodeAddr, NodeAddr)> = batch
+        .iter()
+        .filter_map(|s| match s {
+            Step::Replicate { node, master } => Some((*node, *master)),
+            _ => None,
+        })
+        .collect();
+    let (nodes, deadline) = (world.nodes, world.deadline);
+    in_parallel(&pairs, |&(node, master)| {
+        let id = nodes.id(master)?;
+        replicate(nodes, node, &id, deadline)
+    })
+    .into_iter()
+    .collect::<Result<Vec<()>, Halt>>()?;
+    Ok(())
+}
+
+/// Every move of the batch at once, each pair in a thread of its own; this thread reports
+/// their progress.
+fn move_stage(world: &World, batch: &[Step]) -> Result<(), Halt> {
+    let counters = world.counters;
+    let total: usize = batch
+        .iter()
+        .map(|s| match s {
+            Step::Move { slots, .. } => slots.iter().map(|r| r.count()).sum(),
+            _ => 0,
+        })
+        .sum();
+    let mut jobs = Vec::new();
+    for step in batch {
+        if let Step::Move { from, to, slots } = step {
+            let from = End {
+                addr: *from,
+                id: world.nodes.id(*from)?,
+            };
+            let to = End {
+                addr: *to,
+                id: world.nodes.id(*to)?,
+            };
+            let others: Vec<NodeAddr> = world
+                .masters
+                .iter()
+                .copied()
+                .filter(|&a| a != from.addr && a != to.addr)
+                .collect();
+            let slots: Vec<u16> = slots.iter().flat_map(|r| r.slots()).collect();
+            jobs.push((from, to, others, slots));
+        }
+    }
+    let finished = AtomicBool::new(false);
+    let before = (
+        counters.slots.load(Ordering::Relaxed),
+        counters.keys.load(Ordering::Relaxed),
+    );
+    let link = world.link();
+    let outcome = std::thread::scope(|scope| {
+        let movers = scope.spawn(|| {
+            let results = in_parallel(&jobs, |(from, to, others, slots)| {
+                migrate::move_slots(from, to, others, slots, &link)
+            });
+            finished.store(true, Ordering::Relaxed);
+            results
+        });
+        ticker(&finished, counters, before, total, world.progress);
+        movers.join().expect("a mover panicked")
+    });
+    // A refusal or failure outweighs a stale plan: it is what the operator must see.
+    let mut replan = None;
+    for result in outcome {
+        match result {
+            Ok(()) => {}
+            Err(MoveError::Stale(why)) => replan = Some(why),
+            Err(other) => return Err(other.into()),
+        }
+    }
+    replan.map_or(Ok(()), |why| Err(Halt::Replan(why)))
 }
 
 /// Progress of the moves once a second, whether or not a count changed.
@@ -616,18 +767,13 @@ fn wait_met(
     new: &[NodeAddr],
     deadline: Instant,
     progress: Progress,
-) -> Result<(), CreateError> {
+) -> Result<(), Halt> {
     let everyone: Vec<NodeAddr> = old.iter().chain(new).copied().collect();
     let mut introduced: std::collections::BTreeMap<(usize, usize), Instant> =
         std::collections::BTreeMap::new();
     let mut last = usize::MAX;
     loop {
-        let views = in_parallel(&everyone, |&a| {
-            nodes.on(a, |c| {
-                let text: String = command(c, &["CLUSTER", "NODES"])?;
-                redis_cluster::parse_cluster_nodes(&text).map_err(|e| e.to_string())
-            })
-        });
+        let views = in_parallel(&everyone, |&a| nodes.on(a, admin::cluster_nodes));
         // What each node says of itself: the truth every view must reach.
         let own: Vec<Option<redis_cluster::NodeLine>> = views
             .iter()
@@ -657,10 +803,7 @@ fn wait_met(
         }
         let mut pending: BTreeSet<usize> = stale.iter().map(|&(v, _)| v).collect();
         let states = in_parallel(new, |&a| {
-            nodes.on(a, |c| {
-                let info: String = command(c, &["CLUSTER", "INFO"])?;
-                Ok(redis_cluster::Info::parse(&info).cluster_state_ok())
-            })
+            nodes.on(a, |c| Ok(admin::cluster_info(c)?.cluster_state_ok()))
         });
         for (k, ok) in states.into_iter().enumerate() {
             if !matches!(ok, Ok(true)) {
@@ -680,12 +823,12 @@ fn wait_met(
         }
         if Instant::now() >= deadline {
             let names: Vec<String> = pending.iter().map(|&i| everyone[i].to_string()).collect();
-            return Err(CreateError::NotSettled {
+            return Err(Halt::Fail(CreateError::NotSettled {
                 reason: format!(
                     "{} did not learn every node and the slot map in time; check that the cluster bus ports (port + 10000) are reachable",
                     names.join(", ")
                 ),
-            });
+            }));
         }
         let now = Instant::now();
         let due: Vec<(usize, usize)> = stale
@@ -701,39 +844,33 @@ fn wait_met(
         }
         // Best effort: a failed introduction only leaves the slower path of gossip.
         in_parallel(&due, |&(viewer, subject)| {
-            nodes.on(everyone[subject], |c| {
-                meet(c, std::iter::once(everyone[viewer]))
-            })
+            nodes.on(everyone[subject], |c| admin::meet(c, &[everyone[viewer]]))
         });
-        std::thread::sleep(Duration::from_millis(20));
+        pause(deadline, POLL_FAST)?;
     }
 }
 
 /// Coordinated `CLUSTER FAILOVER` on `node`, waited for; asked again if Redis gave it up.
-fn failover(nodes: &Nodes, node: NodeAddr, deadline: Instant) -> Result<(), CreateError> {
-    let is_master = |c: &mut Connection| {
-        let info: String = command(c, &["INFO", "replication"])?;
-        Ok(redis_cluster::Info::parse(&info).get("role") == Some("master"))
-    };
+fn failover(nodes: &Nodes, node: NodeAddr, deadline: Instant) -> Result<(), Halt> {
     loop {
-        if nodes.on(node, is_master)? {
+        if nodes.on(node, admin::is_master)? {
             return Ok(());
         }
-        nodes.on(node, |c| command::<()>(c, &["CLUSTER", "FAILOVER"]))?;
+        nodes.on(node, |c| admin::failover(c, FailoverMode::Coordinated))?;
         // Redis gives a manual failover up after 5 s (CLUSTER_MF_TIMEOUT).
         let retry_at = Instant::now() + Duration::from_secs(6);
         while Instant::now() < retry_at.min(deadline) {
-            std::thread::sleep(Duration::from_millis(20));
-            if nodes.on(node, is_master)? {
+            pause(deadline, POLL_FAST)?;
+            if nodes.on(node, admin::is_master)? {
                 return Ok(());
             }
         }
         if Instant::now() >= deadline {
-            return Err(CreateError::NotSettled {
+            return Err(Halt::Fail(CreateError::NotSettled {
                 reason: format!(
                     "{node} did not take over from its master in time (CLUSTER FAILOVER)"
                 ),
-            });
+            }));
         }
     }
 }
@@ -744,27 +881,43 @@ fn replicate(
     node: NodeAddr,
     master_id: &str,
     deadline: Instant,
-) -> Result<(), CreateError> {
+) -> Result<(), Halt> {
     loop {
-        let outcome = nodes.on(node, |c| {
-            match command::<()>(c, &["CLUSTER", "REPLICATE", master_id]) {
-                // It has not learned the master yet, or not yet that a failover made it one.
-                Err(e) if e.contains("Unknown node") || e.contains("only replicate a master") => {
-                    Ok(false)
-                }
-                other => other.map(|()| true),
+        let done = nodes.on(node, |c| match admin::replicate(c, master_id) {
+            // It has not learned the master yet, or not yet that a failover made it one.
+            Err(f)
+                if matches!(
+                    f.kind(),
+                    Some(ErrorKind::UnknownNode | ErrorKind::NotAMaster)
+                ) =>
+            {
+                Ok(false)
             }
+            other => other.map(|()| true),
         })?;
-        if outcome {
+        if done {
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(CreateError::NotSettled {
-                reason: format!("{node} does not know its new master {master_id} yet"),
-            });
+            return Err(Halt::Replan(format!(
+                "{node} does not know its new master {master_id} yet"
+            )));
         }
-        std::thread::sleep(Duration::from_millis(20));
+        pause(deadline, POLL_FAST)?;
     }
+}
+
+/// Sleeps `pause`, within `deadline`; a signal stops the run.
+fn pause(deadline: Instant, pause: Duration) -> Result<(), Halt> {
+    bound(deadline)
+        .sleep_until(Instant::now() + pause)
+        .map_err(|signal| {
+            Halt::Fail(CreateError::Interrupted {
+                signal,
+                doing: "converging",
+                next: "run the same converge again to finish".to_string(),
+            })
+        })
 }
 
 /// The usability wait of creation against the target layout.
@@ -777,13 +930,14 @@ fn wait_usable(
     let addrs: Vec<NodeAddr> = target.nodes().map(|(a, _)| a).collect();
     let sessions = Sessions::new(addrs.clone(), &options.connect, bound(deadline));
     let ids: Vec<String> = sessions
-        .each(|_, c| command(c, &["CLUSTER", "MYID"]))
+        .each(|_, c| admin::myid(c))
         .into_iter()
         .enumerate()
         .map(|(i, r)| {
-            r.map_err(|message| CreateError::ConvergeStep {
+            r.map_err(|failure| CreateError::ConvergeStep {
                 node: addrs[i].to_string(),
-                message,
+                message: failure.to_string(),
+                audit: String::new(),
             })
         })
         .collect::<Result<_, _>>()?;

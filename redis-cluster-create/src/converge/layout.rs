@@ -38,6 +38,11 @@ pub struct LayoutNode {
     /// Slots it is receiving: `(slot, id of the sending node)`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub importing: Vec<(u16, String)>,
+    /// Slots it holds keys of where no client finds them, `(slot, keys)`: it neither serves
+    /// the slot nor imports it from an owner that sends clients there (left by a failover or
+    /// restart in the middle of a move). Masters only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stray: Vec<(u16, u64)>,
 }
 
 impl LayoutNode {
@@ -111,6 +116,7 @@ mod tests {
             slots: slots.iter().map(|&(a, b)| SlotRange::new(a, b)).collect(),
             migrating: Vec::new(),
             importing: Vec::new(),
+            stray: Vec::new(),
         }
     }
 

@@ -10,6 +10,14 @@
 //! thread with its own connections. A run killed at any point leaves at most one chunk of open
 //! slots per pair, which the next run finishes (see `steps`).
 //!
+//! Every phase is safe to repeat, and the replies of an earlier, interrupted run are expected:
+//! a target that already serves a slot ("already the owner") gets the rest of the move only; a
+//! node whose view of the other end lags ("not a master", "unknown node") is asked again until
+//! gossip has reached it; a `MIGRATE` that timed out is sent again on new connections; a target
+//! that lost its importing state (a restart) is told again. A source that no longer serves a
+//! slot means the plan is stale: the move stops with [`MoveError::Stale`] and the executor plans
+//! again.
+//!
 //! `BUSYKEY` (the key exists on the target too): while the source serves the slot, clients
 //! read and write the source's copy of every key it still holds, and the target's copy is
 //! reachable by no client; so on a move away from the serving node the target's copy is
@@ -18,12 +26,12 @@
 //! otherwise the slot is left open and the key named.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
-use redis::Value;
-
-use redis_cluster::resp::Reply;
-use redis_cluster::survey::connect;
-use redis_cluster::{ConnectOptions, Connection, Deadline, NodeAddr};
+use redis_cluster::admin::{self, Migrate, MigrateAuth, SlotState};
+use redis_cluster::{
+    ConnectOptions, Connection, Deadline, ErrorKind, Failure, NodeAddr, ServerError,
+};
 
 /// Slots per round trip.
 const CHUNK: usize = 128;
@@ -32,7 +40,14 @@ const KEYS_PER_SLOT: usize = 1000;
 /// Keys per `MIGRATE` at most.
 const KEYS_PER_MIGRATE: usize = 2000;
 /// Bound on one `MIGRATE`, in milliseconds (its own timeout, sent with the command).
-const MIGRATE_TIMEOUT_MS: &str = "10000";
+const MIGRATE_TIMEOUT_MS: u64 = 10_000;
+/// How long a node's view of the other end may lag (gossip reaches every node within a few
+/// pings) before the move is given back to the planner.
+const LAG_BOUND: Duration = Duration::from_secs(10);
+/// Pause between two tries while a view lags or a node is busy.
+const RETRY_PAUSE: Duration = Duration::from_millis(50);
+/// Tries of one batch of keys that failed in passing (IOERR, TRYAGAIN, a dropped connection).
+const MIGRATE_TRIES: usize = 5;
 
 /// Counts shared by every mover, read by the progress ticker.
 #[derive(Debug, Default)]
@@ -48,57 +63,33 @@ pub struct End {
     pub id: String,
 }
 
+/// Why a move stopped.
+#[derive(Debug)]
+pub enum MoveError {
+    /// The slots are not where the step was planned: plan again from what the nodes say.
+    Stale(String),
+    /// A key needs a person's decision; the slot stays open.
+    Refused(String),
+    /// A node did not answer, or answered what no rule here expects.
+    Failed { node: NodeAddr, failure: Failure },
+}
+
+impl std::fmt::Display for MoveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MoveError::Stale(why) | MoveError::Refused(why) => f.write_str(why),
+            MoveError::Failed { node, failure } => write!(f, "{node}: {failure}"),
+        }
+    }
+}
+
 /// Which way keys go, which decides what `BUSYKEY` may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
+enum Direction {
     /// Away from the node that serves the slot: the target's copy is replaced.
     Away,
     /// Back to the node that serves the slot: replaced only when both copies are equal.
     Back,
-}
-
-/// Moves `slots` from `from` to `to`; `others` are the other masters to tell.
-pub fn move_slots(
-    from: &End,
-    to: &End,
-    others: &[NodeAddr],
-    slots: &[u16],
-    link: &Link,
-) -> Result<(), String> {
-    let mut pair = Pair::open(from.addr, to.addr, Direction::Away, link)?;
-    let mut rest: Vec<Connection> = others.iter().filter_map(|&a| open(a, link).ok()).collect();
-    for chunk in slots.chunks(CHUNK) {
-        pipeline(&mut pair.target, to.addr, chunk, |s| {
-            setslot(s, "IMPORTING", &from.id)
-        })?;
-        pipeline(&mut pair.source, from.addr, chunk, |s| {
-            setslot(s, "MIGRATING", &to.id)
-        })?;
-        pair.drain(chunk)?;
-        let node = |s: u16| setslot(s, "NODE", &to.id);
-        pipeline(&mut pair.target, to.addr, chunk, node)?;
-        match pipeline(&mut pair.source, from.addr, chunk, node) {
-            // A master that loses its last slot turns itself into a replica of the node that
-            // took it (cluster-allow-replica-migration), possibly before this reaches it: the
-            // slots are moved all the same.
-            Err(e) if e.contains("SETSLOT only with masters") => {}
-            other => other?,
-        }
-        // Best effort: the other masters learn the new owner by gossip anyway; telling them
-        // only spares clients a redirection.
-        for connection in &mut rest {
-            let _ = pipeline(connection, from.addr, chunk, node);
-        }
-        link.counters
-            .slots
-            .fetch_add(chunk.len(), Ordering::Relaxed);
-    }
-    Ok(())
-}
-
-/// Moves every key `holder` has in `slot` back to `owner`, which serves it.
-pub fn move_back(holder: NodeAddr, owner: NodeAddr, slot: u16, link: &Link) -> Result<(), String> {
-    Pair::open(holder, owner, Direction::Back, link)?.drain(&[slot])
 }
 
 /// What every move shares: credentials, the bound of the run, the counters.
@@ -108,108 +99,65 @@ pub struct Link<'a> {
     pub counters: &'a Counters,
 }
 
-fn open(addr: NodeAddr, link: &Link) -> Result<Connection, String> {
-    connect(addr, link.options, link.deadline).map_err(|e| format!("{addr}: {e}"))
-}
-
-fn setslot(slot: u16, state: &str, id: &str) -> Vec<String> {
-    ["CLUSTER", "SETSLOT", &slot.to_string(), state, id]
+/// Moves `slots` from `from` to `to`; `others` are the other masters to tell.
+pub fn move_slots(
+    from: &End,
+    to: &End,
+    others: &[NodeAddr],
+    slots: &[u16],
+    link: &Link,
+) -> Result<(), MoveError> {
+    let mut pair = Pair::open(from.addr, to.addr, Direction::Away, link)?;
+    let mut rest: Vec<Connection> = others
         .iter()
-        .map(ToString::to_string)
-        .collect()
-}
-
-/// Sends every command in one round trip and returns the replies in order.
-fn exchange(
-    connection: &mut Connection,
-    addr: NodeAddr,
-    commands: &[Vec<String>],
-) -> Result<Vec<Reply>, String> {
-    let words: Vec<Vec<&str>> = commands
-        .iter()
-        .map(|c| c.iter().map(String::as_str).collect())
+        .filter_map(|&a| Connection::open(a, link.options, link.deadline).ok())
         .collect();
-    let words: Vec<&[&str]> = words.iter().map(Vec::as_slice).collect();
-    connection
-        .exchange(&words)
-        .map_err(|e| format!("{addr}: {e}"))
-}
-
-/// One command per slot of `chunk`, in one round trip; the first error wins.
-fn pipeline(
-    connection: &mut Connection,
-    addr: NodeAddr,
-    chunk: &[u16],
-    command: impl Fn(u16) -> Vec<String>,
-) -> Result<(), String> {
-    let commands: Vec<Vec<String>> = chunk.iter().map(|&s| command(s)).collect();
-    let replies = exchange(connection, addr, &commands)?;
-    for (reply, s) in replies.iter().zip(chunk) {
-        if let Reply::Error(e) = reply {
-            return Err(format!("{addr}: slot {s}: {e}"));
+    for chunk in slots.chunks(CHUNK) {
+        pair.import(chunk, &from.id)?;
+        let served = pair.lagging("MIGRATING", |pair| {
+            let replies = admin::setslot(&mut pair.source, chunk, SlotState::Migrating(&to.id))
+                .map_err(|f| pair.failed_source(f))?;
+            Ok(replies)
+        })?;
+        let mut moving = Vec::new();
+        for (&slot, reply) in chunk.iter().zip(served) {
+            match reply {
+                Ok(()) => moving.push(slot),
+                // Moved by an earlier run up to the target's claim; the source agrees already.
+                Err(e)
+                    if matches!(e.kind, ErrorKind::NotOwner { .. })
+                        && pair.target_owns(slot)? => {}
+                Err(e) if matches!(e.kind, ErrorKind::NotOwner { .. }) => {
+                    return Err(MoveError::Stale(format!(
+                        "{}: slot {slot} is no longer served by it",
+                        from.addr
+                    )))
+                }
+                Err(e) => return Err(pair.failed_source(Failure::Server(e))),
+            }
         }
+        pair.drain(&moving)?;
+        pair.settle(chunk, &to.id)?;
+        // Best effort: the other masters learn the new owner by gossip anyway; telling them
+        // only spares clients a redirection.
+        for connection in &mut rest {
+            let _ = admin::setslot(connection, chunk, SlotState::Node(&to.id));
+        }
+        link.counters
+            .slots
+            .fetch_add(chunk.len(), Ordering::Relaxed);
     }
     Ok(())
 }
 
-fn migrate_command(
-    target: NodeAddr,
-    keys: &[String],
-    replace: bool,
-    options: &ConnectOptions,
-) -> Vec<String> {
-    let mut words: Vec<String> = vec![
-        "MIGRATE".into(),
-        target.ip_string(),
-        target.0.port().to_string(),
-        String::new(),
-        "0".into(),
-        MIGRATE_TIMEOUT_MS.into(),
-    ];
-    if replace {
-        words.push("REPLACE".into());
-    }
-    match (&options.user, &options.password) {
-        (Some(user), Some(password)) => {
-            words.extend(["AUTH2".to_string(), user.clone(), password.clone()]);
-        }
-        (None, Some(password)) => words.extend(["AUTH".to_string(), password.clone()]),
-        _ => {}
-    }
-    words.push("KEYS".into());
-    words.extend(keys.iter().cloned());
-    words
-}
-
-/// `command`, after `ASKING` when `asking` (a node that is importing a slot answers key
-/// commands for it only then), as commands for one round trip.
-fn maybe_asking(command: Vec<String>, asking: bool) -> Vec<Vec<String>> {
-    if asking {
-        vec![vec!["ASKING".to_string()], command]
-    } else {
-        vec![command]
-    }
-}
-
-/// The key names of a `GETKEYSINSLOT` reply. Key names are sent as text, so a key that is not
-/// UTF-8 is named and refused rather than moved under another name.
-fn keys_of(reply: Reply, addr: NodeAddr, slot: u16) -> Result<Vec<String>, String> {
-    match reply {
-        Reply::Value(Value::Array(items)) => items
-            .into_iter()
-            .map(|item| match item {
-                Value::BulkString(bytes) => String::from_utf8(bytes).map_err(|e| {
-                    format!(
-                        "{addr}: slot {slot} holds a key that is not UTF-8 ({:?}); move it by hand and run again",
-                        String::from_utf8_lossy(e.as_bytes())
-                    )
-                }),
-                other => Err(format!("{addr}: unexpected key {other:?} in slot {slot}")),
-            })
-            .collect(),
-        Reply::Value(other) => Err(format!("{addr}: unexpected GETKEYSINSLOT reply {other:?}")),
-        Reply::Error(e) => Err(format!("{addr}: CLUSTER GETKEYSINSLOT {slot}: {e}")),
-    }
+/// Moves every key `holder` has in `slot` back to `owner`, which serves it.
+pub fn move_back(
+    holder: NodeAddr,
+    owner: NodeAddr,
+    slot: u16,
+    link: &Link,
+) -> Result<(), MoveError> {
+    Pair::open(holder, owner, Direction::Back, link)?.drain(&[slot])
 }
 
 /// The two ends of one move, connected, and how `BUSYKEY` is decided between them.
@@ -222,121 +170,319 @@ struct Pair<'a> {
     link: &'a Link<'a>,
 }
 
+/// The outcome of one try while a view may lag: the replies, or a lag to wait out.
+type Tried<T> = Result<T, MoveError>;
+
 impl<'a> Pair<'a> {
     fn open(
         source_addr: NodeAddr,
         target_addr: NodeAddr,
         direction: Direction,
         link: &'a Link<'a>,
-    ) -> Result<Pair<'a>, String> {
+    ) -> Result<Pair<'a>, MoveError> {
+        let connect = |addr| {
+            Connection::open(addr, link.options, link.deadline).map_err(|failure| {
+                MoveError::Failed {
+                    node: addr,
+                    failure,
+                }
+            })
+        };
         Ok(Pair {
-            source: open(source_addr, link)?,
+            source: connect(source_addr)?,
             source_addr,
-            target: open(target_addr, link)?,
+            target: connect(target_addr)?,
             target_addr,
             direction,
             link,
         })
     }
 
-    /// Copies keys of `chunk` from source to target with MIGRATE until the source has none
-    /// left.
-    fn drain(&mut self, chunk: &[u16]) -> Result<(), String> {
-        let (source_addr, target_addr) = (self.source_addr, self.target_addr);
-        let asking = self.direction == Direction::Back;
+    fn failed_source(&self, failure: Failure) -> MoveError {
+        MoveError::Failed {
+            node: self.source_addr,
+            failure,
+        }
+    }
+
+    fn failed_target(&self, failure: Failure) -> MoveError {
+        MoveError::Failed {
+            node: self.target_addr,
+            failure,
+        }
+    }
+
+    /// New connections to both ends, after one was dropped or timed out.
+    fn reopen(&mut self) -> Result<(), MoveError> {
+        let link = self.link;
+        self.source = Connection::open(self.source_addr, link.options, link.deadline)
+            .map_err(|f| self.failed_source(f))?;
+        self.target = Connection::open(self.target_addr, link.options, link.deadline)
+            .map_err(|f| self.failed_target(f))?;
+        Ok(())
+    }
+
+    /// Runs `attempt` until no reply says that a node's view of the other end lags (it does
+    /// not know the other node yet, or not yet as a master), within [`LAG_BOUND`].
+    fn lagging<T>(
+        &mut self,
+        what: &str,
+        mut attempt: impl FnMut(&mut Self) -> Tried<Vec<Result<T, ServerError>>>,
+    ) -> Tried<Vec<Result<T, ServerError>>> {
+        let until = Instant::now() + LAG_BOUND;
         loop {
-            let commands: Vec<Vec<String>> = chunk
-                .iter()
-                .map(|s| {
-                    [
-                        "CLUSTER",
-                        "GETKEYSINSLOT",
-                        &s.to_string(),
-                        &KEYS_PER_SLOT.to_string(),
-                    ]
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect()
-                })
-                .collect();
-            let replies = exchange(&mut self.source, source_addr, &commands)?;
-            let mut per_slot = Vec::new();
-            for (reply, &slot) in replies.into_iter().zip(chunk) {
-                per_slot.push(keys_of(reply, source_addr, slot)?);
+            let replies = attempt(self)?;
+            let lag = replies.iter().find_map(|r| match r {
+                Err(e) if matches!(e.kind, ErrorKind::UnknownNode | ErrorKind::NotAMaster) => {
+                    Some(e.text.clone())
+                }
+                _ => None,
+            });
+            let Some(lag) = lag else { return Ok(replies) };
+            if Instant::now() >= until {
+                return Err(MoveError::Stale(format!(
+                    "SETSLOT {what} between {} and {}: {lag}",
+                    self.source_addr, self.target_addr
+                )));
             }
-            // MIGRATE takes the keys of one slot only (Redis refuses others with CROSSSLOT): one
-            // command per slot, all in one round trip.
-            let batches: Vec<&[String]> = per_slot
-                .iter()
-                .filter(|keys| !keys.is_empty())
-                .flat_map(|keys| keys.chunks(KEYS_PER_MIGRATE))
-                .collect();
-            if batches.is_empty() {
+            self.pause()?;
+        }
+    }
+
+    fn pause(&self) -> Result<(), MoveError> {
+        self.link
+            .deadline
+            .sleep_until(Instant::now() + RETRY_PAUSE)
+            .map_err(|i| self.failed_source(Failure::Interrupted(i)))?;
+        if self.link.deadline.passed() {
+            return Err(self.failed_source(Failure::NoReply {
+                bound: self.link.deadline.bound(),
+            }));
+        }
+        Ok(())
+    }
+
+    /// IMPORTING on the target for every slot it does not serve already.
+    fn import(&mut self, chunk: &[u16], source_id: &str) -> Result<(), MoveError> {
+        let replies = self.lagging("IMPORTING", |pair| {
+            admin::setslot(&mut pair.target, chunk, SlotState::Importing(source_id))
+                .map_err(|f| pair.failed_target(f))
+        })?;
+        for reply in replies {
+            match reply {
+                Ok(()) => {}
+                // An earlier run got as far as giving it the slot.
+                Err(e) if matches!(e.kind, ErrorKind::AlreadyOwner { .. }) => {}
+                Err(e) => return Err(self.failed_target(Failure::Server(e))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the target serves `slot` in its own view.
+    fn target_owns(&mut self, slot: u16) -> Result<bool, MoveError> {
+        let lines = admin::cluster_nodes(&mut self.target).map_err(|f| self.failed_target(f))?;
+        Ok(lines
+            .iter()
+            .find(|l| l.flags.myself)
+            .is_some_and(|me| me.slots.iter().any(|r| r.start <= slot && slot <= r.end)))
+    }
+
+    /// `SETSLOT NODE` on the target, then on the source: the slots are the target's.
+    fn settle(&mut self, chunk: &[u16], target_id: &str) -> Result<(), MoveError> {
+        for reply in admin::setslot(&mut self.target, chunk, SlotState::Node(target_id))
+            .map_err(|f| self.failed_target(f))?
+        {
+            reply.map_err(|e| self.failed_target(Failure::Server(e)))?;
+        }
+        for _ in 0..MIGRATE_TRIES {
+            let replies = self.lagging("NODE", |pair| {
+                admin::setslot(&mut pair.source, chunk, SlotState::Node(target_id))
+                    .map_err(|f| pair.failed_source(f))
+            })?;
+            let mut holding = Vec::new();
+            for (&slot, reply) in chunk.iter().zip(replies) {
+                match reply {
+                    Ok(()) => {}
+                    // A master that loses its last slot turns itself into a replica of the node
+                    // that took it (cluster-allow-replica-migration), possibly before this
+                    // reaches it: the slots are moved all the same.
+                    Err(e) if e.is(&ErrorKind::OnlyMasters) => return Ok(()),
+                    Err(e) if matches!(e.kind, ErrorKind::HoldsKeys { .. }) => holding.push(slot),
+                    Err(e) => return Err(self.failed_source(Failure::Server(e))),
+                }
+            }
+            if holding.is_empty() {
                 return Ok(());
             }
-            let commands: Vec<Vec<String>> = batches
-                .iter()
-                .flat_map(|batch| {
-                    maybe_asking(
-                        migrate_command(target_addr, batch, false, self.link.options),
-                        asking,
-                    )
-                })
-                .collect();
-            let replies = exchange(&mut self.source, source_addr, &commands)?;
-            let step = if asking { 2 } else { 1 };
-            for (k, batch) in batches.iter().enumerate() {
-                match &replies[k * step + step - 1] {
-                    Reply::Value(_) => {}
-                    // Redis passes the target's reply on: "Target instance replied with error:
-                    // BUSYKEY …". Decided key by key, see the module's documentation.
-                    Reply::Error(e) if e.contains("BUSYKEY") => self.migrate(batch)?,
-                    Reply::Error(e) => {
-                        return Err(format!("{source_addr}: MIGRATE to {target_addr}: {e}"))
+            // A key reached the source after it was drained (another database, a late
+            // write through a stale client): drain again.
+            self.drain(&holding)?;
+        }
+        Err(MoveError::Stale(format!(
+            "{}: keys keep arriving in slots it gives away",
+            self.source_addr
+        )))
+    }
+
+    /// Copies keys of `slots` from source to target with MIGRATE until the source has none
+    /// left.
+    fn drain(&mut self, slots: &[u16]) -> Result<(), MoveError> {
+        let asking = self.direction == Direction::Back;
+        let mut tries = 0;
+        loop {
+            let outcome = self.drain_once(slots, asking);
+            match outcome {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(Passing(why)) => {
+                    tries += 1;
+                    if tries >= MIGRATE_TRIES {
+                        return Err(why);
                     }
+                    self.pause()?;
+                    self.reopen()?;
                 }
-                self.link
-                    .counters
-                    .keys
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                Err(Fatal(why)) => return Err(why),
             }
         }
     }
 
+    /// One round of GETKEYSINSLOT and MIGRATE; `true` when the source held no key.
+    fn drain_once(&mut self, slots: &[u16], asking: bool) -> Result<bool, Stop> {
+        let per_slot = admin::keys_in_slots(&mut self.source, slots, KEYS_PER_SLOT)
+            .map_err(|f| Stop::of(self.failed_source(f)))?;
+        // MIGRATE takes the keys of one slot only (Redis refuses others with CROSSSLOT): one
+        // command per slot, all in one round trip.
+        let batches: Vec<(u16, &[Vec<u8>])> = slots
+            .iter()
+            .zip(&per_slot)
+            .filter(|(_, keys)| !keys.is_empty())
+            .flat_map(|(&slot, keys)| keys.chunks(KEYS_PER_MIGRATE).map(move |k| (slot, k)))
+            .collect();
+        if batches.is_empty() {
+            return Ok(true);
+        }
+        let commands: Vec<Migrate> = batches
+            .iter()
+            .map(|(_, keys)| self.migrate_of(keys, false))
+            .collect();
+        let replies = admin::migrate(&mut self.source, &commands, asking)
+            .map_err(|f| Stop::of(self.failed_source(f)))?;
+        for ((slot, keys), reply) in batches.iter().zip(replies) {
+            match reply {
+                Ok(()) => {}
+                Err(e) if e.is(&ErrorKind::BusyKey) => {
+                    self.replace(keys).map_err(Fatal)?;
+                }
+                // The target no longer imports the slot (it restarted from its nodes.conf):
+                // tell it again, then the next round sends the keys again.
+                Err(e)
+                    if e.relayed
+                        && matches!(e.kind, ErrorKind::Moved { .. } | ErrorKind::Ask { .. })
+                        && self.direction == Direction::Away =>
+                {
+                    let id = admin::myid(&mut self.source)
+                        .map_err(|f| Stop::of(self.failed_source(f)))?;
+                    self.import(&[*slot], &id).map_err(Stop::of)?;
+                    continue;
+                }
+                Err(e)
+                    if matches!(
+                        e.kind,
+                        ErrorKind::Io | ErrorKind::TryAgain | ErrorKind::Loading
+                    ) =>
+                {
+                    return Err(Passing(MoveError::Failed {
+                        node: self.source_addr,
+                        failure: Failure::Server(ServerError {
+                            text: format!("MIGRATE to {}: {}", self.target_addr, e.text),
+                            ..e
+                        }),
+                    }));
+                }
+                Err(e) => {
+                    return Err(Fatal(MoveError::Failed {
+                        node: self.source_addr,
+                        failure: Failure::Server(ServerError {
+                            text: format!("MIGRATE to {}: {}", self.target_addr, e.text),
+                            ..e
+                        }),
+                    }))
+                }
+            }
+            self.link
+                .counters
+                .keys
+                .fetch_add(keys.len() as u64, Ordering::Relaxed);
+        }
+        Ok(false)
+    }
+
+    fn migrate_of<'k>(&self, keys: &'k [Vec<u8>], replace: bool) -> Migrate<'k>
+    where
+        'a: 'k,
+    {
+        let options = self.link.options;
+        Migrate {
+            target: self.target_addr,
+            timeout_ms: MIGRATE_TIMEOUT_MS,
+            replace,
+            auth: options.password.as_deref().map(|password| MigrateAuth {
+                user: options.user.as_deref(),
+                password,
+            }),
+            keys,
+        }
+    }
+
     /// One MIGRATE that met `BUSYKEY`, decided as the module's documentation says.
-    fn migrate(&mut self, keys: &[String]) -> Result<(), String> {
-        let (source_addr, target_addr) = (self.source_addr, self.target_addr);
+    fn replace(&mut self, keys: &[Vec<u8>]) -> Result<(), MoveError> {
         // Moving back, the source imports the slot and serves it only after ASKING.
         let asking = self.direction == Direction::Back;
         if asking {
             for key in keys {
-                let dump = vec!["DUMP".to_string(), key.clone()];
-                let copy = |c: &mut Connection, addr, asking| {
-                    let replies = exchange(c, addr, &maybe_asking(dump.clone(), asking))?;
-                    match replies.last() {
-                        Some(Reply::Value(Value::BulkString(bytes))) => Ok(Some(bytes.clone())),
-                        Some(Reply::Error(e)) => Err(format!("{addr}: DUMP: {e}")),
-                        _ => Ok(None),
-                    }
-                };
-                let here = copy(&mut self.source, source_addr, true)?;
-                let there = copy(&mut self.target, target_addr, false)?;
+                let here =
+                    admin::dump(&mut self.source, key, true).map_err(|f| self.failed_source(f))?;
+                let there =
+                    admin::dump(&mut self.target, key, false).map_err(|f| self.failed_target(f))?;
                 if here.is_some() && there.is_some() && here != there {
-                    return Err(format!(
-                        "key '{key}' on {source_addr} differs from its copy on {target_addr}, which serves the slot and which clients see; compare them, delete the wrong one and run again"
-                    ));
+                    return Err(MoveError::Refused(format!(
+                        "key '{}' on {} differs from its copy on {}, which serves the slot and which clients see; compare them, delete the wrong one and run again",
+                        String::from_utf8_lossy(key),
+                        self.source_addr,
+                        self.target_addr
+                    )));
                 }
             }
         }
-        let replace = migrate_command(target_addr, keys, true, self.link.options);
-        let replies = exchange(
-            &mut self.source,
-            source_addr,
-            &maybe_asking(replace, asking),
-        )?;
-        match replies.last() {
-            Some(Reply::Error(e)) => Err(format!("{source_addr}: MIGRATE to {target_addr}: {e}")),
+        let command = self.migrate_of(keys, true);
+        let reply = admin::migrate(&mut self.source, &[command], asking)
+            .map_err(|f| self.failed_source(f))?;
+        match reply.into_iter().next() {
+            Some(Err(e)) => Err(self.failed_source(Failure::Server(ServerError {
+                text: format!("MIGRATE to {}: {}", self.target_addr, e.text),
+                ..e
+            }))),
             _ => Ok(()),
+        }
+    }
+}
+
+/// How a round of draining ended early.
+enum Stop {
+    /// In passing (a timeout, a dropped connection, a busy node): try again on new connections.
+    Passing(MoveError),
+    Fatal(MoveError),
+}
+use Stop::{Fatal, Passing};
+
+impl Stop {
+    /// A failure of a node: passing when asking again may help.
+    fn of(error: MoveError) -> Stop {
+        match &error {
+            MoveError::Failed { failure, .. } if failure.is_transient() => Passing(error),
+            _ => Fatal(error),
         }
     }
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use redis_cluster::survey::survey;
 use redis_cluster::{ConnectOptions, NodeAddr, NodeTable, Role, Survey};
 
+use super::audit;
 use super::layout::{Layout, LayoutNode};
 use crate::preflight::node_problems;
 
@@ -24,10 +25,40 @@ pub struct Observation {
     pub problems: Vec<String>,
 }
 
-/// Surveys `listed` and every node they know.
+/// Surveys `listed` and every node they know, and counts the keys masters hold where no client
+/// finds them (see [`LayoutNode::stray`]).
 pub fn observe(listed: &[NodeAddr], options: &ConnectOptions) -> Observation {
     let survey = survey(listed, options, true);
-    layout_of(&survey, listed)
+    let mut observation = layout_of(&survey, listed);
+    let holders: Vec<NodeAddr> = survey
+        .reached
+        .iter()
+        .filter(|state| state.info.key_count() > 0)
+        .map(|state| state.addr)
+        .collect();
+    let deadline = redis_cluster::Deadline::after(options.timeout);
+    match audit::strays(&observation.layout, &holders, options, deadline) {
+        Ok(found) => {
+            for (addr, stray) in found {
+                if let Some(node) = observation
+                    .layout
+                    .nodes
+                    .iter_mut()
+                    .find(|n| n.addr == Some(addr))
+                {
+                    node.stray = stray;
+                }
+            }
+        }
+        Err(why) => observation.problems.push(why),
+    }
+    observation
+}
+
+/// Surveys `listed` and every node they know, without counting keys: roles, slots and open
+/// slots only, as a step checks them right before it acts.
+pub fn observe_roles(listed: &[NodeAddr], options: &ConnectOptions) -> Observation {
+    layout_of(&survey(listed, options, true), listed)
 }
 
 /// The layout of a survey (pure).
@@ -85,6 +116,7 @@ pub fn layout_of(survey: &Survey, listed: &[NodeAddr]) -> Observation {
             slots: node.slots().to_vec(),
             migrating: open(redis_cluster::nodes::Direction::Migrating),
             importing: open(redis_cluster::nodes::Direction::Importing),
+            stray: Vec::new(),
         });
     }
     problems.extend(separate_clusters(survey));

@@ -23,6 +23,7 @@ use redis_cluster::slots::{format_ranges, ranges_of};
 use redis_cluster::{NodeAddr, Plan, PlannedMaster, PlannedReplica, SlotRange, SLOT_COUNT};
 
 use super::layout::{Layout, LayoutNode};
+use super::schedule::Stage;
 use crate::flow::Network;
 use crate::planner::{self, Candidate, Host, PlanningError};
 
@@ -69,18 +70,18 @@ pub enum Step {
 }
 
 impl Step {
-    /// The stage the step belongs to, as progress and the result name it.
-    pub fn stage(&self) -> &'static str {
+    /// The stage the step belongs to.
+    pub fn stage(&self) -> Stage {
         match self {
-            Step::Forget { .. } => "forget",
-            Step::CloseSlot { .. } => "close_slots",
-            Step::Detach { .. } => "detach",
-            Step::Meet { .. } => "meet",
-            Step::Adopt { .. } => "adopt",
-            Step::Failover { .. } => "failover",
-            Step::Replicate { .. } => "replicate",
-            Step::Move { .. } => "move",
-            Step::Remove { .. } => "remove",
+            Step::Forget { .. } => Stage::Forget,
+            Step::CloseSlot { .. } => Stage::CloseSlots,
+            Step::Detach { .. } => Stage::Detach,
+            Step::Meet { .. } => Stage::Meet,
+            Step::Adopt { .. } => Stage::Adopt,
+            Step::Failover { .. } => Stage::Failover,
+            Step::Replicate { .. } => Stage::Replicate,
+            Step::Move { .. } => Stage::Move,
+            Step::Remove { .. } => Stage::Remove,
         }
     }
 
@@ -560,14 +561,23 @@ fn forget(layout: &mut Layout, id: &str) {
 }
 
 /// Open slots are finished in the direction that keeps every key: a move towards a live master
-/// goes on; keys a node imported without the owner migrating go back to the owner.
+/// goes on; keys a node imported without the owner migrating, and keys a master holds of a slot
+/// it neither serves nor imports (see [`LayoutNode::stray`]), go back to the owner. The moves
+/// come first, all of them, then the slots are closed.
 fn close_open_slots(work: &mut Layout, steps: &mut Vec<Step>) -> Result<(), ConvergeError> {
     let open: BTreeSet<u16> = work
         .nodes
         .iter()
         .filter(|n| n.alive)
-        .flat_map(|n| n.migrating.iter().chain(&n.importing).map(|(s, _)| *s))
+        .flat_map(|n| {
+            n.migrating
+                .iter()
+                .chain(&n.importing)
+                .map(|(s, _)| *s)
+                .chain(n.stray.iter().map(|(s, _)| *s))
+        })
         .collect();
+    let mut closes = Vec::new();
     for slot in open {
         let Some(owner) = work.nodes.iter().find(|n| n.alive && n.owns(slot)) else {
             let node = work
@@ -578,6 +588,7 @@ fn close_open_slots(work: &mut Layout, steps: &mut Vec<Step>) -> Result<(), Conv
                         .iter()
                         .chain(&n.importing)
                         .any(|(s, _)| *s == slot)
+                        || n.stray.iter().any(|(s, _)| *s == slot)
                 })
                 .map_or_else(String::new, LayoutNode::label);
             return Err(ConvergeError::OpenUnserved { slot, node });
@@ -603,13 +614,17 @@ fn close_open_slots(work: &mut Layout, steps: &mut Vec<Step>) -> Result<(), Conv
         let sources: Vec<NodeAddr> = work
             .nodes
             .iter()
-            .filter(|n| n.alive && n.importing.iter().any(|(s, _)| *s == slot))
+            .filter(|n| {
+                n.alive
+                    && (n.importing.iter().any(|(s, _)| *s == slot)
+                        || n.stray.iter().any(|(s, _)| *s == slot))
+            })
             .filter_map(|n| n.addr)
             .filter(|&a| a != final_owner)
             .collect();
         let owner_still_open = onward.is_none() && owner.migrating.iter().any(|(s, _)| *s == slot);
         if !sources.is_empty() || owner_still_open {
-            steps.push(Step::CloseSlot {
+            closes.push(Step::CloseSlot {
                 slot,
                 owner: final_owner,
                 sources,
@@ -618,6 +633,7 @@ fn close_open_slots(work: &mut Layout, steps: &mut Vec<Step>) -> Result<(), Conv
         for n in &mut work.nodes {
             n.migrating.retain(|(s, _)| *s != slot);
             n.importing.retain(|(s, _)| *s != slot);
+            n.stray.retain(|(s, _)| *s != slot);
             if n.addr == Some(final_owner) {
                 let mut slots = n.slot_list();
                 slots.push(slot);
@@ -627,6 +643,7 @@ fn close_open_slots(work: &mut Layout, steps: &mut Vec<Step>) -> Result<(), Conv
             }
         }
     }
+    steps.extend(closes);
     Ok(())
 }
 

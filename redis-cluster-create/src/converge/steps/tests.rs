@@ -38,6 +38,7 @@ fn layout(nodes: &[(usize, usize, Is)]) -> Layout {
                 },
                 migrating: Vec::new(),
                 importing: Vec::new(),
+                stray: Vec::new(),
             })
             .collect(),
     }
@@ -278,7 +279,7 @@ fn matches_target(state: &Layout, target: &Plan) -> Result<(), String> {
 }
 
 fn count(steps: &[Step], stage: &str) -> usize {
-    steps.iter().filter(|s| s.stage() == stage).count()
+    steps.iter().filter(|s| s.stage().name() == stage).count()
 }
 
 fn converge(layout: &Layout, listed: &[Candidate], replicas: u32) -> Converge {
@@ -370,7 +371,7 @@ fn a_dead_host_is_forgotten_and_its_replica_roles_refilled() {
     }
     let result = converge(&l, &listed(&l, &[]), 1);
     assert_eq!(count(&result.steps, "forget"), 2);
-    assert_eq!(result.steps[0].stage(), "forget");
+    assert_eq!(result.steps[0].stage().name(), "forget");
     // Host 1 holds two masters, and node 3's shard lost its replica with host 0: its slots
     // move to the new host's master, and node 3 becomes its replica.
     assert_eq!(
@@ -437,7 +438,7 @@ fn a_dead_masters_stale_claim_on_slots_a_replica_took_over_is_no_loss() {
     l.nodes.push(layout(&[(6, 3, Is::New)]).nodes.remove(0));
     let result = plan(&l, &nodes, 1, false).unwrap();
     assert!(result.lost.is_empty());
-    assert_eq!(result.steps[0].stage(), "forget");
+    assert_eq!(result.steps[0].stage().name(), "forget");
     let end = simulate(&l, &result.steps).unwrap();
     matches_target(&end, &result.target).unwrap();
 }
@@ -568,6 +569,7 @@ fn build(s: &Scenario) -> (Layout, Vec<Candidate>) {
                 slots,
                 migrating: Vec::new(),
                 importing: Vec::new(),
+                stray: Vec::new(),
             }
         })
         .collect();
