@@ -8,6 +8,7 @@
 //! reports them as ignored, never as passed).
 
 pub mod exit_codes;
+pub mod history;
 pub mod hostile;
 mod lab;
 mod netns;

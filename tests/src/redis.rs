@@ -38,6 +38,8 @@ pub struct RedisInstance {
     pub ip: String,
     pub port: u16,
     child: Child,
+    /// The command line it was started with, which [`RedisInstance::restart`] repeats.
+    args: Vec<String>,
     dir: tempfile::TempDir,
     _lease: Arc<PortLease>,
 }
@@ -104,17 +106,12 @@ impl RedisInstance {
         .chain(config.extra.iter().map(|(k, v)| (k.as_str(), v.clone())))
         .flat_map(|(k, v)| [format!("--{k}"), v])
         .collect();
-        let child = Command::new("redis-server")
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("cannot start redis-server; install the redis-server package");
+        let child = spawn_server(&args);
         let mut instance = RedisInstance {
             ip: ip.to_string(),
             port: lease.port,
             child,
+            args,
             dir,
             _lease: lease,
         };
@@ -211,6 +208,15 @@ impl RedisInstance {
         let _ = self.child.wait();
     }
 
+    /// Kills the server at once and starts it again on the same address, port, directory and
+    /// settings, as a host's init system restarts a crashed instance: it comes back with its
+    /// `nodes.conf` (its id, epoch and view of the cluster) but, persistence being off, no keys.
+    pub fn restart(&mut self) -> Result<(), String> {
+        self.kill();
+        self.child = spawn_server(&self.args);
+        self.wait_ready()
+    }
+
     /// The cluster as this node sees it, one entry per `CLUSTER NODES` line: (node id, role
     /// "master" or "replica", master id or "-", slots and open slots as written), without the
     /// ping times and link states that change from one moment to the next.
@@ -238,6 +244,16 @@ impl RedisInstance {
     pub fn file(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
+}
+
+fn spawn_server(args: &[String]) -> Child {
+    Command::new("redis-server")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cannot start redis-server; install the redis-server package")
 }
 
 impl Drop for RedisInstance {
