@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use redis_cluster::admin;
 use redis_cluster::{ConnectOptions, Connection, Deadline, NodeAddr, Plan, SlotRange};
 use toolkit::interrupt;
 
@@ -259,7 +260,8 @@ fn configure(
     let results = sessions.each(|i, c| match expected[i].master {
         Some(m) => {
             meet(c, &sessions.addrs, &targets[i][..1])?;
-            replicate(c, &expected[m].id, deadline)
+            admin::replicate_when_known(c, &expected[m].id, deadline)
+                .map_err(|f| format!("CLUSTER REPLICATE: {f}"))
         }
         None => Ok(true),
     });
@@ -418,24 +420,6 @@ pub fn meet_targets(expected: &[Expected]) -> Vec<Vec<usize>> {
 
 fn meet(c: &mut Connection, addrs: &[NodeAddr], targets: &[usize]) -> Result<(), String> {
     session::meet(c, targets.iter().map(|&j| addrs[j]))
-}
-
-/// Attaches a replica as soon as it knows its master; false when `deadline` passes first.
-fn replicate(c: &mut Connection, master_id: &str, deadline: Deadline) -> Result<bool, String> {
-    loop {
-        match command::<()>(c, &["CLUSTER", "REPLICATE", master_id]) {
-            Ok(()) => return Ok(true),
-            Err(e) if e.contains("Unknown node") => {
-                if deadline.passed() {
-                    return Ok(false);
-                }
-                deadline
-                    .sleep_until(Instant::now() + Duration::from_millis(10))
-                    .map_err(|i| i.to_string())?;
-            }
-            Err(e) => return Err(format!("CLUSTER REPLICATE: {e}")),
-        }
-    }
 }
 
 /// The current values of the settings `--fast` changes, per node.

@@ -241,7 +241,7 @@ pub fn run(cli: Cli, started: Instant) -> Result<(), CreateError> {
                     &candidates,
                     replicas,
                     &options,
-                    Instant::now() + PLAN_SETTLE,
+                    Deadline::after(PLAN_SETTLE),
                     &|line| toolkit::say!("{line}"),
                 )?;
                 warn_compromises(&planned.target);
@@ -284,7 +284,7 @@ pub fn run(cli: Cli, started: Instant) -> Result<(), CreateError> {
                 connect: connect_options(&args.connect, ConnectOptions::default().timeout)?,
             };
             let progress = progress(started);
-            let deadline = started + args.timeout;
+            let deadline = Deadline::after(args.timeout.saturating_sub(started.elapsed()));
             let (_, planned) =
                 execute::prepare(&candidates, replicas, &options, deadline, &progress)?;
             warn_compromises(&planned.target);

@@ -3,10 +3,13 @@
 //! so callers decide by kind (`AlreadyOwner`, `NotAMaster`, `Io` …) what to do. Calls that act
 //! on many slots at once go in one round trip and return one result per slot.
 
+use std::time::{Duration, Instant};
+
 use redis::Value;
 
 use crate::connection::{Connection, Failure};
-use crate::errors::ServerError;
+use crate::deadline::Deadline;
+use crate::errors::{ErrorKind, ServerError};
 use crate::info::Info;
 use crate::nodes::{parse_cluster_nodes, NodeLine};
 use crate::resp::Reply;
@@ -103,6 +106,36 @@ pub fn add_slots(c: &mut Connection, ranges: &[SlotRange]) -> Result<(), Failure
 pub fn replicate(c: &mut Connection, master_id: &str) -> Result<(), Failure> {
     c.query(&["CLUSTER", "REPLICATE", master_id]).map(drop)
 }
+
+/// `CLUSTER REPLICATE` as soon as the node knows its master, and knows it as a master (a node
+/// just met, or just promoted by a failover, is not yet either everywhere); `false` when
+/// `deadline` passes first. Creation and converge both attach replicas this way.
+pub fn replicate_when_known(
+    c: &mut Connection,
+    master_id: &str,
+    deadline: Deadline,
+) -> Result<bool, Failure> {
+    loop {
+        match replicate(c, master_id) {
+            Ok(()) => return Ok(true),
+            Err(f)
+                if matches!(
+                    f.kind(),
+                    Some(ErrorKind::UnknownNode | ErrorKind::NotAMaster)
+                ) =>
+            {
+                if deadline.passed() {
+                    return Ok(false);
+                }
+                deadline.sleep_until(Instant::now() + KNOWN_POLL)?;
+            }
+            Err(f) => return Err(f),
+        }
+    }
+}
+
+/// How often [`replicate_when_known`] asks again.
+const KNOWN_POLL: Duration = Duration::from_millis(10);
 
 /// `CLUSTER FORGET`.
 pub fn forget(c: &mut Connection, id: &str) -> Result<(), Failure> {

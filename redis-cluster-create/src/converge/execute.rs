@@ -113,7 +113,7 @@ pub fn prepare(
     listed: &[Candidate],
     replicas: u32,
     options: &ConvergeOptions,
-    deadline: Instant,
+    deadline: Deadline,
     progress: Progress,
 ) -> Result<(Observation, Converge), CreateError> {
     // Bad input is refused before any waiting.
@@ -155,14 +155,14 @@ pub fn prepare(
                 }
             )
         };
-        if Instant::now() >= deadline {
+        if deadline.passed() {
             return Err(CreateError::NotSettled { reason: waiting });
         }
         if waiting != last_said {
             progress(&waiting);
             last_said = waiting;
         }
-        Deadline::after(deadline.saturating_duration_since(Instant::now()))
+        deadline
             .sleep_until(Instant::now() + POLL)
             .map_err(|signal| CreateError::Interrupted {
                 signal,
@@ -184,9 +184,9 @@ struct Nodes {
 }
 
 impl Nodes {
-    fn new(addrs: BTreeSet<NodeAddr>, options: &ConnectOptions, deadline: Instant) -> Nodes {
+    fn new(addrs: BTreeSet<NodeAddr>, options: &ConnectOptions, deadline: Deadline) -> Nodes {
         Nodes {
-            sessions: Sessions::new(addrs.into_iter().collect(), options, bound(deadline)),
+            sessions: Sessions::new(addrs.into_iter().collect(), options, deadline),
         }
     }
 
@@ -230,11 +230,6 @@ impl Nodes {
     }
 }
 
-/// What is left until `deadline`, as the bound of every connection and reply.
-fn bound(deadline: Instant) -> Deadline {
-    Deadline::after(deadline.saturating_duration_since(Instant::now()))
-}
-
 /// Runs `first` (the steps of a plan made moments ago, or of a saved one) batch by batch, each
 /// batch checked against a fresh observation right before it acts; when the cluster moved on
 /// under the plan (a failover, a replica migrated by Redis, a view that lagged), plans again
@@ -247,7 +242,8 @@ pub fn run(
     started: Instant,
     progress: Progress,
 ) -> Result<ConvergeReport, CreateError> {
-    let deadline = started + options.timeout;
+    // The one bound of the whole run: every connection, reply and wait gets what is left.
+    let deadline = Deadline::after(options.timeout.saturating_sub(started.elapsed()));
     let counters = Counters::default();
     let mut log = Log::default();
     let changed = !first.steps.is_empty();
@@ -283,6 +279,10 @@ pub fn run(
         }
         converge = next;
     }
+    let all: Vec<NodeAddr> = converge.target.nodes().map(|(a, _)| a).collect();
+    let masters: Vec<NodeAddr> = converge.target.masters.iter().map(|m| m.addr).collect();
+    align_node_timeouts(&masters, &all, &options.connect)
+        .map_err(|why| CreateError::NotSettled { reason: why })?;
     let began = Instant::now();
     let usable = wait_usable(&converge.target, options, deadline, progress)?;
     log.lap(Stage::Wait, began.elapsed().as_secs_f64());
@@ -404,7 +404,7 @@ fn run_steps(
     converge: &Converge,
     seeds: &[NodeAddr],
     options: &ConvergeOptions,
-    deadline: Instant,
+    deadline: Deadline,
     counters: &Counters,
     log: &mut Log,
     progress: Progress,
@@ -485,7 +485,7 @@ struct World<'a> {
     /// The live masters.
     masters: &'a [NodeAddr],
     options: &'a ConvergeOptions,
-    deadline: Instant,
+    deadline: Deadline,
     counters: &'a Counters,
     progress: Progress<'a>,
 }
@@ -494,7 +494,7 @@ impl World<'_> {
     fn link(&self) -> migrate::Link<'_> {
         migrate::Link {
             options: &self.options.connect,
-            deadline: bound(self.deadline),
+            deadline: self.deadline,
             counters: self.counters,
         }
     }
@@ -603,29 +603,63 @@ fn meet_stage(world: &World, batch: &[Step]) -> Result<(), Halt> {
         .collect();
     // A new master refuses everything (CLUSTERDOWN) for its rejoin delay, its own
     // cluster-node-timeout, after it learns the cluster; MIGRATE to it would fail.
-    // It holds nothing yet, so its timeout is lowered meanwhile and then restored.
-    let saved = in_parallel(&new, |&a| {
+    // It holds nothing yet, so its timeout is lowered meanwhile and then set to the cluster's
+    // (by this run, or by the next if this one is killed: see `align_node_timeouts`).
+    in_parallel(&new, |&a| {
         nodes.on(a, |c| {
-            let value = admin::config_get(c, "cluster-node-timeout")?;
-            admin::config_set(c, "cluster-node-timeout", NEW_NODE_TIMEOUT_MS)?;
-            Ok(value)
+            admin::config_set(c, "cluster-node-timeout", NEW_NODE_TIMEOUT_MS)
         })
     })
     .into_iter()
-    .collect::<Result<Vec<String>, Halt>>()?;
+    .collect::<Result<Vec<()>, Halt>>()?;
     let met = in_parallel(&old, |&a| nodes.on(a, |c| admin::meet(c, &new)))
         .into_iter()
         .collect::<Result<Vec<()>, Halt>>()
         .and_then(|_| wait_met(nodes, &old, &new, world.deadline, world.progress));
-    let restored = in_parallel(
-        &new.iter().zip(&saved).collect::<Vec<_>>(),
-        |(&a, value)| nodes.on(a, |c| admin::config_set(c, "cluster-node-timeout", value)),
-    )
-    .into_iter()
-    .collect::<Result<Vec<()>, Halt>>();
+    let aligned = align_node_timeouts(world.masters, &new, &world.options.connect);
     met?;
-    restored?;
+    aligned.map_err(|why| {
+        Halt::Fail(CreateError::ConvergeStep {
+            node: String::new(),
+            message: why,
+            audit: String::new(),
+        })
+    })?;
     Ok(())
+}
+
+/// Gives every node of `nodes` whose `cluster-node-timeout` differs from the one most masters
+/// of `masters` have that value: what a meet lowered, and what a run killed during its meet left
+/// lowered. Works after a signal too, within a bound of its own.
+fn align_node_timeouts(
+    masters: &[NodeAddr],
+    nodes: &[NodeAddr],
+    options: &ConnectOptions,
+) -> Result<(), String> {
+    let deadline = Deadline::after(crate::apply::RESTORE_BOUND).ignoring_signals();
+    let value_of = |&a: &NodeAddr| {
+        Connection::open(a, options, deadline)
+            .and_then(|mut c| admin::config_get(&mut c, "cluster-node-timeout"))
+            .map_err(|f| format!("{a}: CONFIG GET cluster-node-timeout: {f}"))
+    };
+    let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for value in in_parallel(masters, value_of).into_iter().flatten() {
+        *counts.entry(value).or_default() += 1;
+    }
+    let Some(wanted) = counts.into_iter().max_by_key(|(_, n)| *n).map(|(v, _)| v) else {
+        return Ok(());
+    };
+    in_parallel(nodes, |&a| {
+        let current = value_of(&a)?;
+        if current == wanted {
+            return Ok(());
+        }
+        Connection::open(a, options, deadline)
+            .and_then(|mut c| admin::config_set(&mut c, "cluster-node-timeout", &wanted))
+            .map_err(|f| format!("{a}: cluster-node-timeout is {current} ms, not the cluster's {wanted} ms, and setting it failed: {f}"))
+    })
+    .into_iter()
+    .collect()
 }
 
 fn failover_stage(world: &World, batch: &[Step]) -> Result<(), Halt> {
@@ -716,7 +750,14 @@ fn move_stage(world: &World, batch: &[Step]) -> Result<(), Halt> {
             finished.store(true, Ordering::Relaxed);
             results
         });
-        ticker(&finished, counters, before, total, world.progress);
+        ticker(
+            &finished,
+            counters,
+            before,
+            total,
+            world.deadline,
+            world.progress,
+        );
         movers.join().expect("a mover panicked")
     });
     // A refusal or failure outweighs a stale plan: it is what the operator must see.
@@ -737,12 +778,14 @@ fn ticker(
     counters: &Counters,
     before: (usize, u64),
     total: usize,
+    deadline: Deadline,
     progress: Progress,
 ) {
     let began = Instant::now();
     let mut next = began + Duration::from_secs(1);
     while !finished.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(20));
+        // The movers see the signal or the deadline themselves and finish.
+        let _ = deadline.sleep_until(Instant::now() + POLL_FAST);
         if Instant::now() < next {
             continue;
         }
@@ -765,7 +808,7 @@ fn wait_met(
     nodes: &Nodes,
     old: &[NodeAddr],
     new: &[NodeAddr],
-    deadline: Instant,
+    deadline: Deadline,
     progress: Progress,
 ) -> Result<(), Halt> {
     let everyone: Vec<NodeAddr> = old.iter().chain(new).copied().collect();
@@ -821,7 +864,7 @@ fn wait_met(
             ));
             last = pending.len();
         }
-        if Instant::now() >= deadline {
+        if deadline.passed() {
             let names: Vec<String> = pending.iter().map(|&i| everyone[i].to_string()).collect();
             return Err(Halt::Fail(CreateError::NotSettled {
                 reason: format!(
@@ -851,7 +894,7 @@ fn wait_met(
 }
 
 /// Coordinated `CLUSTER FAILOVER` on `node`, waited for; asked again if Redis gave it up.
-fn failover(nodes: &Nodes, node: NodeAddr, deadline: Instant) -> Result<(), Halt> {
+fn failover(nodes: &Nodes, node: NodeAddr, deadline: Deadline) -> Result<(), Halt> {
     loop {
         if nodes.on(node, admin::is_master)? {
             return Ok(());
@@ -859,13 +902,13 @@ fn failover(nodes: &Nodes, node: NodeAddr, deadline: Instant) -> Result<(), Halt
         nodes.on(node, |c| admin::failover(c, FailoverMode::Coordinated))?;
         // Redis gives a manual failover up after 5 s (CLUSTER_MF_TIMEOUT).
         let retry_at = Instant::now() + Duration::from_secs(6);
-        while Instant::now() < retry_at.min(deadline) {
+        while Instant::now() < retry_at && !deadline.passed() {
             pause(deadline, POLL_FAST)?;
             if nodes.on(node, admin::is_master)? {
                 return Ok(());
             }
         }
-        if Instant::now() >= deadline {
+        if deadline.passed() {
             return Err(Halt::Fail(CreateError::NotSettled {
                 reason: format!(
                     "{node} did not take over from its master in time (CLUSTER FAILOVER)"
@@ -880,36 +923,21 @@ fn replicate(
     nodes: &Nodes,
     node: NodeAddr,
     master_id: &str,
-    deadline: Instant,
+    deadline: Deadline,
 ) -> Result<(), Halt> {
-    loop {
-        let done = nodes.on(node, |c| match admin::replicate(c, master_id) {
-            // It has not learned the master yet, or not yet that a failover made it one.
-            Err(f)
-                if matches!(
-                    f.kind(),
-                    Some(ErrorKind::UnknownNode | ErrorKind::NotAMaster)
-                ) =>
-            {
-                Ok(false)
-            }
-            other => other.map(|()| true),
-        })?;
-        if done {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(Halt::Replan(format!(
-                "{node} does not know its new master {master_id} yet"
-            )));
-        }
-        pause(deadline, POLL_FAST)?;
+    if nodes.on(node, |c| {
+        admin::replicate_when_known(c, master_id, deadline)
+    })? {
+        return Ok(());
     }
+    Err(Halt::Replan(format!(
+        "{node} does not know its new master {master_id} yet"
+    )))
 }
 
 /// Sleeps `pause`, within `deadline`; a signal stops the run.
-fn pause(deadline: Instant, pause: Duration) -> Result<(), Halt> {
-    bound(deadline)
+fn pause(deadline: Deadline, pause: Duration) -> Result<(), Halt> {
+    deadline
         .sleep_until(Instant::now() + pause)
         .map_err(|signal| {
             Halt::Fail(CreateError::Interrupted {
@@ -924,11 +952,11 @@ fn pause(deadline: Instant, pause: Duration) -> Result<(), Halt> {
 fn wait_usable(
     target: &Plan,
     options: &ConvergeOptions,
-    deadline: Instant,
+    deadline: Deadline,
     progress: Progress,
 ) -> Result<bool, CreateError> {
     let addrs: Vec<NodeAddr> = target.nodes().map(|(a, _)| a).collect();
-    let sessions = Sessions::new(addrs.clone(), &options.connect, bound(deadline));
+    let sessions = Sessions::new(addrs.clone(), &options.connect, deadline);
     let ids: Vec<String> = sessions
         .each(|_, c| admin::myid(c))
         .into_iter()

@@ -108,6 +108,7 @@ pub fn move_slots(
     link: &Link,
 ) -> Result<(), MoveError> {
     let mut pair = Pair::open(from.addr, to.addr, Direction::Away, link)?;
+    pair.until_target_serves()?;
     let mut rest: Vec<Connection> = others
         .iter()
         .filter_map(|&a| Connection::open(a, link.options, link.deadline).ok())
@@ -260,6 +261,25 @@ impl<'a> Pair<'a> {
             }));
         }
         Ok(())
+    }
+
+    /// Waits, within [`LAG_BOUND`], until the target reports `cluster_state:ok`: a master that
+    /// has just joined refuses keys (CLUSTERDOWN) for its rejoin delay.
+    fn until_target_serves(&mut self) -> Result<(), MoveError> {
+        let until = Instant::now() + LAG_BOUND;
+        loop {
+            let info = admin::cluster_info(&mut self.target).map_err(|f| self.failed_target(f))?;
+            if info.cluster_state_ok() {
+                return Ok(());
+            }
+            if Instant::now() >= until {
+                return Err(MoveError::Stale(format!(
+                    "{} does not report cluster_state:ok",
+                    self.target_addr
+                )));
+            }
+            self.pause()?;
+        }
     }
 
     /// IMPORTING on the target for every slot it does not serve already.
