@@ -299,6 +299,7 @@ pub fn run(cli: Cli, started: Instant) -> Result<(), CreateError> {
                 let what = execute::describe(&planned.steps).join("\n");
                 confirm(args.yes, "change the cluster", &what)?;
             }
+            handle_signals();
             let report =
                 execute::run(&candidates, replicas, planned, &options, started, &progress)?;
             toolkit::say!("cluster usable after {:.2} s", report.total_seconds);
@@ -481,6 +482,7 @@ fn apply_converge(
         steps: saved.steps,
         lost: saved.lost,
     };
+    handle_signals();
     let report = execute::run(
         &candidates,
         saved.target.replicas,
