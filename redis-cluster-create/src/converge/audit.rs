@@ -18,6 +18,9 @@ use super::observe::layout_of;
 /// stopped the run.
 const AUDIT_BOUND: Duration = Duration::from_secs(5);
 
+/// Slots a node holds keys of out of clients' sight, with their key counts.
+pub type StraySlots = Vec<(u16, u64)>;
+
 /// The slots of each live master of `holders` (nodes that hold keys) in which it holds keys out
 /// of clients' sight, with their key counts.
 pub fn strays(
@@ -25,7 +28,7 @@ pub fn strays(
     holders: &[NodeAddr],
     options: &ConnectOptions,
     deadline: Deadline,
-) -> Result<Vec<(NodeAddr, Vec<(u16, u64)>)>, String> {
+) -> Result<Vec<(NodeAddr, StraySlots)>, String> {
     let owner_migrates_to = |slot: u16, id: &str| {
         layout.nodes.iter().any(|o| {
             o.alive && o.owns(slot) && o.migrating.iter().any(|(s, to)| *s == slot && to == id)
