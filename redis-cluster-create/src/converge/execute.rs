@@ -342,16 +342,27 @@ impl From<CreateError> for Halt {
     }
 }
 
-/// A node's failure while a step runs: passing ones (it died, it timed out) are for a new
-/// plan, which waits for Redis to fail a dead node over; a signal stops the run.
+/// A node's failure while a step runs: passing ones (it died, it timed out, its view of a peer
+/// lags, its master went down, a replica still follows it) are for a new plan, made from what
+/// the nodes say then; a signal stops the run.
 fn halt(node: NodeAddr, failure: Failure) -> Halt {
+    let lagging = matches!(
+        failure.kind(),
+        Some(
+            ErrorKind::UnknownNode
+                | ErrorKind::NotAMaster
+                | ErrorKind::MasterDown
+                | ErrorKind::ForgetsOwnMaster
+                | ErrorKind::ClusterDown
+        )
+    );
     match failure {
         Failure::Interrupted(signal) => Halt::Fail(CreateError::Interrupted {
             signal,
             doing: "converging",
             next: "run the same converge again to finish".to_string(),
         }),
-        f if f.is_transient() => Halt::Replan(format!("{node}: {f}")),
+        f if f.is_transient() || lagging => Halt::Replan(format!("{node}: {f}")),
         f => Halt::Fail(CreateError::ConvergeStep {
             node: node.to_string(),
             message: f.to_string(),
@@ -542,7 +553,7 @@ fn close_slots_stage(world: &World, batch: &[Step]) -> Result<(), Halt> {
                 match reply {
                     Ok(()) => {}
                     Err(e) if matches!(e.kind, ErrorKind::AlreadyOwner { .. }) => {
-                        return Err(Halt::Replan(format!("{source} serves slot {slot} now")))
+                        return Err(Halt::Replan(format!("{source} serves slot {slot} now")));
                     }
                     Err(e) => return Err(halt(source, Failure::Server(e))),
                 }

@@ -183,6 +183,13 @@ pub fn stale(step: &Step, layout: &Layout) -> Option<String> {
                 if is_open(n) {
                     return Err(format!("{node} has open slots"));
                 }
+                let follower = layout
+                    .nodes
+                    .iter()
+                    .find(|r| r.alive && r.master.as_deref() == Some(n.id.as_str()));
+                if let Some(r) = follower {
+                    return Err(format!("{} follows {node}", r.label()));
+                }
             }
             Step::Meet { node } => {
                 live(node).ok_or_else(|| format!("{node} is not answering"))?;
