@@ -563,11 +563,12 @@ impl Engine {
                             self.settings.vhid
                         );
                     }
-                    // An address removal may be among the lost ones: adding is idempotent.
+                    // Address changes may be among the lost ones: adding is idempotent, and
+                    // the subnets are read again.
                     if self.machine.state() == State::Master {
                         self.apply(vec![Action::AddAddresses]);
                     }
-                    self.reread_interface();
+                    self.addresses_changed(self.attached);
                 }
                 NetEvent::Link { name, index, up } => {
                     if let Some(change) = self.links.update(&name, index, Some(up)) {
@@ -579,15 +580,9 @@ impl Engine {
                         self.link_changed(&change, index);
                     }
                 }
-                NetEvent::AddressAdded { index } => {
-                    if index == self.attached {
-                        self.reread_interface();
-                    }
-                }
+                NetEvent::AddressAdded { index } => self.addresses_changed(index),
                 NetEvent::AddressGone { index, addr } => {
-                    if index == self.attached {
-                        self.reread_interface();
-                    }
+                    self.addresses_changed(index);
                     self.address_gone(index, addr);
                 }
             }
@@ -645,7 +640,9 @@ impl Engine {
     /// the address requests must follow.
     fn reattach(&mut self, index: u32) {
         let vhid = self.settings.vhid;
-        self.reread_interface();
+        if let Err(e) = self.reread_interface() {
+            warning!("vhid {vhid}: {}", e);
+        }
         match open_socket(&self.settings, index, self.src) {
             Ok(socket) => self.socket = Some(socket),
             Err(e) => error!("vhid {vhid}: {}", e),
@@ -658,14 +655,20 @@ impl Engine {
     }
 
     /// Reads the CARP interface again (its addresses changed, or it was created again): its
-    /// MAC for the announcements, its subnets for the source check.
-    fn reread_interface(&mut self) {
-        match find_interface(&self.settings.interface) {
-            Ok(interface) => {
-                self.subnets = link_subnets(&interface, &self.settings.vips);
-                self.interface = interface;
-            }
-            Err(e) => warning!("vhid {}: {}", self.settings.vhid, e),
+    /// MAC for the announcements, its subnets for the source check. When it is gone the last
+    /// view is kept.
+    fn reread_interface(&mut self) -> Result<(), Error> {
+        let interface = find_interface(&self.settings.interface)?;
+        self.subnets = link_subnets(&interface, &self.settings.vips);
+        self.interface = interface;
+        Ok(())
+    }
+
+    /// [`Engine::reread_interface`] after an address of the CARP interface changed. Its
+    /// addresses also go when it is deleted, and that its link events report.
+    fn addresses_changed(&mut self, index: u32) {
+        if index == self.attached {
+            let _ = self.reread_interface();
         }
     }
 

@@ -657,8 +657,8 @@ fn carp_socket_on_eth0(ns: &str) -> socket2::Socket {
     socket
 }
 
-/// A raw socket on eth0 of the namespace `ns` that sends whole IPv4 packets (header included),
-/// and the address that sends them to `dst`.
+/// A raw socket on eth0 of the namespace `ns` for sending whole IPv4 packets (header
+/// included), and `dst` as the address to send them to.
 fn packet_socket_on_eth0(ns: &str, dst: Ipv4Addr) -> (socket2::Socket, socket2::SockAddr) {
     let socket = carp_socket_on_eth0(ns);
     socket.set_header_included_v4(true).unwrap();
