@@ -42,7 +42,7 @@ pub struct EngineStatus {
     /// When the current state was entered (RFC 3339, UTC).
     pub since: String,
     /// Advertisements ignored so far, per defect (ttl, checksum, version, hmac, malformed,
-    /// replayed).
+    /// replayed, not_peer, off_link).
     pub bad_adverts: BTreeMap<String, u64>,
     /// Source of the last valid advertisement from another node, if any.
     pub last_peer: Option<String>,

@@ -14,6 +14,7 @@ pub mod machine;
 pub mod output;
 pub mod replay;
 pub mod settings;
+pub mod subnets;
 pub mod wire;
 
 #[cfg(target_os = "linux")]

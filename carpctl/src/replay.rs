@@ -1,30 +1,33 @@
-//! Refusing replayed advertisements. CARP signs a 64-bit counter with every advert, but
-//! FreeBSD and ucarp never check it, so an advert captured on the link and sent again later is
-//! obeyed: it can hold a backup in BACKUP after the master died, or make it take the VIP with
-//! a replayed bow-out.
+//! Refusing replayed advertisements. CARP signs a 64-bit counter with every advert, but not
+//! the IP source, the advbase or the advskew, and FreeBSD and ucarp never check the counter:
+//! an advert captured on the link and sent again later is obeyed, from any source and with
+//! its advbase and advskew edited at will. It can hold a backup in BACKUP after the master
+//! died, unseat a live master, or make a backup take the VIP with a made-up bow-out.
 //!
-//! The rule kept here, per sender: the counters accepted from it form runs (a sender counts up
-//! by one per advert, and FreeBSD and ucarp nodes adopt the counter of the adverts they hear, so
-//! a sender's counters grow while it lives). An advert whose counter falls inside a run already
-//! seen from that sender (a value seen before, or one the sender has moved past) is a replay
-//! and refused. Any other counter is accepted: just after the current run it extends it; far
-//! from every run it is a restarted sender with a fresh random counter and starts a run of its
-//! own. Memory is bounded: a few runs per sender, a few senders, the oldest forgotten first.
+//! The rule kept here, one guard per vhid: the counters the group uses form one sequence.
+//! Every node counts up by one per advert and adopts the counter it hears (FreeBSD and ucarp
+//! always, carpctl when it is higher), so the group's counters grow while its nodes live, and
+//! the engine's own adverts belong to the sequence too. The counters seen are kept as runs. An
+//! advert whose counter lies inside a run (a value used before, or one the group has moved
+//! past) is a replay and refused, whatever source it names and whatever advbase and advskew
+//! it carries: the source is not signed, so telling replays apart by source let a new source
+//! start a run of its own. Any other counter is accepted: just after a run it extends that
+//! run; far from every run it is a node started afresh with a random counter and begins a run
+//! of its own.
 //!
-//! Only adverts whose HMAC verified reach this check, so a forger cannot fill the memory.
+//! Memory is bounded: a few runs, the one extended least recently forgotten first. There is
+//! no per-sender memory for spoofed senders to flush. Only authenticated adverts reach this
+//! check, and a counter outside every run can only come from adverts signed before the engine
+//! started, so a forger can neither pass the check nor fill the memory.
 
-use std::net::IpAddr;
-
-/// Runs remembered per sender: each restart (or far jump) of a sender starts one.
-pub const RUNS_PER_SOURCE: usize = 8;
-/// Senders remembered; the one heard least recently is forgotten first.
-pub const SOURCES: usize = 16;
+/// Runs remembered: each node that starts afresh (or a far jump of the counter) begins one.
+pub const RUNS: usize = 16;
 /// The largest forward step that still extends a run. Steps come from adverts of other nodes
-/// the sender adopted, or lost ones: 2^32 is over a century of adverts at one per second,
+/// a sender adopted, or lost ones: 2^32 is over a century of adverts at one per second,
 /// while a fresh random 64-bit counter lands that close to a run with a chance of 2^-31.
 pub const MAX_STEP: u64 = 1 << 32;
 
-/// Counters `first..=last` accepted from one sender, in order.
+/// Counters `first..=last` the group has used, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Run {
     first: u64,
@@ -35,31 +38,30 @@ impl Run {
     fn contains(self, counter: u64) -> bool {
         (self.first..=self.last).contains(&counter)
     }
-}
 
-#[derive(Debug, Clone)]
-struct Source {
-    addr: IpAddr,
-    /// Oldest first; the last one is the current run.
-    runs: Vec<Run>,
+    /// Whether `counter` continues this run.
+    fn extended_by(self, counter: u64) -> bool {
+        counter > self.last && counter - self.last <= MAX_STEP
+    }
 }
 
 /// What [`ReplayGuard::check`] decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// The counter extends the sender's current run.
+    /// The counter continues a run.
     Accepted,
-    /// A counter far from every run seen from this sender (or the first from it): a
-    /// restarted sender, accepted as a new run.
+    /// A counter far from every run (or the first one): a node started afresh, accepted as
+    /// a new run.
     NewRun,
-    /// Inside a run already seen from this sender: refused.
+    /// Inside a run the group has already used: refused.
     Replayed,
 }
 
-/// The counters accepted so far, per sender. Most recently heard sender last.
+/// The counters a vhid's group has used so far.
 #[derive(Debug, Clone, Default)]
 pub struct ReplayGuard {
-    sources: Vec<Source>,
+    /// Extended least recently first, so the stalest run is the one forgotten.
+    runs: Vec<Run>,
 }
 
 impl ReplayGuard {
@@ -67,141 +69,146 @@ impl ReplayGuard {
         Self::default()
     }
 
-    /// Checks the counter of an authenticated advert from `src` and remembers it if accepted.
-    pub fn check(&mut self, src: IpAddr, counter: u64) -> Verdict {
-        let index = match self.sources.iter().position(|s| s.addr == src) {
-            Some(i) => i,
-            None => {
-                if self.sources.len() == SOURCES {
-                    self.sources.remove(0);
-                }
-                self.sources.push(Source {
-                    addr: src,
-                    runs: Vec::new(),
-                });
-                self.sources.len() - 1
-            }
-        };
-        let source = &mut self.sources[index];
-        if source.runs.iter().any(|r| r.contains(counter)) {
+    /// Checks the counter of an authenticated advert, whoever seems to send it, and
+    /// remembers it if accepted.
+    pub fn check(&mut self, counter: u64) -> Verdict {
+        if self.runs.iter().any(|r| r.contains(counter)) {
             return Verdict::Replayed;
         }
-        let verdict = match source.runs.last_mut() {
-            Some(run) if counter > run.last && counter - run.last <= MAX_STEP => {
+        // Of the runs the counter could continue, the nearest: the others it leaves alone.
+        let continued = self
+            .runs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.extended_by(counter))
+            .max_by_key(|(_, r)| r.last)
+            .map(|(i, _)| i);
+        let (run, verdict) = match continued {
+            Some(i) => {
+                let mut run = self.runs.remove(i);
                 run.last = counter;
-                Verdict::Accepted
+                (run, Verdict::Accepted)
             }
-            _ => {
-                if source.runs.len() == RUNS_PER_SOURCE {
-                    source.runs.remove(0);
+            None => {
+                if self.runs.len() == RUNS {
+                    self.runs.remove(0);
                 }
-                source.runs.push(Run {
+                let run = Run {
                     first: counter,
                     last: counter,
-                });
-                Verdict::NewRun
+                };
+                (run, Verdict::NewRun)
             }
         };
-        // Most recently heard last, so the stalest sender is the one forgotten.
-        let source = self.sources.remove(index);
-        self.sources.push(source);
+        self.runs.push(run);
         verdict
+    }
+
+    /// Remembers the counter of an advert this engine sent: it is the group's as much as a
+    /// peer's, and the engine's own adverts sent back to it in another node's name are
+    /// replays. It never lies inside a run (the engine counts on from the highest counter it
+    /// accepted), so the verdict says nothing.
+    pub fn sent(&mut self, counter: u64) {
+        self.check(counter);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
-
-    const A: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
-    const B: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
 
     #[test]
-    fn a_counting_sender_is_accepted_and_every_earlier_value_refused() {
+    fn a_counting_group_is_accepted_and_every_earlier_value_refused() {
         let mut g = ReplayGuard::new();
-        assert_eq!(g.check(A, 1000), Verdict::NewRun);
+        assert_eq!(g.check(1000), Verdict::NewRun);
         for c in 1001..1010 {
-            assert_eq!(g.check(A, c), Verdict::Accepted, "{c}");
+            assert_eq!(g.check(c), Verdict::Accepted, "{c}");
         }
         for c in [1000, 1005, 1009] {
-            assert_eq!(g.check(A, c), Verdict::Replayed, "seen before: {c}");
+            assert_eq!(g.check(c), Verdict::Replayed, "used before: {c}");
         }
         // Lost adverts leave a gap; the values in it were passed over and are refused too.
-        assert_eq!(g.check(A, 1020), Verdict::Accepted);
-        assert_eq!(g.check(A, 1015), Verdict::Replayed);
+        assert_eq!(g.check(1020), Verdict::Accepted);
+        assert_eq!(g.check(1015), Verdict::Replayed);
     }
 
     #[test]
-    fn a_restarted_sender_with_a_fresh_counter_is_accepted_and_its_old_run_stays_refused() {
+    fn a_node_started_afresh_is_accepted_and_the_old_run_stays_refused() {
         let mut g = ReplayGuard::new();
         for c in 5_000_000..5_000_010 {
-            g.check(A, c);
+            g.check(c);
         }
-        // Restart: a random counter below the old run, then counting from there.
-        assert_eq!(g.check(A, 77), Verdict::NewRun);
-        assert_eq!(g.check(A, 78), Verdict::Accepted);
+        // A restart: a random counter below the old run, then counting from there.
+        assert_eq!(g.check(77), Verdict::NewRun);
+        assert_eq!(g.check(78), Verdict::Accepted);
         // A replay of the old run, above the current counter, is still refused.
-        assert_eq!(g.check(A, 5_000_003), Verdict::Replayed);
-        assert_eq!(g.check(A, 77), Verdict::Replayed);
-        // A restart to a counter far above the old run starts a run of its own.
-        assert_eq!(g.check(A, u64::MAX - 5), Verdict::NewRun);
-        assert_eq!(g.check(A, u64::MAX - 4), Verdict::Accepted);
-        assert_eq!(g.check(A, 78), Verdict::Replayed);
+        assert_eq!(g.check(5_000_003), Verdict::Replayed);
+        assert_eq!(g.check(77), Verdict::Replayed);
+        // A restart to a counter far above the old run begins a run of its own.
+        assert_eq!(g.check(u64::MAX - 5), Verdict::NewRun);
+        assert_eq!(g.check(u64::MAX - 4), Verdict::Accepted);
+        assert_eq!(g.check(78), Verdict::Replayed);
     }
 
     #[test]
     fn a_far_jump_forward_does_not_swallow_the_counter_space() {
-        // Adopting the counter of a restarted third node moves a sender far ahead; the span
+        // Adopting the counter of a node started afresh moves the group far ahead; the span
         // jumped over must stay open for a later restart that lands in it.
         let mut g = ReplayGuard::new();
-        g.check(A, 10);
-        assert_eq!(g.check(A, 10 + MAX_STEP + 1), Verdict::NewRun);
-        assert_eq!(g.check(A, 1 << 40), Verdict::NewRun);
-        assert_eq!(g.check(A, 11), Verdict::NewRun, "never seen from A");
+        g.check(10);
+        assert_eq!(g.check(10 + MAX_STEP + 1), Verdict::NewRun);
+        assert_eq!(g.check(1 << 40), Verdict::NewRun);
+        assert_eq!(g.check(11), Verdict::Accepted, "continues the first run");
     }
 
     #[test]
-    fn senders_are_kept_apart() {
+    fn a_counter_continues_the_nearest_run_below_it_and_leaves_the_others_open() {
+        // Two masters at once (a healed partition) count in runs of their own, far apart,
+        // until one adopts the other's counter; each advert extends its own run.
+        let (a, b) = (1000, 1000 + 4 * MAX_STEP);
         let mut g = ReplayGuard::new();
-        g.check(A, 50);
-        assert_eq!(g.check(B, 50), Verdict::NewRun, "B's 50 is not A's");
-        assert_eq!(g.check(A, 50), Verdict::Replayed);
+        g.check(a);
+        g.check(b);
+        assert_eq!(g.check(b + 1), Verdict::Accepted);
+        assert_eq!(g.check(a + 1), Verdict::Accepted, "the lower run is open");
+        assert_eq!(g.runs.len(), 2);
+        for used in [a, a + 1, b, b + 1] {
+            assert_eq!(g.check(used), Verdict::Replayed, "{used}");
+        }
     }
 
     #[test]
-    fn memory_is_bounded_and_forgets_the_oldest_first() {
+    fn the_engines_own_counters_are_part_of_the_sequence() {
+        // Its own adverts sent back to a master in another node's name would make it yield
+        // on a tie: they are replays.
         let mut g = ReplayGuard::new();
-        for run in 0..RUNS_PER_SOURCE as u64 + 1 {
-            assert_eq!(g.check(A, run << 40), Verdict::NewRun);
+        g.check(40);
+        for c in 41..45 {
+            g.sent(c);
         }
-        assert_eq!(g.sources[0].runs.len(), RUNS_PER_SOURCE);
-        assert_eq!(
-            g.check(A, 0),
-            Verdict::NewRun,
-            "the oldest run was forgotten"
-        );
-        assert_eq!(
-            g.check(A, 2 << 40),
-            Verdict::Replayed,
-            "the others are kept"
-        );
+        for c in 40..45 {
+            assert_eq!(g.check(c), Verdict::Replayed, "{c}");
+        }
+        // A peer that adopted the last of them counts on.
+        assert_eq!(g.check(45), Verdict::Accepted);
+    }
 
+    #[test]
+    fn memory_is_bounded_and_the_live_run_is_never_the_one_forgotten() {
         let mut g = ReplayGuard::new();
-        g.check(A, 7);
-        for i in 0..SOURCES as u8 {
-            g.check(IpAddr::V4(Ipv4Addr::new(10, 1, 0, i)), 7);
-            if i == 0 {
-                // A is heard again: it is no longer the stalest.
-                assert_eq!(g.check(A, 8), Verdict::Accepted);
-            }
+        g.check(7);
+        // Runs begun by restarts (each far from the others), the live one extended between.
+        for run in 1..=RUNS as u64 {
+            assert_eq!(g.check(run << 40), Verdict::NewRun);
+            assert_eq!(g.check(7 + run), Verdict::Accepted, "the live run goes on");
         }
-        assert_eq!(g.sources.len(), SOURCES);
-        assert_eq!(g.check(A, 8), Verdict::Replayed, "A was kept");
+        assert_eq!(g.runs.len(), RUNS);
+        assert_eq!(g.check(10), Verdict::Replayed, "the live run is kept");
+        assert_eq!(g.check(3 << 40), Verdict::Replayed, "so are the later ones");
         assert_eq!(
-            g.check(IpAddr::V4(Ipv4Addr::new(10, 1, 0, 0)), 7),
+            g.check(1 << 40),
             Verdict::NewRun,
-            "the stalest sender was forgotten"
+            "the stalest run was forgotten"
         );
     }
 }

@@ -206,16 +206,20 @@ pub enum Defect {
     Hmac,
     /// With `--peer`, a sender that is not one of the peers.
     NotPeer,
+    /// Over multicast, a source outside the subnets of the CARP interface: no peer on the
+    /// link sends from there, so it was forged.
+    OffLink,
 }
 
 impl Defect {
-    pub const ALL: [Defect; 6] = [
+    pub const ALL: [Defect; 7] = [
         Defect::Malformed,
         Defect::Ttl,
         Defect::Checksum,
         Defect::Version,
         Defect::Hmac,
         Defect::NotPeer,
+        Defect::OffLink,
     ];
 
     /// Short name used as a counter key.
@@ -227,6 +231,7 @@ impl Defect {
             Defect::Version => "version",
             Defect::Hmac => "hmac",
             Defect::NotPeer => "not_peer",
+            Defect::OffLink => "off_link",
         }
     }
 
@@ -244,6 +249,10 @@ impl Defect {
                  and that both sides list the same virtual addresses for this vhid)"
             }
             Defect::NotPeer => "a source that is not one of the --peer addresses",
+            Defect::OffLink => {
+                "a source outside the subnets of the CARP interface (forged, or a peer \
+                 sending from an address this interface has no subnet for)"
+            }
         }
     }
 }

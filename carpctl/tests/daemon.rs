@@ -6,9 +6,11 @@
 mod lab;
 
 use std::io::Write;
+use std::net::Ipv4Addr;
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::time::{Duration, Instant};
 
+use carpctl::wire::{self, Advert};
 use lab::{adverts_from, holds_for, longest_gap, require_lab, wait_until, Lab};
 use nix::sys::signal::Signal;
 
@@ -254,52 +256,49 @@ fn slow_and_silent_control_clients_do_not_stall_adverts() {
     assert_eq!(lab.state(2).as_deref(), Some("BACKUP"));
 }
 
-/// Regression (replay): adverts captured from the master and replayed after it died kept the
-/// backup in BACKUP. They are refused (counted, logged), the backup takes over after the
-/// master-down interval, and the replay going on does not take the VIP back.
+/// An address on the lab's link that no host has: the attacker's spoofed source.
+const SPOOFED: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 9);
+
+/// The adverts host 3 captures from host 1 (the master) in `during`, decoded.
+fn capture_master_adverts(lab: &Lab, during: Duration) -> Vec<Advert> {
+    let captured = lab.capture(3, during).join().unwrap();
+    adverts_from(&captured, Lab::addr(1))
+        .into_iter()
+        .map(|(_, advert, _)| advert)
+        .collect()
+}
+
+/// Five adverts of the master captured at host 3, then the master killed (no bow-out).
+fn five_adverts_of_a_killed_master(lab: &mut Lab, master: usize) -> Vec<Advert> {
+    let adverts = capture_master_adverts(lab, Duration::from_millis(5200));
+    assert!(adverts.len() >= 5, "captured {}", adverts.len());
+    lab.procs[master].signal(Signal::SIGKILL);
+    lab.procs[master].wait_exit(Duration::from_secs(5));
+    adverts[..5].to_vec()
+}
+
+/// Regression (issue 21, attack a): five adverts captured from the master and sent again
+/// after it died, one a second as it sent them, from an address no node has, held the backup
+/// in BACKUP: replays were told apart per source, and a new source started a run of its own.
+/// The group's counters are one sequence now, whatever the source: the replay is refused
+/// (counted, logged), the backup takes over after its master-down interval, and the replay
+/// going on does not take the VIP back.
 #[test]
 #[ignore = "needs root: run with --include-ignored as root"]
-fn replayed_adverts_do_not_hold_the_backup_nor_take_the_vip_back() {
+fn adverts_replayed_from_a_new_source_do_not_hold_the_backup_nor_take_the_vip_back() {
     require_lab();
     let mut lab = Lab::new(3);
     let (a, b) = master_and_backup(&mut lab, &["--advskew", "0"], &["--advskew", "100"]);
-    let captured = lab.capture(3, Duration::from_secs(3)).join().unwrap();
-    let packets: Vec<[u8; 56]> = adverts_from(&captured, Lab::addr(1))
-        .into_iter()
-        .map(|(_, _, p)| p)
-        .collect();
-    assert!(packets.len() >= 2, "captured {}", packets.len());
-    lab.procs[a].signal(Signal::SIGKILL);
-    lab.procs[a].wait_exit(Duration::from_secs(5));
+    let adverts = five_adverts_of_a_killed_master(&mut lab, a);
     let killed = Instant::now();
-    // The captured adverts again, one every 0.3 s, from host 3 in host 1's name.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let replay = {
-        let (stop, ns) = (stop.clone(), lab.ns(3));
-        std::thread::spawn(move || {
-            let file = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
-            nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-            let socket = socket2::Socket::new(
-                socket2::Domain::IPV4,
-                socket2::Type::RAW,
-                Some(socket2::Protocol::from(112)),
-            )
-            .unwrap();
-            socket.set_header_included_v4(true).unwrap();
-            socket.bind_device(Some(b"eth0")).unwrap();
-            let to = socket2::SockAddr::from(std::net::SocketAddrV4::new(carpctl::wire::GROUP, 0));
-            let mut sent = 0u64;
-            for p in packets.iter().cycle() {
-                if stop.load(std::sync::atomic::Ordering::SeqCst) {
-                    return sent;
-                }
-                socket.send_to(p, &to).unwrap();
-                sent += 1;
-                std::thread::sleep(Duration::from_millis(300));
-            }
-            sent
-        })
-    };
+    let replay = lab.send_every(
+        3,
+        adverts
+            .iter()
+            .map(|a| wire::encode_ipv4(SPOOFED, a))
+            .collect(),
+        Duration::from_secs(1),
+    );
     wait_until(SETTLE, "host 2 takes over despite the replay", || {
         lab.state(2).as_deref() == Some("MASTER")
     });
@@ -313,15 +312,87 @@ fn replayed_adverts_do_not_hold_the_backup_nor_take_the_vip_back() {
         "the replay does not take the VIP back",
         || lab.state(2).as_deref() == Some("MASTER") && lab.has_vip(2),
     );
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    let sent = replay.join().unwrap();
+    let sent = replay.stop();
     wait_until(SETTLE, "every replayed advert is counted", || {
         lab.status(2)
             .is_some_and(|s| s["bad_adverts"]["replayed"].as_u64() == Some(sent))
     });
+    assert!(lab.procs[b].stderr_text().contains(
+        "ignoring an advertisement from 10.77.0.9 with a counter this group has already used"
+    ));
+}
+
+/// Regression (issue 21, attack b): after the backup took over, the dead master's captured
+/// adverts sent in turn from addresses outside the link's subnet (10.98.1.1–5, each one new)
+/// made the only live node step down on the first (MASTER -> BACKUP, better_master), leaving
+/// the VIP on no host. Over multicast a peer shares the link, so a source outside the
+/// interface's subnets is never believed; the node stays MASTER.
+#[test]
+#[ignore = "needs root: run with --include-ignored as root"]
+fn adverts_replayed_from_outside_the_subnet_do_not_unseat_the_survivor() {
+    require_lab();
+    let mut lab = Lab::new(3);
+    let (a, b) = master_and_backup(&mut lab, &["--advskew", "0"], &["--advskew", "100"]);
+    let adverts = five_adverts_of_a_killed_master(&mut lab, a);
+    wait_until(SETTLE, "host 2 takes over", || {
+        lab.state(2).as_deref() == Some("MASTER")
+    });
+    let off_link = adverts
+        .iter()
+        .zip(1..)
+        .map(|(advert, i)| wire::encode_ipv4(Ipv4Addr::new(10, 98, 1, i), advert))
+        .collect();
+    let replay = lab.send_every(3, off_link, Duration::from_secs(1));
+    holds_for(
+        Duration::from_secs(6),
+        "the survivor stays MASTER with the VIP",
+        || lab.state(2).as_deref() == Some("MASTER") && lab.has_vip(2),
+    );
+    let sent = replay.stop();
+    wait_until(SETTLE, "every off-link advert is counted", || {
+        lab.status(2)
+            .is_some_and(|s| s["bad_adverts"]["off_link"].as_u64() == Some(sent))
+    });
     assert!(lab.procs[b]
         .stderr_text()
-        .contains("ignoring an advertisement from 10.77.0.1 with a counter already seen from it (a replayed advertisement)"));
+        .contains("ignoring an advertisement from 10.98.1.1 with a source outside the subnets"));
+}
+
+/// Regression (issue 21, attack c): an advert captured from the live master, edited into a
+/// bow-out (advbase and advskew 255, which the HMAC does not cover; checksum redone) and sent
+/// every second from a spoofed source, made the backup MASTER at once, again and again: the
+/// VIP flapped for as long as the attacker liked. Its counter was accepted before (with other
+/// values): refused, and the backup stays BACKUP.
+#[test]
+#[ignore = "needs root: run with --include-ignored as root"]
+fn an_edited_bow_out_from_a_spoofed_source_is_refused() {
+    require_lab();
+    let mut lab = Lab::new(3);
+    master_and_backup(&mut lab, &["--advskew", "0"], &["--advskew", "100"]);
+    let captured = capture_master_adverts(&lab, Duration::from_millis(2200));
+    let last = captured
+        .last()
+        .expect("an advert of the master was captured");
+    let bow_out = Advert {
+        advbase: wire::BOW_OUT,
+        advskew: wire::BOW_OUT,
+        ..*last
+    };
+    let replay = lab.send_every(
+        3,
+        vec![wire::encode_ipv4(SPOOFED, &bow_out)],
+        Duration::from_secs(1),
+    );
+    holds_for(
+        Duration::from_secs(5),
+        "the edited bow-out is refused",
+        || lab.state(2).as_deref() == Some("BACKUP") && lab.vip_holders() == vec![1],
+    );
+    let sent = replay.stop();
+    wait_until(SETTLE, "every edited advert is counted", || {
+        lab.status(2)
+            .is_some_and(|s| s["bad_adverts"]["replayed"].as_u64() == Some(sent))
+    });
 }
 
 /// A replayed bow-out no longer makes the VIP flap: the master's bow-out is captured, the

@@ -518,7 +518,8 @@ fn ucarp_with_another_password_is_named() {
 /// Two masters with equal skews after a partition (carriers up, CARP dropped on the bridge)
 /// heal to one: carpctl breaks the tie in ucarp's order, so the two never both keep the VIP.
 /// The addresses are chosen so that byte orders disagree: 10.77.1.1 (ucarp) against
-/// 10.77.0.2 (carpctl).
+/// 10.77.0.2 (carpctl); the link carries both subnets, since carpctl believes adverts only
+/// from the subnets of its interface.
 #[cfg(target_endian = "little")]
 #[test]
 #[ignore = "needs root: run with --include-ignored as root"]
@@ -528,9 +529,10 @@ fn equal_masters_after_a_partition_agree_with_ucarp_on_the_tie() {
     testkit::assert_tool("nft", "nftables");
     let mut lab = Lab::new(3);
     lab.add_addr(1, "10.77.1.1/24");
+    lab.add_addr(2, "10.77.1.2/24");
     lab.partition(true);
     lab.ucarp_from(1, "10.77.1.1", 0, false, PASSWORD);
-    let b = lab.carpctl(2, &["--advskew", "0"]);
+    let b = lab.carpctl(2, &["--advskew", "0", "--src", "10.77.0.2"]);
     wait_until(SETTLE, "two masters", || lab.vip_holders() == vec![1, 2]);
     lab.partition(false);
     wait_until(SETTLE, "one master", || lab.vip_holders() == vec![1]);

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
+use ipnet::IpNet;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use pnet_datalink::NetworkInterface;
 use sd_notify::NotifyState;
@@ -35,6 +36,7 @@ use crate::machine::{Action, Config, Machine, Offer, Reason, State, MAX_SKEW};
 use crate::output;
 use crate::replay::{ReplayGuard, Verdict};
 use crate::settings::{self, RunSettings};
+use crate::subnets::LinkSubnets;
 use crate::wire::vrrp::VrrpAdvert;
 use crate::wire::{self, Advert, Datagram, Defect};
 
@@ -96,6 +98,8 @@ impl Signals {
 struct Engine {
     settings: RunSettings,
     interface: NetworkInterface,
+    /// Over multicast, adverts are believed only from these.
+    subnets: LinkSubnets,
     src: IpAddr,
     hashed: Vec<IpAddr>,
     /// Where the adverts go: the peers or the group.
@@ -192,6 +196,7 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
         destinations: settings.destinations(),
         links: Links::new(&settings.interface, interface.index, &settings.track),
         attached: interface.index,
+        subnets: link_subnets(&interface, &settings.vips),
         settings,
         interface,
         src,
@@ -271,6 +276,15 @@ fn notify(state: &[NotifyState]) {
     if let Err(e) = sd_notify::notify(false, state) {
         warning!("cannot notify systemd: {e}");
     }
+}
+
+/// The subnets of `interface`'s own addresses.
+fn link_subnets(interface: &NetworkInterface, vips: &[IpNet]) -> LinkSubnets {
+    let addrs = interface
+        .ips
+        .iter()
+        .filter_map(|net| IpNet::new(net.ip(), net.prefix()).ok());
+    LinkSubnets::new(addrs, vips)
 }
 
 fn find_interface(name: &str) -> Result<NetworkInterface, Error> {
@@ -471,11 +485,13 @@ impl Engine {
             };
             if let Some(counter) = offer.1 {
                 // Only authenticated adverts reach the replay check, so a forger can
-                // neither pass it nor fill its memory.
-                if self.replay.check(datagram.src, counter) == Verdict::Replayed {
+                // neither pass it nor fill its memory. The source is not signed: the
+                // check looks at the counter alone.
+                if self.replay.check(counter) == Verdict::Replayed {
                     self.count_bad(
                         REPLAYED,
-                        "a counter already seen from it (a replayed advertisement)",
+                        "a counter this group has already used (a replayed advertisement, \
+                         perhaps with its advbase and advskew edited: CARP does not sign them)",
                         Some(datagram.src),
                     );
                     continue;
@@ -496,11 +512,15 @@ impl Engine {
 
     /// The checks of an advert for our vhid, in FreeBSD's order: TTL (relaxed for unicast
     /// peers, as carp(4) does, but then only the peers are heard), then the protocol's own.
+    /// Over multicast the source must lie on our link as well (FreeBSD does not check it).
     /// Returns what it offers and, for CARP, its authenticated counter.
     fn check(&self, d: &Datagram) -> Result<(Offer, Option<u64>), Defect> {
         if self.settings.peers.is_empty() {
             if d.hop_limit != wire::TTL {
                 return Err(Defect::Ttl);
+            }
+            if !self.subnets.contains(d.src) {
+                return Err(Defect::OffLink);
             }
         } else if !self.settings.peers.contains(&d.src) {
             return Err(Defect::NotPeer);
@@ -543,10 +563,12 @@ impl Engine {
                             self.settings.vhid
                         );
                     }
-                    // An address removal may be among the lost ones: adding is idempotent.
+                    // Address changes may be among the lost ones: adding is idempotent, and
+                    // the subnets are read again.
                     if self.machine.state() == State::Master {
                         self.apply(vec![Action::AddAddresses]);
                     }
+                    self.addresses_changed(self.attached);
                 }
                 NetEvent::Link { name, index, up } => {
                     if let Some(change) = self.links.update(&name, index, Some(up)) {
@@ -558,7 +580,11 @@ impl Engine {
                         self.link_changed(&change, index);
                     }
                 }
-                NetEvent::AddressGone { index, addr } => self.address_gone(index, addr),
+                NetEvent::AddressAdded { index } => self.addresses_changed(index),
+                NetEvent::AddressGone { index, addr } => {
+                    self.addresses_changed(index);
+                    self.address_gone(index, addr);
+                }
             }
         }
         self.sync_demotion();
@@ -614,9 +640,8 @@ impl Engine {
     /// the address requests must follow.
     fn reattach(&mut self, index: u32) {
         let vhid = self.settings.vhid;
-        match find_interface(&self.settings.interface) {
-            Ok(interface) => self.interface = interface,
-            Err(e) => warning!("vhid {vhid}: {}", e),
+        if let Err(e) = self.reread_interface() {
+            warning!("vhid {vhid}: {}", e);
         }
         match open_socket(&self.settings, index, self.src) {
             Ok(socket) => self.socket = Some(socket),
@@ -627,6 +652,24 @@ impl Engine {
             Err(e) => error!("vhid {vhid}: cannot open the rtnetlink socket: {e}"),
         }
         self.attached = index;
+    }
+
+    /// Reads the CARP interface again (its addresses changed, or it was created again): its
+    /// MAC for the announcements, its subnets for the source check. When it is gone the last
+    /// view is kept.
+    fn reread_interface(&mut self) -> Result<(), Error> {
+        let interface = find_interface(&self.settings.interface)?;
+        self.subnets = link_subnets(&interface, &self.settings.vips);
+        self.interface = interface;
+        Ok(())
+    }
+
+    /// [`Engine::reread_interface`] after an address of the CARP interface changed. Its
+    /// addresses also go when it is deleted, and that its link events report.
+    fn addresses_changed(&mut self, index: u32) {
+        if index == self.attached {
+            let _ = self.reread_interface();
+        }
     }
 
     /// An address left our interface. A VIP removed by hand while this node is MASTER
@@ -855,6 +898,7 @@ impl Engine {
     fn advertise(&mut self, offer: Offer) {
         if let Offer::Carp { .. } = offer {
             self.counter = self.counter.wrapping_add(1);
+            self.replay.sent(self.counter);
         }
         let mut sent = Ok(());
         for &dst in &self.destinations {

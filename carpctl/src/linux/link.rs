@@ -1,7 +1,7 @@
 //! Watches interfaces and addresses through rtnetlink notifications: the carrier and admin
 //! state of the CARP interface and of the tracked ones (by name, so an interface deleted and
-//! created again is followed), and addresses removed behind the engine's back (an operator's
-//! `ip addr del` of the VIP). A full link dump at start and after a lost notification (the
+//! created again is followed), addresses removed behind the engine's back (an operator's
+//! `ip addr del` of the VIP), and addresses added (the subnets peers are believed from). A full link dump at start and after a lost notification (the
 //! kernel says ENOBUFS when our queue overflowed) keeps the picture complete.
 
 use std::io;
@@ -26,6 +26,8 @@ pub enum NetEvent {
     Link { name: String, index: u32, up: bool },
     /// Interface `index` named `name` was deleted.
     LinkGone { name: String, index: u32 },
+    /// An address was added to interface `index`.
+    AddressAdded { index: u32 },
     /// `addr` was removed from interface `index`.
     AddressGone { index: u32, addr: IpAddr },
     /// Notifications were lost: the caller should ask for a dump.
@@ -115,6 +117,9 @@ fn event_of(message: RouteNetlinkMessage) -> Vec<NetEvent> {
             })
             .into_iter()
             .collect(),
+        RouteNetlinkMessage::NewAddress(address) => vec![NetEvent::AddressAdded {
+            index: address.header.index,
+        }],
         RouteNetlinkMessage::DelAddress(address) => {
             let index = address.header.index;
             let mut addrs: Vec<IpAddr> = address
@@ -175,6 +180,8 @@ mod tests {
 
     #[test]
     fn link_and_address_notifications_become_events() {
+        let mut added = AddressMessage::default();
+        added.header.index = 4;
         let mut gone = AddressMessage::default();
         gone.header.index = 4;
         gone.attributes
@@ -187,6 +194,7 @@ mod tests {
             RouteNetlinkMessage::NewLink(link(4, "eth1", LinkFlags::Up)),
             RouteNetlinkMessage::NewLink(link(5, "eth2", LinkFlags::LowerUp)),
             RouteNetlinkMessage::DelLink(link(4, "eth1", LinkFlags::empty())),
+            RouteNetlinkMessage::NewAddress(added),
             RouteNetlinkMessage::DelAddress(gone),
         ]);
         let mut events = Vec::new();
@@ -206,6 +214,7 @@ mod tests {
                     name: "eth1".into(),
                     index: 4
                 },
+                NetEvent::AddressAdded { index: 4 },
                 NetEvent::AddressGone {
                     index: 4,
                     addr: "10.0.0.100".parse().unwrap()

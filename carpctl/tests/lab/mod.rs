@@ -10,6 +10,7 @@ use std::net::Ipv4Addr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -550,15 +551,50 @@ impl Lab {
     fn send_packets_to(&self, host: usize, dst: Ipv4Addr, packets: Vec<Vec<u8>>) {
         let ns = self.ns(host);
         std::thread::spawn(move || {
-            let socket = carp_socket_on_eth0(&ns);
-            socket.set_header_included_v4(true).unwrap();
-            let to = socket2::SockAddr::from(std::net::SocketAddrV4::new(dst, 0));
+            let (socket, to) = packet_socket_on_eth0(&ns, dst);
             for p in packets {
                 socket.send_to(&p, &to).unwrap();
             }
         })
         .join()
         .unwrap();
+    }
+
+    /// Sends `packets` (whole IPv4 packets, so with whatever source address they name) to the
+    /// CARP group from inside `host` in the background, in turn and over again, one every
+    /// `every`, until [`Sender::stop`]: an attacker replaying what it captured.
+    pub fn send_every(&self, host: usize, packets: Vec<Vec<u8>>, every: Duration) -> Sender {
+        let ns = self.ns(host);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let (socket, to) = packet_socket_on_eth0(&ns, wire::GROUP);
+            let mut sent = 0;
+            for p in packets.iter().cycle() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                socket.send_to(p, &to).unwrap();
+                sent += 1;
+                std::thread::sleep(every);
+            }
+            sent
+        });
+        Sender { stop, thread }
+    }
+}
+
+/// Packets being sent by [`Lab::send_every`].
+pub struct Sender {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl Sender {
+    /// Stops sending; returns how many packets went out.
+    pub fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap()
     }
 }
 
@@ -619,6 +655,17 @@ fn carp_socket_on_eth0(ns: &str) -> socket2::Socket {
     .unwrap();
     socket.bind_device(Some(b"eth0")).unwrap();
     socket
+}
+
+/// A raw socket on eth0 of the namespace `ns` for sending whole IPv4 packets (header
+/// included), and `dst` as the address to send them to.
+fn packet_socket_on_eth0(ns: &str, dst: Ipv4Addr) -> (socket2::Socket, socket2::SockAddr) {
+    let socket = carp_socket_on_eth0(ns);
+    socket.set_header_included_v4(true).unwrap();
+    (
+        socket,
+        socket2::SockAddr::from(std::net::SocketAddrV4::new(dst, 0)),
+    )
 }
 
 /// The captured packets sent from `src`, decoded.
