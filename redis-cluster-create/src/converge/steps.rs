@@ -270,6 +270,7 @@ pub fn plan(
         });
         forget(&mut work, &dead.id);
     }
+    adopt_held_slots(&mut work, &mut steps);
     close_open_slots(&mut work, &mut steps)?;
 
     let shards = shards(&work, &listed_addrs);
@@ -540,6 +541,13 @@ fn lost_slots(layout: &Layout) -> Result<Vec<LostSlots>, ConvergeError> {
     if !awaiting.is_empty() {
         return Err(ConvergeError::AwaitingFailover(awaiting));
     }
+    // A slot no node serves but whose keys a live master holds is served by that master
+    // again (`adopt_held_slots`): nothing is lost.
+    for n in layout.nodes.iter().filter(|n| n.alive) {
+        for (slot, _) in &n.stray {
+            claimed[usize::from(*slot)] = true;
+        }
+    }
     let unserved = ranges_of((0..SLOT_COUNT).filter(|&s| !claimed[usize::from(s)]));
     if !unserved.is_empty() {
         lost.push(LostSlots {
@@ -548,6 +556,53 @@ fn lost_slots(layout: &Layout) -> Result<Vec<LostSlots>, ConvergeError> {
         });
     }
     Ok(lost)
+}
+
+/// Slots no live master serves whose keys a live master holds (a promoted replica that never
+/// learned one slot of its old master's, seen after a restart): served again by the master that
+/// holds the most of their keys, so the keys are in clients' sight again; other holders' keys go
+/// back to it as for any stray key (`close_open_slots`).
+fn adopt_held_slots(work: &mut Layout, steps: &mut Vec<Step>) {
+    let served: BTreeSet<u16> = work
+        .nodes
+        .iter()
+        .filter(|n| n.alive && n.is_master())
+        .flat_map(LayoutNode::slot_list)
+        .collect();
+    let mut adopted: BTreeMap<NodeAddr, Vec<u16>> = BTreeMap::new();
+    let held: BTreeSet<u16> = work
+        .nodes
+        .iter()
+        .filter(|n| n.alive)
+        .flat_map(|n| n.stray.iter().map(|(s, _)| *s))
+        .filter(|s| !served.contains(s))
+        .collect();
+    for slot in held {
+        let holder = work
+            .nodes
+            .iter()
+            .filter(|n| n.alive && n.is_master() && n.addr.is_some())
+            .filter_map(|n| {
+                let keys = n.stray.iter().find(|(s, _)| *s == slot)?.1;
+                Some((keys, n.addr?))
+            })
+            .max_by_key(|&(keys, addr)| (keys, std::cmp::Reverse(addr)))
+            .map(|(_, addr)| addr);
+        let Some(holder) = holder else { continue };
+        adopted.entry(holder).or_default().push(slot);
+        for n in work.nodes.iter_mut().filter(|n| n.addr == Some(holder)) {
+            n.stray.retain(|(s, _)| *s != slot);
+            let mut slots = n.slot_list();
+            slots.push(slot);
+            n.set_slots(slots);
+        }
+    }
+    for (node, slots) in adopted {
+        steps.push(Step::Adopt {
+            node,
+            slots: ranges_of(slots),
+        });
+    }
 }
 
 /// What forgetting a node does on every node: it is gone, its slots are unassigned and slots

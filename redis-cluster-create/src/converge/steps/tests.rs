@@ -668,3 +668,31 @@ proptest! {
         prop_assert_eq!(again.steps, vec![]);
     }
 }
+
+// Seen in a fault history: a replica promoted after its master's restart never learned one
+// slot of its master's; no node served it, while the promoted node held its keys. It serves the
+// slot again, without --force, and nothing is reported lost.
+#[test]
+fn an_unserved_slot_whose_keys_a_master_holds_is_served_by_it_again() {
+    let mut l = layout(&six());
+    let holder = l
+        .nodes
+        .iter()
+        .position(|n| n.owns(10922) && n.is_master())
+        .unwrap();
+    let slots: Vec<u16> = l.nodes[holder]
+        .slot_list()
+        .into_iter()
+        .filter(|&s| s != 10922)
+        .collect();
+    l.nodes[holder].set_slots(slots);
+    assert!(l.nodes.iter().all(|n| !n.owns(10922)));
+    l.nodes[holder].stray = vec![(10922, 3)];
+    let listed = listed(&l, &[]);
+    let result = plan(&l, &listed, 1, false).unwrap();
+    assert!(result.lost.is_empty());
+    assert!(result.steps.contains(&Step::Adopt {
+        node: l.nodes[holder].addr.unwrap(),
+        slots: vec![SlotRange::new(10922, 10922)],
+    }));
+}
