@@ -1364,8 +1364,21 @@ fn run_event(world: &mut World, number: usize, event: &Event) -> (EventRecord, V
     };
     for planned in prepared.runs {
         let run = world.converge(&planned.nodes, planned.interrupt);
-        if planned.interrupt.is_none() && run.code != Some(0) {
-            problems.push(format!("converge exited {:?}", run.code));
+        match planned.interrupt {
+            None if run.code != Some(0) => {
+                problems.push(format!("converge exited {:?}", run.code));
+            }
+            // The exit-code table: SIGINT and SIGTERM stop a run at a safe point, 130 and 143.
+            Some((signal, _))
+                if signal != Interrupt::Kill && run.signalled.is_some() && run.code.is_none() =>
+            {
+                problems.push(format!(
+                    "converge died of {} instead of stopping at a safe point (exit {})",
+                    signal.name(),
+                    if signal == Interrupt::Int { 130 } else { 143 }
+                ));
+            }
+            _ => {}
         }
         record.converges.push(run);
     }
