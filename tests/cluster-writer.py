@@ -121,10 +121,12 @@ def save(path, acked):
 
 
 def check(rc, acked):
-    """Reads every acknowledged key back: (lost, a few lost keys, reads that kept failing).
+    """Reads every acknowledged key back: (lost, a few lost keys, keys that could not be read).
 
     Keys are read in batches (one pipeline per node); a batch that fails, as while the cluster
-    settles, is read again key by key, each retried for up to 30 s in all."""
+    settles, is read again key by key, each retried until 30 s have passed in all. After that a
+    failing batch is not read key by key: a broken cluster fails each read slowly, and its
+    keys are counted as unreadable (not as lost) at once."""
     lost = 0
     lost_keys = []
     read_errors = 0
@@ -135,12 +137,17 @@ def check(rc, acked):
         try:
             values = rc.mget_nonatomic(batch)
         except Exception:  # pylint: disable=broad-except
+            if time.time() > deadline:
+                read_errors += len(batch)
+                continue
             values = []
             for key in batch:
                 got, failed = read(rc, key, deadline)
                 read_errors += failed
-                values.append(got)
+                values.append(False if failed else got)
         for key, got in zip(batch, values):
+            if got is False:
+                continue
             if got is None or int(got) < acked[key]:
                 lost += 1
                 if len(lost_keys) < 10:

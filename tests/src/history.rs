@@ -72,6 +72,9 @@ pub struct HistoryOutcome {
     pub failure: Option<String>,
     /// Acknowledged keys that did not read back with their last value, at the failing check.
     pub keys_lost: u64,
+    /// The cluster as the live nodes saw it after a failure: each distinct view with the
+    /// nodes that hold it.
+    pub cluster_at_failure: String,
     pub elapsed: Duration,
 }
 
@@ -168,6 +171,7 @@ impl fmt::Display for HistoryOutcome {
                     writeln!(f, "{}", run.stderr.trim_end())?;
                 }
             }
+            write!(f, "{}", self.cluster_at_failure)?;
             writeln!(f, "replay: {}", self.replay_command())?;
         }
         Ok(())
@@ -255,7 +259,7 @@ enum Event {
         after: Duration,
     },
     /// The instance at this position of the sorted nodes is killed and started again from
-    /// its nodes.conf; a replica after `pause`, a master once it has been failed over.
+    /// its nodes.conf `pause` after the kill; a master `pause` after it has been failed over.
     RestartNode { node: usize, pause: Duration },
     /// The replica at this position is made a replica of another master (by position among
     /// the others), leaving its own master without one; Redis's replica migration may then
@@ -302,7 +306,7 @@ impl fmt::Display for Event {
             }
             Event::RestartNode { node, pause } => write!(
                 f,
-                "restart node #{node} from its nodes.conf (replica after {}ms)",
+                "restart node #{node} from its nodes.conf {}ms after its kill (a master: after its failover)",
                 pause.as_millis()
             ),
             Event::MoveReplica {
@@ -806,7 +810,8 @@ fn draw_event(rng: &mut SplitMix, world: &World) -> Event {
         }
         "restart" => Event::RestartNode {
             node: rng.below(nodes),
-            pause: rng.millis(0, 2500),
+            // Up to four node timeouts: back before anyone noticed, or long after its failover.
+            pause: rng.millis(0, 4 * NODE_TIMEOUT_MS),
         },
         _ => Event::MoveReplica {
             replica: rng.below(replicas),
@@ -888,6 +893,7 @@ fn prepare(event: &Event, world: &mut World) -> Result<Prepared, String> {
             }
             redis(node, &args)?;
             let mut prepared = Prepared::one(world.addrs());
+            prepared.notes.push(format!("on {}", chosen.addr));
             if !wait_for(Duration::from_secs(15), || {
                 myself(node).is_ok_and(|l| l.is_master())
             }) {
@@ -899,8 +905,11 @@ fn prepare(event: &Event, world: &mut World) -> Result<Prepared, String> {
             Ok(prepared)
         }
         Event::HalfMigratedSlot { tag, target } => {
-            half_migrate(world, *tag, *target)?;
-            Ok(Prepared::one(world.addrs()))
+            let what = half_migrate(world, *tag, *target)?;
+            Ok(Prepared {
+                notes: vec![what],
+                ..Prepared::one(world.addrs())
+            })
         }
         Event::KilledConverge {
             change,
@@ -960,7 +969,10 @@ fn prepare(event: &Event, world: &mut World) -> Result<Prepared, String> {
                 &["cluster", "replicate", &to.id],
             )?;
             std::thread::sleep(*pause);
-            Ok(Prepared::one(world.addrs()))
+            Ok(Prepared {
+                notes: vec![format!("{} now replicates {}", chosen.addr, to.addr)],
+                ..Prepared::one(world.addrs())
+            })
         }
     }
 }
@@ -968,7 +980,8 @@ fn prepare(event: &Event, world: &mut World) -> Result<Prepared, String> {
 /// Leaves the slot of `{h<tag>}` half-migrated with keys on both sides: 20 keys written to
 /// its owner (and added to the writer's state, so losing them counts), the slot IMPORTING on
 /// another master and MIGRATING on the owner, and 10 of the keys moved with MIGRATE … KEYS.
-fn half_migrate(world: &World, tag: u64, target: usize) -> Result<(), String> {
+/// Returns which slot and nodes, for the trail.
+fn half_migrate(world: &World, tag: u64, target: usize) -> Result<String, String> {
     let any = world.instances().next().ok_or("no live node")?;
     let hashtag = format!("{{h{tag}}}");
     let slot: usize = redis(any, &["cluster", "keyslot", &hashtag])?
@@ -1015,7 +1028,11 @@ fn half_migrate(world: &World, tag: u64, target: usize) -> Result<(), String> {
     let mut migrate = vec!["migrate", &importer.ip, &port, "", "0", "5000", "keys"];
     migrate.extend(keys[..10].iter().map(String::as_str));
     redis(owner, &migrate)?;
-    Ok(())
+    Ok(format!(
+        "slot {slot} MIGRATING on {} to IMPORTING {}, 10 of 20 keys moved",
+        owner.addr(),
+        importer.addr()
+    ))
 }
 
 /// Kills one instance and starts it again from its nodes.conf. A master is started again
@@ -1035,16 +1052,27 @@ fn restart_node(world: &mut World, node: usize, pause: Duration) -> Result<Prepa
             .instances()
             .find(|i| i.addr() != chosen.addr)
             .ok_or("no other node")?;
+        // Taken over once another master serves the first of its slots.
+        let first_slot = chosen
+            .slots
+            .first()
+            .and_then(|s| s.split('-').next())
+            .and_then(|s| s.parse::<usize>().ok());
         let failed_over = wait_for(Duration::from_secs(30), || {
-            cluster_nodes(watcher)
-                .is_ok_and(|lines| lines.iter().any(|l| l.id == chosen.id && !l.is_master()))
+            cluster_nodes(watcher).is_ok_and(|lines| {
+                lines.iter().any(|l| {
+                    l.id != chosen.id && l.is_master() && first_slot.is_some_and(|s| l.serves(s))
+                })
+            })
         });
+        notes.push(format!("{} was a master", chosen.addr));
         if !failed_over {
             notes.push(format!("{} was not failed over within 30s", chosen.addr));
         }
     } else {
-        std::thread::sleep(pause);
+        notes.push(format!("{} was a replica", chosen.addr));
     }
+    std::thread::sleep(pause);
     world.instance_mut(&chosen.addr)?.restart()?;
     Ok(Prepared {
         notes,
@@ -1128,6 +1156,31 @@ fn check_layout(world: &World) -> Result<(), String> {
     }
     let (_, lines) = views.values().next().ok_or("no live node")?;
     check_placement(lines, world.hosts.len())
+}
+
+/// Each distinct view of the cluster among the live nodes (`CLUSTER NODES` without the parts
+/// that change by the second), with its cluster_state and the nodes that hold it.
+fn views(world: &World) -> String {
+    let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for node in world.instances() {
+        let state = redis(node, &["cluster", "info"])
+            .map(|info| crate::info_field(&info, "cluster_state"))
+            .unwrap_or_else(|e| e);
+        let view = cluster_nodes(node).map_or_else(
+            |e| e,
+            |lines| {
+                let mut parts: Vec<String> = lines.iter().map(NodeLine::agreed_part).collect();
+                parts.sort();
+                parts.join("\n    ")
+            },
+        );
+        seen.entry(format!("cluster_state {state}\n    {view}"))
+            .or_default()
+            .push(node.addr());
+    }
+    seen.iter()
+        .map(|(view, nodes)| format!("view of {}: {view}\n", nodes.join(" ")))
+        .collect()
 }
 
 /// Masters and replicas as the wanted layout has them, from one agreed view.
@@ -1241,6 +1294,7 @@ pub fn run_history(settings: &HistorySettings) -> HistoryOutcome {
         converges: 0,
         failure: None,
         keys_lost: 0,
+        cluster_at_failure: String::new(),
         elapsed: Duration::ZERO,
     };
     let mut world = match start_world(settings) {
@@ -1275,6 +1329,7 @@ pub fn run_history(settings: &HistorySettings) -> HistoryOutcome {
         if !problems.is_empty() {
             outcome.failure = Some(problems.join("; "));
             outcome.keys_lost = lost;
+            outcome.cluster_at_failure = views(&world);
             break;
         }
     }
@@ -1309,8 +1364,21 @@ fn run_event(world: &mut World, number: usize, event: &Event) -> (EventRecord, V
     };
     for planned in prepared.runs {
         let run = world.converge(&planned.nodes, planned.interrupt);
-        if planned.interrupt.is_none() && run.code != Some(0) {
-            problems.push(format!("converge exited {:?}", run.code));
+        match planned.interrupt {
+            None if run.code != Some(0) => {
+                problems.push(format!("converge exited {:?}", run.code));
+            }
+            // The exit-code table: SIGINT and SIGTERM stop a run at a safe point, 130 and 143.
+            Some((signal, _))
+                if signal != Interrupt::Kill && run.signalled.is_some() && run.code.is_none() =>
+            {
+                problems.push(format!(
+                    "converge died of {} instead of stopping at a safe point (exit {})",
+                    signal.name(),
+                    if signal == Interrupt::Int { 130 } else { 143 }
+                ));
+            }
+            _ => {}
         }
         record.converges.push(run);
     }
