@@ -47,6 +47,20 @@ def client(seeds):
     )
 
 
+def connected(seeds):
+    """A client, once the cluster lets one start: right after a host died, its nodes still
+    appear in every slot map until Redis has failed them over, and redis-py's start-up gives up
+    on them; so it is asked again for up to 30 s."""
+    until = time.monotonic() + 30
+    while True:
+        try:
+            return client(seeds)
+        except Exception:  # pylint: disable=broad-except
+            if time.monotonic() >= until:
+                raise
+            time.sleep(0.5)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", action="append", required=True)
@@ -56,7 +70,7 @@ def main():
     parser.add_argument("--state")
     args = parser.parse_args()
 
-    rc = client(args.seed)
+    rc = connected(args.seed)
     acked = load(args.state)
     # Earlier runs' keys are overwritten too, so a key moving between nodes is also written.
     earlier = sorted(acked)
