@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use testkit::history::{run_history, HistorySettings};
+use testkit::history::{run_history, HistorySettings, Script};
 
 /// The seeds `make test` runs: three histories of six events fit in a few minutes on two cores.
 const FIXED_SEEDS: [u64; 3] = [1, 2, 3];
@@ -41,6 +41,7 @@ fn converge_keeps_the_layout_and_every_key_through_random_fault_histories() {
             events,
             preload: PRELOAD,
             tool: tool.clone(),
+            script: Script::Random,
         });
         total += outcome.elapsed;
         eprintln!("{outcome}");

@@ -58,12 +58,27 @@ pub struct HistorySettings {
     pub preload: usize,
     /// The `redis-cluster-create` binary under test.
     pub tool: PathBuf,
+    /// Where the events come from.
+    pub script: Script,
+}
+
+/// The events of a history: drawn from the seed, or a fixed sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Script {
+    /// Drawn from the seed, among the events the cluster allows.
+    Random,
+    /// The five-step history that issue 17 measured on the executor before it was rebuilt:
+    /// a host added; a host SIGKILLed; a manual failover leaving one host with two masters; a
+    /// half-migrated slot; the lost host back, its converge SIGKILLed after 1.5 s, then run
+    /// again. Only the slot and the failover's replica come from the seed.
+    Issue17,
 }
 
 /// How a history went.
 #[derive(Debug)]
 pub struct HistoryOutcome {
     pub seed: u64,
+    pub script: Script,
     /// One record per event run (the failing one last).
     pub trail: Vec<EventRecord>,
     /// Converges run, killed ones included.
@@ -118,6 +133,13 @@ impl ConvergeRun {
 impl HistoryOutcome {
     /// The command that replays this history up to its last event.
     pub fn replay_command(&self) -> String {
+        if self.script == Script::Issue17 {
+            return format!(
+                "scripts/soak/converge --issue-17 --seed {} --events {}",
+                self.seed,
+                self.trail.len()
+            );
+        }
         format!(
             "scripts/soak/converge --seed {} --events {}   (or: HISTORY_SEED={} HISTORY_EVENTS={} \
              cargo test -p redis-cluster-create --test history)",
@@ -769,6 +791,40 @@ fn send(pid: u32, signal: Interrupt) {
 }
 
 /// Draws the next event among those the live cluster allows.
+/// Events of [`Script::Issue17`].
+const ISSUE_17_EVENTS: usize = 5;
+
+/// Event `number` (from 1) of [`Script::Issue17`]: the cluster starts on 127.0.0.1-4, a fifth
+/// host joins, the third is lost and comes back at the end.
+fn issue_17_event(rng: &mut SplitMix, world: &World, number: usize) -> Event {
+    let lost = HOST_IPS[2].to_string();
+    match number {
+        1 => Event::AddHost(
+            (*world
+                .free_ips()
+                .first()
+                .expect("the history starts with a free address"))
+            .to_string(),
+        ),
+        2 => Event::KillHost(lost),
+        // Every host holds a master and a replica: failing any replica over leaves its host
+        // with two masters.
+        3 => Event::ManualFailover {
+            replica: rng.below(world.hosts.len() * (INSTANCES_PER_HOST - 1)),
+            force: false,
+        },
+        4 => Event::HalfMigratedSlot {
+            tag: rng.next_u64() % 100_000,
+            target: rng.below(world.hosts.len() - 1),
+        },
+        _ => Event::KilledConverge {
+            change: Membership::Add(lost),
+            signal: Interrupt::Kill,
+            after: Duration::from_millis(1500),
+        },
+    }
+}
+
 fn draw_event(rng: &mut SplitMix, world: &World) -> Event {
     let hosts = world.hosts.len();
     let free = world.free_ips();
@@ -1290,6 +1346,7 @@ pub fn run_history(settings: &HistorySettings) -> HistoryOutcome {
     let started = Instant::now();
     let mut outcome = HistoryOutcome {
         seed: settings.seed,
+        script: settings.script,
         trail: Vec::new(),
         converges: 0,
         failure: None,
@@ -1306,8 +1363,15 @@ pub fn run_history(settings: &HistorySettings) -> HistoryOutcome {
         }
     };
     let mut rng = SplitMix::new(settings.seed);
-    for number in 1..=settings.events {
-        let event = draw_event(&mut rng, &world);
+    let events = match settings.script {
+        Script::Random => settings.events,
+        Script::Issue17 => settings.events.min(ISSUE_17_EVENTS),
+    };
+    for number in 1..=events {
+        let event = match settings.script {
+            Script::Random => draw_event(&mut rng, &world),
+            Script::Issue17 => issue_17_event(&mut rng, &world, number),
+        };
         let (record, problems, lost) = run_event(&mut world, number, &event);
         eprintln!(
             "history {}: #{number} {event}: {}{}",

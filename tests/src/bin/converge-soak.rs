@@ -6,15 +6,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use testkit::history::{run_history, HistoryOutcome, HistorySettings};
+use testkit::history::{run_history, HistoryOutcome, HistorySettings, Script};
 
 const USAGE: &str =
-    "usage: converge-soak [--histories N] [--seed S] [--events E] [--keys K] --tool PATH
+    "usage: converge-soak [--histories N] [--seed S] [--events E] [--keys K] [--issue-17] --tool PATH
 
 Runs N random fault histories (default 1) of E events each (default 6) against the
 redis-cluster-create binary PATH, after preloading K keys (default 20000). History i has
-seed S+i; without --seed, S comes from the clock. Prints a table on stdout and every failure
-with the command that replays it; exits 1 when any history failed.";
+seed S+i; without --seed, S comes from the clock. With --issue-17 each history is issue 17's
+fixed five-step history instead (add a host, lose one, a manual failover, a half-migrated slot,
+the lost host back under a converge SIGKILLed after 1.5 s). Prints a table on stdout and every
+failure with the command that replays it; exits 1 when any history failed.";
 
 /// What the command line asks for.
 struct Settings {
@@ -23,6 +25,7 @@ struct Settings {
     events: usize,
     keys: usize,
     tool: PathBuf,
+    script: Script,
 }
 
 fn parse(args: &[String]) -> Result<Settings, String> {
@@ -31,6 +34,7 @@ fn parse(args: &[String]) -> Result<Settings, String> {
     let mut events = 6;
     let mut keys = 20_000;
     let mut tool = None;
+    let mut script = Script::Random;
     let mut rest = args.iter();
     while let Some(flag) = rest.next() {
         let mut value = || rest.next().ok_or_else(|| format!("{flag} needs a value"));
@@ -44,6 +48,7 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             "--events" => events = usize::try_from(number(value()?)?).map_err(|e| e.to_string())?,
             "--keys" => keys = usize::try_from(number(value()?)?).map_err(|e| e.to_string())?,
             "--tool" => tool = Some(PathBuf::from(value()?)),
+            "--issue-17" => script = Script::Issue17,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument '{other}'")),
         }
@@ -60,6 +65,7 @@ fn parse(args: &[String]) -> Result<Settings, String> {
         events,
         keys,
         tool: tool.ok_or("--tool PATH is needed")?,
+        script,
     })
 }
 
@@ -126,6 +132,7 @@ fn main() -> ExitCode {
             events: settings.events,
             preload: settings.keys,
             tool: settings.tool.clone(),
+            script: settings.script,
         });
         // The whole report of every history, the failing converges' stderr included, for
         // whoever has to fix what failed.
