@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use redis_cluster::admin;
 use redis_cluster::survey::{in_parallel, survey_within};
-use redis_cluster::{ConnectOptions, Connection, Deadline, NodeAddr, SLOT_COUNT};
+use redis_cluster::{ConnectOptions, Connection, Deadline, NodeAddr, Survey, SLOT_COUNT};
 
 use super::layout::Layout;
 use super::observe::layout_of;
@@ -21,14 +21,20 @@ const AUDIT_BOUND: Duration = Duration::from_secs(5);
 /// Slots a node holds keys of out of clients' sight, with their key counts.
 pub type StraySlots = Vec<(u16, u64)>;
 
-/// The slots of each live master of `holders` (nodes that hold keys) in which it holds keys out
-/// of clients' sight, with their key counts.
+/// The slots of each live master of `layout` that holds keys (as `survey` found) in which it
+/// holds keys out of clients' sight, with their key counts.
 pub fn strays(
+    survey: &Survey,
     layout: &Layout,
-    holders: &[NodeAddr],
     options: &ConnectOptions,
     deadline: Deadline,
 ) -> Result<Vec<(NodeAddr, StraySlots)>, String> {
+    let holders: Vec<NodeAddr> = survey
+        .reached
+        .iter()
+        .filter(|s| s.info.key_count() > 0)
+        .map(|s| s.addr)
+        .collect();
     let owner_migrates_to = |slot: u16, id: &str| {
         layout.nodes.iter().any(|o| {
             o.alive && o.owns(slot) && o.migrating.iter().any(|(s, to)| *s == slot && to == id)
@@ -74,12 +80,6 @@ pub fn statement(seeds: &[NodeAddr], options: &ConnectOptions) -> String {
     let deadline = Deadline::after(AUDIT_BOUND).ignoring_signals();
     let survey = survey_within(seeds, options, true, deadline);
     let observation = layout_of(&survey, seeds);
-    let holders: Vec<NodeAddr> = survey
-        .reached
-        .iter()
-        .filter(|s| s.info.key_count() > 0)
-        .map(|s| s.addr)
-        .collect();
     let unanswered: Vec<String> = observation
         .layout
         .nodes
@@ -93,7 +93,7 @@ pub fn statement(seeds: &[NodeAddr], options: &ConnectOptions) -> String {
             unanswered.join(", ")
         );
     }
-    match strays(&observation.layout, &holders, options, deadline) {
+    match strays(&survey, &observation.layout, options, deadline) {
         Err(why) => format!("the keys were not checked: {why}"),
         Ok(found) => {
             let found: Vec<String> = found

@@ -30,14 +30,8 @@ pub struct Observation {
 pub fn observe(listed: &[NodeAddr], options: &ConnectOptions) -> Observation {
     let survey = survey(listed, options, true);
     let mut observation = layout_of(&survey, listed);
-    let holders: Vec<NodeAddr> = survey
-        .reached
-        .iter()
-        .filter(|state| state.info.key_count() > 0)
-        .map(|state| state.addr)
-        .collect();
     let deadline = redis_cluster::Deadline::after(options.timeout);
-    match audit::strays(&observation.layout, &holders, options, deadline) {
+    match audit::strays(&survey, &observation.layout, options, deadline) {
         Ok(found) => {
             for (addr, stray) in found {
                 if let Some(node) = observation
