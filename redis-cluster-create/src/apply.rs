@@ -27,7 +27,7 @@ use toolkit::interrupt;
 use crate::error::CreateError;
 use crate::preflight;
 use crate::wait::{self, Expected};
-use redis_cluster::session::{self, command, Sessions};
+use redis_cluster::session::{command, Sessions};
 
 /// How long the restore of the `--fast` settings may take once the run is over (after its
 /// deadline, a failure or a signal): a few round trips to every node.
@@ -419,7 +419,8 @@ pub fn meet_targets(expected: &[Expected]) -> Vec<Vec<usize>> {
 }
 
 fn meet(c: &mut Connection, addrs: &[NodeAddr], targets: &[usize]) -> Result<(), String> {
-    session::meet(c, targets.iter().map(|&j| addrs[j]))
+    let peers: Vec<NodeAddr> = targets.iter().map(|&j| addrs[j]).collect();
+    admin::meet(c, &peers).map_err(|f| format!("CLUSTER MEET: {f}"))
 }
 
 /// The current values of the settings `--fast` changes, per node.

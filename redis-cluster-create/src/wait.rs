@@ -14,7 +14,8 @@ use redis_cluster::nodes::NodeLine;
 use redis_cluster::survey::{in_parallel, query_text};
 use redis_cluster::{parse_cluster_nodes, Info, NodeAddr, Plan};
 
-use redis_cluster::session::{meet, Sessions};
+use redis_cluster::admin;
+use redis_cluster::session::Sessions;
 use redis_cluster::Connection;
 
 /// What one node said in one poll.
@@ -226,7 +227,7 @@ pub fn until_ready(
         let subjects: Vec<(usize, Vec<NodeAddr>)> = viewers_of.into_iter().collect();
         // Best effort: a failed introduction only leaves the slower path.
         in_parallel(&subjects, |(subject, viewers)| {
-            sessions.with(*subject, |c| meet(c, viewers.iter().copied()))
+            sessions.with(*subject, |c| admin::meet(c, viewers))
         });
         let ready = (0..expected.len())
             .filter(|&i| not_ready_reasons(expected, i, &snapshots[i]).is_empty())

@@ -166,8 +166,10 @@ pub fn meet(c: &mut Connection, peers: &[NodeAddr]) -> Result<(), Failure> {
         .iter()
         .map(|[ip, port]| vec!["CLUSTER", "MEET", ip, port])
         .collect();
-    each(c, &commands)?.into_iter().collect::<Result<(), _>>()?;
-    Ok(())
+    match each(c, &commands)?.into_iter().find_map(Result::err) {
+        Some(e) => Err(Failure::server(&e.text)),
+        None => Ok(()),
+    }
 }
 
 /// One setting (`CONFIG GET`).

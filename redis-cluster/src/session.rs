@@ -85,38 +85,3 @@ pub fn command<T: redis::FromRedisValue>(
 ) -> Result<T, String> {
     connection.query_as(words).map_err(|e| e.to_string())
 }
-
-/// Sends `CLUSTER MEET` for every peer in one round trip.
-pub fn meet(
-    connection: &mut Connection,
-    peers: impl Iterator<Item = NodeAddr>,
-) -> Result<(), String> {
-    let words: Vec<[String; 4]> = peers
-        .map(|p| {
-            [
-                "CLUSTER".to_string(),
-                "MEET".to_string(),
-                p.ip_string(),
-                p.0.port().to_string(),
-            ]
-        })
-        .collect();
-    let commands: Vec<Vec<&str>> = words
-        .iter()
-        .map(|w| w.iter().map(String::as_str).collect())
-        .collect();
-    let commands: Vec<&[&str]> = commands.iter().map(Vec::as_slice).collect();
-    let replies = connection
-        .exchange(&commands)
-        .map_err(|e| format!("CLUSTER MEET: {e}"))?;
-    match replies.into_iter().find_map(|r| match r {
-        crate::resp::Reply::Error(text) => Some(text),
-        crate::resp::Reply::Value(_) => None,
-    }) {
-        Some(text) => Err(format!(
-            "CLUSTER MEET: {}",
-            toolkit::words::clip(&text, toolkit::words::CLIP)
-        )),
-        None => Ok(()),
-    }
-}

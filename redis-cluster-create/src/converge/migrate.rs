@@ -116,9 +116,8 @@ pub fn move_slots(
     for chunk in slots.chunks(CHUNK) {
         pair.import(chunk, &from.id)?;
         let served = pair.lagging("MIGRATING", |pair| {
-            let replies = admin::setslot(&mut pair.source, chunk, SlotState::Migrating(&to.id))
-                .map_err(|f| pair.failed_source(f))?;
-            Ok(replies)
+            admin::setslot(&mut pair.source, chunk, SlotState::Migrating(&to.id))
+                .map_err(|f| pair.failed_source(f))
         })?;
         let mut moving = Vec::new();
         for (&slot, reply) in chunk.iter().zip(served) {
@@ -413,23 +412,9 @@ impl<'a> Pair<'a> {
                         ErrorKind::Io | ErrorKind::TryAgain | ErrorKind::Loading
                     ) =>
                 {
-                    return Err(Passing(MoveError::Failed {
-                        node: self.source_addr,
-                        failure: Failure::Server(ServerError {
-                            text: format!("MIGRATE to {}: {}", self.target_addr, e.text),
-                            ..e
-                        }),
-                    }));
+                    return Err(Passing(self.migrate_failed(e)));
                 }
-                Err(e) => {
-                    return Err(Fatal(MoveError::Failed {
-                        node: self.source_addr,
-                        failure: Failure::Server(ServerError {
-                            text: format!("MIGRATE to {}: {}", self.target_addr, e.text),
-                            ..e
-                        }),
-                    }))
-                }
+                Err(e) => return Err(Fatal(self.migrate_failed(e))),
             }
             self.link
                 .counters
@@ -480,12 +465,17 @@ impl<'a> Pair<'a> {
         let reply = admin::migrate(&mut self.source, &[command], asking)
             .map_err(|f| self.failed_source(f))?;
         match reply.into_iter().next() {
-            Some(Err(e)) => Err(self.failed_source(Failure::Server(ServerError {
-                text: format!("MIGRATE to {}: {}", self.target_addr, e.text),
-                ..e
-            }))),
+            Some(Err(e)) => Err(self.migrate_failed(e)),
             _ => Ok(()),
         }
+    }
+
+    /// The source's `MIGRATE` reply `e`, as the failure of the source, naming the target.
+    fn migrate_failed(&self, e: ServerError) -> MoveError {
+        self.failed_source(Failure::Server(ServerError {
+            text: format!("MIGRATE to {}: {}", self.target_addr, e.text),
+            ..e
+        }))
     }
 }
 
