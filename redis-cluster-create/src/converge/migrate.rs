@@ -409,7 +409,10 @@ impl<'a> Pair<'a> {
                 Err(e)
                     if matches!(
                         e.kind,
-                        ErrorKind::Io | ErrorKind::TryAgain | ErrorKind::Loading
+                        ErrorKind::Io
+                            | ErrorKind::TryAgain
+                            | ErrorKind::Loading
+                            | ErrorKind::ClusterDown
                     ) =>
                 {
                     return Err(Passing(self.migrate_failed(e)));
