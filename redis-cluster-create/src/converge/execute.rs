@@ -357,11 +357,7 @@ fn halt(node: NodeAddr, failure: Failure) -> Halt {
         )
     );
     match failure {
-        Failure::Interrupted(signal) => Halt::Fail(CreateError::Interrupted {
-            signal,
-            doing: "converging",
-            next: "run the same converge again to finish".to_string(),
-        }),
+        Failure::Interrupted(signal) => stopped(signal),
         f if f.is_transient() || lagging => Halt::Replan(format!("{node}: {f}")),
         f => Halt::Fail(CreateError::ConvergeStep {
             node: node.to_string(),
@@ -369,6 +365,15 @@ fn halt(node: NodeAddr, failure: Failure) -> Halt {
             audit: String::new(),
         }),
     }
+}
+
+/// A run stopped by SIGINT or SIGTERM at a safe point.
+fn stopped(signal: toolkit::interrupt::Interrupted) -> Halt {
+    Halt::Fail(CreateError::Interrupted {
+        signal,
+        doing: "converging",
+        next: "run the same converge again to finish".to_string(),
+    })
 }
 
 impl From<MoveError> for Halt {
@@ -648,25 +653,33 @@ fn align_node_timeouts(
     options: &ConnectOptions,
 ) -> Result<(), String> {
     let deadline = Deadline::after(crate::apply::RESTORE_BOUND).ignoring_signals();
-    let value_of = |&a: &NodeAddr| {
+    let asked: Vec<NodeAddr> = masters
+        .iter()
+        .chain(nodes)
+        .copied()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let values: Vec<Result<String, String>> = in_parallel(&asked, |&a| {
         Connection::open(a, options, deadline)
             .and_then(|mut c| admin::config_get(&mut c, "cluster-node-timeout"))
             .map_err(|f| format!("{a}: CONFIG GET cluster-node-timeout: {f}"))
-    };
-    let mut counts: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
-    for value in in_parallel(masters, value_of).into_iter().flatten() {
+    });
+    let value_of = |addr: &NodeAddr| &values[asked.iter().position(|a| a == addr).expect("asked")];
+    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for value in masters.iter().filter_map(|m| value_of(m).as_ref().ok()) {
         *counts.entry(value).or_default() += 1;
     }
     let Some(wanted) = counts.into_iter().max_by_key(|(_, n)| *n).map(|(v, _)| v) else {
         return Ok(());
     };
-    in_parallel(nodes, |&a| {
-        let current = value_of(&a)?;
+    in_parallel(nodes, |a| {
+        let current = value_of(a).clone()?;
         if current == wanted {
             return Ok(());
         }
-        Connection::open(a, options, deadline)
-            .and_then(|mut c| admin::config_set(&mut c, "cluster-node-timeout", &wanted))
+        Connection::open(*a, options, deadline)
+            .and_then(|mut c| admin::config_set(&mut c, "cluster-node-timeout", wanted))
             .map_err(|f| format!("{a}: cluster-node-timeout is {current} ms, not the cluster's {wanted} ms, and setting it failed: {f}"))
     })
     .into_iter()
@@ -795,8 +808,11 @@ fn ticker(
     let began = Instant::now();
     let mut next = began + Duration::from_secs(1);
     while !finished.load(Ordering::Relaxed) {
-        // The movers see the signal or the deadline themselves and finish.
-        let _ = deadline.sleep_until(Instant::now() + POLL_FAST);
+        // The movers see the signal or the deadline themselves and finish; there is nothing
+        // left to report meanwhile, and no reason to spin.
+        if deadline.sleep_until(Instant::now() + POLL_FAST).is_err() || deadline.passed() {
+            return;
+        }
         if Instant::now() < next {
             continue;
         }
@@ -950,13 +966,7 @@ fn replicate(
 fn pause(deadline: Deadline, pause: Duration) -> Result<(), Halt> {
     deadline
         .sleep_until(Instant::now() + pause)
-        .map_err(|signal| {
-            Halt::Fail(CreateError::Interrupted {
-                signal,
-                doing: "converging",
-                next: "run the same converge again to finish".to_string(),
-            })
-        })
+        .map_err(stopped)
 }
 
 /// The usability wait of creation against the target layout.
