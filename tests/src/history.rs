@@ -1239,6 +1239,39 @@ fn views(world: &World) -> String {
         .collect()
 }
 
+/// What each live node logged about roles and elections (why a replica did not fail over,
+/// a configuration change it took from a peer): Redis says there what no command reports.
+fn failover_log(world: &World) -> String {
+    const TOPICS: [&str; 6] = [
+        "failover",
+        "Failover",
+        "election",
+        "Configuration change",
+        "epoch",
+        "slot",
+    ];
+    const LAST: usize = 12;
+    let mut text = String::new();
+    for node in world.instances() {
+        let log = node.log();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| TOPICS.iter().any(|t| l.contains(t)))
+            .collect();
+        if lines.is_empty() {
+            continue;
+        }
+        text.push_str(&format!(
+            "log of {} (its last lines on roles and elections):\n",
+            node.addr()
+        ));
+        for line in &lines[lines.len().saturating_sub(LAST)..] {
+            text.push_str(&format!("    {line}\n"));
+        }
+    }
+    text
+}
+
 /// Masters and replicas as the wanted layout has them, from one agreed view.
 fn check_placement(lines: &[NodeLine], hosts: usize) -> Result<(), String> {
     let masters: Vec<&NodeLine> = lines.iter().filter(|l| l.is_master()).collect();
@@ -1393,7 +1426,7 @@ pub fn run_history(settings: &HistorySettings) -> HistoryOutcome {
         if !problems.is_empty() {
             outcome.failure = Some(problems.join("; "));
             outcome.keys_lost = lost;
-            outcome.cluster_at_failure = views(&world);
+            outcome.cluster_at_failure = views(&world) + &failover_log(&world);
             break;
         }
     }

@@ -50,7 +50,9 @@ pub enum Step {
     Detach { node: NodeAddr },
     /// Introduce a node to every node of the cluster.
     Meet { node: NodeAddr },
-    /// Serve slots that no node serves any more; only with `--force`, their keys are lost.
+    /// Serve slots that no node serves any more: slots whose keys `node` holds, slots no
+    /// node holds keys of while every node answers, or (only with `--force`) slots whose keys
+    /// were on a dead node and are lost.
     Adopt {
         node: NodeAddr,
         slots: Vec<SlotRange>,
@@ -108,7 +110,7 @@ impl Step {
             Step::Detach { node } => format!("detach replica {node} (reset, to become a master)"),
             Step::Meet { node } => format!("introduce {node} to the cluster"),
             Step::Adopt { node, slots } => format!(
-                "serve lost slots {} from {node}, empty",
+                "serve slots {} (served by no node) from {node}",
                 format_ranges(slots)
             ),
             Step::Failover { node, master } => {
@@ -270,7 +272,7 @@ pub fn plan(
         });
         forget(&mut work, &dead.id);
     }
-    adopt_held_slots(&mut work, &mut steps);
+    adopt_unserved_slots(&mut work, &mut steps);
     close_open_slots(&mut work, &mut steps)?;
 
     let shards = shards(&work, &listed_addrs);
@@ -542,14 +544,15 @@ fn lost_slots(layout: &Layout) -> Result<Vec<LostSlots>, ConvergeError> {
         return Err(ConvergeError::AwaitingFailover(awaiting));
     }
     // A slot no node serves but whose keys a live master holds is served by that master
-    // again (`adopt_held_slots`): nothing is lost.
+    // again, and one whose keys no node holds while every node answers is served empty
+    // (`adopt_unserved_slots`): nothing is lost either way.
     for n in layout.nodes.iter().filter(|n| n.alive) {
         for (slot, _) in &n.stray {
             claimed[usize::from(*slot)] = true;
         }
     }
     let unserved = ranges_of((0..SLOT_COUNT).filter(|&s| !claimed[usize::from(s)]));
-    if !unserved.is_empty() {
+    if !unserved.is_empty() && !every_key_counted(layout) {
         lost.push(LostSlots {
             node: "none".to_string(),
             slots: unserved,
@@ -558,11 +561,19 @@ fn lost_slots(layout: &Layout) -> Result<Vec<LostSlots>, ConvergeError> {
     Ok(lost)
 }
 
-/// Slots no live master serves whose keys a live master holds (a promoted replica that never
-/// learned one slot of its old master's, seen after a restart): served again by the master that
-/// holds the most of their keys, so the keys are in clients' sight again; other holders' keys go
-/// back to it as for any stray key (`close_open_slots`).
-fn adopt_held_slots(work: &mut Layout, steps: &mut Vec<Step>) {
+/// Every node answers, so every master's keys were counted (see [`LayoutNode::stray`]): a slot
+/// no master serves and none holds keys of is empty everywhere.
+fn every_key_counted(layout: &Layout) -> bool {
+    layout.nodes.iter().all(|n| n.alive)
+}
+
+/// Slots no live master serves (a promoted replica that never learned one slot of its old
+/// master's, seen after a restart). One whose keys a live master holds is served again by the
+/// master that holds the most of them, so the keys are in clients' sight again; other holders'
+/// keys go back to it as for any stray key (`close_open_slots`). One whose keys no node holds,
+/// when every node answers, is served by the master of the slot before it (the ranges stay
+/// whole; the layout's moves place it like any other slot).
+fn adopt_unserved_slots(work: &mut Layout, steps: &mut Vec<Step>) {
     let served: BTreeSet<u16> = work
         .nodes
         .iter()
@@ -597,11 +608,48 @@ fn adopt_held_slots(work: &mut Layout, steps: &mut Vec<Step>) {
             n.set_slots(slots);
         }
     }
-    for (node, slots) in adopted {
+    if every_key_counted(work) {
+        adopt_empty_slots(work, &mut adopted);
+    }
+    for (node, mut slots) in adopted {
+        slots.sort_unstable();
         steps.push(Step::Adopt {
             node,
             slots: ranges_of(slots),
         });
+    }
+}
+
+/// Gives each slot no live master serves to the master serving the nearest slot below it
+/// (wrapping round); nothing when no master serves any slot.
+fn adopt_empty_slots(work: &mut Layout, adopted: &mut BTreeMap<NodeAddr, Vec<u16>>) {
+    let mut owner: Vec<Option<NodeAddr>> = vec![None; usize::from(SLOT_COUNT)];
+    for n in work.nodes.iter().filter(|n| n.alive && n.is_master()) {
+        for slot in n.slot_list() {
+            owner[usize::from(slot)] = n.addr;
+        }
+    }
+    if owner.iter().all(Option::is_none) {
+        return;
+    }
+    let mut given: BTreeMap<NodeAddr, Vec<u16>> = BTreeMap::new();
+    for slot in 0..SLOT_COUNT {
+        if owner[usize::from(slot)].is_some() {
+            continue;
+        }
+        let before = (1..SLOT_COUNT)
+            .map(|back| (slot + SLOT_COUNT - back) % SLOT_COUNT)
+            .find_map(|s| owner[usize::from(s)])
+            .expect("some slot is served");
+        given.entry(before).or_default().push(slot);
+    }
+    for (holder, slots) in given {
+        for n in work.nodes.iter_mut().filter(|n| n.addr == Some(holder)) {
+            let mut all = n.slot_list();
+            all.extend(&slots);
+            n.set_slots(all);
+        }
+        adopted.entry(holder).or_default().extend(slots);
     }
 }
 

@@ -696,3 +696,41 @@ fn an_unserved_slot_whose_keys_a_master_holds_is_served_by_it_again() {
         slots: vec![SlotRange::new(10922, 10922)],
     }));
 }
+
+// The same, seen with a slot that held no key: no master holds keys of it and every node
+// answers, so serving it from the master of the slot before it loses nothing.
+#[test]
+fn an_unserved_slot_no_node_holds_keys_of_is_served_again_when_every_node_answers() {
+    let mut l = layout(&six());
+    let holder = l
+        .nodes
+        .iter()
+        .position(|n| n.owns(10922) && n.is_master())
+        .unwrap();
+    assert!(l.nodes[holder].owns(10921));
+    let slots: Vec<u16> = l.nodes[holder]
+        .slot_list()
+        .into_iter()
+        .filter(|&s| s != 10922)
+        .collect();
+    l.nodes[holder].set_slots(slots);
+    let listed = listed(&l, &[]);
+    let result = plan(&l, &listed, 1, false).unwrap();
+    assert!(result.lost.is_empty());
+    assert!(result.steps.contains(&Step::Adopt {
+        node: l.nodes[holder].addr.unwrap(),
+        slots: vec![SlotRange::new(10922, 10922)],
+    }));
+
+    // With a node that does not answer, its keys were not counted: the slot may be its.
+    let replica = l.nodes.iter().position(|n| !n.is_master()).unwrap();
+    l.nodes[replica].alive = false;
+    let lost = super::lost_slots(&l).unwrap();
+    assert_eq!(
+        lost,
+        vec![LostSlots {
+            node: "none".to_string(),
+            slots: vec![SlotRange::new(10922, 10922)],
+        }]
+    );
+}
