@@ -229,8 +229,9 @@ pub fn until_ready(
         in_parallel(&subjects, |(subject, viewers)| {
             sessions.with(*subject, |c| admin::meet(c, viewers))
         });
-        let ready = (0..expected.len())
-            .filter(|&i| not_ready_reasons(expected, i, &snapshots[i]).is_empty())
+        let ready = all_reasons(expected, &snapshots)
+            .iter()
+            .filter(|r| r.is_empty())
             .count();
         if ready != last_count {
             progress(ready, expected.len());
@@ -244,6 +245,58 @@ pub fn until_ready(
             return (snapshots, false);
         }
     }
+}
+
+/// Why each node is not ready yet (empty when it is): what its own snapshot shows
+/// ([`not_ready_reasons`]) and the masters' config epochs it has not learned yet.
+pub fn all_reasons(
+    expected: &[Expected],
+    snapshots: &[Result<Snapshot, String>],
+) -> Vec<Vec<String>> {
+    let mut reasons: Vec<Vec<String>> = (0..expected.len())
+        .map(|i| not_ready_reasons(expected, i, &snapshots[i]))
+        .collect();
+    for (viewer, lag) in epoch_lags(expected, snapshots) {
+        reasons[viewer].push(lag);
+    }
+    reasons
+}
+
+/// Masters' config epochs a node has not learned yet, `(viewer, reason)`. A replica asks for
+/// votes with its master's epoch as it knows it, and a master that knows a newer one refuses
+/// its vote: were a master to die before every node learned the epoch of its last change
+/// (every slot it imported bumps it), no replica of it could ever be elected.
+fn epoch_lags(
+    expected: &[Expected],
+    snapshots: &[Result<Snapshot, String>],
+) -> Vec<(usize, String)> {
+    let own: BTreeMap<&str, (NodeAddr, u64)> = expected
+        .iter()
+        .zip(snapshots)
+        .filter(|(e, _)| e.master.is_none())
+        .filter_map(|(e, s)| {
+            let line = s.as_ref().ok()?.nodes.iter().find(|n| n.flags.myself)?;
+            Some((e.id.as_str(), (e.addr, line.config_epoch)))
+        })
+        .collect();
+    let mut lags = Vec::new();
+    for (viewer, snapshot) in snapshots.iter().enumerate() {
+        let Ok(snapshot) = snapshot else { continue };
+        for line in snapshot.nodes.iter().filter(|n| !n.flags.myself) {
+            if let Some(&(addr, epoch)) = own.get(line.id.as_str()) {
+                if line.config_epoch < epoch {
+                    lags.push((
+                        viewer,
+                        format!(
+                            "has not learned the config epoch {epoch} of {addr} yet (knows {})",
+                            line.config_epoch
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    lags
 }
 
 /// Tries to reach a cluster bus address from here; the diagnosis runs it on every suspect bus
@@ -266,8 +319,7 @@ pub fn diagnose(
     bus_probe: &BusProbe,
 ) -> Vec<String> {
     let mut lines = Vec::new();
-    for (i, e) in expected.iter().enumerate() {
-        let reasons = not_ready_reasons(expected, i, &snapshots[i]);
+    for (e, reasons) in expected.iter().zip(all_reasons(expected, snapshots)) {
         if !reasons.is_empty() {
             let shown = reasons.len().min(4);
             let more = reasons.len() - shown;

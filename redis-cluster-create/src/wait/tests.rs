@@ -129,3 +129,29 @@ fn views_missing_a_role_or_slots_are_stale() {
     assert_eq!(stale_views(&expected(), &snapshots), [(0, 3), (2, 1)]);
     assert!(stale_views(&expected(), &all(&|_, _, l| l)).is_empty());
 }
+
+// Seen in a fault history: a master bumped its epoch importing slots and died a second after
+// converge ended; one master knew the new epoch, its replica did not, and that master refused
+// every vote. Converge waits until every node knows each master's latest epoch.
+#[test]
+fn a_node_that_has_not_learned_a_masters_config_epoch_is_not_ready() {
+    // The master itself and 127.0.0.3 know epoch 9; the others still know 1.
+    let snapshots = all(&|me, i, l| {
+        if i == 0 && (me == 0 || me == 2) {
+            l.replacen(" 0 0 1 connected", " 0 0 9 connected", 1)
+        } else {
+            l
+        }
+    });
+    let reasons = all_reasons(&expected(), &snapshots);
+    assert!(reasons[0].is_empty() && reasons[2].is_empty());
+    for lagging in [1, 3] {
+        assert_eq!(
+            reasons[lagging],
+            ["has not learned the config epoch 9 of 127.0.0.1:7000 yet (knows 1)"]
+        );
+    }
+    assert!(all_reasons(&expected(), &all(&|_, _, l| l))
+        .iter()
+        .all(Vec::is_empty));
+}
