@@ -14,6 +14,7 @@ pub mod execute;
 pub mod layout;
 pub mod migrate;
 pub mod observe;
+pub mod rescue;
 pub mod schedule;
 pub mod steps;
 

@@ -277,6 +277,47 @@ fn a_dead_host_is_forgotten_and_the_cluster_laid_out_again() {
     assert_converged(&alive);
 }
 
+// Redis never elects a replica that a master refuses its vote (seen in fault histories: a newer
+// config epoch of the dead master that the replica had not learned) or that is told not to fail
+// over. Converge waits out Redis's own elections, then promotes the replica itself.
+#[test]
+fn a_replica_redis_does_not_elect_is_promoted_by_converge() {
+    let mut instances = start(&[1, 2, 3, 4, 1, 2, 3, 4]);
+    create(&instances.iter().collect::<Vec<_>>(), 1);
+    let writer = Writer::start(&[&instances[0]], 4000);
+    let master_id = instances[3].cli(&["cluster", "myid"]).trim().to_string();
+    let heir = instances
+        .iter()
+        .position(|n| {
+            n.cli(&["cluster", "nodes"])
+                .lines()
+                .any(|l| l.contains("myself,slave") && l.contains(&master_id))
+        })
+        .expect("the master of host 4 has a replica");
+    instances[heir].cli(&["config", "set", "cluster-replica-no-failover", "yes"]);
+    instances[3].kill();
+    let alive: Vec<&RedisInstance> = instances
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3)
+        .map(|(_, n)| n)
+        .collect();
+    let output = converge(&["--yes"], &alive);
+    let report = json(&output);
+    writer.finish();
+    let said = stderr(&output);
+    assert!(
+        said.contains("Redis has not elected a replica of")
+            && said.contains(&format!(
+                "promoted {} with CLUSTER FAILOVER TAKEOVER",
+                instances[heir].addr()
+            )),
+        "{said}"
+    );
+    assert_eq!(report["usable"], true);
+    assert_converged(&alive);
+}
+
 // The lab: after a failover one host holds two masters, and losing it would take the cluster
 // down. One coordinated failover hands the role back and moves no slot.
 #[test]

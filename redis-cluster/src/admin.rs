@@ -35,6 +35,8 @@ pub enum FailoverMode {
     Coordinated,
     /// Without the master, with the other masters' votes.
     Force,
+    /// Without the master and without votes: the replica takes a new config epoch itself.
+    Takeover,
 }
 
 /// The node id of the node asked.
@@ -144,11 +146,12 @@ pub fn forget(c: &mut Connection, id: &str) -> Result<(), Failure> {
 
 /// `CLUSTER FAILOVER`, sent to a replica.
 pub fn failover(c: &mut Connection, mode: FailoverMode) -> Result<(), Failure> {
-    let mut words = vec!["CLUSTER", "FAILOVER"];
-    if mode == FailoverMode::Force {
-        words.push("FORCE");
-    }
-    c.query(&words).map(drop)
+    let words: &[&str] = match mode {
+        FailoverMode::Coordinated => &["CLUSTER", "FAILOVER"],
+        FailoverMode::Force => &["CLUSTER", "FAILOVER", "FORCE"],
+        FailoverMode::Takeover => &["CLUSTER", "FAILOVER", "TAKEOVER"],
+    };
+    c.query(words).map(drop)
 }
 
 /// `CLUSTER RESET HARD`: a new id, no peers, no slots (refused by a master holding keys).

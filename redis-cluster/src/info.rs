@@ -60,6 +60,22 @@ impl Info {
     pub fn master_link_up(&self) -> bool {
         self.get("master_link_status") == Some("up")
     }
+
+    /// `master_link_down_since_seconds` of a replica whose link is down; `None` while it is up
+    /// and when it never synced (Redis says -1).
+    pub fn master_link_down_seconds(&self) -> Option<u64> {
+        self.number("master_link_down_since_seconds")
+    }
+
+    /// `slave_repl_offset` of a replica: how much of its master's stream it has.
+    pub fn replica_offset(&self) -> Option<u64> {
+        self.number("slave_repl_offset")
+    }
+
+    /// `server_time_usec` of INFO server, in milliseconds: the node's own clock.
+    pub fn server_time_ms(&self) -> Option<u64> {
+        self.number("server_time_usec").map(|us| us / 1000)
+    }
 }
 
 #[cfg(test)]

@@ -56,6 +56,9 @@ pub struct NodeLine {
     /// For a replica, the id of its master.
     pub master_id: Option<String>,
     pub config_epoch: u64,
+    /// When the answering node last had a pong from this node, in milliseconds of its own
+    /// clock (0: never, or this is the answering node).
+    pub pong_recv_ms: u64,
     /// Whether the answering node's bus link to this node is up.
     pub connected: bool,
     pub slots: Vec<SlotRange>,
@@ -152,6 +155,9 @@ fn parse_line(line: &str) -> Result<NodeLine, String> {
     let config_epoch = fields[6]
         .parse()
         .map_err(|_| format!("bad config epoch '{}'", toolkit::words::clip(fields[6], 40)))?;
+    let pong_recv_ms = fields[5]
+        .parse()
+        .map_err(|_| format!("bad pong time '{}'", toolkit::words::clip(fields[5], 40)))?;
     let connected = match fields[7] {
         "connected" => true,
         "disconnected" => false,
@@ -180,6 +186,7 @@ fn parse_line(line: &str) -> Result<NodeLine, String> {
         flags,
         master_id,
         config_epoch,
+        pong_recv_ms,
         connected,
         slots,
         open_slots,

@@ -26,6 +26,7 @@ use super::audit;
 use super::layout::Layout;
 use super::migrate::{self, Counters, End, MoveError};
 use super::observe::{observe, observe_roles, Observation};
+use super::rescue::{self, Rescue};
 use super::schedule::{self, Stage};
 use super::steps::{self, Converge, ConvergeError, LostSlots, Step};
 use crate::apply::{Progress, StageTime};
@@ -139,9 +140,19 @@ pub fn prepare(
         let waiting = if observation.suspects.is_empty() {
             match steps::plan(&observation.layout, listed, replicas, options.force) {
                 Ok(converge) => return Ok((observation, converge)),
-                Err(e @ (ConvergeError::AwaitingFailover(_) | ConvergeError::Disputed { .. })) => {
-                    e.to_string()
+                Err(e @ ConvergeError::AwaitingFailover(_)) => {
+                    match rescue::rescue(&observation.layout, &options.connect, deadline) {
+                        Rescue::Promoted(said) => {
+                            for line in said {
+                                progress(&line);
+                            }
+                            continue;
+                        }
+                        Rescue::Waiting(Some(why)) => format!("{e} ({why})"),
+                        Rescue::Waiting(None) => e.to_string(),
+                    }
                 }
+                Err(e @ ConvergeError::Disputed { .. }) => e.to_string(),
                 Err(e) => return Err(CreateError::Converge(e)),
             }
         } else {
