@@ -374,14 +374,7 @@ fn assign(
         )?;
     }
     if !e.slots.is_empty() {
-        let bounds: Vec<String> = e
-            .slots
-            .iter()
-            .flat_map(|r| [r.start.to_string(), r.end.to_string()])
-            .collect();
-        let mut words = vec!["CLUSTER", "ADDSLOTSRANGE"];
-        words.extend(bounds.iter().map(String::as_str));
-        command::<()>(c, &words)?;
+        admin::assign_slots(c, &e.slots).map_err(|f| f.to_string())?;
     }
     command::<()>(
         c,

@@ -21,17 +21,14 @@ pub fn node_problems(state: &NodeState) -> Vec<String> {
             addr.0.port()
         ));
     }
-    let version = state.info.get("redis_version").unwrap_or("unknown");
-    let major: u32 = version
-        .split('.')
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0);
-    if major < 7 {
-        problems.push(format!(
-            "{addr}: runs Redis {}; this tool needs Redis 7.0 or newer (CLUSTER ADDSLOTSRANGE)",
-            toolkit::words::clip(version, 40)
-        ));
+    match redis_cluster::Server::from_info(&state.info) {
+        Some(server) if server.supported() => {}
+        Some(server) => problems.push(format!(
+            "{addr}: runs {server}; this tool needs Redis 6.2 or newer, or Valkey"
+        )),
+        None => problems.push(format!(
+            "{addr}: INFO names no server version; this tool needs Redis 6.2 or newer, or Valkey"
+        )),
     }
     let Some(cluster) = &state.cluster else {
         problems.push(format!(
@@ -164,7 +161,7 @@ mod tests {
     fn every_problem_of_a_node_is_named() {
         let busy = state(
             "127.0.0.1:7000",
-            "redis_version:6.2.1\r\ndb0:keys=2,expires=0,avg_ttl=0\r\n",
+            "redis_version:6.0.9\r\ndb0:keys=2,expires=0,avg_ttl=0\r\n",
             Some((
                 "cluster_known_nodes:3\r\n",
                 "a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-99\n",
@@ -172,7 +169,7 @@ mod tests {
         );
         let text = node_problems(&busy).join("\n");
         for expected in [
-            "127.0.0.1:7000: runs Redis 6.2.1; this tool needs Redis 7.0 or newer",
+            "127.0.0.1:7000: runs Redis 6.0.9; this tool needs Redis 6.2 or newer, or Valkey",
             "127.0.0.1:7000: holds 2 keys",
             "127.0.0.1:7000: already knows 2 other nodes",
             "127.0.0.1:7000: already serves 100 slots",

@@ -13,7 +13,7 @@ use crate::errors::{ErrorKind, ServerError};
 use crate::info::Info;
 use crate::nodes::{parse_cluster_nodes, NodeLine};
 use crate::resp::Reply;
-use crate::{NodeAddr, SlotRange};
+use crate::{NodeAddr, Server, SlotRange};
 
 /// What `CLUSTER SETSLOT` does to a slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,16 +91,38 @@ pub fn setslot(
     each(c, &commands)
 }
 
-/// `CLUSTER ADDSLOTSRANGE` for `ranges`, then `CLUSTER BUMPEPOCH` so the claim wins over any
-/// stale one.
+/// What server the node runs, from `INFO server`.
+pub fn server(c: &mut Connection) -> Result<Server, Failure> {
+    let text: String = c.query_as(&["INFO", "server"])?;
+    Server::from_info(&Info::parse(&text))
+        .ok_or_else(|| Failure::Protocol("INFO server names no server version".to_string()))
+}
+
+/// Assigns `ranges` to the node: `CLUSTER ADDSLOTSRANGE` where the server has it, `ADDSLOTS`
+/// with every slot named where it does not (Redis 6.2).
+pub fn assign_slots(c: &mut Connection, ranges: &[SlotRange]) -> Result<(), Failure> {
+    let ranged = server(c)?.has_slot_ranges();
+    let words: Vec<String> = if ranged {
+        ranges
+            .iter()
+            .flat_map(|r| [r.start.to_string(), r.end.to_string()])
+            .collect()
+    } else {
+        ranges
+            .iter()
+            .flat_map(SlotRange::slots)
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let command = if ranged { "ADDSLOTSRANGE" } else { "ADDSLOTS" };
+    let mut all = vec!["CLUSTER", command];
+    all.extend(words.iter().map(String::as_str));
+    c.query(&all).map(drop)
+}
+
+/// [`assign_slots`], then `CLUSTER BUMPEPOCH` so the claim wins over any stale one.
 pub fn add_slots(c: &mut Connection, ranges: &[SlotRange]) -> Result<(), Failure> {
-    let bounds: Vec<String> = ranges
-        .iter()
-        .flat_map(|r| [r.start.to_string(), r.end.to_string()])
-        .collect();
-    let mut words = vec!["CLUSTER", "ADDSLOTSRANGE"];
-    words.extend(bounds.iter().map(String::as_str));
-    c.query(&words)?;
+    assign_slots(c, ranges)?;
     c.query(&["CLUSTER", "BUMPEPOCH"]).map(drop)
 }
 

@@ -112,22 +112,24 @@ pub fn query_text(
 }
 
 /// The INFO sections the checks read. Fewer than the default set: the memory section alone
-/// costs the server more than everything else asked here.
+/// costs the server more than everything else asked here. One INFO per section: several
+/// sections in one INFO is Redis 7.0 syntax.
 const INFO_SECTIONS: [&str; 4] = ["server", "replication", "cluster", "keyspace"];
 
 /// Asks one node for INFO, CLUSTER INFO and CLUSTER NODES in one round trip (pipelined, the
-/// three replies under the one deadline); the cluster replies are used only when INFO says
-/// cluster support is enabled.
+/// replies under the one deadline); the cluster replies are used only when INFO says cluster
+/// support is enabled.
 pub fn probe(
     addr: NodeAddr,
     options: &ConnectOptions,
     deadline: Deadline,
 ) -> Result<NodeState, ProbeError> {
     let mut connection = connect(addr, options, deadline)?;
-    let mut info_words = vec!["INFO"];
-    info_words.extend(INFO_SECTIONS);
+    let info_words: Vec<[&str; 2]> = INFO_SECTIONS.iter().map(|s| ["INFO", s]).collect();
+    let mut commands: Vec<&[&str]> = info_words.iter().map(|w| &w[..]).collect();
+    commands.extend([&["CLUSTER", "INFO"][..], &["CLUSTER", "NODES"][..]]);
     let replies = connection
-        .exchange(&[&info_words[..], &["CLUSTER", "INFO"], &["CLUSTER", "NODES"]])
+        .exchange(&commands)
         .map_err(|f| command_error("INFO", f))?;
     let mut replies = replies.into_iter();
     let mut next = |command: &'static str| -> Result<String, ProbeError> {
@@ -142,7 +144,11 @@ pub fn probe(
             None => Err(ProbeError::Parse(format!("{command}: missing reply"))),
         }
     };
-    let info = Info::parse(&next("INFO")?);
+    let mut info_text = String::new();
+    for _ in INFO_SECTIONS {
+        info_text.push_str(&next("INFO")?);
+    }
+    let info = Info::parse(&info_text);
     let (cluster_info, nodes) = (next("CLUSTER INFO"), next("CLUSTER NODES"));
     let cluster = if info.cluster_enabled() {
         let nodes = parse_cluster_nodes(&nodes?).map_err(|e| ProbeError::Parse(e.to_string()))?;

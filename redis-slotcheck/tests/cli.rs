@@ -111,9 +111,8 @@ impl Cluster {
 
     /// Gives `slots[i]` to node i, a config epoch to each, and joins them all.
     fn join(nodes: &[RedisInstance], slots: &[(u16, u16)]) {
-        for (node, (start, end)) in nodes.iter().zip(slots) {
-            let (start, end) = (start.to_string(), end.to_string());
-            assert_eq!(node.cli(&["cluster", "addslotsrange", &start, &end]), "OK");
+        for (node, &(start, end)) in nodes.iter().zip(slots) {
+            assert_eq!(node.add_slots(start, end), "OK");
         }
         for (i, node) in nodes.iter().enumerate() {
             node.cli(&["cluster", "set-config-epoch", &(i + 1).to_string()]);
@@ -301,7 +300,7 @@ fn open_slots_stray_masters_and_non_cluster_nodes() {
 
     // A node outside the cluster that claims slots 0-100 for itself.
     let stray = &start_instances(1, &config())[0];
-    assert_eq!(stray.cli(&["cluster", "addslotsrange", "0", "100"]), "OK");
+    assert_eq!(stray.add_slots(0, 100), "OK");
     let run = slotcheck(&[&seed, &stray.addr()]);
     assert_eq!(run.code, 2, "{}", run.stdout);
     let report = run.report();
@@ -438,7 +437,7 @@ fn slots_deleted_on_every_node_are_unserved_until_added_back() {
     let cluster = Cluster::start();
     let seed = cluster.seed();
     for node in &cluster.nodes {
-        assert_eq!(node.cli(&["cluster", "delslotsrange", "0", "5460"]), "OK");
+        assert_eq!(node.del_slots(0, 5460), "OK");
     }
     let (run, report) = wait_for(&[&seed], "cluster_state:fail", |_, r| {
         check_status(r, CheckName::ClusterState) == Status::Critical
@@ -453,10 +452,7 @@ fn slots_deleted_on_every_node_are_unserved_until_added_back() {
         std::slice::from_ref(&seed)
     );
     assert_eq!(report.totals.slots_served, 16384 - 5461);
-    assert_eq!(
-        cluster.nodes[0].cli(&["cluster", "addslotsrange", "0", "5460"]),
-        "OK"
-    );
+    assert_eq!(cluster.nodes[0].add_slots(0, 5460), "OK");
     cluster.wait_healthy();
 }
 

@@ -159,6 +159,24 @@ impl RedisInstance {
     }
 
     /// Runs `redis-cli` against this instance and returns its stdout (trimmed); panics on failure.
+    /// `CLUSTER ADDSLOTS` of every slot from `start` to `end`: what every server of the matrix
+    /// takes (ADDSLOTSRANGE is Redis 7.0). The reply, trimmed.
+    pub fn add_slots(&self, start: u16, end: u16) -> String {
+        self.slots_command("addslots", start, end)
+    }
+
+    /// `CLUSTER DELSLOTS` of every slot from `start` to `end`, as [`RedisInstance::add_slots`].
+    pub fn del_slots(&self, start: u16, end: u16) -> String {
+        self.slots_command("delslots", start, end)
+    }
+
+    fn slots_command(&self, subcommand: &str, start: u16, end: u16) -> String {
+        let slots: Vec<String> = (start..=end).map(|s| s.to_string()).collect();
+        let mut args = vec!["cluster", subcommand];
+        args.extend(slots.iter().map(String::as_str));
+        self.cli(&args)
+    }
+
     pub fn cli(&self, args: &[&str]) -> String {
         let output = Command::new("redis-cli")
             .args(["-h", &self.ip, "-p", &self.port.to_string()])
@@ -246,14 +264,23 @@ impl RedisInstance {
     }
 }
 
+/// The server binary the tests run: `TEST_REDIS_SERVER` (the server matrix sets it to Redis 6.2
+/// or Valkey, see scripts/test-servers), else Debian's `redis-server`.
+pub fn server_binary() -> String {
+    std::env::var("TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_string())
+}
+
 fn spawn_server(args: &[String]) -> Child {
-    Command::new("redis-server")
+    let binary = server_binary();
+    Command::new(&binary)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("cannot start redis-server; install the redis-server package")
+        .unwrap_or_else(|e| {
+            panic!("cannot start {binary}: {e}; install the redis-server package (or run scripts/test-servers for the others)")
+        })
 }
 
 impl Drop for RedisInstance {
