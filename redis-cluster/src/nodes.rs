@@ -67,6 +67,16 @@ pub struct NodeLine {
 }
 
 impl NodeLine {
+    /// The slots this node itself moves: a master's open slots. Valkey 8 and newer copy their
+    /// primary's to replicas, which act on none of them (SETSLOT is for masters only).
+    pub fn own_open_slots(&self) -> &[OpenSlot] {
+        if self.flags.master {
+            &self.open_slots
+        } else {
+            &[]
+        }
+    }
+
     /// `ip:port` as a client would connect, `None` when the address is unknown.
     pub fn client_addr(&self) -> Option<crate::NodeAddr> {
         if self.flags.noaddr || self.ip.is_empty() {
@@ -329,6 +339,16 @@ mod tests {
         let me = importing.iter().find(|n| n.flags.myself).unwrap();
         assert_eq!(me.open_slots[0].direction, Direction::Importing);
         assert_eq!(me.open_slots[0].slot, 100);
+        assert_eq!(me.own_open_slots(), &me.open_slots[..]);
+    }
+
+    // Valkey 8 and newer copy the primary's open slots to its replicas' own lines.
+    #[test]
+    fn a_replicas_copy_of_its_masters_open_slots_is_not_its_own() {
+        let line = "b2 127.0.0.2:7001@17001 myself,slave a1 0 0 1 connected [100-<-c3]";
+        let replica = &parse_cluster_nodes(line).unwrap()[0];
+        assert_eq!(replica.open_slots.len(), 1);
+        assert!(replica.own_open_slots().is_empty());
     }
 
     #[test]

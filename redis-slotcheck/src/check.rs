@@ -83,7 +83,7 @@ pub fn check(survey: &Survey, options: &CheckOptions) -> Report {
                 .nodes
                 .iter()
                 .filter(|n| n.own_line)
-                .flat_map(|n| n.line.into_iter().flat_map(|l| &l.open_slots))
+                .flat_map(|n| n.line.into_iter().flat_map(|l| l.own_open_slots()))
                 .map(|o| o.slot),
         )
         .iter()
@@ -606,7 +606,7 @@ fn failed_masters(known: &NodeTable) -> Check {
 fn open_slots(known: &NodeTable) -> Check {
     let mut details = Vec::new();
     for node in known.nodes.iter().filter(|n| n.own_line) {
-        for open in node.line.iter().flat_map(|l| &l.open_slots) {
+        for open in node.line.iter().flat_map(|l| l.own_open_slots()) {
             let peer = known.label_of_id(&open.peer);
             let (from, to, verb) = match open.direction {
                 Direction::Migrating => (&node.label, &peer, "migrating"),

@@ -92,7 +92,7 @@ pub fn layout_of(survey: &Survey, listed: &[NodeAddr]) -> Observation {
             if !answered {
                 return Vec::new();
             }
-            line.open_slots
+            line.own_open_slots()
                 .iter()
                 .filter(|o| o.direction == direction)
                 .map(|o| (o.slot, o.peer.clone()))
