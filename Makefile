@@ -27,7 +27,7 @@ DEB_OUT := $(CURDIR)
 PLACEHOLDERS := -e 's|@BINDIR@|$(bindir)|g' -e 's|@LIBEXECDIR@|$(libexecdir)|g'
 
 .PHONY: all deps build docs install uninstall deb dist demo demo-down test check-freebsd bench \
-	site-check freebsd-stage
+	site-check freebsd-stage test-servers
 
 all: build
 
@@ -99,14 +99,21 @@ ifeq ($(IS_ROOT),yes)
 endif
 	scripts/demo down
 
-# Formatting, lints, every test (unit and end to end), and the FreeBSD build of carpctl. Tests
+# Formatting, lints, every test (unit and end to end), the server matrix (the Redis tools'
+# end-to-end tests again on Redis 6.2 and Valkey 9.1) and the FreeBSD build of carpctl. Tests
 # that need root (network namespaces, nftables) are #[ignore]d: as root they run too
-# (--include-ignored); otherwise cargo reports them as ignored.
+# (--include-ignored); otherwise cargo reports them as ignored. Tests named valkey_* need Valkey
+# and run in the server matrix only.
 test: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) test --workspace$(if $(IS_ROOT), -- --include-ignored)
+	$(CARGO) test --workspace$(if $(IS_ROOT), -- --include-ignored --skip valkey_)
+	scripts/test-servers
 	@$(MAKE) --no-print-directory check-freebsd
+
+# Only the server matrix (scripts/test-servers fetches the servers into .servers/).
+test-servers:
+	scripts/test-servers
 
 # carpctl must keep building for FreeBSD; skipped where that target cannot be installed.
 check-freebsd:

@@ -318,6 +318,57 @@ fn a_replica_redis_does_not_elect_is_promoted_by_converge() {
     assert_converged(&alive);
 }
 
+// Valkey 9 keeps databases other than 0 in cluster mode; converge moves database 0 only, so a
+// plan that moves slots while another database holds keys is refused before any change (it
+// once moved the slots and left those keys behind, out of clients' reach).
+#[test]
+#[ignore = "needs Valkey (cluster-databases): scripts/test-servers runs it"]
+fn valkey_keys_in_another_database_are_refused_before_any_change() {
+    let config = RedisConfig {
+        extra: vec![
+            ("repl-diskless-sync-delay".into(), "0".into()),
+            ("cluster-databases".into(), "16".into()),
+        ],
+        ..config()
+    };
+    let old: Vec<RedisInstance> = [1, 2, 3, 1, 2, 3]
+        .iter()
+        .map(|h| RedisInstance::start(&format!("127.0.0.{h}"), &config))
+        .collect();
+    create(&old.iter().collect::<Vec<_>>(), 1);
+    let master = old
+        .iter()
+        .find(|n| n.cli(&["role"]).starts_with("master"))
+        .unwrap();
+    let reply = master.cli(&["-n", "5", "set", "{a}in-db-5", "v"]);
+    let owner = if reply == "OK" {
+        master
+    } else {
+        // MOVED: the slot of {a} is another master's.
+        old.iter()
+            .find(|n| n.cli(&["-n", "5", "set", "{a}in-db-5", "v"]) == "OK")
+            .expect("some master serves the slot of {a}")
+    };
+    let new: Vec<RedisInstance> = [4, 4]
+        .iter()
+        .map(|h| RedisInstance::start(&format!("127.0.0.{h}"), &config))
+        .collect();
+    let all: Vec<&RedisInstance> = old.iter().chain(&new).collect();
+    let before = layout_seen_by(&old[0]);
+    let output = converge(&["--yes"], &all);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let said = stderr(&output);
+    assert!(
+        said.contains(&format!("{} holds 1 key in database 5", owner.addr()))
+            && said.contains("converge moves the keys of database 0 only"),
+        "{said}"
+    );
+    assert_eq!(layout_seen_by(&old[0]), before);
+    assert!(new[0]
+        .cli(&["cluster", "info"])
+        .contains("cluster_known_nodes:1"));
+}
+
 // The lab: after a failover one host holds two masters, and losing it would take the cluster
 // down. One coordinated failover hands the role back and moves no slot.
 #[test]

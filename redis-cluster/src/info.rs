@@ -43,12 +43,20 @@ impl Info {
 
     /// Keys over all databases, from the `db<N>:keys=…,expires=…` lines of INFO keyspace.
     pub fn key_count(&self) -> u64 {
+        self.keys_by_database().iter().map(|(_, keys)| keys).sum()
+    }
+
+    /// `(database, keys)` of every non-empty database, from INFO keyspace (Valkey 9 allows
+    /// databases other than 0 in cluster mode, `cluster-databases`).
+    pub fn keys_by_database(&self) -> Vec<(u32, u64)> {
         self.0
             .iter()
-            .filter(|(k, _)| k.starts_with("db") && k[2..].chars().all(|c| c.is_ascii_digit()))
-            .filter_map(|(_, v)| v.split(',').find_map(|kv| kv.strip_prefix("keys=")))
-            .filter_map(|n| n.parse::<u64>().ok())
-            .sum()
+            .filter_map(|(k, v)| {
+                let db = k.strip_prefix("db")?.parse().ok()?;
+                let keys = v.split(',').find_map(|kv| kv.strip_prefix("keys="))?;
+                Some((db, keys.parse().ok()?))
+            })
+            .collect()
     }
 
     /// `role` of INFO replication: `master` or `slave`.
@@ -112,5 +120,6 @@ mod tests {
             "# Keyspace\r\ndb0:keys=3,expires=0,avg_ttl=0\r\ndb1:keys=2,expires=1,avg_ttl=0\r\n",
         );
         assert_eq!(with_keys.key_count(), 5);
+        assert_eq!(with_keys.keys_by_database(), [(0, 3), (1, 2)]);
     }
 }

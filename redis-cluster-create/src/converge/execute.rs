@@ -139,7 +139,10 @@ pub fn prepare(
         }
         let waiting = if observation.suspects.is_empty() {
             match steps::plan(&observation.layout, listed, replicas, options.force) {
-                Ok(converge) => return Ok((observation, converge)),
+                Ok(converge) => {
+                    refuse_other_databases(&observation, &converge)?;
+                    return Ok((observation, converge));
+                }
                 Err(e @ ConvergeError::AwaitingFailover(_)) => {
                     match rescue::rescue(&observation.layout, &options.connect, deadline) {
                         Rescue::Promoted(said) => {
@@ -181,6 +184,29 @@ pub fn prepare(
                 next: "no node was changed by this run".to_string(),
             })?;
     }
+}
+
+/// Converge moves keys with GETKEYSINSLOT and MIGRATE in database 0: a plan that moves keys
+/// while a node holds keys in another database would leave those behind, out of clients'
+/// reach, so it is refused before any change.
+fn refuse_other_databases(
+    observation: &Observation,
+    converge: &Converge,
+) -> Result<(), CreateError> {
+    let moves_keys = converge
+        .steps
+        .iter()
+        .any(|s| matches!(s, Step::Move { .. } | Step::CloseSlot { .. }));
+    if !moves_keys || observation.other_databases.is_empty() {
+        return Ok(());
+    }
+    let mut problems = observation.other_databases.clone();
+    problems.push(
+        "converge moves the keys of database 0 only, and this plan moves slots: move those keys \
+         to database 0 or delete them first (SELECT n, then MOVE key 0), then converge again"
+            .to_string(),
+    );
+    Err(CreateError::Refused { problems })
 }
 
 /// The steps in words.

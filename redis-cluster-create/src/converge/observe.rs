@@ -23,6 +23,9 @@ pub struct Observation {
     pub unreachable: Vec<(NodeAddr, String)>,
     /// Why listed new nodes cannot join (keys, no cluster support, old version).
     pub problems: Vec<String>,
+    /// Masters holding keys in databases other than 0 (Valkey's `cluster-databases`), in
+    /// words: converge moves the keys of database 0 only.
+    pub other_databases: Vec<String>,
 }
 
 /// Surveys `listed` and every node they know, and counts the keys masters hold where no client
@@ -114,12 +117,32 @@ pub fn layout_of(survey: &Survey, listed: &[NodeAddr]) -> Observation {
         });
     }
     problems.extend(separate_clusters(survey));
+    let other_databases = survey
+        .reached
+        .iter()
+        .filter(|state| !state.info.is_replica())
+        .flat_map(|state| {
+            state
+                .info
+                .keys_by_database()
+                .into_iter()
+                .filter(|&(db, keys)| db != 0 && keys > 0)
+                .map(move |(db, keys)| {
+                    format!(
+                        "{} holds {} in database {db}",
+                        state.addr,
+                        toolkit::words::counted(keys, "key")
+                    )
+                })
+        })
+        .collect();
     nodes.sort_by(|a, b| (a.addr, &a.id).cmp(&(b.addr, &b.id)));
     Observation {
         layout: Layout { nodes },
         suspects,
         unreachable,
         problems,
+        other_databases,
     }
 }
 
