@@ -53,6 +53,9 @@ pub struct NodeLine {
     /// Announced host name (`cluster-announce-hostname`), if any.
     pub hostname: Option<String>,
     pub flags: Flags,
+    /// Flags this tool does not know (a newer server's), kept to be reported rather than a
+    /// reason to drop the line; at most [`MAX_UNKNOWN_FLAGS`], each clipped.
+    pub unknown_flags: Vec<String>,
     /// For a replica, the id of its master.
     pub master_id: Option<String>,
     pub config_epoch: u64,
@@ -160,7 +163,7 @@ fn parse_line(line: &str) -> Result<NodeLine, String> {
     bounded(fields[0], MAX_ID, "node id")?;
     bounded(fields[3], MAX_ID, "master id")?;
     let (ip, port, cport, hostname) = parse_address(fields[1])?;
-    let flags = parse_flags(fields[2])?;
+    let (flags, unknown_flags) = parse_flags(fields[2])?;
     let master_id = (fields[3] != "-").then(|| fields[3].to_string());
     let config_epoch = fields[6]
         .parse()
@@ -194,6 +197,7 @@ fn parse_line(line: &str) -> Result<NodeLine, String> {
         cport,
         hostname,
         flags,
+        unknown_flags,
         master_id,
         config_epoch,
         pong_recv_ms,
@@ -227,8 +231,14 @@ fn parse_address(field: &str) -> Result<(String, u16, u16, Option<String>), Stri
     Ok((ip.to_string(), number(port)?, number(cport)?, hostname))
 }
 
-fn parse_flags(field: &str) -> Result<Flags, String> {
+/// Unknown flags kept per line, at most.
+pub const MAX_UNKNOWN_FLAGS: usize = 8;
+/// The longest flag taken for one: Redis's are words such as `nofailover`.
+const MAX_FLAG: usize = 40;
+
+fn parse_flags(field: &str) -> Result<(Flags, Vec<String>), String> {
     let mut flags = Flags::default();
+    let mut unknown = Vec::new();
     for flag in field.split(',') {
         match flag {
             "myself" => flags.myself = true,
@@ -241,14 +251,14 @@ fn parse_flags(field: &str) -> Result<Flags, String> {
             "nofailover" => flags.nofailover = true,
             "noflags" => {}
             other => {
-                return Err(format!(
-                    "unknown flag '{}'",
-                    toolkit::words::clip(other, 40)
-                ))
+                let other = bounded(other, MAX_FLAG, "flag")?;
+                if unknown.len() < MAX_UNKNOWN_FLAGS {
+                    unknown.push(other.to_string());
+                }
             }
         }
     }
-    Ok(flags)
+    Ok((flags, unknown))
 }
 
 fn parse_slot(text: &str) -> Result<u16, String> {
@@ -381,11 +391,17 @@ mod tests {
     }
 
     #[test]
+    fn a_flag_of_a_newer_server_is_kept_not_a_reason_to_drop_the_line() {
+        let nodes =
+            parse_cluster_nodes("a 1.2.3.4:7000@17000 master,weird - 0 0 1 connected 0-9\n")
+                .unwrap();
+        assert!(nodes[0].flags.master);
+        assert_eq!(nodes[0].unknown_flags, ["weird"]);
+        assert_eq!(nodes[0].slots, [SlotRange::new(0, 9)]);
+    }
+
+    #[test]
     fn errors_name_the_line_and_the_field() {
-        let err = parse_cluster_nodes("a 1.2.3.4:7000@17000 master,weird - 0 0 1 connected\n")
-            .unwrap_err();
-        assert_eq!(err.line_number, 1);
-        assert!(err.to_string().contains("unknown flag 'weird'"), "{err}");
         let err = parse_cluster_nodes("x\na 1.2.3.4:7000@17000 master - 0 0 1 connected 9-99999\n")
             .unwrap_err();
         assert_eq!(err.line_number, 1);

@@ -87,6 +87,15 @@ impl KnownNode<'_> {
             .collect()
     }
 
+    /// The peers whose line for this node carries the flag `name` that this tool does not know.
+    pub fn flagged_by_name(&self, name: &str) -> Vec<String> {
+        self.seen_by
+            .iter()
+            .filter(|(_, line)| line.unknown_flags.iter().any(|f| f == name))
+            .map(|(peer, _)| peer.to_string())
+            .collect()
+    }
+
     pub fn failed(&self) -> bool {
         self.seen_by.iter().any(|(_, line)| line.flags.fail)
     }

@@ -650,6 +650,27 @@ fn node_flags(known: &NodeTable) -> Check {
                 },
             ),
         ];
+        let mut unknown: Vec<&str> = node
+            .seen_by
+            .iter()
+            .flat_map(|(_, line)| line.unknown_flags.iter().map(String::as_str))
+            .collect();
+        unknown.sort_unstable();
+        unknown.dedup();
+        for flag in unknown {
+            details.push(detail(
+                format!(
+                    "{} is flagged '{flag}', a flag this tool does not know (a newer server?), by {}",
+                    node.label,
+                    name_list(
+                        &node.flagged_by_name(flag),
+                        NAMES_SHOWN
+                    )
+                ),
+                Vec::new(),
+                vec![node.label.clone()],
+            ));
+        }
         for (flag, by) in flags {
             if !by.is_empty() {
                 details.push(detail(

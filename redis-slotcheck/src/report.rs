@@ -67,8 +67,8 @@ pub enum CheckName {
     FailedMasters,
     /// No slot is migrating or importing (WARNING).
     OpenSlots,
-    /// No node is flagged `fail?`, `handshake` or `noaddr`, and no replica or slotless master
-    /// `fail` (WARNING).
+    /// No node is flagged `fail?`, `handshake` or `noaddr`, no replica or slotless master
+    /// `fail`, and no node with a flag this tool does not know (WARNING).
     NodeFlags,
     /// Every node's peers see it in the role it reports for itself (WARNING).
     RoleAgreement,

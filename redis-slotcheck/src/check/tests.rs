@@ -625,3 +625,26 @@ fn a_failed_over_master_without_slots_is_a_warning() {
     );
     assert_eq!(report.totals.slots_served, 16384);
 }
+
+// A newer server's flag is a warning that names it, not a reason to drop the node's view.
+#[test]
+fn a_flag_this_tool_does_not_know_warns_and_keeps_the_view() {
+    let lines = healthy_lines().replace(
+        "127.0.0.3:17105@27105 slave",
+        "127.0.0.3:17105@27105 slave,shiny",
+    );
+    let mut survey = world(&healthy_lines(), &[]);
+    replace_state(&mut survey, M1, state(M1, &lines));
+    let report = run(&survey);
+    let messages: Vec<&str> = details(&report, CheckName::NodeFlags)
+        .iter()
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(
+        messages,
+        [format!(
+            "{R2} is flagged 'shiny', a flag this tool does not know (a newer server?), by {M1}"
+        )]
+    );
+    assert_eq!(status_of(&report, CheckName::SlotAgreement), Status::Ok);
+}
