@@ -718,9 +718,14 @@ fn close_open_slots(work: &mut Layout, steps: &mut Vec<Step>) -> Result<(), Conv
             .nodes
             .iter()
             .filter(|n| {
+                // A node still marked migrating a slot it no longer serves (a run stopped
+                // between the target's SETSLOT NODE and the source's) keeps the marker until
+                // told: Redis clears it only on SETSLOT, not when gossip hands the slot over.
+                let stale_migrating = !n.owns(slot) && n.migrating.iter().any(|(s, _)| *s == slot);
                 n.alive
                     && (n.importing.iter().any(|(s, _)| *s == slot)
-                        || n.stray.iter().any(|(s, _)| *s == slot))
+                        || n.stray.iter().any(|(s, _)| *s == slot)
+                        || stale_migrating)
             })
             .filter_map(|n| n.addr)
             .filter(|&a| a != final_owner)

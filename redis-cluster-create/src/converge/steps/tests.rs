@@ -478,6 +478,25 @@ fn an_open_slot_goes_on_to_a_listed_target_and_back_from_elsewhere() {
     );
 }
 
+// Seen in a fault history: a converge stopped by SIGINT after the target of a chunk took the
+// slots and before the source was told; the source learned the new owner by gossip and kept
+// its migrating markers, which the next converge left in place.
+#[test]
+fn a_migrating_marker_on_a_node_that_no_longer_serves_the_slot_is_cleared() {
+    let mut l = layout(&six());
+    assert!(l.nodes[1].owns(6000) && !l.nodes[0].owns(6000));
+    l.nodes[0].migrating.push((6000, id(1)));
+    let result = converge(&l, &listed(&l, &[]), 1);
+    assert_eq!(
+        result.steps,
+        [Step::CloseSlot {
+            slot: 6000,
+            owner: addr(1, 1),
+            sources: vec![addr(0, 0)]
+        }]
+    );
+}
+
 #[test]
 fn a_live_node_left_out_is_drained_and_removed() {
     let mut nodes = six();
