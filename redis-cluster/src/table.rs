@@ -123,11 +123,70 @@ pub fn role_key(line: &NodeLine) -> (bool, bool, Option<&str>) {
     )
 }
 
+/// Two addresses that answer as one node id with different views: at most one is that node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdConflict {
+    pub id: String,
+    /// The address kept as the node: the one it announces, when either is.
+    pub kept: NodeAddr,
+    /// The other address, whose reply is left out of every judgement.
+    pub other: NodeAddr,
+}
+
 /// Every node, in address order (nodes without an address last), with an index by id.
 #[derive(Debug)]
 pub struct NodeTable<'a> {
     pub nodes: Vec<KnownNode<'a>>,
+    /// Addresses answering as an id another address answers as, with another view.
+    pub id_conflicts: Vec<IdConflict>,
     by_id: IdMap<'a>,
+}
+
+/// What a reply says that the same server, asked twice at once, says both times: its
+/// cluster_state and every line but the timings, link states and `fail?` (which change by
+/// the moment).
+fn stable_view(state: &NodeState) -> Option<(bool, Vec<String>)> {
+    let view = state.cluster.as_ref()?;
+    let mut lines: Vec<String> = view
+        .nodes
+        .iter()
+        .map(|l| {
+            format!(
+                "{} {:?} {} {} {} {} {:?} {} {:?}",
+                l.id,
+                l.client_addr(),
+                l.flags.myself,
+                l.flags.master,
+                l.flags.replica,
+                l.flags.fail,
+                l.master_id,
+                l.config_epoch,
+                l.slots
+            )
+        })
+        .collect();
+    lines.sort_unstable();
+    Some((view.info.cluster_state_ok(), lines))
+}
+
+/// Which of two replies with one `myself` id to keep (`None`: both are the same server, keep
+/// the first): the one reached at the address it announces wins over one that is not.
+fn conflict_between(first: &NodeState, second: &NodeState) -> Option<(NodeAddr, NodeAddr)> {
+    if stable_view(first) == stable_view(second) {
+        return None;
+    }
+    let at_home = |s: &NodeState| {
+        s.cluster
+            .as_ref()
+            .and_then(|c| c.myself())
+            .and_then(NodeLine::client_addr)
+            == Some(s.addr)
+    };
+    if at_home(second) && !at_home(first) {
+        Some((second.addr, first.addr))
+    } else {
+        Some((first.addr, second.addr))
+    }
 }
 
 impl<'a> NodeTable<'a> {
@@ -135,6 +194,7 @@ impl<'a> NodeTable<'a> {
     pub fn build(survey: &'a Survey, host_names: &BTreeMap<NodeAddr, String>) -> NodeTable<'a> {
         let mut nodes: Vec<KnownNode<'a>> = Vec::new();
         let mut seen_ids = IdMap::default();
+        let mut id_conflicts = Vec::new();
         let host_of = |addr: Option<NodeAddr>, line: Option<&NodeLine>| {
             if let Some(name) = addr.and_then(|a| host_names.get(&a)) {
                 return name.clone();
@@ -148,8 +208,25 @@ impl<'a> NodeTable<'a> {
         for state in &survey.reached {
             let myself = state.cluster.as_ref().and_then(|c| c.myself());
             if let Some(me) = myself {
-                // The same node reached under two addresses counts once.
-                if seen_ids.contains_key(me.id.as_str()) {
+                // The same node reached under two addresses counts once; two addresses with
+                // one id and different views are a conflict (a node lying about its id), and
+                // only the one at the address the id announces speaks for it.
+                if let Some(&i) = seen_ids.get(me.id.as_str()) {
+                    let earlier = nodes[i].state.expect("nodes with an id so far answered");
+                    if let Some((kept, other)) = conflict_between(earlier, state) {
+                        id_conflicts.push(IdConflict {
+                            id: me.id.clone(),
+                            kept,
+                            other,
+                        });
+                        if kept == state.addr {
+                            nodes[i].addr = Some(state.addr);
+                            nodes[i].label = state.addr.to_string();
+                            nodes[i].host = host_of(Some(state.addr), myself);
+                            nodes[i].state = Some(state);
+                            nodes[i].line = myself;
+                        }
+                    }
                     continue;
                 }
                 seen_ids.insert(&me.id, nodes.len());
@@ -258,7 +335,11 @@ impl<'a> NodeTable<'a> {
             .enumerate()
             .filter_map(|(i, n)| Some((n.id?, i)))
             .collect();
-        NodeTable { nodes, by_id }
+        NodeTable {
+            nodes,
+            id_conflicts,
+            by_id,
+        }
     }
 
     pub fn index_of_id(&self, id: &str) -> Option<usize> {

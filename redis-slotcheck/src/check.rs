@@ -44,6 +44,7 @@ pub fn check(survey: &Survey, options: &CheckOptions) -> Report {
     let mut checks = vec![reachable(&known, survey.beyond_limit)];
     if known.nodes.iter().any(|n| n.state.is_some()) {
         checks.extend([
+            id_conflicts(&known),
             cluster_enabled(&known),
             cluster_state(&known),
             slot_coverage(&known, &served),
@@ -946,6 +947,34 @@ fn master_placement(known: &NodeTable) -> Check {
                 counted(d.len(), "host")
             )
         },
+    )
+}
+
+/// A node answering under another node's id (moving `myself` in a copied view) would otherwise
+/// stand in for it: only one reply per id is judged.
+fn id_conflicts(known: &NodeTable) -> Check {
+    let details = known
+        .id_conflicts
+        .iter()
+        .map(|c| {
+            detail(
+                format!(
+                    "{} and {} both answer as node {} with different views; only {} is judged \
+                     (it is at the address the node announces, or was asked first): find out \
+                     which is not that node",
+                    c.kept, c.other, c.id, c.kept
+                ),
+                Vec::new(),
+                vec![c.kept.to_string(), c.other.to_string()],
+            )
+        })
+        .collect();
+    outcome(
+        CheckName::IdConflicts,
+        Status::Critical,
+        details,
+        "every node id answers from one place",
+        |d| format!("{} answered from two places", counted(d.len(), "node id")),
     )
 }
 

@@ -53,6 +53,9 @@ impl fmt::Display for Status {
 pub enum CheckName {
     /// Every known node answers (WARNING; UNKNOWN when none does).
     Reachable,
+    /// No two addresses answer as one node id with different views: one of them lies about
+    /// who it is (CRITICAL).
+    IdConflicts,
     /// Every reachable node runs with `cluster-enabled yes` (CRITICAL).
     ClusterEnabled,
     /// Every reachable node reports `cluster_state:ok` (CRITICAL).
@@ -92,8 +95,9 @@ pub enum CheckName {
 impl CheckName {
     /// Every check in report order. Metrics name each of them in every state, so a series
     /// never vanishes when the cluster cannot be judged.
-    pub const ALL: [CheckName; 17] = [
+    pub const ALL: [CheckName; 18] = [
         CheckName::Reachable,
+        CheckName::IdConflicts,
         CheckName::ClusterEnabled,
         CheckName::ClusterState,
         CheckName::SlotCoverage,
@@ -115,6 +119,7 @@ impl CheckName {
     pub fn as_str(self) -> &'static str {
         match self {
             CheckName::Reachable => "reachable",
+            CheckName::IdConflicts => "id_conflicts",
             CheckName::ClusterEnabled => "cluster_enabled",
             CheckName::ClusterState => "cluster_state",
             CheckName::SlotCoverage => "slot_coverage",

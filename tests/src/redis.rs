@@ -185,8 +185,11 @@ impl RedisInstance {
             .expect("cannot run redis-cli; install the redis-tools package");
         assert!(
             output.status.success(),
-            "redis-cli {args:?} on {} failed",
-            self.addr()
+            "redis-cli {} on {} failed ({}): {}",
+            args.join(" ").chars().take(120).collect::<String>(),
+            self.addr(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
         );
         String::from_utf8_lossy(&output.stdout).trim().to_string()
     }

@@ -61,10 +61,19 @@ pub fn observe_roles(listed: &[NodeAddr], options: &ConnectOptions) -> Observati
 /// The layout of a survey (pure).
 pub fn layout_of(survey: &Survey, listed: &[NodeAddr]) -> Observation {
     let table = NodeTable::build(survey, &BTreeMap::new());
+    let mut problems: Vec<String> = table
+        .id_conflicts
+        .iter()
+        .map(|c| {
+            format!(
+                "{} and {} both answer as node {} with different views: one of them is not that node; find out which before changing the cluster",
+                c.kept, c.other, c.id
+            )
+        })
+        .collect();
     let mut nodes = Vec::new();
     let mut suspects = Vec::new();
     let mut unreachable = Vec::new();
-    let mut problems = Vec::new();
     for node in &table.nodes {
         let Some(id) = node.id else {
             if let (Some(addr), Some(error)) = (node.addr, node.error) {

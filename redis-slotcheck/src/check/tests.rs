@@ -648,3 +648,46 @@ fn a_flag_this_tool_does_not_know_warns_and_keeps_the_view() {
     );
     assert_eq!(status_of(&report, CheckName::SlotAgreement), Status::Ok);
 }
+
+// Seen in a review: a fake node answering with a real cluster's view, `myself` moved to a
+// failing master's id, hid that master: the report said OK. Both are named, CRITICAL, and the
+// real master (at the address its id announces) is the one judged, asked first or not.
+#[test]
+fn two_addresses_answering_as_one_id_with_different_views_are_critical() {
+    const FAKE: &str = "127.0.0.9:17101";
+    for fake_first in [true, false] {
+        let mut survey = world(&healthy_lines(), &[]);
+        let mut failing = state(M2, &healthy_lines());
+        failing.cluster.as_mut().unwrap().info = Info::parse("cluster_state:fail\r\n");
+        replace_state(&mut survey, M2, failing);
+        let mut fake = state(M2, &healthy_lines());
+        fake.addr = addr(FAKE);
+        if fake_first {
+            survey.reached.insert(0, fake);
+        } else {
+            survey.reached.push(fake);
+        }
+        let report = run(&survey);
+        let conflicts = details(&report, CheckName::IdConflicts);
+        assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+        assert_eq!(conflicts[0].nodes, [M2, FAKE]);
+        assert!(conflicts[0].message.contains(M2_ID));
+        assert_eq!(status_of(&report, CheckName::IdConflicts), Status::Critical);
+        assert_eq!(
+            status_of(&report, CheckName::ClusterState),
+            Status::Critical
+        );
+    }
+}
+
+// The same server asked under two addresses (its own and a VIP) counts once, silently.
+#[test]
+fn one_server_reached_under_two_addresses_is_one_node() {
+    let mut survey = world(&healthy_lines(), &[]);
+    let mut again = state(M2, &healthy_lines());
+    again.addr = addr("10.0.10.100:17101");
+    survey.reached.push(again);
+    let report = run(&survey);
+    assert_eq!(status_of(&report, CheckName::IdConflicts), Status::Ok);
+    assert!(failing(&report).is_empty(), "{:?}", failing(&report));
+}
