@@ -251,6 +251,13 @@ impl<'a> NodeTable<'a> {
         // Nodes only named by others are taken up to MAX_NODES in all: past it the survey has
         // stopped following them (and says so), and the checks would only slow down.
         let room = crate::MAX_NODES.saturating_sub(survey.unreachable.len());
+        // Which id answered at each address: a peer's line giving that address to another id is
+        // a stale entry (a node reset or replaced there, or a lie), not a second node of the
+        // host that answers there.
+        let answered_at: HashMap<NodeAddr, &str> = nodes
+            .iter()
+            .filter_map(|n| Some((n.addr?, n.id?)))
+            .collect();
         for (observer, state) in observers {
             let Some(view) = &state.cluster else { continue };
             for line in view.nodes.iter().filter(|l| !l.flags.myself) {
@@ -259,11 +266,18 @@ impl<'a> NodeTable<'a> {
                 }
                 let index = *seen_ids.entry(&line.id).or_insert_with(|| {
                     let addr = line.client_addr();
+                    let stale = addr
+                        .and_then(|a| answered_at.get(&a))
+                        .is_some_and(|&id| id != line.id);
                     nodes.push(KnownNode {
                         id: Some(&line.id),
                         addr,
                         label: addr.map_or_else(|| line.id.clone(), |a| a.to_string()),
-                        host: host_of(addr, Some(line)),
+                        host: if stale {
+                            "unknown".to_string()
+                        } else {
+                            host_of(addr, Some(line))
+                        },
                         state: None,
                         error: None,
                         line: Some(line),

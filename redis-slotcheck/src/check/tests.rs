@@ -691,3 +691,33 @@ fn one_server_reached_under_two_addresses_is_one_node() {
     assert_eq!(status_of(&report, CheckName::IdConflicts), Status::Ok);
     assert!(failing(&report).is_empty(), "{:?}", failing(&report));
 }
+
+// Seen in a review: a peer's line `<other id> <a healthy node's address> master,fail` made
+// that address count as an unreachable instance of its host, so cluster-health demoted a
+// healthy host and never promoted it back. Another id answered there: the line is a stale
+// entry, of no host.
+#[test]
+fn a_ghost_line_at_an_answering_address_belongs_to_no_host() {
+    const GHOST: &str = "0123456789abcdef0123456789abcdef01234567";
+    let lines = healthy_lines() + &format!("{GHOST} {M2}@27101 master,fail - 0 0 9 disconnected\n");
+    let mut survey = world(&healthy_lines(), &[]);
+    replace_state(&mut survey, M1, state(M1, &lines));
+    let options = CheckOptions {
+        host_names: [(addr(M2), "redis2".to_string())].into_iter().collect(),
+        ..CheckOptions::default()
+    };
+    let report = check(&survey, &options);
+    let of_host: Vec<(&str, bool)> = report
+        .nodes
+        .iter()
+        .filter(|n| n.host == "redis2")
+        .map(|n| (n.node.as_str(), n.reachable))
+        .collect();
+    assert_eq!(of_host, [(M2, true)]);
+    let ghost = report
+        .nodes
+        .iter()
+        .find(|n| n.id.as_deref() == Some(GHOST))
+        .unwrap();
+    assert_eq!(ghost.host, "unknown");
+}
