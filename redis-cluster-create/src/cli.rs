@@ -107,6 +107,11 @@ struct ConvergeArgs {
     /// (their keys are lost; they are named before anything changes).
     #[arg(long)]
     force: bool,
+    /// A live node of the cluster to drain and take out, as IP:PORT (repeatable). Needed
+    /// only with a password, which goes to no address that was not given; without one, every
+    /// node left out of the list is taken out.
+    #[arg(long, value_name = "NODE")]
+    remove: Vec<NodeAddr>,
     #[command(flatten)]
     connect: ConnectArgs,
 }
@@ -278,10 +283,18 @@ pub fn run(cli: Cli, started: Instant) -> Result<(), CreateError> {
         }
         Some(Command::Converge(args)) => {
             let (candidates, replicas) = candidates(&args.plan)?;
+            if let Some(&both) = args
+                .remove
+                .iter()
+                .find(|r| candidates.iter().any(|c| c.addr == **r))
+            {
+                return Err(CreateError::RemoveListed(both));
+            }
             let options = ConvergeOptions {
                 timeout: args.timeout,
                 force: args.force,
-                connect: connect_options(&args.connect, ConnectOptions::default().timeout)?,
+                connect: connect_options(&args.connect, ConnectOptions::default().timeout)?
+                    .vouching(args.remove.iter().copied()),
             };
             let progress = progress(started);
             let deadline = Deadline::after(args.timeout.saturating_sub(started.elapsed()));

@@ -14,6 +14,8 @@ pub enum CreateError {
     Planning(#[from] PlanningError),
     #[error("no nodes given: name them (IP:PORT ...) or pass --site FILE")]
     NoNodes,
+    #[error("--remove {0}: it is also in the list of nodes to keep; give it once")]
+    RemoveListed(redis_cluster::NodeAddr),
     #[error(
         "refusing to {action} without confirmation: there is no terminal to ask on; pass --yes"
     )]
@@ -92,6 +94,7 @@ impl toolkit::Failure for CreateError {
             | CreateError::Plan(_)
             | CreateError::Planning(_)
             | CreateError::NoNodes
+            | CreateError::RemoveListed(_)
             | CreateError::UnknownVhid { .. }
             | CreateError::PassFile(_)
             | CreateError::NeedsYes { .. }

@@ -97,7 +97,9 @@ pub fn survey_shards(
     host_names: &BTreeMap<NodeAddr, String>,
     options: &ConnectOptions,
 ) -> Vec<Shard> {
-    let survey = survey(seeds, options, true);
+    // Only the seeds and the site's nodes get the password, and so only their replicas can be
+    // promoted: a node some node names is not asked.
+    let survey = survey(seeds, &options.vouching(host_names.keys().copied()), true);
     let table = NodeTable::build(&survey, host_names);
     let member = |node: &redis_cluster::table::KnownNode<'_>| {
         let addr = node.addr?;

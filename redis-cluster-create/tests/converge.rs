@@ -369,6 +369,104 @@ fn valkey_keys_in_another_database_are_refused_before_any_change() {
         .contains("cluster_known_nodes:1"));
 }
 
+/// `redis-cli` on `node` with the password (from the environment, never an argument).
+fn cli_with_password(node: &RedisInstance, password: &str, args: &[&str]) -> String {
+    let output = Process::new("redis-cli")
+        .args(["-h", &node.ip, "-p", &node.port.to_string()])
+        .args(args)
+        .env("REDISCLI_AUTH", password)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+// Seen in a review: converge sent AUTH with the password to every address a node named. With a
+// password, only the nodes given (and --remove) are asked: a member left out of the list is
+// named in a refusal and gets no AUTH; with --remove it is drained and taken out.
+#[test]
+fn the_password_goes_only_to_the_nodes_given() {
+    const PASSWORD: &str = "only-for-listed-nodes";
+    let config = RedisConfig {
+        extra: vec![
+            ("repl-diskless-sync-delay".into(), "0".into()),
+            ("requirepass".into(), PASSWORD.into()),
+            ("masterauth".into(), PASSWORD.into()),
+        ],
+        ..config()
+    };
+    let nodes: Vec<RedisInstance> = [1, 2, 3, 1, 2, 3, 4]
+        .iter()
+        .map(|h| RedisInstance::start(&format!("127.0.0.{h}"), &config))
+        .collect();
+    let (kept, stranger) = (&nodes[..6], &nodes[6]);
+    let output = tool()
+        .args(["--yes", "--fast", "--timeout", "30", "--replicas", "1"])
+        .args(addrs(&kept.iter().collect::<Vec<_>>()))
+        .env("REDISCLI_AUTH", PASSWORD)
+        .output()
+        .unwrap();
+    json(&output);
+    // The stranger joins as an empty master: only a node names it to the tool.
+    let meet = cli_with_password(
+        &kept[0],
+        PASSWORD,
+        &["cluster", "meet", &stranger.ip, &stranger.port.to_string()],
+    );
+    assert_eq!(meet, "OK");
+    wait_until("the stranger to join", 20, || {
+        kept.iter().all(|n| {
+            cli_with_password(n, PASSWORD, &["cluster", "nodes"])
+                .lines()
+                .any(|l| l.contains(&stranger.addr()) && !l.contains("handshake"))
+        })
+    });
+    let auth_calls = || {
+        let stats = cli_with_password(stranger, PASSWORD, &["info", "commandstats"]);
+        let calls = info_field(&stats, "cmdstat_auth");
+        calls
+            .split(',')
+            .find_map(|kv| kv.strip_prefix("calls="))
+            .unwrap_or("0")
+            .parse::<u64>()
+            .unwrap()
+    };
+    // Each look at the stats is one AUTH of the test's own.
+    let before = auth_calls();
+    let listed = addrs(&kept.iter().collect::<Vec<_>>());
+    let refused = tool()
+        .arg("converge")
+        .args(["--yes", "--timeout", "30"])
+        .args(&listed)
+        .env("REDISCLI_AUTH", PASSWORD)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains(&format!(
+            "{} is in the cluster but not listed, and the password goes only to the nodes given",
+            stranger.addr()
+        )),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(
+        auth_calls(),
+        before + 1,
+        "the stranger got AUTH from converge"
+    );
+
+    let removed = tool()
+        .arg("converge")
+        .args(["--yes", "--timeout", "60", "--remove", &stranger.addr()])
+        .args(&listed)
+        .env("REDISCLI_AUTH", PASSWORD)
+        .output()
+        .unwrap();
+    let report = json(&removed);
+    assert_eq!(report["usable"], true);
+    assert!(stages(&report).contains(&"remove".to_string()), "{report}");
+}
+
 // The lab: after a failover one host holds two masters, and losing it would take the cluster
 // down. One coordinated failover hands the role back and moves no slot.
 #[test]

@@ -42,6 +42,7 @@ impl ConnectArgs {
             timeout,
             user: self.user.clone(),
             password,
+            vouched: None,
         })
     }
 }

@@ -23,6 +23,30 @@ pub struct ConnectOptions {
     pub user: Option<String>,
     /// Password; `None` sends no AUTH.
     pub password: Option<String>,
+    /// With a password: the addresses besides a survey's seeds that may be asked (and so get
+    /// the credentials); an address only a node names is then recorded as not asked. `None`:
+    /// every address a node names is asked.
+    pub vouched: Option<BTreeSet<NodeAddr>>,
+}
+
+impl ConnectOptions {
+    /// These options with `addrs` vouched for as well, and only vouched addresses asked.
+    pub fn vouching(&self, addrs: impl IntoIterator<Item = NodeAddr>) -> ConnectOptions {
+        let mut options = self.clone();
+        options
+            .vouched
+            .get_or_insert_with(BTreeSet::new)
+            .extend(addrs);
+        options
+    }
+
+    /// Whether a survey from `seeds` asks `addr`, which a node named.
+    fn may_ask(&self, addr: NodeAddr, seeds: &[NodeAddr]) -> bool {
+        match (&self.password, &self.vouched) {
+            (Some(_), Some(vouched)) => seeds.contains(&addr) || vouched.contains(&addr),
+            _ => true,
+        }
+    }
 }
 
 impl Default for ConnectOptions {
@@ -31,6 +55,7 @@ impl Default for ConnectOptions {
             timeout: Duration::from_secs(2),
             user: None,
             password: None,
+            vouched: None,
         }
     }
 }
@@ -85,6 +110,12 @@ pub enum ProbeError {
     },
     #[error("{0}")]
     Parse(String),
+    /// Named by a node, but neither given nor vouched for: not asked, so that the password
+    /// goes only to addresses the operator named.
+    #[error(
+        "named by a node but not given: not asked (the password goes only to the nodes given)"
+    )]
+    NotAsked,
 }
 
 /// Opens a connection to one node within `deadline`, with `options`' credentials.
@@ -286,6 +317,9 @@ pub fn survey_within(
                             }
                             if seen.len() >= MAX_NODES {
                                 result.beyond_limit = true;
+                            } else if !options.may_ask(peer, seeds) {
+                                seen.insert(peer);
+                                result.unreachable.push((peer, ProbeError::NotAsked));
                             } else {
                                 seen.insert(peer);
                                 next.insert(peer);

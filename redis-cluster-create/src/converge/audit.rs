@@ -78,7 +78,12 @@ pub fn strays(
 /// stopped: that every key is in clients' sight, which are not, or that it could not be checked.
 pub fn statement(seeds: &[NodeAddr], options: &ConnectOptions) -> String {
     let deadline = Deadline::after(AUDIT_BOUND).ignoring_signals();
-    let survey = survey_within(seeds, options, true, deadline);
+    let survey = survey_within(
+        seeds,
+        &options.vouching(seeds.iter().copied()),
+        true,
+        deadline,
+    );
     let observation = layout_of(&survey, seeds);
     let unanswered: Vec<String> = observation
         .layout

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use redis_cluster::survey::survey;
+use redis_cluster::survey::ProbeError;
 use redis_cluster::{ConnectOptions, NodeAddr, NodeTable, Role, Survey};
 
 use super::audit;
@@ -31,6 +32,7 @@ pub struct Observation {
 /// Surveys `listed` and every node they know, and counts the keys masters hold where no client
 /// finds them (see [`LayoutNode::stray`]).
 pub fn observe(listed: &[NodeAddr], options: &ConnectOptions) -> Observation {
+    let options = &options.vouching(listed.iter().copied());
     let survey = survey(listed, options, true);
     let mut observation = layout_of(&survey, listed);
     let deadline = redis_cluster::Deadline::after(options.timeout);
@@ -55,6 +57,7 @@ pub fn observe(listed: &[NodeAddr], options: &ConnectOptions) -> Observation {
 /// Surveys `listed` and every node they know, without counting keys: roles, slots and open
 /// slots only, as a step checks them right before it acts.
 pub fn observe_roles(listed: &[NodeAddr], options: &ConnectOptions) -> Observation {
+    let options = &options.vouching(listed.iter().copied());
     layout_of(&survey(listed, options, true), listed)
 }
 
@@ -93,6 +96,13 @@ pub fn layout_of(survey: &Survey, listed: &[NodeAddr]) -> Observation {
             None => true,
         };
         if !answered && !node.failed() {
+            if matches!(node.error, Some(ProbeError::NotAsked)) {
+                problems.push(format!(
+                    "{} is in the cluster but not listed, and the password goes only to the nodes given, so it was not asked: list it to keep it, or pass --remove {} to drain it and take it out",
+                    node.label, node.label
+                ));
+                continue;
+            }
             suspects.push(node.label.clone());
         }
         if answered && !joined {
