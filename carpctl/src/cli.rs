@@ -15,6 +15,7 @@ use crate::machine::State;
 use crate::settings::{
     self, RunArgs, CARP, DEFAULT_STATE_DIR, DEFAULT_VRRP_INTERVAL_CS, DEFAULT_VRRP_PRIORITY,
 };
+use crate::statedir;
 use crate::wire::Password;
 
 #[derive(Debug, Parser)]
@@ -590,6 +591,7 @@ fn status(cli: &StatusCli) -> Result<u8, Error> {
 /// A demotion by hand is held: the hold is written only once an engine took the demotion, so
 /// a failed demote leaves none behind.
 fn demote(cli: &DemoteCli) -> Result<u8, Error> {
+    statedir::prepare(&cli.target.state_dir)?;
     control_command(&cli.target, Request::Demote(cli.by))?;
     if !cli.no_hold {
         control::write_hold(
@@ -606,6 +608,7 @@ fn demote(cli: &DemoteCli) -> Result<u8, Error> {
 }
 
 fn promote(cli: &PromoteCli) -> Result<u8, Error> {
+    statedir::prepare(&cli.target.state_dir)?;
     if cli.unless_held {
         // Quietly: a hold is a person's decision, not news for the health check's cron mail.
         if control::read_hold(&cli.target.state_dir)?.is_some() {
@@ -627,6 +630,9 @@ fn control_command(target: &TargetCli, request: Request) -> Result<u8, Error> {
     Ok(0)
 }
 
+/// Where `demote` on FreeBSD records what it added to the kernel's demotion.
+const FREEBSD_RECORD: &str = "freebsd-demotion";
+
 /// `demote` and `promote` on FreeBSD: add to or take back from the kernel's demotion what
 /// carpctl added (kept in the state directory), then print the vhids as `status` does.
 fn kernel_demotion(target: &TargetCli, request: Request) -> Result<u8, Error> {
@@ -640,7 +646,7 @@ fn kernel_demotion(target: &TargetCli, request: Request) -> Result<u8, Error> {
             ),
         });
     }
-    let record = target.state_dir.join("freebsd-demotion");
+    let record = target.state_dir.join(FREEBSD_RECORD);
     let ours = match std::fs::read_to_string(&record) {
         Ok(text) => text.trim().parse::<u8>().map_err(|_| Error::Invalid {
             field: "demotion record",
@@ -659,18 +665,21 @@ fn kernel_demotion(target: &TargetCli, request: Request) -> Result<u8, Error> {
         let args = freebsd::sysctl_step_args(step);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         command_output("sysctl", &args)?;
-        std::fs::create_dir_all(&target.state_dir)
-            .and_then(|()| std::fs::write(&record, format!("{new}\n")))
-            .map_err(|e| {
-                Error::io(
-                    format!(
-                        "added {step} to {} but cannot record it in '{}'",
-                        freebsd::DEMOTION_SYSCTL,
-                        record.display()
-                    ),
-                    e,
-                )
-            })?;
+        statedir::replace(
+            &target.state_dir,
+            FREEBSD_RECORD,
+            format!("{new}\n").as_bytes(),
+        )
+        .map_err(|e| {
+            Error::io(
+                format!(
+                    "added {step} to {} but cannot record it in '{}'",
+                    freebsd::DEMOTION_SYSCTL,
+                    record.display()
+                ),
+                e,
+            )
+        })?;
         toolkit::say!(
             "{} {step:+}: carpctl's share is now {new}",
             freebsd::DEMOTION_SYSCTL

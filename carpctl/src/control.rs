@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::links::LinkState;
 use crate::machine::State;
+use crate::statedir;
 
 /// What an engine publishes about its vhid in `vhid<N>.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,8 +119,10 @@ pub struct Hold {
     pub since: String,
 }
 
+const HOLD_FILE: &str = "hold.json";
+
 pub fn hold_file(dir: &Path) -> PathBuf {
-    dir.join("hold.json")
+    dir.join(HOLD_FILE)
 }
 
 /// Records a hold (through a temporary file and a rename, as the state files).
@@ -129,10 +131,7 @@ pub fn write_hold(dir: &Path, hold: &Hold) -> Result<(), Error> {
     let mut text =
         serde_json::to_vec(hold).map_err(|e| Error::io(context(), std::io::Error::other(e)))?;
     text.push(b'\n');
-    let tmp = dir.join(".hold.json.tmp");
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, hold_file(dir)))
-        .map_err(|e| Error::io(context(), e))
+    statedir::replace(dir, HOLD_FILE, &text).map_err(|e| Error::io(context(), e))
 }
 
 /// The hold in `dir`, if one is set.
@@ -162,8 +161,12 @@ pub fn clear_hold(dir: &Path) -> Result<(), Error> {
     }
 }
 
+fn state_name(vhid: u8) -> String {
+    format!("vhid{vhid}.json")
+}
+
 pub fn state_file(dir: &Path, vhid: u8) -> PathBuf {
-    dir.join(format!("vhid{vhid}.json"))
+    dir.join(state_name(vhid))
 }
 
 pub fn socket_path(dir: &Path, vhid: u8) -> PathBuf {
@@ -171,21 +174,11 @@ pub fn socket_path(dir: &Path, vhid: u8) -> PathBuf {
 }
 
 /// Writes `status` to its state file through a temporary file and a rename, so readers never
-/// see half a file.
+/// see half a file. It is mode 0644: `status` needs no privilege, and no secret is in it.
 pub fn write_status(dir: &Path, status: &EngineStatus) -> std::io::Result<()> {
-    let path = state_file(dir, status.vhid);
-    let tmp = dir.join(format!(".vhid{}.json.tmp", status.vhid));
     let mut text = serde_json::to_vec(status).map_err(std::io::Error::other)?;
     text.push(b'\n');
-    // Readable by all whatever the umask: `status` needs no privilege, and no secret is in it.
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(&tmp)?;
-    file.write_all(&text)?;
-    std::fs::rename(tmp, path)
+    statedir::replace(dir, &state_name(status.vhid), &text)
 }
 
 /// The state files in `dir` whose engine process is alive, by vhid (for one vhid if given).

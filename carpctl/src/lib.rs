@@ -14,6 +14,7 @@ pub mod machine;
 pub mod output;
 pub mod replay;
 pub mod settings;
+pub mod statedir;
 pub mod subnets;
 pub mod wire;
 

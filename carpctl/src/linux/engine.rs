@@ -36,6 +36,7 @@ use crate::machine::{Action, Config, Machine, Offer, Reason, State, MAX_SKEW};
 use crate::output;
 use crate::replay::{ReplayGuard, Verdict};
 use crate::settings::{self, RunSettings};
+use crate::statedir;
 use crate::subnets::LinkSubnets;
 use crate::wire::vrrp::VrrpAdvert;
 use crate::wire::{self, Advert, Datagram, Defect};
@@ -162,12 +163,7 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
         .map_err(|e| Error::io("cannot watch the links through rtnetlink", e))?;
 
     // Created only now, so a run refused above leaves nothing behind.
-    std::fs::create_dir_all(&dir).map_err(|e| {
-        Error::io(
-            format!("cannot create state directory '{}'", dir.display()),
-            e,
-        )
-    })?;
+    statedir::prepare(&dir)?;
     let socket_path = control::socket_path(&dir, settings.vhid);
     let _ = std::fs::remove_file(&socket_path);
     let listen_error = |e| Error::io(format!("cannot listen on '{}'", socket_path.display()), e);
