@@ -38,8 +38,12 @@ pub enum Error {
         dir: PathBuf,
         problem: crate::statedir::Problem,
     },
-    #[error("an engine for vhid {vhid} already runs (pid {pid}); stop it first")]
-    AlreadyRunning { vhid: u8, pid: u32 },
+    #[error("an engine for vhid {vhid} already runs ({}, holding '{}'); stop it first", pid.map_or_else(|| "pid unknown".to_string(), |p| format!("pid {p}")), lock.display())]
+    AlreadyRunning {
+        vhid: u8,
+        pid: Option<u32>,
+        lock: PathBuf,
+    },
     #[error("cannot parse `ifconfig` output: {0}")]
     Ifconfig(String),
     #[error("{0} (state: {1})")]

@@ -9,6 +9,7 @@ pub mod control;
 pub mod error;
 pub mod freebsd;
 pub mod links;
+pub mod lock;
 pub mod log;
 pub mod machine;
 pub mod output;

@@ -32,6 +32,16 @@ fn carpctl(args: &[&str], dir: &Path, umask: &str) -> Output {
         .unwrap()
 }
 
+/// Waits at most `within` for the engine `proc` to exit; its exit code and its message (read
+/// by a thread of the lab, which may lag behind the exit).
+fn refusal(lab: &mut Lab, proc: usize, within: Duration) -> (Option<i32>, String) {
+    let code = lab.procs[proc].wait_exit(within).code();
+    wait_until(Duration::from_secs(2), "the message is read", || {
+        !lab.procs[proc].stderr_text().is_empty()
+    });
+    (code, lab.procs[proc].stderr_text())
+}
+
 /// Regression: under umask 000 the engine created its state directory 0777, so any user
 /// could plant links in it; and a link planted as the fixed temporary name
 /// `.vhid7.json.tmp` made the engine (root) overwrite the file it named.
@@ -77,9 +87,8 @@ fn the_engine_refuses_a_state_directory_others_could_write_in() {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
         std::os::unix::fs::chown(&dir, Some(owner), None).unwrap();
         let engine = lab.carpctl(1, &[]);
-        let status = lab.procs[engine].wait_exit(Duration::from_secs(5));
-        let err = lab.procs[engine].stderr_text();
-        assert_eq!(status.code(), Some(2), "mode {mode:o} uid {owner}: {err}");
+        let (code, err) = refusal(&mut lab, engine, Duration::from_secs(5));
+        assert_eq!(code, Some(2), "mode {mode:o} uid {owner}: {err}");
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(
             err.contains(&format!("state directory '{}'", dir.display())) && err.contains(fix),
@@ -116,4 +125,88 @@ fn demote_refuses_a_state_directory_others_could_write_in() {
             )
         );
     }
+}
+
+/// Regression: two engines for one vhid started together both ran (both MASTER), and the
+/// first to exit removed the other's socket and state file. The second to reach the lock now
+/// refuses at once, naming the holder; the survivor keeps its files and removes them on exit.
+#[test]
+#[ignore = "needs root: run with --include-ignored as root"]
+fn two_engines_for_one_vhid_never_run_together() {
+    require_lab();
+    let mut lab = Lab::new(1);
+    let dir = lab.state_dir(1);
+    for round in 0..3 {
+        let pair = [lab.carpctl(1, &[]), lab.carpctl(1, &[])];
+        let mut exited = || {
+            pair.iter()
+                .copied()
+                .find(|&p| lab.procs[p].child.try_wait().unwrap().is_some())
+        };
+        wait_until(Duration::from_secs(5), "one of the two refuses", || {
+            exited().is_some()
+        });
+        let loser = exited().unwrap();
+        let winner = pair.into_iter().find(|&p| p != loser).unwrap();
+        let winner_pid = lab.procs[winner].child.id();
+        let (code, err) = refusal(&mut lab, loser, Duration::ZERO);
+        assert_eq!(code, Some(1), "round {round}: {err}");
+        assert!(
+            err.contains(&format!(
+                "an engine for vhid 7 already runs (pid {winner_pid}, holding '{}'",
+                dir.join("vhid7.lock").display()
+            )),
+            "round {round}: {err}"
+        );
+        wait_until(SETTLE, "the survivor reports", || {
+            lab.status(1)
+                .is_some_and(|s| s["pid"] == serde_json::json!(winner_pid))
+        });
+        assert!(lab.procs[winner].child.try_wait().unwrap().is_none());
+        lab.procs[winner].signal(nix::sys::signal::Signal::SIGTERM);
+        lab.procs[winner].wait_exit(Duration::from_secs(5));
+        assert!(!dir.join("vhid7.sock").exists() && !dir.join("vhid7.json").exists());
+    }
+}
+
+/// Regression: the state file of a SIGKILLed engine, its pid now another process's, blocked
+/// the start ("already runs"). With no lock held it is taken over, with a warning.
+#[test]
+#[ignore = "needs root: run with --include-ignored as root"]
+fn the_files_of_a_killed_engine_are_taken_over() {
+    require_lab();
+    let mut lab = Lab::new(1);
+    let dir = lab.state_dir(1);
+    let killed = lab.carpctl(1, &[]);
+    wait_until(SETTLE, "the first engine reports", || {
+        lab.state(1).is_some()
+    });
+    lab.procs[killed].signal(nix::sys::signal::Signal::SIGKILL);
+    lab.procs[killed].wait_exit(Duration::from_secs(5));
+    // The pid goes to another live process: this one.
+    let file = dir.join("vhid7.json");
+    let mut left: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    left["pid"] = serde_json::json!(std::process::id());
+    std::fs::write(&file, left.to_string()).unwrap();
+    assert!(dir.join("vhid7.sock").exists());
+
+    let next = lab.carpctl(1, &[]);
+    let pid = lab.procs[next].child.id();
+    wait_until(SETTLE, "the new engine reports", || {
+        lab.status(1)
+            .is_some_and(|s| s["pid"] == serde_json::json!(pid))
+    });
+    wait_until(Duration::from_secs(2), "the warning is read", || {
+        lab.procs[next].stderr_text().contains("taking over")
+    });
+    let err = lab.procs[next].stderr_text();
+    assert!(
+        err.contains(&format!(
+            "vhid 7: taking over '{}' and '{}' left by an engine that did not stop cleanly",
+            file.display(),
+            dir.join("vhid7.sock").display()
+        )),
+        "{err}"
+    );
 }
