@@ -1,6 +1,7 @@
 //! The state directory shared by running engines and the `status`, `demote` and `promote`
 //! commands: one JSON state file per vhid (what the engine is doing now) and one unix socket
-//! per vhid that takes one-line commands and answers with the new state.
+//! per vhid that takes one-line commands and answers with the new state. (The holds that
+//! `demote` leaves there are the `hold` module's.)
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -102,62 +103,6 @@ impl Request {
             _ => return None,
         };
         words.next().is_none().then_some(request)
-    }
-}
-
-/// A demotion set by hand (`carpctl demote`), which automatic health checks leave in place:
-/// they demote with `--no-hold` and promote with `--unless-held`. `carpctl promote` clears it.
-/// It lives in the state directory as `hold.json`, beside the engines' files.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Hold {
-    /// What `carpctl demote` added.
-    pub demotion: u8,
-    /// The engine it was for, or none for every engine.
-    pub vhid: Option<u8>,
-    /// When it was set (RFC 3339, UTC).
-    pub since: String,
-}
-
-const HOLD_FILE: &str = "hold.json";
-
-pub fn hold_file(dir: &Path) -> PathBuf {
-    dir.join(HOLD_FILE)
-}
-
-/// Records a hold (through a temporary file and a rename, as the state files).
-pub fn write_hold(dir: &Path, hold: &Hold) -> Result<(), Error> {
-    let context = || format!("cannot write the hold to '{}'", hold_file(dir).display());
-    let mut text =
-        serde_json::to_vec(hold).map_err(|e| Error::io(context(), std::io::Error::other(e)))?;
-    text.push(b'\n');
-    statedir::replace(dir, HOLD_FILE, &text).map_err(|e| Error::io(context(), e))
-}
-
-/// The hold in `dir`, if one is set.
-pub fn read_hold(dir: &Path) -> Result<Option<Hold>, Error> {
-    let path = hold_file(dir);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| Error::Invalid {
-                field: "hold file",
-                value: path.display().to_string(),
-                fix: format!("{e}; remove it or run `carpctl promote`"),
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(format!("cannot read '{}'", path.display()), e)),
-    }
-}
-
-/// Removes the hold; none set is fine.
-pub fn clear_hold(dir: &Path) -> Result<(), Error> {
-    match std::fs::remove_file(hold_file(dir)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(
-            format!("cannot remove '{}'", hold_file(dir).display()),
-            e,
-        )),
-        _ => Ok(()),
     }
 }
 
@@ -268,22 +213,6 @@ pub fn send(dir: &Path, vhid: u8, request: Request) -> Result<EngineStatus, Erro
     serde_json::from_str(&line).map_err(|e| Error::io(context(), std::io::Error::other(e)))
 }
 
-/// Sends `request` to every running engine in `dir` (or the one of `vhid`).
-pub fn send_all(
-    dir: &Path,
-    vhid: Option<u8>,
-    request: Request,
-) -> Result<Vec<EngineStatus>, Error> {
-    let engines = running_engines(dir, vhid)?;
-    if engines.is_empty() {
-        return Err(Error::NoEngine {
-            dir: dir.to_path_buf(),
-            vhid,
-        });
-    }
-    engines.iter().map(|e| send(dir, e.vhid, request)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,28 +267,6 @@ mod tests {
     }
 
     #[test]
-    fn a_hold_is_written_read_and_cleared() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(read_hold(dir.path()).unwrap(), None);
-        let hold = Hold {
-            demotion: 240,
-            vhid: Some(10),
-            since: "2026-01-01T00:00:00.000Z".into(),
-        };
-        write_hold(dir.path(), &hold).unwrap();
-        assert_eq!(read_hold(dir.path()).unwrap(), Some(hold));
-        clear_hold(dir.path()).unwrap();
-        clear_hold(dir.path()).unwrap();
-        assert_eq!(read_hold(dir.path()).unwrap(), None);
-        std::fs::write(hold_file(dir.path()), "junk").unwrap();
-        let e = read_hold(dir.path()).unwrap_err().to_string();
-        assert!(
-            e.contains("hold.json") && e.contains("carpctl promote"),
-            "{e}"
-        );
-    }
-
-    #[test]
     fn only_live_engines_are_listed() {
         let dir = tempfile::tempdir().unwrap();
         write_status(dir.path(), &status(10, std::process::id())).unwrap();
@@ -369,13 +276,6 @@ mod tests {
         let live = running_engines(dir.path(), None).unwrap();
         assert_eq!(live, vec![status(10, std::process::id())]);
         assert!(running_engines(dir.path(), Some(11)).unwrap().is_empty());
-        let e = send_all(dir.path(), Some(11), Request::Promote)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("no running engine") && e.contains("vhid 11"),
-            "{e}"
-        );
         assert!(running_engines(&dir.path().join("absent"), None)
             .unwrap()
             .is_empty());

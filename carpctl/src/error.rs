@@ -38,11 +38,17 @@ pub enum Error {
         dir: PathBuf,
         problem: crate::statedir::Problem,
     },
-    #[error("an engine for vhid {vhid} already runs ({}, holding '{}'); stop it first", pid.map_or_else(|| "pid unknown".to_string(), |p| format!("pid {p}")), lock.display())]
+    #[error("an engine for vhid {vhid} already runs ({holder}, holding '{}'); stop it first", lock.display())]
     AlreadyRunning {
         vhid: u8,
-        pid: Option<u32>,
+        holder: crate::lock::Busy,
         lock: PathBuf,
+    },
+    #[error("another carpctl demote or promote ({holder}) has held '{}' for {}s; try again once it has finished", lock.display(), waited.as_secs())]
+    Locked {
+        lock: PathBuf,
+        holder: crate::lock::Busy,
+        waited: std::time::Duration,
     },
     #[error("cannot parse `ifconfig` output: {0}")]
     Ifconfig(String),

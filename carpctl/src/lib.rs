@@ -8,6 +8,7 @@ pub mod cli;
 pub mod control;
 pub mod error;
 pub mod freebsd;
+pub mod hold;
 pub mod links;
 pub mod lock;
 pub mod log;

@@ -30,6 +30,15 @@ pub struct Busy {
     pub pid: Option<u32>,
 }
 
+impl std::fmt::Display for Busy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.pid {
+            Some(pid) => write!(f, "pid {pid}"),
+            None => write!(f, "pid unknown"),
+        }
+    }
+}
+
 impl Lock {
     /// Takes the lock on `path` (created 0644, never through a link) if no one holds it.
     pub fn try_take(path: &Path) -> std::io::Result<Result<Lock, Busy>> {

@@ -2,13 +2,14 @@
 //! directories others could write in, and the lock that keeps one engine per vhid. Most
 //! tests run engines in network namespaces and need root.
 
+mod client;
 mod lab;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::Duration;
 
+use client::carpctl;
 use lab::{require_lab, wait_until, Lab};
 
 const SETTLE: Duration = Duration::from_secs(10);
@@ -19,17 +20,6 @@ fn mode(path: &Path) -> u32 {
         .permissions()
         .mode()
         & 0o7777
-}
-
-fn carpctl(args: &[&str], dir: &Path, umask: &str) -> Output {
-    Command::new("sh")
-        .args(["-c", &format!("umask {umask} && exec \"$0\" \"$@\"")])
-        .arg(env!("CARGO_BIN_EXE_carpctl"))
-        .args(args)
-        .arg("--state-dir")
-        .arg(dir)
-        .output()
-        .unwrap()
 }
 
 /// Waits at most `within` for the engine `proc` to exit; its exit code and its message (read

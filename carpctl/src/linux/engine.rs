@@ -31,6 +31,7 @@ use super::serve::{Call, ControlServer};
 use super::socket::{AdvertSocket, Undecodable};
 use crate::control::{self, EngineStatus, Request};
 use crate::error::Error;
+use crate::hold;
 use crate::links::{Change, LinkState, Links};
 use crate::lock::{self, Lock};
 use crate::log::{error, info, warning};
@@ -1032,9 +1033,9 @@ fn claim(dir: &Path, vhid: u8) -> Result<Lock, Error> {
     let path = lock::engine_lock(dir, vhid);
     let lock = Lock::try_take(&path)
         .map_err(|e| Error::io(format!("cannot lock '{}'", path.display()), e))?
-        .map_err(|busy| Error::AlreadyRunning {
+        .map_err(|holder| Error::AlreadyRunning {
             vhid,
-            pid: busy.pid,
+            holder,
             lock: path.clone(),
         })?;
     let left: Vec<PathBuf> = [
@@ -1058,17 +1059,17 @@ fn claim(dir: &Path, vhid: u8) -> Result<Lock, Error> {
     Ok(lock)
 }
 
-/// The demotion of a hold `carpctl demote` set (in the state directory), for an engine that
-/// starts: the hold outlives the engine that took it, so a host taken out by hand stays out
+/// The demotion of the holds `carpctl demote` set (in the state directory) for an engine that
+/// starts: a hold outlives the engine that took it, so a host taken out by hand stays out
 /// across a restart until `carpctl promote`.
 fn held_demotion(dir: &Path, vhid: u8) -> u8 {
-    match control::read_hold(dir) {
-        Ok(Some(hold)) if hold.vhid.is_none_or(|v| v == vhid) => {
+    match hold::read(dir) {
+        Ok(holds) if holds.covers(vhid) => {
+            let demotion = holds.demotion_for(vhid);
             info!(
-                "vhid {vhid}: starting demoted by {}, held since {} (`carpctl promote` clears it)",
-                hold.demotion, hold.since
+                "vhid {vhid}: starting demoted by {demotion}, held by `carpctl demote` (`carpctl promote` clears it)"
             );
-            hold.demotion.min(MAX_SKEW)
+            demotion
         }
         Ok(_) => 0,
         Err(e) => {
