@@ -10,11 +10,13 @@ use ipnet::IpNet;
 use crate::control::{self, EngineStatus, Request};
 use crate::error::Error;
 use crate::freebsd::{self, Alias, KernelCarp};
+use crate::hold::{self, Hold, Holds};
 use crate::links::LinkState;
 use crate::machine::State;
 use crate::settings::{
     self, RunArgs, CARP, DEFAULT_STATE_DIR, DEFAULT_VRRP_INTERVAL_CS, DEFAULT_VRRP_PRIORITY,
 };
+use crate::statedir;
 use crate::wire::Password;
 
 #[derive(Debug, Parser)]
@@ -42,7 +44,7 @@ pub enum Command {
     /// Add N to the demotion of running engines so that a better backup takes over; by hand,
     /// this also sets a hold that health checks respect until `carpctl promote`.
     Demote(DemoteCli),
-    /// Clear the demotion of running engines and the hold.
+    /// Clear the demotion of running engines and their holds.
     Promote(PromoteCli),
     /// Print the FreeBSD configuration lines of a host, each with its target file.
     Rcconf(RcconfCli),
@@ -195,7 +197,8 @@ pub struct DemoteCli {
 
 #[derive(Debug, Args)]
 pub struct PromoteCli {
-    /// Do nothing while a hold set by `carpctl demote` is in place (for health checks).
+    /// Leave alone, silently, the engines that a hold set by `carpctl demote` covers (for
+    /// health checks).
     #[arg(long)]
     pub unless_held: bool,
     #[command(flatten)]
@@ -457,8 +460,9 @@ fn link_word(state: LinkState) -> &'static str {
 struct StatusReport<'a> {
     /// One entry per vhid, by vhid.
     vhids: &'a [VhidStatus],
-    /// The demotion set by hand that health checks leave in place, if any.
-    hold: Option<&'a control::Hold>,
+    /// The demotions set by hand that health checks leave in place, for the vhids asked for
+    /// (a hold with vhid null is for every engine).
+    holds: &'a [&'a Hold],
 }
 
 /// What `rcconf --format json` prints.
@@ -537,12 +541,13 @@ fn not_running(target: &TargetCli) -> String {
 
 fn status(cli: &StatusCli) -> Result<u8, Error> {
     let vhids = collect_status(&cli.target)?;
-    let hold = control::read_hold(&cli.target.state_dir)?;
+    let holds = hold::read(&cli.target.state_dir)?;
+    let holds = holds.concerning(cli.target.vhid);
     let write_error = |e| Error::io("cannot write to stdout", e);
     match cli.format {
         Format::Json => toolkit::stdio::print_json(&StatusReport {
             vhids: &vhids,
-            hold: hold.as_ref(),
+            holds: &holds,
         })
         .map_err(write_error)?,
         Format::Text if vhids.is_empty() => {
@@ -553,10 +558,13 @@ fn status(cli: &StatusCli) -> Result<u8, Error> {
         }
         Format::Text => {
             let mut text: String = vhids.iter().map(VhidStatus::text).collect();
-            if let Some(hold) = &hold {
+            for hold in &holds {
                 text += &format!(
-                    "held since {}: demoted {} by hand; `carpctl promote` clears it\n",
-                    hold.since, hold.demotion
+                    "held since {}: {} demoted {} by hand; `carpctl promote` clears it\n",
+                    hold.since,
+                    hold.vhid
+                        .map_or_else(|| "every engine".to_string(), |v| format!("vhid {v}")),
+                    hold.demotion
                 );
             }
             toolkit::stdio::print_text(&text).map_err(write_error)?
@@ -588,32 +596,69 @@ fn status(cli: &StatusCli) -> Result<u8, Error> {
 }
 
 /// A demotion by hand is held: the hold is written only once an engine took the demotion, so
-/// a failed demote leaves none behind.
+/// a failed demote leaves none behind. The hold lock is taken first (see [`hold`]).
 fn demote(cli: &DemoteCli) -> Result<u8, Error> {
+    let dir = &cli.target.state_dir;
+    statedir::prepare(dir)?;
+    let _lock = hold::lock(dir)?;
     control_command(&cli.target, Request::Demote(cli.by))?;
     if !cli.no_hold {
-        control::write_hold(
-            &cli.target.state_dir,
-            &control::Hold {
-                demotion: cli.by,
-                vhid: cli.target.vhid,
-                since: crate::output::rfc3339(std::time::SystemTime::now()),
-            },
-        )?;
+        let mut holds = hold::read(dir)?;
+        holds.set(Hold {
+            demotion: cli.by,
+            vhid: cli.target.vhid,
+            since: crate::output::rfc3339(std::time::SystemTime::now()),
+        });
+        hold::write(dir, &holds)?;
         toolkit::say!("held: health checks leave this demotion in place until `carpctl promote`");
     }
     Ok(0)
 }
 
+/// Promotes the engines asked for and releases their holds; with `--unless-held` only the
+/// engines no hold covers, and no hold is touched. Check and promote happen under the hold
+/// lock, so a demote by hand cannot fall between them and be undone.
 fn promote(cli: &PromoteCli) -> Result<u8, Error> {
-    if cli.unless_held {
-        // Quietly: a hold is a person's decision, not news for the health check's cron mail.
-        if control::read_hold(&cli.target.state_dir)?.is_some() {
+    let dir = &cli.target.state_dir;
+    statedir::prepare(dir)?;
+    let _lock = hold::lock(dir)?;
+    // A plain promote clears every hold without reading them, so it also clears a damaged file.
+    let mut holds = if cli.unless_held || cli.target.vhid.is_some() {
+        hold::read(dir)?
+    } else {
+        Holds::default()
+    };
+    if cfg!(target_os = "freebsd") {
+        // The kernel's demotion is system-wide: any hold holds it.
+        if cli.unless_held && !holds.is_empty() {
             return Ok(0);
         }
+        kernel_demotion(&cli.target, Request::Promote)?;
+        return hold::write(dir, &Holds::default()).map(|()| 0);
     }
-    control_command(&cli.target, Request::Promote)?;
-    control::clear_hold(&cli.target.state_dir)?;
+    let running: Vec<u8> = control::running_engines(dir, None)?
+        .iter()
+        .map(|e| e.vhid)
+        .collect();
+    let asked: Vec<u8> = running
+        .iter()
+        .copied()
+        .filter(|&v| cli.target.vhid.is_none_or(|t| t == v))
+        .collect();
+    let free: Vec<u8> = asked
+        .iter()
+        .copied()
+        .filter(|&v| !(cli.unless_held && holds.covers(v)))
+        .collect();
+    if free.is_empty() && !asked.is_empty() {
+        // Quietly: a hold is a person's decision, not news for the health check's cron mail.
+        return Ok(0);
+    }
+    tell(&cli.target, &free, Request::Promote)?;
+    if !cli.unless_held {
+        holds.release(cli.target.vhid, &running);
+        hold::write(dir, &holds)?;
+    }
     Ok(0)
 }
 
@@ -621,11 +666,30 @@ fn control_command(target: &TargetCli, request: Request) -> Result<u8, Error> {
     if cfg!(target_os = "freebsd") {
         return kernel_demotion(target, request);
     }
-    for status in control::send_all(&target.state_dir, target.vhid, request)? {
+    let vhids: Vec<u8> = control::running_engines(&target.state_dir, target.vhid)?
+        .iter()
+        .map(|e| e.vhid)
+        .collect();
+    tell(target, &vhids, request)
+}
+
+/// Sends `request` to the engines of `vhids` and prints each answer; none is an error.
+fn tell(target: &TargetCli, vhids: &[u8], request: Request) -> Result<u8, Error> {
+    if vhids.is_empty() {
+        return Err(Error::NoEngine {
+            dir: target.state_dir.clone(),
+            vhid: target.vhid,
+        });
+    }
+    for &vhid in vhids {
+        let status = control::send(&target.state_dir, vhid, request)?;
         toolkit::stdio::print_json(&status).map_err(|e| Error::io("cannot write to stdout", e))?;
     }
     Ok(0)
 }
+
+/// Where `demote` on FreeBSD records what it added to the kernel's demotion.
+const FREEBSD_RECORD: &str = "freebsd-demotion";
 
 /// `demote` and `promote` on FreeBSD: add to or take back from the kernel's demotion what
 /// carpctl added (kept in the state directory), then print the vhids as `status` does.
@@ -640,7 +704,7 @@ fn kernel_demotion(target: &TargetCli, request: Request) -> Result<u8, Error> {
             ),
         });
     }
-    let record = target.state_dir.join("freebsd-demotion");
+    let record = target.state_dir.join(FREEBSD_RECORD);
     let ours = match std::fs::read_to_string(&record) {
         Ok(text) => text.trim().parse::<u8>().map_err(|_| Error::Invalid {
             field: "demotion record",
@@ -659,18 +723,21 @@ fn kernel_demotion(target: &TargetCli, request: Request) -> Result<u8, Error> {
         let args = freebsd::sysctl_step_args(step);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         command_output("sysctl", &args)?;
-        std::fs::create_dir_all(&target.state_dir)
-            .and_then(|()| std::fs::write(&record, format!("{new}\n")))
-            .map_err(|e| {
-                Error::io(
-                    format!(
-                        "added {step} to {} but cannot record it in '{}'",
-                        freebsd::DEMOTION_SYSCTL,
-                        record.display()
-                    ),
-                    e,
-                )
-            })?;
+        statedir::replace(
+            &target.state_dir,
+            FREEBSD_RECORD,
+            format!("{new}\n").as_bytes(),
+        )
+        .map_err(|e| {
+            Error::io(
+                format!(
+                    "added {step} to {} but cannot record it in '{}'",
+                    freebsd::DEMOTION_SYSCTL,
+                    record.display()
+                ),
+                e,
+            )
+        })?;
         toolkit::say!(
             "{} {step:+}: carpctl's share is now {new}",
             freebsd::DEMOTION_SYSCTL

@@ -1,10 +1,10 @@
 //! The state directory shared by running engines and the `status`, `demote` and `promote`
 //! commands: one JSON state file per vhid (what the engine is doing now) and one unix socket
-//! per vhid that takes one-line commands and answers with the new state.
+//! per vhid that takes one-line commands and answers with the new state. (The holds that
+//! `demote` leaves there are the `hold` module's.)
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Error;
 use crate::links::LinkState;
 use crate::machine::State;
+use crate::statedir;
 
 /// What an engine publishes about its vhid in `vhid<N>.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,65 +106,12 @@ impl Request {
     }
 }
 
-/// A demotion set by hand (`carpctl demote`), which automatic health checks leave in place:
-/// they demote with `--no-hold` and promote with `--unless-held`. `carpctl promote` clears it.
-/// It lives in the state directory as `hold.json`, beside the engines' files.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Hold {
-    /// What `carpctl demote` added.
-    pub demotion: u8,
-    /// The engine it was for, or none for every engine.
-    pub vhid: Option<u8>,
-    /// When it was set (RFC 3339, UTC).
-    pub since: String,
-}
-
-pub fn hold_file(dir: &Path) -> PathBuf {
-    dir.join("hold.json")
-}
-
-/// Records a hold (through a temporary file and a rename, as the state files).
-pub fn write_hold(dir: &Path, hold: &Hold) -> Result<(), Error> {
-    let context = || format!("cannot write the hold to '{}'", hold_file(dir).display());
-    let mut text =
-        serde_json::to_vec(hold).map_err(|e| Error::io(context(), std::io::Error::other(e)))?;
-    text.push(b'\n');
-    let tmp = dir.join(".hold.json.tmp");
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, hold_file(dir)))
-        .map_err(|e| Error::io(context(), e))
-}
-
-/// The hold in `dir`, if one is set.
-pub fn read_hold(dir: &Path) -> Result<Option<Hold>, Error> {
-    let path = hold_file(dir);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| Error::Invalid {
-                field: "hold file",
-                value: path.display().to_string(),
-                fix: format!("{e}; remove it or run `carpctl promote`"),
-            }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(format!("cannot read '{}'", path.display()), e)),
-    }
-}
-
-/// Removes the hold; none set is fine.
-pub fn clear_hold(dir: &Path) -> Result<(), Error> {
-    match std::fs::remove_file(hold_file(dir)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(
-            format!("cannot remove '{}'", hold_file(dir).display()),
-            e,
-        )),
-        _ => Ok(()),
-    }
+fn state_name(vhid: u8) -> String {
+    format!("vhid{vhid}.json")
 }
 
 pub fn state_file(dir: &Path, vhid: u8) -> PathBuf {
-    dir.join(format!("vhid{vhid}.json"))
+    dir.join(state_name(vhid))
 }
 
 pub fn socket_path(dir: &Path, vhid: u8) -> PathBuf {
@@ -171,21 +119,11 @@ pub fn socket_path(dir: &Path, vhid: u8) -> PathBuf {
 }
 
 /// Writes `status` to its state file through a temporary file and a rename, so readers never
-/// see half a file.
+/// see half a file. It is mode 0644: `status` needs no privilege, and no secret is in it.
 pub fn write_status(dir: &Path, status: &EngineStatus) -> std::io::Result<()> {
-    let path = state_file(dir, status.vhid);
-    let tmp = dir.join(format!(".vhid{}.json.tmp", status.vhid));
     let mut text = serde_json::to_vec(status).map_err(std::io::Error::other)?;
     text.push(b'\n');
-    // Readable by all whatever the umask: `status` needs no privilege, and no secret is in it.
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o644)
-        .open(&tmp)?;
-    file.write_all(&text)?;
-    std::fs::rename(tmp, path)
+    statedir::replace(dir, &state_name(status.vhid), &text)
 }
 
 /// The state files in `dir` whose engine process is alive, by vhid (for one vhid if given).
@@ -275,22 +213,6 @@ pub fn send(dir: &Path, vhid: u8, request: Request) -> Result<EngineStatus, Erro
     serde_json::from_str(&line).map_err(|e| Error::io(context(), std::io::Error::other(e)))
 }
 
-/// Sends `request` to every running engine in `dir` (or the one of `vhid`).
-pub fn send_all(
-    dir: &Path,
-    vhid: Option<u8>,
-    request: Request,
-) -> Result<Vec<EngineStatus>, Error> {
-    let engines = running_engines(dir, vhid)?;
-    if engines.is_empty() {
-        return Err(Error::NoEngine {
-            dir: dir.to_path_buf(),
-            vhid,
-        });
-    }
-    engines.iter().map(|e| send(dir, e.vhid, request)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,28 +267,6 @@ mod tests {
     }
 
     #[test]
-    fn a_hold_is_written_read_and_cleared() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(read_hold(dir.path()).unwrap(), None);
-        let hold = Hold {
-            demotion: 240,
-            vhid: Some(10),
-            since: "2026-01-01T00:00:00.000Z".into(),
-        };
-        write_hold(dir.path(), &hold).unwrap();
-        assert_eq!(read_hold(dir.path()).unwrap(), Some(hold));
-        clear_hold(dir.path()).unwrap();
-        clear_hold(dir.path()).unwrap();
-        assert_eq!(read_hold(dir.path()).unwrap(), None);
-        std::fs::write(hold_file(dir.path()), "junk").unwrap();
-        let e = read_hold(dir.path()).unwrap_err().to_string();
-        assert!(
-            e.contains("hold.json") && e.contains("carpctl promote"),
-            "{e}"
-        );
-    }
-
-    #[test]
     fn only_live_engines_are_listed() {
         let dir = tempfile::tempdir().unwrap();
         write_status(dir.path(), &status(10, std::process::id())).unwrap();
@@ -376,13 +276,6 @@ mod tests {
         let live = running_engines(dir.path(), None).unwrap();
         assert_eq!(live, vec![status(10, std::process::id())]);
         assert!(running_engines(dir.path(), Some(11)).unwrap().is_empty());
-        let e = send_all(dir.path(), Some(11), Request::Promote)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("no running engine") && e.contains("vhid 11"),
-            "{e}"
-        );
         assert!(running_engines(&dir.path().join("absent"), None)
             .unwrap()
             .is_empty());

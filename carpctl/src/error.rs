@@ -33,8 +33,23 @@ pub enum Error {
     /// `status` found nothing to report on: LSB's "program is not running".
     #[error("{0}")]
     NotRunning(String),
-    #[error("an engine for vhid {vhid} already runs (pid {pid}); stop it first")]
-    AlreadyRunning { vhid: u8, pid: u32 },
+    #[error("state directory '{}' {problem}; {}", dir.display(), problem.fix(dir))]
+    UnsafeStateDir {
+        dir: PathBuf,
+        problem: crate::statedir::Problem,
+    },
+    #[error("an engine for vhid {vhid} already runs ({holder}, holding '{}'); stop it first", lock.display())]
+    AlreadyRunning {
+        vhid: u8,
+        holder: crate::lock::Busy,
+        lock: PathBuf,
+    },
+    #[error("another carpctl demote or promote ({holder}) has held '{}' for {}s; try again once it has finished", lock.display(), waited.as_secs())]
+    Locked {
+        lock: PathBuf,
+        holder: crate::lock::Busy,
+        waited: std::time::Duration,
+    },
     #[error("cannot parse `ifconfig` output: {0}")]
     Ifconfig(String),
     #[error("{0} (state: {1})")]
@@ -57,15 +72,16 @@ pub const STATUS_NOT_RUNNING: u8 = 3;
 
 impl toolkit::Failure for Error {
     /// 2 for input that cannot be used as given (the site, a password file, an argument's
-    /// value), 3 when `status` finds no engine (LSB), 1 for everything the system or the
-    /// engine refused.
+    /// value, a state directory others could write in), 3 when `status` finds no engine
+    /// (LSB), 1 for everything the system or the engine refused.
     fn exit_code(&self) -> u8 {
         match self {
             Error::NotRunning(_) => STATUS_NOT_RUNNING,
             Error::Site(_)
             | Error::PassFile(_)
             | Error::Invalid { .. }
-            | Error::NoInterface { .. } => toolkit::BAD_INPUT,
+            | Error::NoInterface { .. }
+            | Error::UnsafeStateDir { .. } => toolkit::BAD_INPUT,
             _ => toolkit::FAILED,
         }
     }

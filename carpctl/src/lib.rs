@@ -8,12 +8,15 @@ pub mod cli;
 pub mod control;
 pub mod error;
 pub mod freebsd;
+pub mod hold;
 pub mod links;
+pub mod lock;
 pub mod log;
 pub mod machine;
 pub mod output;
 pub mod replay;
 pub mod settings;
+pub mod statedir;
 pub mod subnets;
 pub mod wire;
 

@@ -141,7 +141,7 @@ fn status_without_engines_exits_3() {
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(
         stdout_json(&out),
-        serde_json::json!({ "vhids": [], "hold": null })
+        serde_json::json!({ "vhids": [], "holds": [] })
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("no running engine"));
 

@@ -249,7 +249,7 @@ fn demote_and_promote_move_the_vip() {
     });
     let hold = |lab: &Lab| {
         let out = lab.control(1, &["status"]);
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["hold"].clone()
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["holds"][0].clone()
     };
     assert_eq!(hold(&lab)["demotion"], 240, "a demote by hand holds");
     let out = lab.control(1, &["promote", "--unless-held"]);
@@ -284,12 +284,13 @@ fn an_engine_starts_with_the_demotion_of_a_hold() {
     require_lab();
     let mut lab = Lab::new(2);
     std::fs::create_dir_all(lab.state_dir(1)).unwrap();
-    let hold = carpctl::control::Hold {
+    let mut holds = carpctl::hold::Holds::default();
+    holds.set(carpctl::hold::Hold {
         demotion: 240,
         vhid: None,
         since: "2026-01-01T00:00:00.000Z".into(),
-    };
-    carpctl::control::write_hold(&lab.state_dir(1), &hold).unwrap();
+    });
+    carpctl::hold::write(&lab.state_dir(1), &holds).unwrap();
     lab.carpctl(1, &["--advskew", "0", "--preempt"]);
     lab.carpctl(2, &["--advskew", "100", "--preempt"]);
     wait_until(SETTLE, "host 2 MASTER despite its higher skew", || {

@@ -264,7 +264,7 @@ fn lab_up_failover_restore_health_check_and_down() {
         .unwrap();
     let engine1: Value = serde_json::from_slice(&engine1.stdout).unwrap();
     assert_eq!(engine1["vhids"][0]["demotion"], 240, "{engine1:#}");
-    assert_eq!(engine1["hold"]["demotion"], 240, "{engine1:#}");
+    assert_eq!(engine1["holds"][0]["demotion"], 240, "{engine1:#}");
     for port in ["7000", "7001"] {
         // shutdown closes the connection, so redis-cli's own exit status means nothing here.
         let _ = lab.run(&[

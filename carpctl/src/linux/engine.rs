@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -30,12 +31,15 @@ use super::serve::{Call, ControlServer};
 use super::socket::{AdvertSocket, Undecodable};
 use crate::control::{self, EngineStatus, Request};
 use crate::error::Error;
+use crate::hold;
 use crate::links::{Change, LinkState, Links};
+use crate::lock::{self, Lock};
 use crate::log::{error, info, warning};
 use crate::machine::{Action, Config, Machine, Offer, Reason, State, MAX_SKEW};
 use crate::output;
 use crate::replay::{ReplayGuard, Verdict};
 use crate::settings::{self, RunSettings};
+use crate::statedir;
 use crate::subnets::LinkSubnets;
 use crate::wire::vrrp::VrrpAdvert;
 use crate::wire::{self, Advert, Datagram, Defect};
@@ -147,12 +151,6 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
         })?,
     };
     let dir = settings.state_dir.clone();
-    if let Some(other) = control::running_engines(&dir, Some(settings.vhid))?.first() {
-        return Err(Error::AlreadyRunning {
-            vhid: settings.vhid,
-            pid: other.pid,
-        });
-    }
     let signals = Signals::install()?;
     let socket = open_socket(&settings, interface.index, src)?;
     let addresses = Addresses::open(interface.index)
@@ -162,14 +160,9 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
         .map_err(|e| Error::io("cannot watch the links through rtnetlink", e))?;
 
     // Created only now, so a run refused above leaves nothing behind.
-    std::fs::create_dir_all(&dir).map_err(|e| {
-        Error::io(
-            format!("cannot create state directory '{}'", dir.display()),
-            e,
-        )
-    })?;
+    statedir::prepare(&dir)?;
+    let lock = claim(&dir, settings.vhid)?;
     let socket_path = control::socket_path(&dir, settings.vhid);
-    let _ = std::fs::remove_file(&socket_path);
     let listen_error = |e| Error::io(format!("cannot listen on '{}'", socket_path.display()), e);
     let listener = UnixListener::bind(&socket_path).map_err(listen_error)?;
     // Only root (the owner) may demote or promote: the socket is the engine's door.
@@ -249,8 +242,10 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
     );
     let result = engine.event_loop(&signals, &server);
     notify(&[NotifyState::Stopping]);
+    // Still under the lock: no other engine of the vhid can have made these files since.
     let _ = std::fs::remove_file(&socket_path);
     let _ = std::fs::remove_file(control::state_file(&dir, engine.settings.vhid));
+    drop(lock);
     for hook in engine.hooks.drain(..) {
         let _ = hook.join();
     }
@@ -1030,17 +1025,51 @@ impl Engine {
     }
 }
 
-/// The demotion of a hold `carpctl demote` set (in the state directory), for an engine that
-/// starts: the hold outlives the engine that took it, so a host taken out by hand stays out
+/// Takes the lock of `vhid` in `dir` for the engine's whole life, so that a second engine for
+/// the vhid refuses at once instead of running beside it. A state file or socket found under
+/// a free lock was left by an engine that did not stop (a SIGKILL, a crash): it is removed
+/// with a warning, whatever process now has the pid it names.
+fn claim(dir: &Path, vhid: u8) -> Result<Lock, Error> {
+    let path = lock::engine_lock(dir, vhid);
+    let lock = Lock::try_take(&path)
+        .map_err(|e| Error::io(format!("cannot lock '{}'", path.display()), e))?
+        .map_err(|holder| Error::AlreadyRunning {
+            vhid,
+            holder,
+            lock: path.clone(),
+        })?;
+    let left: Vec<PathBuf> = [
+        control::state_file(dir, vhid),
+        control::socket_path(dir, vhid),
+    ]
+    .into_iter()
+    .filter(|p| std::fs::symlink_metadata(p).is_ok())
+    .collect();
+    if !left.is_empty() {
+        let names: Vec<String> = left.iter().map(|p| format!("'{}'", p.display())).collect();
+        warning!(
+            "vhid {vhid}: taking over {} left by an engine that did not stop cleanly",
+            names.join(" and ")
+        );
+        for path in &left {
+            std::fs::remove_file(path)
+                .map_err(|e| Error::io(format!("cannot remove '{}'", path.display()), e))?;
+        }
+    }
+    Ok(lock)
+}
+
+/// The demotion of the holds `carpctl demote` set (in the state directory) for an engine that
+/// starts: a hold outlives the engine that took it, so a host taken out by hand stays out
 /// across a restart until `carpctl promote`.
-fn held_demotion(dir: &std::path::Path, vhid: u8) -> u8 {
-    match control::read_hold(dir) {
-        Ok(Some(hold)) if hold.vhid.is_none_or(|v| v == vhid) => {
+fn held_demotion(dir: &Path, vhid: u8) -> u8 {
+    match hold::read(dir) {
+        Ok(holds) if holds.covers(vhid) => {
+            let demotion = holds.demotion_for(vhid);
             info!(
-                "vhid {vhid}: starting demoted by {}, held since {} (`carpctl promote` clears it)",
-                hold.demotion, hold.since
+                "vhid {vhid}: starting demoted by {demotion}, held by `carpctl demote` (`carpctl promote` clears it)"
             );
-            hold.demotion.min(MAX_SKEW)
+            demotion
         }
         Ok(_) => 0,
         Err(e) => {

@@ -275,34 +275,57 @@ impl Lab {
         extra: &[&str],
         env: &[(&str, &Path)],
     ) -> usize {
+        self.spawn_with_vip(host, &[], pass, extra, env)
+    }
+
+    /// [`Lab::carpctl`] with the process's umask set to `umask` (octal, as sh's `umask`).
+    pub fn carpctl_under_umask(&mut self, host: usize, umask: &str, extra: &[&str]) -> usize {
+        let pass = self.dir.path().join("pass");
+        let umask = format!("umask {umask} && exec \"$0\" \"$@\"");
+        self.spawn_with_vip(host, &["sh", "-c", &umask], &pass, extra, &[])
+    }
+
+    /// Starts `carpctl run` with the lab's VIP and the password file `pass`.
+    fn spawn_with_vip(
+        &mut self,
+        host: usize,
+        wrapper: &[&str],
+        pass: &Path,
+        extra: &[&str],
+        env: &[(&str, &Path)],
+    ) -> usize {
         let vip = format!("{VIP}/24");
         let pass = pass.to_str().unwrap();
         let args: Vec<&str> = ["--vip", &vip, "--pass-file", pass]
             .into_iter()
             .chain(extra.iter().copied())
             .collect();
-        self.spawn_carpctl(host, &args, env)
+        self.spawn_carpctl(host, wrapper, &args, env)
     }
 
     /// Starts `carpctl run` for the lab's vhid on `host`'s eth0 with only `extra` beyond
     /// interface, vhid and state directory (no VIP, no password file).
     pub fn carpctl_bare(&mut self, host: usize, extra: &[&str]) -> usize {
-        self.spawn_carpctl(host, extra, &[])
+        self.spawn_carpctl(host, &[], extra, &[])
     }
 
-    fn spawn_carpctl(&mut self, host: usize, extra: &[&str], env: &[(&str, &Path)]) -> usize {
+    /// Starts `carpctl run` in `host`'s namespace through `wrapper` (a command that runs its
+    /// arguments, or none).
+    fn spawn_carpctl(
+        &mut self,
+        host: usize,
+        wrapper: &[&str],
+        extra: &[&str],
+        env: &[(&str, &Path)],
+    ) -> usize {
         let mut command = Command::new("ip");
         for (key, value) in env {
             command.env(key, value);
         }
         command
-            .args([
-                "netns",
-                "exec",
-                &self.ns(host),
-                env!("CARGO_BIN_EXE_carpctl"),
-                "run",
-            ])
+            .args(["netns", "exec", &self.ns(host)])
+            .args(wrapper)
+            .args([env!("CARGO_BIN_EXE_carpctl"), "run"])
             .args(["--interface", "eth0", "--vhid", &VHID.to_string()])
             .arg("--state-dir")
             .arg(self.state_dir(host))
