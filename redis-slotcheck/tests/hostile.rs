@@ -280,6 +280,72 @@ fn output_refuses_a_device_and_follows_a_link() {
         .contains("redis_slotcheck_status 3"));
 }
 
+// Regression: node_exporter's textfile directory belongs to its user, who could plant a link
+// there: root then replaced the file it named (a root 0600 file became the report, mode 0644),
+// and a dangling link made root create the file it named.
+#[test]
+fn output_refuses_links_another_user_could_plant() {
+    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+    if !testkit::is_root() {
+        eprintln!("skipped: planting another user's link needs root");
+        return;
+    }
+    let silent = FakePeer::start("127.0.0.1", Behaviour::Silent);
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "root's own\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let textfile = dir.path().join("textfile");
+    std::fs::create_dir(&textfile).unwrap();
+    let nobody = 65534;
+    std::os::unix::fs::chown(&textfile, Some(nobody), Some(nobody)).unwrap();
+    let planted = textfile.join("cluster.prom");
+    let dangling = textfile.join("other.prom");
+    let named = dir.path().join("created-by-root");
+    symlink(&secret, &planted).unwrap();
+    std::os::unix::fs::lchown(&planted, Some(nobody), Some(nobody)).unwrap();
+    symlink(&named, &dangling).unwrap();
+    // Root's own dangling link, in root's own directory: still not a way to create a file.
+    let own_dangling = dir.path().join("report.prom");
+    symlink(&named, &own_dangling).unwrap();
+    for (output, why) in [
+        (&planted, "owned by user id 65534"),
+        (&dangling, "which other users can write"),
+        (&own_dangling, "which does not exist"),
+    ] {
+        let run = slotcheck(&[
+            "--timeout",
+            "1",
+            "--format",
+            "prom",
+            "--output",
+            output.to_str().unwrap(),
+            &silent.addr(),
+        ]);
+        assert_eq!(run.code, Some(3), "{}", run.stderr);
+        let refusals: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| l.contains("cannot write"))
+            .collect();
+        assert_eq!(refusals.len(), 1, "{}", run.stderr);
+        assert!(
+            refusals[0].starts_with(&format!(
+                "redis-slotcheck: cannot write '{}': ",
+                output.display()
+            )) && refusals[0].contains(why),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "root's own\n");
+    assert_eq!(std::fs::metadata(&secret).unwrap().mode() & 0o777, 0o600);
+    assert!(
+        !named.exists(),
+        "a file was created through the dangling link"
+    );
+}
+
 #[test]
 fn endless_and_contradicting_plans_are_refused_by_name() {
     let run = slotcheck(&["--expect", "/dev/zero", "127.0.0.1:1"]);
