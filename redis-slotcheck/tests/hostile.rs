@@ -346,6 +346,46 @@ fn output_refuses_links_another_user_could_plant() {
     );
 }
 
+// Regression: a node with AUTH renamed away quoted the user name and password in its error,
+// and redis-slotcheck printed them in the JSON report, the Nagios output and on stderr.
+#[test]
+fn a_password_a_node_echoes_is_never_printed() {
+    let (user, password) = ("opsuser7", "hunter2-Zx9-long-enough-to-be-cut");
+    let echo = FakePeer::start("127.0.0.1", Behaviour::EchoAuth);
+    for format in ["json", "nagios", "text", "prom"] {
+        let run = Run::of(
+            Command::new(env!("CARGO_BIN_EXE_redis-slotcheck"))
+                .args(["--timeout", "2", "--user", user, "--format", format])
+                .arg(echo.addr())
+                .env("REDISCLI_AUTH", password),
+        );
+        assert_eq!(run.code, Some(3), "{}", run.stderr);
+        for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+            assert!(
+                !text.contains(password) && !text.contains(user) && !text.contains("hunter2"),
+                "--format {format}: {stream} quotes a credential: {text}"
+            );
+        }
+        // The error itself still reaches the operator, the credentials cut out.
+        assert!(
+            run.stderr
+                .contains("with args beginning with: '<redacted>' '<redacted>'"),
+            "{}",
+            run.stderr
+        );
+        if format == "json" {
+            let report = run.report();
+            let node = &report.nodes[0];
+            assert!(
+                node.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("<redacted>")),
+                "{node:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn endless_and_contradicting_plans_are_refused_by_name() {
     let run = slotcheck(&["--expect", "/dev/zero", "127.0.0.1:1"]);
