@@ -225,10 +225,12 @@ impl Connection {
                 let decoded = resp::decode(&self.buffer)
                     .map_err(|e| Failure::Protocol(self.secrets.redact(&e)))?;
                 match decoded {
-                    // Where error text enters: redacted once, before anyone quotes it.
+                    // Where error text enters: made safe once, before anyone quotes it (the
+                    // credentials cut out, control characters escaped).
                     Decoded::Reply(Reply::Error(text), used) => {
                         self.buffer.drain(..used);
-                        return Ok(Reply::Error(self.secrets.redact(&text)));
+                        let text = toolkit::words::printable(&self.secrets.redact(&text));
+                        return Ok(Reply::Error(text));
                     }
                     Decoded::Reply(reply, used) => {
                         self.buffer.drain(..used);

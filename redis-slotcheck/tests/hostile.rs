@@ -386,6 +386,44 @@ fn a_password_a_node_echoes_is_never_printed() {
     }
 }
 
+// Regression: ESC and BEL in what a node says of itself (its id, a flag) reached the text
+// table and the Nagios and Prometheus output raw, where they can clear an operator's screen or
+// rewrite a terminal's title. An id that is not 40 hex digits is refused; other text is
+// escaped.
+#[test]
+fn control_characters_a_node_sends_are_never_printed_raw() {
+    let flagged = FakePeer::start("127.0.0.1", Behaviour::ControlCharacters { in_id: false });
+    let bad_id = FakePeer::start("127.0.0.2", Behaviour::ControlCharacters { in_id: true });
+    for format in ["text", "nagios", "prom", "json"] {
+        let run = slotcheck(&[
+            "--timeout",
+            "2",
+            "--replicas",
+            "0",
+            "--format",
+            format,
+            &flagged.addr(),
+            &bad_id.addr(),
+        ]);
+        assert!(run.code.is_some_and(|c| c > 0), "{}", run.stderr);
+        for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+            assert!(
+                !text.contains(['\u{1b}', '\u{7}']),
+                "--format {format}: {stream} carries a raw control character: {text:?}"
+            );
+        }
+        if format == "text" || format == "nagios" {
+            // Quoted escaped, not dropped: the operator sees what the node sent.
+            assert!(
+                run.stdout.contains("x\\u{1b}]0;pwned\\u{7}")
+                    && run.stdout.contains("is not 40 hex digits"),
+                "{}",
+                run.stdout
+            );
+        }
+    }
+}
+
 #[test]
 fn endless_and_contradicting_plans_are_refused_by_name() {
     let run = slotcheck(&["--expect", "/dev/zero", "127.0.0.1:1"]);

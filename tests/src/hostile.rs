@@ -35,6 +35,10 @@ pub enum Behaviour {
     /// An empty cluster node that answers every question (INFO, CLUSTER INFO, CLUSTER NODES,
     /// CONFIG GET, CLUSTER MYID) and goes silent at the first command that would change it.
     StallOnChange,
+    /// An empty cluster node that names a peer without an address whose line carries ESC and
+    /// BEL (terminal escapes that clear the screen and set the title) in its host name and a
+    /// flag, and with `in_id` in its node id too.
+    ControlCharacters { in_id: bool },
     /// A node whose AUTH is renamed away: it answers AUTH as Redis answers an unknown command,
     /// quoting the arguments (the user name and password) in its error; otherwise an empty
     /// cluster node.
@@ -285,6 +289,16 @@ impl Conversation {
                 self.port
             ),
         };
+        if let Behaviour::ControlCharacters { in_id } = self.behaviour {
+            let peer = if in_id {
+                format!("{}\x1b[2J", "e".repeat(36))
+            } else {
+                "e".repeat(40)
+            };
+            text.push_str(&format!(
+                "{peer} :0@0,host\x1b[2J\x07 master,noaddr,x\x1b]0;pwned\x07 - 0 0 0 disconnected\n"
+            ));
+        }
         if let Behaviour::Expanding { fan_out } = self.behaviour {
             for _ in 0..fan_out {
                 let n = self.fresh.fetch_add(1, Ordering::SeqCst);
