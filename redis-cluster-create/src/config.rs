@@ -87,10 +87,7 @@ fn write(files: &HostFiles) -> Result<(), CreateError> {
             })?;
         }
         toolkit::file::write_atomically(&file.path, file.content.as_bytes(), mode(&file.mode))
-            .map_err(|error| CreateError::Write {
-                path: error.path,
-                reason: error.reason,
-            })?;
+            .map_err(CreateError::File)?;
     }
     Ok(())
 }

@@ -76,6 +76,10 @@ pub enum CreateError {
         path: std::path::PathBuf,
         reason: String,
     },
+    /// A file `config --write` replaces; a path refused as it stands (a device, a link others
+    /// control) is bad input.
+    #[error(transparent)]
+    File(toolkit::file::OutputError),
     #[error("cannot write the result: {0}")]
     Output(std::io::Error),
     #[error("cannot read the answer: {0}")]
@@ -90,6 +94,7 @@ impl toolkit::Failure for CreateError {
         match self {
             CreateError::Interrupted { signal, .. } => signal.exit_code(),
             CreateError::AlsoUnrestored { cause, .. } => cause.exit_code(),
+            CreateError::File(error) if error.refused => toolkit::BAD_INPUT,
             CreateError::Site(_)
             | CreateError::Plan(_)
             | CreateError::Planning(_)

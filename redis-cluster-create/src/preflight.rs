@@ -145,7 +145,7 @@ mod tests {
         }
     }
 
-    const ALONE: &str = "a1 127.0.0.1:7000@17000 myself,master - 0 0 0 connected\n";
+    const ALONE: &str = "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1 127.0.0.1:7000@17000 myself,master - 0 0 0 connected\n";
 
     #[test]
     fn an_empty_lonely_node_passes() {
@@ -164,7 +164,7 @@ mod tests {
             "redis_version:6.0.9\r\ndb0:keys=2,expires=0,avg_ttl=0\r\n",
             Some((
                 "cluster_known_nodes:3\r\n",
-                "a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-99\n",
+                "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-99\n",
             )),
         );
         let text = node_problems(&busy).join("\n");
@@ -195,7 +195,7 @@ mod tests {
         let problems = problems_of(&nodes, &[Ok(a), Ok(b)]);
         assert_eq!(
             problems,
-            ["127.0.0.2:7000: is the same server as 127.0.0.1:7000 (node id a1); give each server once"]
+            ["127.0.0.2:7000: is the same server as 127.0.0.1:7000 (node id a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1); give each server once"]
         );
     }
 
@@ -208,7 +208,7 @@ mod tests {
             "redis_version:7.0.15\r\n",
             Some((
                 "cluster_known_nodes:1\r\n",
-                "a1 127.0.0.1:7000@17000 myself,master - 0 0 4 connected\n",
+                "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1 127.0.0.1:7000@17000 myself,master - 0 0 4 connected\n",
             )),
         );
         assert_eq!(

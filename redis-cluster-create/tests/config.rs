@@ -188,3 +188,31 @@ fn bad_input_is_refused_and_nothing_is_written() {
     assert_eq!(freebsd.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&freebsd.stderr).contains("--local"));
 }
+
+// Regression: a dangling link where a file is written made the tool create the file it named
+// (as root, anywhere); the refusal is bad input (exit 2) and nothing is created.
+#[test]
+fn a_dangling_link_in_place_of_a_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = site(dir.path(), 7000);
+    let root = dir.path().join("state");
+    let conf = root.join("redis1/redis-7000.conf");
+    std::fs::create_dir_all(conf.parent().unwrap()).unwrap();
+    let named = dir.path().join("named-by-the-link");
+    std::os::unix::fs::symlink(&named, &conf).unwrap();
+    let output = tool()
+        .args(["config", "--site"])
+        .arg(&site)
+        .args(["--host", "redis1", "--write", "--local"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot write '{}'", conf.display()))
+            && stderr.contains("does not exist; refusing to create a file through a link"),
+        "{stderr}"
+    );
+    assert!(!named.exists());
+}

@@ -510,6 +510,34 @@ fn a_ten_megabyte_line_is_refused_in_a_short_message() {
     );
 }
 
+// Regression: a node with AUTH renamed away quoted the user name and password in its error,
+// and redis-cluster-create printed them on stderr.
+#[test]
+fn a_password_a_node_echoes_is_never_printed() {
+    let (user, password) = ("opsuser7", "hunter2-Zx9-long-enough-to-be-cut");
+    let echoes: Vec<FakePeer> = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+        .iter()
+        .map(|ip| FakePeer::start(ip, Behaviour::EchoAuth))
+        .collect();
+    let nodes: Vec<String> = echoes.iter().map(FakePeer::addr).collect();
+    let mut args = vec!["--yes", "--replicas", "0", "--timeout", "2", "--user", user];
+    args.extend(nodes.iter().map(String::as_str));
+    let run = Run::of(tool().args(&args).env("REDISCLI_AUTH", password));
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    for text in [&run.stdout, &run.stderr] {
+        assert!(
+            !text.contains(password) && !text.contains(user) && !text.contains("hunter2"),
+            "a credential is quoted: {text}"
+        );
+    }
+    assert!(
+        run.stderr
+            .contains("with args beginning with: '<redacted>' '<redacted>'"),
+        "{}",
+        run.stderr
+    );
+}
+
 // Reset is bounded as a whole too.
 #[test]
 fn reset_of_a_node_answering_a_byte_a_second_ends_at_the_deadline() {

@@ -15,6 +15,7 @@ use toolkit::interrupt::{self, Interrupted};
 
 use crate::deadline::{seconds, Deadline};
 use crate::errors::{self, ServerError};
+use crate::redact::Secrets;
 use crate::resp::{self, Decoded, Reply};
 use crate::survey::ConnectOptions;
 use crate::NodeAddr;
@@ -106,6 +107,8 @@ pub struct Connection {
     /// Bytes read and not yet decoded.
     buffer: Vec<u8>,
     deadline: Deadline,
+    /// The credentials sent, cut out of every text the node sends back.
+    secrets: Secrets,
 }
 
 impl Connection {
@@ -135,6 +138,7 @@ impl Connection {
             stream,
             buffer: Vec::new(),
             deadline,
+            secrets: Secrets::of(options),
         };
         if let Some(password) = &options.password {
             let mut words = vec!["AUTH"];
@@ -148,6 +152,12 @@ impl Connection {
     /// Bounds every later command by `deadline`.
     pub fn set_deadline(&mut self, deadline: Deadline) {
         self.deadline = deadline;
+    }
+
+    /// `text` taken from a reply, without the credentials this connection sent, for messages
+    /// that quote a value (error replies are redacted already).
+    pub fn redact(&self, text: &str) -> String {
+        self.secrets.redact(text)
     }
 
     /// Sends `commands` in one go (a pipeline) and reads their replies, all within the one
@@ -180,7 +190,7 @@ impl Connection {
             Failure::Protocol(format!(
                 "unexpected reply to {}: {}",
                 words.first().unwrap_or(&""),
-                toolkit::words::clip(&e.to_string(), toolkit::words::CLIP)
+                toolkit::words::clip(&self.redact(&e.to_string()), toolkit::words::CLIP)
             ))
         })
     }
@@ -212,7 +222,16 @@ impl Connection {
         let mut need = 1;
         loop {
             if self.buffer.len() >= need {
-                match resp::decode(&self.buffer).map_err(Failure::Protocol)? {
+                let decoded = resp::decode(&self.buffer)
+                    .map_err(|e| Failure::Protocol(self.secrets.redact(&e)))?;
+                match decoded {
+                    // Where error text enters: made safe once, before anyone quotes it (the
+                    // credentials cut out, control characters escaped).
+                    Decoded::Reply(Reply::Error(text), used) => {
+                        self.buffer.drain(..used);
+                        let text = toolkit::words::printable(&self.secrets.redact(&text));
+                        return Ok(Reply::Error(text));
+                    }
                     Decoded::Reply(reply, used) => {
                         self.buffer.drain(..used);
                         return Ok(reply);

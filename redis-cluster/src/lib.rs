@@ -26,6 +26,7 @@ pub mod errors;
 pub mod info;
 pub mod nodes;
 pub mod plan;
+pub mod redact;
 pub mod resp;
 pub mod server;
 pub mod session;

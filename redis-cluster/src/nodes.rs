@@ -1,6 +1,9 @@
 //! The `CLUSTER NODES` reply: one line per node as the answering node sees it. This is the
 //! one place that knows its format (every flag, `ip:port@cport[,hostname]`, the
 //! `[slot->-id]` / `[slot-<-id]` markers of open slots on the answering node's own line).
+//! Node ids and IP addresses end up in reports, labels and terminal tables, so a line whose id
+//! is not the 40 hex digits Redis makes or whose IP does not parse is refused, not passed on;
+//! text quoted in a refusal is clipped and escaped.
 
 use serde::{Deserialize, Serialize};
 
@@ -117,7 +120,7 @@ pub fn parse_cluster_nodes(text: &str) -> Result<Vec<NodeLine>, ParseError> {
         }
         let fail = |reason| ParseError {
             line_number: i + 1,
-            line: toolkit::words::clip(line, toolkit::words::CLIP),
+            line: toolkit::words::shown(line, toolkit::words::CLIP),
             reason,
         };
         if nodes.len() == crate::MAX_NODES {
@@ -131,8 +134,8 @@ pub fn parse_cluster_nodes(text: &str) -> Result<Vec<NodeLine>, ParseError> {
     Ok(nodes)
 }
 
-/// Node ids are 40 characters (CLUSTER_NAMELEN); a longer one is not from Redis.
-const MAX_ID: usize = 40;
+/// Node ids are 40 hex digits (CLUSTER_NAMELEN); anything else is not from Redis.
+const ID_LEN: usize = 40;
 /// Longest host name DNS allows.
 const MAX_HOSTNAME: usize = 255;
 /// The longest text form of an IP address (IPv6 with an embedded IPv4 part).
@@ -143,10 +146,22 @@ fn bounded<'a>(field: &'a str, max: usize, what: &str) -> Result<&'a str, String
     if field.len() > max {
         Err(format!(
             "{what} '{}' is longer than {max} characters",
-            toolkit::words::clip(field, 40)
+            toolkit::words::shown(field, 40)
         ))
     } else {
         Ok(field)
+    }
+}
+
+/// `field` when it is a node id: [`ID_LEN`] hex digits.
+fn node_id<'a>(field: &'a str, what: &str) -> Result<&'a str, String> {
+    if field.len() == ID_LEN && field.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(field)
+    } else {
+        Err(format!(
+            "{what} '{}' is not {ID_LEN} hex digits",
+            toolkit::words::shown(field, ID_LEN)
+        ))
     }
 }
 
@@ -160,24 +175,29 @@ fn parse_line(line: &str) -> Result<NodeLine, String> {
     if fields.len() > most {
         return Err(format!("{} fields, more than {most}", fields.len()));
     }
-    bounded(fields[0], MAX_ID, "node id")?;
-    bounded(fields[3], MAX_ID, "master id")?;
+    let id = node_id(fields[0], "node id")?;
+    let master_id = match fields[3] {
+        "-" => None,
+        master => Some(node_id(master, "master id")?.to_string()),
+    };
     let (ip, port, cport, hostname) = parse_address(fields[1])?;
     let (flags, unknown_flags) = parse_flags(fields[2])?;
-    let master_id = (fields[3] != "-").then(|| fields[3].to_string());
-    let config_epoch = fields[6]
-        .parse()
-        .map_err(|_| format!("bad config epoch '{}'", toolkit::words::clip(fields[6], 40)))?;
+    let config_epoch = fields[6].parse().map_err(|_| {
+        format!(
+            "bad config epoch '{}'",
+            toolkit::words::shown(fields[6], 40)
+        )
+    })?;
     let pong_recv_ms = fields[5]
         .parse()
-        .map_err(|_| format!("bad pong time '{}'", toolkit::words::clip(fields[5], 40)))?;
+        .map_err(|_| format!("bad pong time '{}'", toolkit::words::shown(fields[5], 40)))?;
     let connected = match fields[7] {
         "connected" => true,
         "disconnected" => false,
         other => {
             return Err(format!(
                 "bad link state '{}'",
-                toolkit::words::clip(other, 40)
+                toolkit::words::shown(other, 40)
             ))
         }
     };
@@ -191,7 +211,7 @@ fn parse_line(line: &str) -> Result<NodeLine, String> {
         }
     }
     Ok(NodeLine {
-        id: fields[0].to_string(),
+        id: id.to_string(),
         ip,
         port,
         cport,
@@ -216,7 +236,7 @@ fn parse_address(field: &str) -> Result<(String, u16, u16, Option<String>), Stri
         Some((a, _)) => (a, None),
         None => (field, None),
     };
-    let field = &toolkit::words::clip(field, 80);
+    let field = &toolkit::words::shown(field, 80);
     let (ip_port, cport) = address
         .split_once('@')
         .ok_or_else(|| format!("address '{field}' has no @cport"))?;
@@ -224,9 +244,25 @@ fn parse_address(field: &str) -> Result<(String, u16, u16, Option<String>), Stri
         .rsplit_once(':')
         .ok_or_else(|| format!("address '{field}' has no port"))?;
     bounded(ip, MAX_IP, "IP address")?;
+    // Redis writes IPv6 bare; brackets, as people write it, are taken too.
+    let ip = ip
+        .strip_prefix('[')
+        .and_then(|ip| ip.strip_suffix(']'))
+        .unwrap_or(ip);
+    // Empty for a node whose address is not known (`:0@0`, flagged noaddr).
+    if !ip.is_empty() && ip.parse::<std::net::IpAddr>().is_err() {
+        return Err(format!(
+            "IP address '{}' in address '{field}' is not an IP address",
+            toolkit::words::shown(ip, 40)
+        ));
+    }
     let number = |s: &str| {
-        s.parse::<u16>()
-            .map_err(|_| format!("bad port '{s}' in address '{field}'"))
+        s.parse::<u16>().map_err(|_| {
+            format!(
+                "bad port '{}' in address '{field}'",
+                toolkit::words::shown(s, 40)
+            )
+        })
     };
     Ok((ip.to_string(), number(port)?, number(cport)?, hostname))
 }
@@ -265,7 +301,7 @@ fn parse_slot(text: &str) -> Result<u16, String> {
     text.parse::<u16>()
         .ok()
         .filter(|&s| s < crate::SLOT_COUNT)
-        .ok_or_else(|| format!("bad slot '{}'", toolkit::words::clip(text, 40)))
+        .ok_or_else(|| format!("bad slot '{}'", toolkit::words::shown(text, 40)))
 }
 
 fn parse_slot_range(field: &str) -> Result<SlotRange, String> {
@@ -286,13 +322,13 @@ fn parse_open_slot(marker: &str) -> Result<OpenSlot, String> {
     } else {
         return Err(format!(
             "bad open-slot marker '[{}]'",
-            toolkit::words::clip(marker, 40)
+            toolkit::words::shown(marker, 40)
         ));
     };
     Ok(OpenSlot {
         slot: parse_slot(slot)?,
         direction,
-        peer: bounded(peer, MAX_ID, "node id")?.to_string(),
+        peer: node_id(peer, "node id")?.to_string(),
     })
 }
 
@@ -309,6 +345,11 @@ pub enum Role {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A node id of 40 times `digit`, for lines written in tests.
+    fn id(digit: char) -> String {
+        digit.to_string().repeat(ID_LEN)
+    }
 
     fn fixture(name: &str) -> Vec<NodeLine> {
         let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -355,8 +396,9 @@ mod tests {
     // Valkey 8 and newer copy the primary's open slots to its replicas' own lines.
     #[test]
     fn a_replicas_copy_of_its_masters_open_slots_is_not_its_own() {
-        let line = "b2 127.0.0.2:7001@17001 myself,slave a1 0 0 1 connected [100-<-c3]";
-        let replica = &parse_cluster_nodes(line).unwrap()[0];
+        let (b, a, c) = (id('b'), id('a'), id('c'));
+        let line = format!("{b} 127.0.0.2:7001@17001 myself,slave {a} 0 0 1 connected [100-<-{c}]");
+        let replica = &parse_cluster_nodes(&line).unwrap()[0];
         assert_eq!(replica.open_slots.len(), 1);
         assert!(replica.own_open_slots().is_empty());
     }
@@ -373,13 +415,15 @@ mod tests {
 
     #[test]
     fn ipv6_hostname_and_noaddr() {
-        let nodes = parse_cluster_nodes(
-            "a [::1]:7000@17000,redis1 myself,master - 0 0 1 connected 0-10 12\n\
-             b :0@0 master,noaddr - 0 0 0 disconnected\n\
-             c ::1:7001@17001 slave,fail? a 0 0 1 connected\n",
-        )
+        let (a, b, c) = (id('a'), id('b'), id('c'));
+        let nodes = parse_cluster_nodes(&format!(
+            "{a} [::1]:7000@17000,redis1 myself,master - 0 0 1 connected 0-10 12\n\
+             {b} :0@0 master,noaddr - 0 0 0 disconnected\n\
+             {c} ::1:7001@17001 slave,fail? {a} 0 0 1 connected\n",
+        ))
         .unwrap();
         assert_eq!(nodes[0].hostname.as_deref(), Some("redis1"));
+        assert_eq!(nodes[0].endpoint(), "[::1]:7000");
         assert_eq!(
             nodes[0].slots,
             [SlotRange::new(0, 10), SlotRange::new(12, 12)]
@@ -392,9 +436,11 @@ mod tests {
 
     #[test]
     fn a_flag_of_a_newer_server_is_kept_not_a_reason_to_drop_the_line() {
-        let nodes =
-            parse_cluster_nodes("a 1.2.3.4:7000@17000 master,weird - 0 0 1 connected 0-9\n")
-                .unwrap();
+        let line = format!(
+            "{} 1.2.3.4:7000@17000 master,weird - 0 0 1 connected 0-9\n",
+            id('a')
+        );
+        let nodes = parse_cluster_nodes(&line).unwrap();
         assert!(nodes[0].flags.master);
         assert_eq!(nodes[0].unknown_flags, ["weird"]);
         assert_eq!(nodes[0].slots, [SlotRange::new(0, 9)]);
@@ -402,11 +448,13 @@ mod tests {
 
     #[test]
     fn errors_name_the_line_and_the_field() {
-        let err = parse_cluster_nodes("x\na 1.2.3.4:7000@17000 master - 0 0 1 connected 9-99999\n")
-            .unwrap_err();
+        let line = format!(
+            "{} 1.2.3.4:7000@17000 master - 0 0 1 connected 9-99999\n",
+            id('a')
+        );
+        let err = parse_cluster_nodes(&format!("x\n{line}")).unwrap_err();
         assert_eq!(err.line_number, 1);
-        let err = parse_cluster_nodes("a 1.2.3.4:7000@17000 master - 0 0 1 connected 9-99999\n")
-            .unwrap_err();
+        let err = parse_cluster_nodes(&line).unwrap_err();
         assert!(err.to_string().contains("bad slot '99999'"), "{err}");
     }
 
@@ -415,14 +463,35 @@ mod tests {
     #[test]
     fn an_oversized_field_is_refused_and_quoted_clipped() {
         let huge = "x".repeat(10_000_000);
-        for line in [
-            format!("{huge} 127.0.0.1:7000@17000 myself,master - 0 0 1 connected"),
-            format!("a1 127.0.0.1:7000@17000,{huge} myself,master - 0 0 1 connected"),
-            format!("a1 {huge}:7000@17000 myself,master - 0 0 1 connected"),
-            format!("a1 127.0.0.1:7000@17000 myself,{huge} - 0 0 1 connected"),
-            format!("a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected [1->-{huge}]"),
+        let a = id('a');
+        for (line, field) in [
+            (
+                format!("{huge} 127.0.0.1:7000@17000 myself,master - 0 0 1 connected"),
+                "node id",
+            ),
+            (
+                format!("{a} 127.0.0.1:7000@17000,{huge} myself,master - 0 0 1 connected"),
+                "host name",
+            ),
+            (
+                format!("{a} {huge}:7000@17000 myself,master - 0 0 1 connected"),
+                "IP address",
+            ),
+            (
+                format!("{a} 127.0.0.1:7000@17000 myself,{huge} - 0 0 1 connected"),
+                "flag",
+            ),
+            (
+                format!("{a} 127.0.0.1:7000@17000 myself,master - 0 0 1 connected [1->-{huge}]"),
+                "node id",
+            ),
         ] {
             let error = parse_cluster_nodes(&line).unwrap_err().to_string();
+            assert!(
+                error.contains(&format!("({field} 'xxx")),
+                "{}",
+                &error[..200]
+            );
             assert!(
                 error.len() < 400,
                 "{} bytes: {}",
@@ -438,7 +507,7 @@ mod tests {
         let lines: String = (0..=crate::MAX_NODES)
             .map(|i| {
                 format!(
-                    "n{i} 127.0.0.1:{}@1 master - 0 0 1 connected\n",
+                    "{i:040x} 127.0.0.1:{}@1 master - 0 0 1 connected\n",
                     1 + i % 60000
                 )
             })
@@ -446,5 +515,51 @@ mod tests {
         let error = parse_cluster_nodes(&lines).unwrap_err();
         assert_eq!(error.line_number, crate::MAX_NODES + 1);
         assert!(error.reason.contains("more than 10000 nodes"), "{error}");
+    }
+
+    // Regression: an id or address with ESC and BEL in it reached redis-slotcheck's table,
+    // Nagios output and Prometheus labels raw (terminal escape injection); such lines are
+    // refused, naming the line and the field, the bytes escaped.
+    #[test]
+    fn ids_that_are_not_hex_and_addresses_that_do_not_parse_are_refused() {
+        let a = id('a');
+        for (line, reason) in [
+            (
+                "ab\u{1b}[2J 127.0.0.1:7000@17000 myself,master - 0 0 1 connected".to_string(),
+                "node id 'ab\\u{1b}[2J' is not 40 hex digits",
+            ),
+            (
+                format!(
+                    "{} 127.0.0.1:7000@17000 master - 0 0 1 connected",
+                    "g".repeat(40)
+                ),
+                "is not 40 hex digits",
+            ),
+            (
+                format!("{a} 127.0.0.1:7000@17000 slave a\u{7} 0 0 1 connected"),
+                "master id 'a\\u{7}' is not 40 hex digits",
+            ),
+            (
+                format!("{a} 10.0.0.1\u{1b}]0;pwned:7000@17000 master - 0 0 1 connected"),
+                "IP address '10.0.0.1\\u{1b}]0;pwned' in address",
+            ),
+            (
+                format!("{a} redis1:7000@17000 master - 0 0 1 connected"),
+                "IP address 'redis1' in address 'redis1:7000@17000' is not an IP address",
+            ),
+            (
+                format!("{a} 127.0.0.1:7000@17000 myself,master - 0 0 1 connected [5->-zz]"),
+                "node id 'zz' is not 40 hex digits",
+            ),
+        ] {
+            let error = parse_cluster_nodes(&line).unwrap_err();
+            assert_eq!(error.line_number, 1);
+            assert!(error.reason.contains(reason), "{error}");
+            let message = error.to_string();
+            assert!(
+                !message.contains(['\u{1b}', '\u{7}']),
+                "raw control characters: {message:?}"
+            );
+        }
     }
 }

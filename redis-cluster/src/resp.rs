@@ -72,7 +72,7 @@ fn line(buf: &[u8], start: usize) -> Result<Option<(&str, usize)>, String> {
 
 fn number(text: &str) -> Result<i64, String> {
     text.parse()
-        .map_err(|_| format!("'{}' is not a number", toolkit::words::clip(text, 40)))
+        .map_err(|_| format!("'{}' is not a number", toolkit::words::shown(text, 40)))
 }
 
 fn value(buf: &[u8], at: usize, depth: usize) -> Result<Step, String> {

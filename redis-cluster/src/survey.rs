@@ -168,7 +168,7 @@ pub fn probe(
             Some(Reply::Value(v)) => redis::from_redis_value::<String>(v).map_err(|e| {
                 ProbeError::Parse(format!(
                     "{command}: unexpected reply: {}",
-                    toolkit::words::clip(&e.to_string(), toolkit::words::CLIP)
+                    toolkit::words::clip(&connection.redact(&e.to_string()), toolkit::words::CLIP)
                 ))
             }),
             Some(Reply::Error(text)) => Err(command_error(command, Failure::server(&text))),
@@ -182,7 +182,8 @@ pub fn probe(
     let info = Info::parse(&info_text);
     let (cluster_info, nodes) = (next("CLUSTER INFO"), next("CLUSTER NODES"));
     let cluster = if info.cluster_enabled() {
-        let nodes = parse_cluster_nodes(&nodes?).map_err(|e| ProbeError::Parse(e.to_string()))?;
+        let nodes = parse_cluster_nodes(&nodes?)
+            .map_err(|e| ProbeError::Parse(connection.redact(&e.to_string())))?;
         Some(ClusterView {
             info: Info::parse(&cluster_info?),
             nodes,

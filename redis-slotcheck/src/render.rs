@@ -1,6 +1,11 @@
 //! The report in each output format, as strings: JSON for scripts, text for people, Nagios
 //! plugin output and Prometheus text exposition for monitoring. Pure functions, so every format
 //! is tested without touching a socket or a file.
+//!
+//! Reports quote what nodes said (host names, flags, errors), and a node can say anything:
+//! text, Nagios and Prometheus output escape every control character in it (JSON escapes its
+//! own), so an ESC in a host name cannot rewrite the terminal or the monitoring page that shows
+//! it.
 
 use std::fmt::Write as _;
 
@@ -41,55 +46,50 @@ pub fn json(report: &Report, pretty: bool) -> String {
 /// A summary for a terminal: the verdict, each check, then a table of nodes.
 pub fn text(report: &Report) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{}: {}", report.status, report.summary);
+    let _ = writeln!(out, "{}: {}", report.status, shown(&report.summary));
     let _ = writeln!(out);
     for check in &report.checks {
         let _ = writeln!(
             out,
             "[{:<8}] {}: {}",
-            check.status, check.name, check.summary
+            check.status,
+            check.name,
+            shown(&check.summary)
         );
         for detail in &check.details {
-            let _ = writeln!(out, "           - {}", detail.message);
+            let _ = writeln!(out, "           - {}", shown(&detail.message));
         }
     }
     let _ = writeln!(out);
-    let width = report
+    let rows: Vec<(String, String)> = report
         .nodes
         .iter()
-        .map(|n| n.node.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
-    let host_width = report
-        .nodes
-        .iter()
-        .map(|n| n.host.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
+        .map(|n| (shown(&n.node), shown(&n.host)))
+        .collect();
+    let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(4).max(4);
+    let host_width = rows.iter().map(|(_, h)| h.len()).max().unwrap_or(4).max(4);
     let _ = writeln!(
         out,
         "{:<width$}  {:<host_width$}  {:<7}  {:>6}  {:<8}  DETAIL",
         "NODE", "HOST", "ROLE", "SLOTS", "STATUS"
     );
-    for node in &report.nodes {
+    for (node, (name, host)) in report.nodes.iter().zip(&rows) {
         let role = match node.role {
             Role::Master => "master",
             Role::Replica => "replica",
             Role::Unknown => "-",
         };
         let detail = if let Some(error) = &node.error {
-            error.clone()
+            shown(error)
         } else if let Some(master) = &node.master {
-            format!("replica of {master}")
+            format!("replica of {}", shown(master))
         } else {
             redis_cluster::slots::format_ranges(&node.slots)
         };
         let _ = writeln!(
             out,
-            "{:<width$}  {:<host_width$}  {role:<7}  {:>6}  {:<8}  {detail}",
-            node.node, node.host, node.slot_count, node.status
+            "{name:<width$}  {host:<host_width$}  {role:<7}  {:>6}  {:<8}  {detail}",
+            node.slot_count, node.status
         );
     }
     out
@@ -134,9 +134,15 @@ pub fn nagios(report: &Report) -> String {
     out
 }
 
-/// Nagios reserves `|` for perfdata; the summary must not contain it or a newline.
+/// Nagios reserves `|` for perfdata; the summary must not contain it or a newline (nor any
+/// other control character).
 fn one_line(text: &str) -> String {
-    text.replace('|', "/").replace('\n', " ")
+    shown(&text.replace('|', "/").replace('\n', " "))
+}
+
+/// `text` with control and other unprintable characters escaped (`\u{1b}`).
+fn shown(text: &str) -> String {
+    toolkit::words::printable(text)
 }
 
 /// Prometheus text exposition, for node_exporter's textfile collector.
@@ -287,15 +293,13 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
-/// `{a="x",b="y"}` with values escaped as the exposition format requires.
+/// `{a="x",b="y"}` with values escaped as the exposition format requires, after every control
+/// character was written out (`\u{1b}`): the format itself lets them through raw.
 fn labels(pairs: &[(&str, &str)]) -> String {
     let inner: Vec<String> = pairs
         .iter()
         .map(|(k, v)| {
-            let escaped = v
-                .replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n");
+            let escaped = shown(v).replace('\\', "\\\\").replace('"', "\\\"");
             format!("{k}=\"{escaped}\"")
         })
         .collect();
@@ -526,5 +530,26 @@ mod tests {
             ),
             "{out}"
         );
+    }
+
+    // Regression: ESC and BEL in what a node said reached the text table, the Nagios output
+    // and the Prometheus labels raw (terminal escape injection).
+    #[test]
+    fn control_characters_are_escaped_in_every_format_for_people() {
+        let mut hostile = report();
+        hostile.nodes[0].host = "h\u{1b}[2J".into();
+        hostile.nodes[1].error = Some("no\u{7}\r\n\u{1b}]0;pwned".into());
+        hostile.checks[1].details[0].message = "slot\u{1b}[31m 0".into();
+        for format in [Format::Text, Format::Nagios, Format::Prom] {
+            let out = render(&hostile, format, false);
+            assert!(
+                !out.chars().any(|c| c.is_control() && c != '\n'),
+                "{format:?}: {out:?}"
+            );
+        }
+        assert!(text(&hostile).contains("h\\u{1b}[2J"));
+        assert!(prom(&hostile).contains("host=\"h\\\\u{1b}[2J\""));
+        assert!(text(&hostile).contains("no\\u{7}\\r\\n\\u{1b}]0;pwned"));
+        assert!(nagios(&hostile).contains("slot\\u{1b}[31m 0"));
     }
 }

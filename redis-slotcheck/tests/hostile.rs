@@ -280,6 +280,150 @@ fn output_refuses_a_device_and_follows_a_link() {
         .contains("redis_slotcheck_status 3"));
 }
 
+// Regression: node_exporter's textfile directory belongs to its user, who could plant a link
+// there: root then replaced the file it named (a root 0600 file became the report, mode 0644),
+// and a dangling link made root create the file it named.
+#[test]
+fn output_refuses_links_another_user_could_plant() {
+    use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+    if !testkit::is_root() {
+        eprintln!("skipped: planting another user's link needs root");
+        return;
+    }
+    let silent = FakePeer::start("127.0.0.1", Behaviour::Silent);
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "root's own\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let textfile = dir.path().join("textfile");
+    std::fs::create_dir(&textfile).unwrap();
+    let nobody = 65534;
+    std::os::unix::fs::chown(&textfile, Some(nobody), Some(nobody)).unwrap();
+    let planted = textfile.join("cluster.prom");
+    let dangling = textfile.join("other.prom");
+    let named = dir.path().join("created-by-root");
+    symlink(&secret, &planted).unwrap();
+    std::os::unix::fs::lchown(&planted, Some(nobody), Some(nobody)).unwrap();
+    symlink(&named, &dangling).unwrap();
+    // Root's own dangling link, in root's own directory: still not a way to create a file.
+    let own_dangling = dir.path().join("report.prom");
+    symlink(&named, &own_dangling).unwrap();
+    for (output, why) in [
+        (&planted, "owned by user id 65534"),
+        (&dangling, "which other users can write"),
+        (&own_dangling, "which does not exist"),
+    ] {
+        let run = slotcheck(&[
+            "--timeout",
+            "1",
+            "--format",
+            "prom",
+            "--output",
+            output.to_str().unwrap(),
+            &silent.addr(),
+        ]);
+        assert_eq!(run.code, Some(3), "{}", run.stderr);
+        let refusals: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| l.contains("cannot write"))
+            .collect();
+        assert_eq!(refusals.len(), 1, "{}", run.stderr);
+        assert!(
+            refusals[0].starts_with(&format!(
+                "redis-slotcheck: cannot write '{}': ",
+                output.display()
+            )) && refusals[0].contains(why),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "root's own\n");
+    assert_eq!(std::fs::metadata(&secret).unwrap().mode() & 0o777, 0o600);
+    assert!(
+        !named.exists(),
+        "a file was created through the dangling link"
+    );
+}
+
+// Regression: a node with AUTH renamed away quoted the user name and password in its error,
+// and redis-slotcheck printed them in the JSON report, the Nagios output and on stderr.
+#[test]
+fn a_password_a_node_echoes_is_never_printed() {
+    let (user, password) = ("opsuser7", "hunter2-Zx9-long-enough-to-be-cut");
+    let echo = FakePeer::start("127.0.0.1", Behaviour::EchoAuth);
+    for format in ["json", "nagios", "text", "prom"] {
+        let run = Run::of(
+            Command::new(env!("CARGO_BIN_EXE_redis-slotcheck"))
+                .args(["--timeout", "2", "--user", user, "--format", format])
+                .arg(echo.addr())
+                .env("REDISCLI_AUTH", password),
+        );
+        assert_eq!(run.code, Some(3), "{}", run.stderr);
+        for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+            assert!(
+                !text.contains(password) && !text.contains(user) && !text.contains("hunter2"),
+                "--format {format}: {stream} quotes a credential: {text}"
+            );
+        }
+        // The error itself still reaches the operator, the credentials cut out.
+        assert!(
+            run.stderr
+                .contains("with args beginning with: '<redacted>' '<redacted>'"),
+            "{}",
+            run.stderr
+        );
+        if format == "json" {
+            let report = run.report();
+            let node = &report.nodes[0];
+            assert!(
+                node.error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("<redacted>")),
+                "{node:?}"
+            );
+        }
+    }
+}
+
+// Regression: ESC and BEL in what a node says of itself (its id, a flag) reached the text
+// table and the Nagios and Prometheus output raw, where they can clear an operator's screen or
+// rewrite a terminal's title. An id that is not 40 hex digits is refused; other text is
+// escaped.
+#[test]
+fn control_characters_a_node_sends_are_never_printed_raw() {
+    let flagged = FakePeer::start("127.0.0.1", Behaviour::ControlCharacters { in_id: false });
+    let bad_id = FakePeer::start("127.0.0.2", Behaviour::ControlCharacters { in_id: true });
+    for format in ["text", "nagios", "prom", "json"] {
+        let run = slotcheck(&[
+            "--timeout",
+            "2",
+            "--replicas",
+            "0",
+            "--format",
+            format,
+            &flagged.addr(),
+            &bad_id.addr(),
+        ]);
+        assert!(run.code.is_some_and(|c| c > 0), "{}", run.stderr);
+        for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+            assert!(
+                !text.contains(['\u{1b}', '\u{7}']),
+                "--format {format}: {stream} carries a raw control character: {text:?}"
+            );
+        }
+        if format == "text" || format == "nagios" {
+            // Quoted escaped, not dropped: the operator sees what the node sent.
+            assert!(
+                run.stdout.contains("x\\u{1b}]0;pwned\\u{7}")
+                    && run.stdout.contains("is not 40 hex digits"),
+                "{}",
+                run.stdout
+            );
+        }
+    }
+}
+
 #[test]
 fn endless_and_contradicting_plans_are_refused_by_name() {
     let run = slotcheck(&["--expect", "/dev/zero", "127.0.0.1:1"]);

@@ -56,15 +56,10 @@ fn json_string(text: &str) -> String {
 }
 
 fn escaped(text: &str, quote: char) -> String {
-    let mut out = String::from(quote);
-    for c in cut(text).chars() {
-        match c {
-            '\'' | '"' if c != quote => out.push(c),
-            c => out.extend(c.escape_debug()),
-        }
-    }
-    out.push(quote);
-    out
+    format!(
+        "{quote}{}{quote}",
+        toolkit::words::escaped(&cut(text), Some(quote))
+    )
 }
 
 fn cut(text: &str) -> String {

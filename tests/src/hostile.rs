@@ -1,9 +1,10 @@
 //! Peers that misbehave, for the hostile-input tests of the Redis tools: TCP listeners that
 //! speak just enough of the Redis protocol to look like an empty cluster node, and then do what
 //! an attacker or a broken host would: answer a byte a second, never answer, name new peers
-//! without end, send a 10 MB line or an endless reply, or go silent once the tool starts to
-//! change them. They stand for a misbehaving peer, not for Redis: every test that needs a
-//! working node starts a real redis-server beside them. Each stops when dropped.
+//! without end, send a 10 MB line or an endless reply, go silent once the tool starts to
+//! change them, or quote the password they were sent in an error. They stand for a misbehaving
+//! peer, not for Redis: every test that needs a working node starts a real redis-server beside
+//! them. Each stops when dropped.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -34,6 +35,14 @@ pub enum Behaviour {
     /// An empty cluster node that answers every question (INFO, CLUSTER INFO, CLUSTER NODES,
     /// CONFIG GET, CLUSTER MYID) and goes silent at the first command that would change it.
     StallOnChange,
+    /// An empty cluster node that names a peer without an address whose line carries ESC and
+    /// BEL (terminal escapes that clear the screen and set the title) in its host name and a
+    /// flag, and with `in_id` in its node id too.
+    ControlCharacters { in_id: bool },
+    /// A node whose AUTH is renamed away: it answers AUTH as Redis answers an unknown command,
+    /// quoting the arguments (the user name and password) in its error; otherwise an empty
+    /// cluster node.
+    EchoAuth,
 }
 
 /// A misbehaving peer on a leased port.
@@ -237,6 +246,12 @@ impl Conversation {
             .map_or_else(|_| "127.0.0.1".to_string(), |a| a.ip().to_string());
         let id = format!("{:0>40}", format!("{:x}", hash(&me)));
         match upper.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["AUTH", ..] if self.behaviour == Behaviour::EchoAuth => {
+                // Redis's own wording (server.c, processCommand).
+                let args: String = words[1..].iter().map(|w| format!("'{w}' ")).collect();
+                format!("-ERR unknown command 'AUTH', with args beginning with: {args}\r\n")
+                    .into_bytes()
+            }
             ["INFO", ..] => bulk(
                 "# Server\r\nredis_version:7.0.15\r\n# Replication\r\nrole:master\r\n# Cluster\r\ncluster_enabled:1\r\n# Keyspace\r\n",
             ),
@@ -274,6 +289,16 @@ impl Conversation {
                 self.port
             ),
         };
+        if let Behaviour::ControlCharacters { in_id } = self.behaviour {
+            let peer = if in_id {
+                format!("{}\x1b[2J", "e".repeat(36))
+            } else {
+                "e".repeat(40)
+            };
+            text.push_str(&format!(
+                "{peer} :0@0,host\x1b[2J\x07 master,noaddr,x\x1b]0;pwned\x07 - 0 0 0 disconnected\n"
+            ));
+        }
         if let Behaviour::Expanding { fan_out } = self.behaviour {
             for _ in 0..fan_out {
                 let n = self.fresh.fetch_add(1, Ordering::SeqCst);

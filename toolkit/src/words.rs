@@ -1,5 +1,6 @@
 //! Counted nouns and lists of names, so every message reads "1 node", "3 nodes" and
-//! "a, b and c" the same way in every tool.
+//! "a, b and c" the same way in every tool; and values from outside (a peer's reply, a file)
+//! clipped and escaped the same way wherever they are quoted.
 
 use std::fmt::Display;
 
@@ -45,6 +46,40 @@ pub fn clip(text: &str, max: usize) -> String {
     }
 }
 
+/// `text` with backslashes, `quote` (when given) and every control or other unprintable
+/// character (ESC, BEL, a right-to-left override) escaped as Rust writes them (`\u{1b}`,
+/// `\\`), for quoting a value unambiguously. The other quote characters stay as they are.
+pub fn escaped(text: &str, quote: Option<char>) -> String {
+    escape(text, |c| matches!(c, '\'' | '"') && Some(c) != quote)
+}
+
+/// `text` with every control or other unprintable character escaped as [`escaped`] does and
+/// nothing else touched, so text a peer sent can neither move the cursor nor recolour or
+/// rewrite what a terminal or a monitoring page shows. Applying it twice changes nothing more.
+pub fn printable(text: &str) -> String {
+    escape(text, |c| matches!(c, '\'' | '"' | '\\'))
+}
+
+/// A value a peer sent, as messages quote it: [`clip`]ped to `max` characters, then
+/// [`printable`].
+pub fn shown(text: &str, max: usize) -> String {
+    printable(&clip(text, max))
+}
+
+/// `text` with each character `keep` does not spare written as `char::escape_debug` writes it
+/// (which leaves printable characters as they are).
+fn escape(text: &str, keep: impl Fn(char) -> bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if keep(c) {
+            out.push(c);
+        } else {
+            out.extend(c.escape_debug());
+        }
+    }
+    out
+}
+
 /// Problems one per line, each indented by two spaces, for messages that list them all.
 pub fn indented<T: Display>(problems: &[T]) -> String {
     problems
@@ -84,6 +119,20 @@ mod tests {
         assert_eq!(clip("ééé", 2), "éé… (6 bytes in all)");
         let huge = "x".repeat(10_000_000);
         assert!(clip(&huge, CLIP).len() < 200);
+    }
+
+    // Regression: ESC and BEL in a node's reply reached the terminal raw.
+    #[test]
+    fn control_characters_are_escaped() {
+        let hostile = "a\u{1b}[31mb\u{7}\\'\"\u{202e}";
+        assert_eq!(
+            escaped(hostile, None),
+            "a\\u{1b}[31mb\\u{7}\\\\'\"\\u{202e}"
+        );
+        assert_eq!(escaped("it's \"x\"", Some('\'')), "it\\'s \"x\"");
+        assert_eq!(printable(hostile), "a\\u{1b}[31mb\\u{7}\\'\"\\u{202e}");
+        assert_eq!(printable(&printable(hostile)), printable(hostile));
+        assert_eq!(shown("\u{1b}bc", 2), "\\u{1b}b… (3 bytes in all)");
     }
 
     #[test]

@@ -200,14 +200,14 @@ mod tests {
 
     use super::*;
 
-    const A: &str = "aa 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-8191 [5->-bb]\n\
-                     bb 127.0.0.2:7001@17001 master - 0 0 2 connected 8192-16383\n\
-                     cc 127.0.0.3:7002@17002 slave,fail bb 0 0 2 disconnected\n\
-                     dd 127.0.0.3:7003@17003 master,fail? - 0 0 0 connected\n";
-    const B: &str = "bb 127.0.0.2:7001@17001 myself,master - 0 0 2 connected 8192-16383 [5-<-aa]\n\
-                     aa 127.0.0.1:7000@17000 master - 0 0 1 connected 0-8191\n\
-                     cc 127.0.0.3:7002@17002 slave bb 0 0 2 disconnected\n\
-                     dd 127.0.0.3:7003@17003 master - 0 0 0 connected\n";
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-8191 [5->-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb]\n\
+                     bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb 127.0.0.2:7001@17001 master - 0 0 2 connected 8192-16383\n\
+                     cccccccccccccccccccccccccccccccccccccccc 127.0.0.3:7002@17002 slave,fail bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb 0 0 2 disconnected\n\
+                     dddddddddddddddddddddddddddddddddddddddd 127.0.0.3:7003@17003 master,fail? - 0 0 0 connected\n";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb 127.0.0.2:7001@17001 myself,master - 0 0 2 connected 8192-16383 [5-<-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\n\
+                     aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa 127.0.0.1:7000@17000 master - 0 0 1 connected 0-8191\n\
+                     cccccccccccccccccccccccccccccccccccccccc 127.0.0.3:7002@17002 slave bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb 0 0 2 disconnected\n\
+                     dddddddddddddddddddddddddddddddddddddddd 127.0.0.3:7003@17003 master - 0 0 0 connected\n";
 
     fn state(addr: &str, nodes: &str, known: u32, keys: u32) -> NodeState {
         NodeState {
@@ -231,7 +231,7 @@ mod tests {
                 state("127.0.0.2:7001", B, 4, 0),
                 state(
                     "127.0.0.4:7004",
-                    "ee 127.0.0.4:7004@17004 myself,master - 0 0 0 connected\n",
+                    "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee 127.0.0.4:7004@17004 myself,master - 0 0 0 connected\n",
                     1,
                     3,
                 ),
@@ -248,12 +248,14 @@ mod tests {
             .collect();
         let seen = layout_of(&survey, &listed);
         let node = |id: &str| seen.layout.by_id(id).unwrap();
-        assert_eq!(node("aa").migrating, [(5, "bb".to_string())]);
-        assert_eq!(node("bb").importing, [(5, "aa".to_string())]);
-        assert!(!node("cc").alive && node("cc").master.as_deref() == Some("bb"));
+        let id = |digit: char| digit.to_string().repeat(40);
+        assert_eq!(node(&id('a')).migrating, [(5, id('b'))]);
+        assert_eq!(node(&id('b')).importing, [(5, id('a'))]);
+        let c = node(&id('c'));
+        assert!(!c.alive && c.master == Some(id('b')));
         // Only suspected (fail?) by one peer: Redis has not decided yet.
         assert_eq!(seen.suspects, ["127.0.0.3:7003"]);
-        assert!(!node("ee").joined);
+        assert!(!node(&id('e')).joined);
         assert_eq!(
             seen.problems,
             ["127.0.0.4:7004: holds 3 keys; a new cluster starts from empty nodes: move the data away, or empty it with 'redis-cluster-create reset --flush'"]
@@ -263,9 +265,9 @@ mod tests {
 
     #[test]
     fn masters_of_two_clusters_are_refused() {
-        let one = "aa 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-16383\n";
-        let two = "bb 127.0.0.2:7001@17001 myself,master - 0 0 1 connected 0-16383\n\
-                   cc 127.0.0.3:7002@17002 slave bb 0 0 1 connected\n";
+        let one = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-16383\n";
+        let two = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb 127.0.0.2:7001@17001 myself,master - 0 0 1 connected 0-16383\n\
+                   cccccccccccccccccccccccccccccccccccccccc 127.0.0.3:7002@17002 slave bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb 0 0 1 connected\n";
         let survey = Survey {
             reached: vec![
                 state("127.0.0.1:7000", one, 1, 0),

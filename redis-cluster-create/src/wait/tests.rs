@@ -1,6 +1,11 @@
 use super::*;
 
-const IDS: [&str; 4] = ["a1", "b2", "c3", "d4"];
+const IDS: [&str; 4] = [
+    "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1",
+    "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2",
+    "c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3",
+    "d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4",
+];
 
 /// Three masters on 127.0.0.1/2/3 and a replica of the first on .2.
 fn plan() -> Plan {
@@ -22,10 +27,10 @@ fn expected() -> Vec<Expected> {
 /// The view of node `me` when everything is right, with `edit` applied to the line text.
 fn view(me: usize, edit: &dyn Fn(usize, String) -> String) -> Snapshot {
     let lines = [
-        "a1 127.0.0.1:7000@17000 master - 0 0 1 connected 0-5461",
-        "b2 127.0.0.2:7001@17001 master - 0 0 2 connected 5462-10922",
-        "c3 127.0.0.3:7002@17002 master - 0 0 3 connected 10923-16383",
-        "d4 127.0.0.2:7003@17003 slave a1 0 0 4 connected",
+        "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1 127.0.0.1:7000@17000 master - 0 0 1 connected 0-5461",
+        "b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2b2 127.0.0.2:7001@17001 master - 0 0 2 connected 5462-10922",
+        "c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3 127.0.0.3:7002@17002 master - 0 0 3 connected 10923-16383",
+        "d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4 127.0.0.2:7003@17003 slave a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1 0 0 4 connected",
     ];
     let text: Vec<String> = lines
         .iter()
@@ -122,7 +127,10 @@ fn an_unreachable_bus_names_the_peers_that_cannot_reach_it() {
 #[test]
 fn views_missing_a_role_or_slots_are_stale() {
     let snapshots = all(&|me, i, l| match (me, i) {
-        (0, 3) => l.replace(" slave a1 ", " master - "),
+        (0, 3) => l.replace(
+            " slave a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1 ",
+            " master - ",
+        ),
         (2, 1) => l.replace(" 5462-10922", ""),
         _ => l,
     });
