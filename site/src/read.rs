@@ -760,6 +760,13 @@ fn host_address(value: &Value) -> Read<Cidr> {
     Ok(address)
 }
 
+/// Whether `net` holds IPv4-mapped addresses (it overlaps ::ffff:0.0.0.0/96).
+fn maps_ipv4(net: ipnet::Ipv6Net) -> bool {
+    let mapped = ipnet::Ipv6Net::new(std::net::Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0), 96)
+        .expect("96 is a valid IPv6 prefix length");
+    net.contains(&mapped) || mapped.contains(&net)
+}
+
 fn allow_entry(value: &Value) -> Read<AllowEntry> {
     let entry: AllowEntry = text(
         value,
@@ -767,10 +774,12 @@ fn allow_entry(value: &Value) -> Read<AllowEntry> {
     )?
     .parse()
     .map_err(Why::Invalid)?;
-    let shortest = if entry.0.addr().is_ipv4() {
-        MIN_ALLOW_PREFIX.0
-    } else {
-        MIN_ALLOW_PREFIX.1
+    let shortest = match entry.0 {
+        ipnet::IpNet::V4(_) => MIN_ALLOW_PREFIX.0,
+        // An IPv6 network over IPv4-mapped addresses (::ffff:0.0.0.0/96) lets IPv4 clients in
+        // on a dual-stack socket: it is judged by the IPv4 width it covers.
+        ipnet::IpNet::V6(net) if maps_ipv4(net) => 96 + MIN_ALLOW_PREFIX.0,
+        ipnet::IpNet::V6(_) => MIN_ALLOW_PREFIX.1,
     };
     if entry.0.prefix_len() < shortest {
         let everyone = if entry.0.prefix_len() == 0 {

@@ -242,6 +242,9 @@ fn allow_entries_that_open_to_everyone_are_refused() {
         ("::/0", "allows every address"),
         ("0.0.0.0/1", "is wider than any internal network"),
         ("2000::/3", "is wider than any internal network"),
+        // IPv4-mapped: every IPv4 client on a dual-stack socket (seen in a review: accepted).
+        ("::ffff:0.0.0.0/96", "is wider than any internal network"),
+        ("::/64", "is wider than any internal network"),
     ] {
         let mut v = howto_value();
         v["firewall"]["allow"] = json!(["192.168.1.50", entry]);
@@ -253,7 +256,7 @@ fn allow_entries_that_open_to_everyone_are_refused() {
         );
     }
     let mut v = howto_value();
-    v["firewall"]["allow"] = json!(["10.0.0.0/8", "fd00::/16"]);
+    v["firewall"]["allow"] = json!(["10.0.0.0/8", "fd00::/16", "::ffff:192.168.1.0/120"]);
     assert!(problems_of(&v).is_empty());
 }
 
