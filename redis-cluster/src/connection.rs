@@ -75,7 +75,10 @@ impl Failure {
             }
             Failure::Server(e) => matches!(
                 e.kind,
-                errors::ErrorKind::Io | errors::ErrorKind::TryAgain | errors::ErrorKind::Loading
+                errors::ErrorKind::Io
+                    | errors::ErrorKind::TryAgain
+                    | errors::ErrorKind::Loading
+                    | errors::ErrorKind::NoReplicas
             ),
             _ => false,
         }

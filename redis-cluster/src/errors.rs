@@ -44,6 +44,9 @@ pub enum ErrorKind {
     Loading,
     /// The cluster is down, or the slot is not served.
     ClusterDown,
+    /// The replicas did not confirm in time (`NOREPLICAS`): Valkey answers `CLUSTER SETSLOT`
+    /// only once its replicas have it, and a replica still syncing after a failover does not.
+    NoReplicas,
     /// Authentication is needed or was refused.
     Auth,
     /// The ACL user may not run the command.
@@ -106,6 +109,7 @@ fn kind_of(text: &str) -> ErrorKind {
         "TRYAGAIN" => return ErrorKind::TryAgain,
         "LOADING" => return ErrorKind::Loading,
         "CLUSTERDOWN" => return ErrorKind::ClusterDown,
+        "NOREPLICAS" => return ErrorKind::NoReplicas,
         "NOAUTH" | "WRONGPASS" => return ErrorKind::Auth,
         "NOPERM" => return ErrorKind::NoPermission,
         _ => {}
@@ -224,6 +228,11 @@ mod tests {
         assert_eq!(
             kind("WRONGPASS invalid username-password pair"),
             ErrorKind::Auth
+        );
+        // Seen on Valkey 9.1: SETSLOT right after a failover, the new replica still syncing.
+        assert_eq!(
+            kind("NOREPLICAS Not enough good replicas to write."),
+            ErrorKind::NoReplicas
         );
     }
 

@@ -222,8 +222,9 @@ impl<'a> Pair<'a> {
         Ok(())
     }
 
-    /// Runs `attempt` until no reply says that a node's view of the other end lags (it does
-    /// not know the other node yet, or not yet as a master), within [`LAG_BOUND`].
+    /// Runs `attempt` until no reply says that a node lags (its view of the other end: it does
+    /// not know the other node yet, or not yet as a master; or, on Valkey, its replicas, which
+    /// must confirm a SETSLOT before it answers), within [`LAG_BOUND`].
     fn lagging<T>(
         &mut self,
         what: &str,
@@ -233,7 +234,12 @@ impl<'a> Pair<'a> {
         loop {
             let replies = attempt(self)?;
             let lag = replies.iter().find_map(|r| match r {
-                Err(e) if matches!(e.kind, ErrorKind::UnknownNode | ErrorKind::NotAMaster) => {
+                Err(e)
+                    if matches!(
+                        e.kind,
+                        ErrorKind::UnknownNode | ErrorKind::NotAMaster | ErrorKind::NoReplicas
+                    ) =>
+                {
                     Some(e.text.clone())
                 }
                 _ => None,
@@ -309,9 +315,11 @@ impl<'a> Pair<'a> {
 
     /// `SETSLOT NODE` on the target, then on the source: the slots are the target's.
     fn settle(&mut self, chunk: &[u16], target_id: &str) -> Result<(), MoveError> {
-        for reply in admin::setslot(&mut self.target, chunk, SlotState::Node(target_id))
-            .map_err(|f| self.failed_target(f))?
-        {
+        let settled = self.lagging("NODE", |pair| {
+            admin::setslot(&mut pair.target, chunk, SlotState::Node(target_id))
+                .map_err(|f| pair.failed_target(f))
+        })?;
+        for reply in settled {
             reply.map_err(|e| self.failed_target(Failure::Server(e)))?;
         }
         for _ in 0..MIGRATE_TRIES {
