@@ -103,6 +103,8 @@ pub struct DoneStep {
 const MAX_ROUNDS: usize = 8;
 /// The node timeout of new nodes while they join: it is their rejoin delay (see the meet stage).
 const NEW_NODE_TIMEOUT_MS: &str = "500";
+/// How long the cluster is waited for before it is observed and planned again.
+const USABLE_WINDOW: Duration = Duration::from_secs(10);
 /// How often observations are repeated while waiting for Redis.
 const POLL: Duration = Duration::from_millis(100);
 /// How often a node is asked again while a step waits for it.
@@ -286,11 +288,52 @@ pub fn run(
     let changed = !first.steps.is_empty();
     let mut converge = first;
     let seeds: Vec<NodeAddr> = listed.iter().map(|c| c.addr).collect();
-    for round in 0.. {
+    let mut round = 0;
+    let usable = loop {
         if converge.steps.is_empty() {
-            break;
+            let all: Vec<NodeAddr> = converge.target.nodes().map(|(a, _)| a).collect();
+            let masters: Vec<NodeAddr> = converge.target.masters.iter().map(|m| m.addr).collect();
+            align_node_timeouts(&masters, &all, &options.connect)
+                .map_err(|why| CreateError::NotSettled { reason: why })?;
+            let began = Instant::now();
+            // Waited for in windows: a cluster that is not usable after one may have moved
+            // under the plan (a promoted replica that did not take a slot, a master turned
+            // replica whose slots a peer dropped), and a fresh plan finds what to do.
+            let window = deadline.remaining().unwrap_or_default().min(USABLE_WINDOW);
+            let waited = wait_usable(&converge.target, options, Deadline::after(window), progress);
+            log.lap(Stage::Wait, began.elapsed().as_secs_f64());
+            match waited {
+                Err(CreateError::NotReady { .. }) if !deadline.passed() => {
+                    deadline
+                        .check()
+                        .map_err(|signal| CreateError::Interrupted {
+                            signal,
+                            doing: "waiting for the cluster to be usable",
+                            next: "every step is done; run the same converge again to wait for it"
+                                .to_string(),
+                        })?;
+                    let (_, next) = prepare(listed, replicas, options, deadline, progress)
+                        .map_err(|e| audited(e, &seeds, options))?;
+                    if !next.steps.is_empty() {
+                        progress(&format!(
+                            "not usable yet, and the cluster moved under the plan; {} more",
+                            toolkit::words::counted(next.steps.len(), "step")
+                        ));
+                    }
+                    converge = next;
+                    continue;
+                }
+                Err(CreateError::NotReady { diagnosis, .. }) => {
+                    return Err(CreateError::NotReady {
+                        waited: options.timeout,
+                        diagnosis,
+                    })
+                }
+                other => break other?,
+            }
         }
-        if round == MAX_ROUNDS {
+        round += 1;
+        if round > MAX_ROUNDS {
             return Err(CreateError::NotSettled {
                 reason: format!(
                     "the cluster keeps changing under the steps; still to do: {}",
@@ -315,14 +358,7 @@ pub fn run(
             ));
         }
         converge = next;
-    }
-    let all: Vec<NodeAddr> = converge.target.nodes().map(|(a, _)| a).collect();
-    let masters: Vec<NodeAddr> = converge.target.masters.iter().map(|m| m.addr).collect();
-    align_node_timeouts(&masters, &all, &options.connect)
-        .map_err(|why| CreateError::NotSettled { reason: why })?;
-    let began = Instant::now();
-    let usable = wait_usable(&converge.target, options, deadline, progress)?;
-    log.lap(Stage::Wait, began.elapsed().as_secs_f64());
+    };
     let keys_moved = counters.keys.load(Ordering::Relaxed);
     Ok(ConvergeReport {
         changed,

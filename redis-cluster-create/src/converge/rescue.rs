@@ -88,6 +88,16 @@ pub fn judge(orphan: &Orphaned) -> Verdict {
         .filter(|h| fresh(h))
         .max_by_key(|h| (h.offset, std::cmp::Reverse(h.addr)))
     else {
+        // Said only once Redis has had its elections: until then it may promote on its own.
+        let silent = orphan
+            .heirs
+            .iter()
+            .filter_map(|h| h.master_silent_ms)
+            .max()
+            .unwrap_or(0);
+        if Duration::from_millis(silent) < election_bound(orphan.node_timeout_ms) {
+            return Verdict::Wait;
+        }
         return Verdict::Stuck(format!(
             "no replica of {} has its data up to its failure (each lost its replication link \
              before the master fell silent, or never synced); bring {} back",
