@@ -20,6 +20,8 @@ pub enum ErrorKind {
     AlreadyOwner { slot: u16 },
     /// `SETSLOT … NODE` on a source that still holds keys of the slot.
     HoldsKeys { slot: u16 },
+    /// `ADDSLOTS` of a slot this node sees served by another node.
+    SlotBusy { slot: u16 },
     /// `CLUSTER REPLICATE` on a master that holds slots or keys.
     NotEmpty,
     /// A command for masters (SETSLOT) sent to a replica.
@@ -132,6 +134,9 @@ fn kind_of(text: &str) -> ErrorKind {
     if let Some(slot) = slot_after("Can't assign hashslot ") {
         return ErrorKind::HoldsKeys { slot };
     }
+    if let Some(slot) = slot_after("Slot ").filter(|_| sentence.ends_with("is already busy")) {
+        return ErrorKind::SlotBusy { slot };
+    }
     let starts = |prefixes: &[&str]| prefixes.iter().any(|p| sentence.starts_with(p));
     if starts(&["Unknown node", "I don't know about node"]) {
         ErrorKind::UnknownNode
@@ -179,6 +184,10 @@ mod tests {
         assert_eq!(
             kind("ERR Can't assign hashslot 15161 to a different node while I still hold keys for this hash slot."),
             ErrorKind::HoldsKeys { slot: 15161 }
+        );
+        assert_eq!(
+            kind("ERR Slot 10922 is already busy"),
+            ErrorKind::SlotBusy { slot: 10922 }
         );
         assert_eq!(
             kind("ERR Target node is not a master"),

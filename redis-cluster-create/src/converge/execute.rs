@@ -109,6 +109,9 @@ const USABLE_WINDOW: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(100);
 /// How often a node is asked again while a step waits for it.
 const POLL_FAST: Duration = Duration::from_millis(20);
+/// How long a replica may take to hear of its master's slots before a failover is planned
+/// again; gossip carries them within a second or two.
+const REPLICA_HEARS_SLOTS: Duration = Duration::from_secs(5);
 
 /// Observes the cluster and plans, waiting within `deadline` while Redis decides whether
 /// unreachable nodes are dead and fails dead masters over.
@@ -427,6 +430,7 @@ fn halt(node: NodeAddr, failure: Failure) -> Halt {
                 | ErrorKind::MasterDown
                 | ErrorKind::ForgetsOwnMaster
                 | ErrorKind::ClusterDown
+                | ErrorKind::SlotBusy { .. }
         )
     );
     match failure {
@@ -760,17 +764,19 @@ fn align_node_timeouts(
 }
 
 fn failover_stage(world: &World, batch: &[Step]) -> Result<(), Halt> {
-    let nodes: Vec<NodeAddr> = batch
+    let pairs: Vec<(NodeAddr, NodeAddr)> = batch
         .iter()
         .filter_map(|s| match s {
-            Step::Failover { node, .. } => Some(*node),
+            Step::Failover { node, master } => Some((*node, *master)),
             _ => None,
         })
         .collect();
     let (connections, deadline) = (world.nodes, world.deadline);
-    in_parallel(&nodes, |&node| failover(connections, node, deadline))
-        .into_iter()
-        .collect::<Result<Vec<()>, Halt>>()?;
+    in_parallel(&pairs, |&(node, master)| {
+        failover(connections, node, master, deadline)
+    })
+    .into_iter()
+    .collect::<Result<Vec<()>, Halt>>()?;
     Ok(())
 }
 
@@ -994,7 +1000,24 @@ fn wait_met(
 }
 
 /// Coordinated `CLUSTER FAILOVER` on `node`, waited for; asked again if Redis gave it up.
-fn failover(nodes: &Nodes, node: NodeAddr, deadline: Deadline) -> Result<(), Halt> {
+/// Asked only once `node` sees every slot its master serves: a replica takes over the slots it
+/// believes its master has, so one that has not yet heard of a slot just added to its master
+/// (an adopted one) would leave it claimed by a replica, served by nobody.
+fn failover(
+    nodes: &Nodes,
+    node: NodeAddr,
+    master: NodeAddr,
+    deadline: Deadline,
+) -> Result<(), Halt> {
+    let heard_by = Instant::now() + REPLICA_HEARS_SLOTS;
+    while !replica_sees_master_slots(nodes, node, master)? {
+        if Instant::now() >= heard_by {
+            return Err(Halt::Replan(format!(
+                "{node} does not see every slot of its master {master} yet"
+            )));
+        }
+        pause(deadline, POLL)?;
+    }
     loop {
         if nodes.on(node, admin::is_master)? {
             return Ok(());
@@ -1016,6 +1039,23 @@ fn failover(nodes: &Nodes, node: NodeAddr, deadline: Deadline) -> Result<(), Hal
             }));
         }
     }
+}
+
+/// Whether `replica` believes its master serves exactly the slots `master` says it serves.
+fn replica_sees_master_slots(
+    nodes: &Nodes,
+    replica: NodeAddr,
+    master: NodeAddr,
+) -> Result<bool, Halt> {
+    let own = nodes.on(master, admin::cluster_nodes)?;
+    let Some(me) = own.iter().find(|l| l.flags.myself) else {
+        return Ok(false);
+    };
+    let view = nodes.on(replica, admin::cluster_nodes)?;
+    Ok(view
+        .iter()
+        .find(|l| l.id == me.id)
+        .is_some_and(|l| l.slots == me.slots))
 }
 
 /// `CLUSTER REPLICATE` as soon as `node` knows its new master as a master.
