@@ -8,14 +8,14 @@
 
 use std::net::IpAddr;
 
-use site::PortRange;
+use site::{Inbound, PortRange};
 
 use crate::policy::Policy;
 use crate::{Error, Lines};
 
-/// One address as itself, several as an anonymous set `{ a, b }`.
-fn nft_addresses(addresses: &[std::net::IpAddr]) -> String {
-    match addresses {
+/// One value as itself, several as an anonymous set `{ a, b }`.
+fn nft_set<T: std::fmt::Display>(values: &[T]) -> String {
+    match values {
         [one] => one.to_string(),
         many => format!(
             "{{ {} }}",
@@ -90,7 +90,14 @@ pub fn render(policy: &Policy) -> Result<String, Error> {
             "Translation, before the filter sees the packet (pf: rdr). dstnat is the\n\
              priority of destination NAT in prerouting.",
         );
-        let mut chain = open_chain(&mut table, "prerouting", "nat", "prerouting", "dstnat");
+        let mut chain = open_chain(
+            &mut table,
+            "prerouting",
+            "nat",
+            "prerouting",
+            "dstnat",
+            "accept",
+        );
         chain.rule(
             &format!(
                 "Connections to the VIP go to this host's own address on {}, where the\n\
@@ -101,7 +108,7 @@ pub fn render(policy: &Policy) -> Result<String, Error> {
             &format!(
                 "iifname \"{}\" ip daddr {} tcp dport {} dnat ip to {}",
                 carp.interface,
-                nft_addresses(&carp.vips),
+                nft_set(&carp.vips),
                 nft_ports(policy.client_ports),
                 carp.redis_address
             ),
@@ -110,11 +117,23 @@ pub fn render(policy: &Policy) -> Result<String, Error> {
     }
 
     table.blank();
-    table.comment(
-        "Filtering of packets to this host. policy accept: like pf without a `block all`,\n\
-         only the Redis ports are guarded; everything else is left to other tables.",
-    );
-    let mut chain = open_chain(&mut table, "input", "filter", "input", "filter");
+    let mut chain = match policy.inbound {
+        Inbound::GuardRedis => {
+            table.comment(
+                "Filtering of packets to this host. policy accept: like pf without a `block all`,\n\
+                 only the Redis ports are guarded; everything else is left to other tables\n\
+                 (firewall.inbound \"guard-redis\").",
+            );
+            open_chain(&mut table, "input", "filter", "input", "filter", "accept")
+        }
+        Inbound::DefaultDeny => {
+            table.comment(
+                "Filtering of packets to this host. policy drop (firewall.inbound\n\
+                 \"default-deny\"): nothing comes in but what the rules below name.",
+            );
+            open_chain(&mut table, "input", "filter", "input", "filter", "drop")
+        }
+    };
     chain.rule(
         "Local instances talk to each other over loopback (pf: set skip on lo0).",
         "iif \"lo\" accept",
@@ -126,9 +145,35 @@ pub fn render(policy: &Policy) -> Result<String, Error> {
     let client = nft_ports(policy.client_ports);
     let bus = nft_ports(policy.bus_ports);
     let internal = &policy.internal_interface;
+    if policy.inbound == Inbound::DefaultDeny {
+        chain.rule(
+            "IPv6 neighbour and router discovery, without which no IPv6 address of the host\n\
+             is reachable at all (the link's own ARP is not filtered here).",
+            "icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } accept",
+        );
+        chain.rule(
+            "Machines in the allow table may ping the host from the internal network.",
+            &format!("iifname \"{internal}\" ip saddr @redis_allow icmp type echo-request accept"),
+        );
+        if !policy.admin_ports.is_empty() {
+            chain.rule(
+                "Machines in the allow table may reach the admin ports (firewall.admin_ports)\n\
+                 from the internal network.",
+                &format!(
+                    "iifname \"{internal}\" tcp dport {} ip saddr @redis_allow accept",
+                    nft_set(&policy.admin_ports)
+                ),
+            );
+        }
+    }
     chain.rule(
         "Machines in the allow table may reach the client ports from the internal network.",
         &format!("iifname \"{internal}\" tcp dport {client} ip saddr @redis_allow accept"),
+    );
+    chain.rule(
+        "The cluster's own hosts may reach the client ports, on every interface: replicas\n\
+         sync from their masters there and slots move there (MIGRATE).",
+        &format!("tcp dport {client} ip saddr @redis_cluster accept"),
     );
     chain.rule(
         "Everyone else on the internal network may not.",
@@ -170,7 +215,7 @@ pub fn render(policy: &Policy) -> Result<String, Error> {
         "Connections this host opens (cluster bus, replication, DNS) and their replies\n\
          (pf: pass out keep state): all accepted, conntrack keeps their state.",
     );
-    let chain = open_chain(&mut table, "output", "filter", "output", "filter");
+    let chain = open_chain(&mut table, "output", "filter", "output", "filter", "accept");
     close_chain(&mut table, chain);
 
     out.append(table);
@@ -194,11 +239,18 @@ fn set(out: &mut Lines, name: &str, flags: &str, elements: &[String]) {
     out.raw("}");
 }
 
-fn open_chain(out: &mut Lines, name: &str, kind: &str, hook: &str, priority: &str) -> Lines {
+fn open_chain(
+    out: &mut Lines,
+    name: &str,
+    kind: &str,
+    hook: &str,
+    priority: &str,
+    policy: &str,
+) -> Lines {
     out.raw(&format!("chain {name} {{"));
     let mut chain = out.nested();
     chain.raw(&format!(
-        "type {kind} hook {hook} priority {priority}; policy accept;"
+        "type {kind} hook {hook} priority {priority}; policy {policy};"
     ));
     chain
 }

@@ -5,7 +5,7 @@
 //! exactly those sections. Filter rules use pf's "last matching rule wins": a broad `block` is
 //! followed by the narrower `pass` that makes the exception, as the how-to writes them.
 
-use site::PortRange;
+use site::{Inbound, PortRange};
 
 use crate::policy::Policy;
 use crate::Lines;
@@ -65,6 +65,20 @@ pub fn render(policy: &Policy) -> String {
         "Cluster bus ports: every client port plus 10000.",
         &format!("bus_ports = \"{}\"", pf_ports(policy.bus_ports)),
     );
+    if policy.inbound == Inbound::DefaultDeny && !policy.admin_ports.is_empty() {
+        out.rule(
+            "Ports the allow table may reach besides the client ports (firewall.admin_ports).",
+            &format!(
+                "admin_ports = \"{{ {} }}\"",
+                policy
+                    .admin_ports
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        );
+    }
     out.rule(
         "Admin machines allowed to reach the client ports from the internal network, read\n\
          from the file that `pfgen allowlist` writes. persist keeps the table when no rule\n\
@@ -116,6 +130,28 @@ pub fn render(policy: &Policy) -> String {
     }
 
     out.section("Filtering");
+    if policy.inbound == Inbound::DefaultDeny {
+        out.rule(
+            "firewall.inbound \"default-deny\": nothing comes in but what the rules below\n\
+             pass (the last matching rule wins).",
+            "block in all",
+        );
+        out.rule(
+            "IPv6 neighbour and router discovery, without which no IPv6 address of the host\n\
+             is reachable at all.",
+            "pass in quick inet6 proto icmp6 icmp6-type { neighbrsol, neighbradv, routeradv }",
+        );
+        out.rule(
+            "Machines in the allow table may ping the host from the internal network.",
+            "pass in on $int_if inet proto icmp from <redis_allow> icmp-type echoreq keep state",
+        );
+        if !policy.admin_ports.is_empty() {
+            out.rule(
+                "Machines in the allow table may reach the admin ports from the internal network.",
+                "pass in on $int_if proto tcp from <redis_allow> to any port $admin_ports keep state",
+            );
+        }
+    }
     out.rule(
         "Client ports from the internal network: closed to everyone but the allow table\n\
          (this rule, then the exception below; the last matching rule wins).",
@@ -124,6 +160,11 @@ pub fn render(policy: &Policy) -> String {
     out.rule(
         "Machines in the allow table may reach the client ports from the internal network.",
         "pass in on $int_if proto tcp from <redis_allow> to any port $client_ports keep state",
+    );
+    out.rule(
+        "The cluster's own hosts may reach the client ports, on every interface: replicas\n\
+         sync from their masters there and slots move there (MIGRATE).",
+        "pass in proto tcp from <redis_cluster> to any port $client_ports keep state",
     );
     out.rule(
         "Cluster bus on every interface: closed, because whoever reaches it can rewrite the\n\

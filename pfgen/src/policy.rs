@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use site::{AllowEntry, PortRange, Site};
+use site::{AllowEntry, Inbound, PortRange, Site};
 
 use crate::Error;
 
@@ -31,6 +31,11 @@ pub struct Policy {
     /// Every address of every host of the site, sorted, unique: the only sources allowed on
     /// the cluster bus.
     pub cluster_addresses: Vec<IpAddr>,
+    /// What comes in that no rule names.
+    pub inbound: Inbound,
+    /// With [`Inbound::DefaultDeny`]: the ports the allow table may reach besides the client
+    /// ports, sorted, unique.
+    pub admin_ports: Vec<u16>,
 }
 
 /// The virtual IP and where connections to it are redirected on this host.
@@ -117,6 +122,8 @@ impl Policy {
             allow_file: firewall.allow_file.clone(),
             allow: allow_entries(firewall),
             cluster_addresses,
+            inbound: firewall.inbound,
+            admin_ports: firewall.admin_ports.clone(),
         })
     }
 }

@@ -188,7 +188,91 @@ fn pf_keeps_the_howtos_rules_and_closes_the_bus() {
     let block = text.find("block in on $int_if").unwrap();
     let pass = text.find("pass in on $int_if").unwrap();
     assert!(block < pass);
-    assert!(text.find("block in proto tcp").unwrap() < text.find("pass in proto tcp").unwrap());
+    let bus_block = text.find("block in proto tcp").unwrap();
+    let bus_pass = text
+        .find("pass in proto tcp from <redis_cluster> to any port $bus")
+        .unwrap();
+    assert!(bus_block < bus_pass);
+    // The cluster's hosts reach the client ports on every interface, after the internal block.
+    assert!(
+        block
+            < text
+                .find("pass in proto tcp from <redis_cluster> to any port $client")
+                .unwrap()
+    );
+    assert!(
+        !text.contains("block in all"),
+        "guard-redis must not close other ports"
+    );
+}
+
+/// The how-to's site with `firewall.inbound` "default-deny" and SSH as the admin port.
+fn redis1_default_deny() -> Policy {
+    let site = howto_with(|v| {
+        v["firewall"]["inbound"] = "default-deny".into();
+        v["firewall"]["admin_ports"] = serde_json::json!([22]);
+    })
+    .unwrap();
+    Policy::from_site(&site, Some("redis1")).unwrap()
+}
+
+// Issue "hardened, round two" item 11: default-deny leaves the CARP network and the allow
+// table as the only ways in, in both formats.
+#[test]
+fn default_deny_closes_everything_the_rules_do_not_name() {
+    let pf = pf::render(&redis1_default_deny());
+    let block_all = pf.find("block in all\n").expect("pf: no block in all");
+    assert!(pf.contains("admin_ports = \"{ 22 }\"\n"));
+    for rule in [
+        "pass in on $int_if proto tcp from <redis_allow> to any port $admin_ports keep state\n",
+        "pass in on $int_if proto tcp from <redis_allow> to any port $client_ports keep state\n",
+        "pass in on $carp_if proto tcp from any to $redis_addr port $client_ports keep state\n",
+        "pass quick on $sync_if proto pfsync keep state (no-sync)\n",
+    ] {
+        let at = pf
+            .find(rule)
+            .unwrap_or_else(|| panic!("pf: missing {rule:?}"));
+        assert!(
+            block_all < at,
+            "pf: {rule:?} before the block that it excepts"
+        );
+    }
+    // Nothing passes to the client ports on the sync link or on unnamed interfaces: every pass
+    // to them names the internal or the CARP interface, or the cluster's hosts.
+    for line in pf
+        .lines()
+        .filter(|l| l.starts_with("pass") && l.contains("$client_ports"))
+    {
+        assert!(
+            line.contains("on $int_if")
+                || line.contains("on $carp_if")
+                || line.contains("<redis_cluster>"),
+            "pf: {line}"
+        );
+    }
+
+    let nft = nft::render(&redis1_default_deny()).unwrap();
+    assert!(nft.contains("type filter hook input priority filter; policy drop;"));
+    assert!(
+        nft.contains("iifname \"em0\" tcp dport 22 ip saddr @redis_allow accept"),
+        "{nft}"
+    );
+    for line in nft
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.contains("dport 7000-7100") && l.ends_with("accept"))
+    {
+        assert!(
+            line.starts_with("iifname \"em1\"")
+                || line.starts_with("iifname \"em0\"")
+                || line.contains("@redis_cluster"),
+            "nft: {line}"
+        );
+    }
+    // Guard-redis (the default) keeps the accepting chain.
+    let open = nft::render(&redis1()).unwrap();
+    assert!(open.contains("type filter hook input priority filter; policy accept;"));
+    assert!(!open.contains("dport 22"));
 }
 
 #[test]

@@ -8,7 +8,10 @@
 //!   internal network 192.168.77.0/24        CARP network 10.0.77.0/24
 //!   admin-ok  .50  --+                  +-- .200 load balancer client (not a cluster host)
 //!   admin-no  .60  --+-- int0 [host] carp0 --+-- .12  peer (h2's address)
-//!                        .11       .11 + VIP .100
+//!                        .11  |  |  .11 + VIP .100
+//!   pfsync link 10.0.78.0/24  |  |  another network 10.0.79.0/24 (an interface the site
+//!   sync stranger .20 -- sync0  oth0 -- .5 stranger              does not name)
+//!                        .11       .11
 //! ```
 //!
 //! A real redis-server in cluster mode listens on the host's CARP-network address only
@@ -33,10 +36,15 @@ const VIP: &str = "10.0.77.100";
 /// machine; they are fixed because the bus port must be exactly client port + 10000.
 const CLIENT_PORT: u16 = 7000;
 const BUS_PORT: u16 = 17000;
+/// The host's address on the internal network.
+const HOST_INTERNAL: &str = "192.168.77.11";
+/// A port that is neither Redis's nor the bus's, with a listener on every address of the
+/// host: what SSH is to a real host.
+const ADMIN_PORT: u16 = 2222;
 
 /// The site of the lab: three hosts (h1 is the one under test, h2 is the peer), interfaces
 /// named as inside the host namespace.
-fn lab_site() -> String {
+fn lab_site(inbound: &str) -> String {
     let host = |n: u8, skew: u8| {
         serde_json::json!({
             "name": format!("h{n}"), "advskew": skew,
@@ -55,7 +63,9 @@ fn lab_site() -> String {
                   "pass_file": "/nonexistent/vhid77.pass", "preempt": true },
         "pfsync": { "interface": "sync0" },
         "firewall": { "internal_interface": "int0", "allow_file": "/etc/redis_allow",
-                      "allow": ["192.168.77.50"], "client_ports": [CLIENT_PORT, CLIENT_PORT + 1] },
+                      "allow": ["192.168.77.50"], "client_ports": [CLIENT_PORT, CLIENT_PORT + 1],
+                      "inbound": inbound,
+                      "admin_ports": (inbound == "default-deny").then_some([ADMIN_PORT]) },
         "hosts": [host(1, 0), host(2, 100), host(3, 200)]
     })
     .to_string()
@@ -70,8 +80,11 @@ struct NftLab {
 impl NftLab {
     fn build() -> NftLab {
         let mut lab = Lab::new("pfgen");
-        lab.bridge("bint").bridge("bcarp");
-        for host in ["h", "aok", "ano", "lb", "peer"] {
+        lab.bridge("bint")
+            .bridge("bcarp")
+            .bridge("bsync")
+            .bridge("both");
+        for host in ["h", "aok", "ano", "lb", "peer", "syn", "str"] {
             lab.host(host);
         }
         lab.cable("h", "int0", "bint", &["192.168.77.11/24"])
@@ -84,12 +97,21 @@ impl NftLab {
             .cable("aok", "eth0", "bint", &["192.168.77.50/24"])
             .cable("ano", "eth0", "bint", &["192.168.77.60/24"])
             .cable("lb", "eth0", "bcarp", &["10.0.77.200/24"])
-            .cable("peer", "eth0", "bcarp", &["10.0.77.12/24"]);
-        // Admin machines reach the instances' address through the host's internal address.
-        for admin in ["aok", "ano"] {
+            .cable("peer", "eth0", "bcarp", &["10.0.77.12/24"])
+            .cable("h", "sync0", "bsync", &["10.0.78.11/24"])
+            .cable("syn", "eth0", "bsync", &["10.0.78.20/24"])
+            .cable("h", "oth0", "both", &["10.0.79.11/24"])
+            .cable("str", "eth0", "both", &["10.0.79.5/24"]);
+        // Admin machines and strangers reach the instances' address through the host.
+        for (role, gateway) in [
+            ("aok", HOST_INTERNAL),
+            ("ano", HOST_INTERNAL),
+            ("syn", "10.0.78.11"),
+            ("str", "10.0.79.11"),
+        ] {
             lab.exec(
-                admin,
-                &["ip", "route", "add", "10.0.77.0/24", "via", "192.168.77.11"],
+                role,
+                &["ip", "route", "add", "10.0.77.0/24", "via", gateway],
             );
         }
         NftLab {
@@ -128,6 +150,34 @@ impl NftLab {
         );
     }
 
+    /// A listener on every address of the host at [`ADMIN_PORT`], as sshd would be.
+    fn start_admin_listener(&mut self) {
+        let child = self
+            .lab
+            .command("h", "python3")
+            .args(["-c", ADMIN_LISTENER, &ADMIN_PORT.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("python3 must be installed");
+        self.lab.keep(child);
+        testkit::wait_until(
+            &format!("the admin listener on {HOST_INTERNAL}:{ADMIN_PORT}"),
+            Duration::from_secs(10),
+            Duration::from_millis(50),
+            || self.connects("h", HOST_INTERNAL, ADMIN_PORT),
+        );
+    }
+
+    /// Loads the ruleset pfgen writes for the lab's site with `firewall.inbound` `inbound`.
+    fn load_ruleset(&self, inbound: &str) {
+        let site = self.dir.path().join(format!("site-{inbound}.json"));
+        std::fs::write(&site, lab_site(inbound)).unwrap();
+        let ruleset = self.dir.path().join(format!("redis-{inbound}.nft"));
+        std::fs::write(&ruleset, render_checked(&site)).unwrap();
+        self.lab
+            .exec("h", &["nft", "-f", ruleset.to_str().unwrap()]);
+    }
+
     /// Whether a TCP connection from `role` to `address:port` is accepted within 2 s.
     fn connects(&self, role: &str, address: &str, port: u16) -> bool {
         self.lab
@@ -155,6 +205,32 @@ impl NftLab {
     }
 }
 
+/// Accepts connections on the port given as its argument, on every address, and closes them.
+const ADMIN_LISTENER: &str = "import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('0.0.0.0', int(sys.argv[1])))
+s.listen(16)
+while True:
+    s.accept()[0].close()
+";
+
+/// Fails, naming the package, unless every tool the lab runs is installed and this is root.
+fn assert_lab_tools() {
+    testkit::assert_root();
+    for (tool, package) in [
+        ("nft", "nftables"),
+        ("ip", "iproute2"),
+        ("redis-server", "redis-server"),
+        ("redis-cli", "redis-tools"),
+        ("timeout", "coreutils"),
+        ("bash", "bash"),
+        ("python3", "python3"),
+    ] {
+        testkit::assert_tool(tool, package);
+    }
+}
+
 /// pfgen with `--check`, so the lab also exercises the validation path.
 fn render_checked(site: &Path) -> String {
     let out = Command::cargo_bin("pfgen")
@@ -174,17 +250,7 @@ fn render_checked(site: &Path) -> String {
 #[test]
 #[ignore = "needs root: run with --include-ignored as root"]
 fn ruleset_guards_the_redis_ports_in_a_namespace_lab() {
-    testkit::assert_root();
-    for (tool, package) in [
-        ("nft", "nftables"),
-        ("ip", "iproute2"),
-        ("redis-server", "redis-server"),
-        ("redis-cli", "redis-tools"),
-        ("timeout", "coreutils"),
-        ("bash", "bash"),
-    ] {
-        testkit::assert_tool(tool, package);
-    }
+    assert_lab_tools();
     let mut lab = NftLab::build();
     lab.start_redis();
 
@@ -204,7 +270,7 @@ fn ruleset_guards_the_redis_ports_in_a_namespace_lab() {
     );
 
     let site = lab.dir.path().join("site.json");
-    std::fs::write(&site, lab_site()).unwrap();
+    std::fs::write(&site, lab_site("guard-redis")).unwrap();
     let ruleset = lab.dir.path().join("redis.nft");
     std::fs::write(&ruleset, render_checked(&site)).unwrap();
     // An unrelated table that a reload must leave alone.
@@ -247,4 +313,108 @@ fn ruleset_guards_the_redis_ports_in_a_namespace_lab() {
         !lab.connects("aok", HOST_CARP, BUS_PORT),
         "admin reached the bus"
     );
+}
+
+// Issue "hardened, round two" item 11: with the default policy (guard-redis) the client ports
+// stay open on the pfsync link and on interfaces the site does not name; default-deny leaves
+// the CARP network and the allow table as the only ways in.
+#[test]
+#[ignore = "needs root: run with --include-ignored as root"]
+fn default_deny_leaves_only_the_carp_network_and_the_allow_table() {
+    assert_lab_tools();
+    let mut lab = NftLab::build();
+    lab.start_redis();
+    lab.start_admin_listener();
+    // Without a ruleset every probe below that must fail succeeds: the lab routes them.
+    for (role, address, port) in [
+        ("syn", HOST_CARP, CLIENT_PORT),
+        ("str", HOST_CARP, CLIENT_PORT),
+        ("ano", HOST_INTERNAL, ADMIN_PORT),
+        ("lb", HOST_CARP, ADMIN_PORT),
+        ("str", "10.0.79.11", ADMIN_PORT),
+    ] {
+        assert!(
+            lab.connects(role, address, port),
+            "lab: {role} cannot reach {address}:{port}"
+        );
+    }
+
+    // guard-redis: the ports the site does not guard are open to anyone on those links.
+    lab.load_ruleset("guard-redis");
+    assert_eq!(lab.ping("syn", HOST_CARP).as_deref(), Some("PONG"));
+    assert_eq!(lab.ping("str", HOST_CARP).as_deref(), Some("PONG"));
+    assert!(lab.connects("ano", HOST_INTERNAL, ADMIN_PORT));
+
+    lab.load_ruleset("default-deny");
+    let tables = lab.lab.exec("h", &["nft", "list", "tables"]);
+    assert_eq!(
+        String::from_utf8_lossy(&tables.stdout),
+        "table inet redis_cluster\n",
+        "the reload must replace the table"
+    );
+    // The ways in: the allow table (client and admin ports), the CARP network's clients (VIP
+    // and direct), the cluster's hosts (bus and client ports).
+    assert_eq!(lab.ping("aok", HOST_CARP).as_deref(), Some("PONG"));
+    assert!(
+        lab.connects("aok", HOST_INTERNAL, ADMIN_PORT),
+        "allowed admin kept off SSH"
+    );
+    assert_eq!(
+        lab.ping("lb", VIP).as_deref(),
+        Some("PONG"),
+        "DNAT to the host"
+    );
+    assert_eq!(lab.ping("lb", HOST_CARP).as_deref(), Some("PONG"));
+    assert_eq!(
+        lab.ping("peer", HOST_CARP).as_deref(),
+        Some("PONG"),
+        "replication closed"
+    );
+    assert!(
+        lab.connects("peer", HOST_CARP, BUS_PORT),
+        "peer kept off the bus"
+    );
+    // Nothing else.
+    for (role, address, port, what) in [
+        (
+            "syn",
+            HOST_CARP,
+            CLIENT_PORT,
+            "client port from the pfsync link",
+        ),
+        (
+            "str",
+            HOST_CARP,
+            CLIENT_PORT,
+            "client port from an unnamed interface",
+        ),
+        (
+            "str",
+            "10.0.79.11",
+            ADMIN_PORT,
+            "admin port from an unnamed interface",
+        ),
+        (
+            "ano",
+            HOST_INTERNAL,
+            ADMIN_PORT,
+            "admin port outside the allow table",
+        ),
+        (
+            "ano",
+            HOST_CARP,
+            CLIENT_PORT,
+            "client port outside the allow table",
+        ),
+        (
+            "lb",
+            HOST_CARP,
+            ADMIN_PORT,
+            "admin port from the CARP network",
+        ),
+        ("lb", HOST_CARP, BUS_PORT, "bus from a non-peer"),
+        ("syn", HOST_CARP, BUS_PORT, "bus from the pfsync link"),
+    ] {
+        assert!(!lab.connects(role, address, port), "{what} got through");
+    }
 }

@@ -23,7 +23,8 @@ use std::path::Path;
 
 pub use groups::{Group, Standing, RANK_SKEW};
 pub use model::{
-    AllowEntry, Carp, CarpGroup, Cidr, Cluster, Firewall, Host, Node, Pfsync, PortRange, Site,
+    AllowEntry, Carp, CarpGroup, Cidr, Cluster, Firewall, Host, Inbound, Node, Pfsync, PortRange,
+    Site,
 };
 pub use names::check_interface_name;
 pub use read::{MAX_NODE_TIMEOUT_MS, MAX_PORT, MAX_REPLICAS, MIN_ALLOW_PREFIX};

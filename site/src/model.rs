@@ -108,6 +108,24 @@ pub struct Firewall {
     pub allow: Vec<AllowEntry>,
     /// The client port range the firewall guards, `[first, last]`.
     pub client_ports: PortRange,
+    /// What comes in that no rule names.
+    pub inbound: Inbound,
+    /// With [`Inbound::DefaultDeny`]: the ports the allow list may reach besides the client
+    /// ports (22 for SSH), sorted, unique. Empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub admin_ports: Vec<u16>,
+}
+
+/// What the firewall does with inbound traffic no rule of it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Inbound {
+    /// Only the Redis ports are guarded; everything else is left to other rules (the default).
+    GuardRedis,
+    /// Nothing comes in but what the rules name: clients on the CARP network, the allow list
+    /// on the internal network (client and admin ports), the cluster's hosts, CARP and pfsync
+    /// on their links.
+    DefaultDeny,
 }
 
 /// One machine of the site.

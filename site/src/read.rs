@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::display::{index, join, quote, value as shown};
 use crate::model::{
-    AllowEntry, Carp, CarpGroup, Cidr, Cluster, Firewall, Host, Pfsync, PortRange, Site,
+    AllowEntry, Carp, CarpGroup, Cidr, Cluster, Firewall, Host, Inbound, Pfsync, PortRange, Site,
 };
 use crate::names;
 use crate::validate::BUS_PORT_OFFSET;
@@ -193,7 +193,14 @@ const PFSYNC: Shape = Shape {
 };
 const FIREWALL: Shape = Shape {
     noun: "firewall",
-    fields: &["internal_interface", "allow_file", "allow", "client_ports"],
+    fields: &[
+        "internal_interface",
+        "allow_file",
+        "allow",
+        "client_ports",
+        "inbound",
+        "admin_ports",
+    ],
 };
 const HOST: Shape = Shape {
     noun: "a host",
@@ -488,14 +495,73 @@ impl Reader<'_> {
             allow_entry,
         );
         let client_ports = self.client_ports(firewall);
+        let inbound = self.optional(firewall, "inbound", inbound);
+        let admin_ports = self.optional(firewall, "admin_ports", admin_ports);
         self.known.internal_interface = internal_interface.clone();
         self.known.client_ports = client_ports;
+        let (inbound, admin_ports) =
+            self.admin_ports(firewall, inbound?, admin_ports?, client_ports?)?;
         Some(Firewall {
             internal_interface: internal_interface?,
             allow_file: allow_file?,
             allow: allow?.into_iter().collect::<Option<_>>()?,
             client_ports: client_ports?,
+            inbound,
+            admin_ports,
         })
+    }
+
+    /// `firewall.admin_ports` goes with `inbound: "default-deny"` and only with it: a default-
+    /// deny firewall without it would lock out SSH unnoticed, and with the default policy every
+    /// other port is open anyway. Bus ports are refused, as the allow list must never reach the
+    /// bus.
+    fn admin_ports(
+        &mut self,
+        firewall: &Object<'_>,
+        inbound: Option<Inbound>,
+        admin_ports: Option<Vec<u16>>,
+        client_ports: PortRange,
+    ) -> Option<(Inbound, Vec<u16>)> {
+        let path = join(&firewall.path, "admin_ports");
+        match (inbound.unwrap_or(Inbound::GuardRedis), admin_ports) {
+            (Inbound::GuardRedis, None) => Some((Inbound::GuardRedis, Vec::new())),
+            (Inbound::GuardRedis, Some(_)) => {
+                self.note(
+                    path,
+                    "only with \"inbound\": \"default-deny\", where it names the ports the allow \
+                     list may reach besides the client ports; without it every other port is \
+                     open already"
+                        .into(),
+                );
+                None
+            }
+            (Inbound::DefaultDeny, None) => {
+                self.note(
+                    path,
+                    "missing: \"inbound\": \"default-deny\" closes every port no rule names, \
+                     SSH too; list the ports the allow list may reach besides the client ports, \
+                     like [22], or [] to close them all"
+                        .into(),
+                );
+                None
+            }
+            (Inbound::DefaultDeny, Some(mut ports)) => {
+                let bus = client_ports.bus_range()?;
+                if let Some(port) = ports.iter().find(|&&p| bus.first <= p && p <= bus.last) {
+                    self.note(
+                        path,
+                        format!(
+                            "port {port} is a cluster bus port ({bus}); the allow list must never \
+                             reach the bus: leave it out"
+                        ),
+                    );
+                    return None;
+                }
+                ports.sort_unstable();
+                ports.dedup();
+                Some((Inbound::DefaultDeny, ports))
+            }
+        }
     }
 
     /// `firewall.client_ports`: `[first, last]`, in order, and apart from its own bus ports
@@ -680,6 +746,30 @@ fn port(value: &Value) -> Read<u16> {
         ))),
         _ => Err(Why::expected(format!("a port number from 1 to {MAX_PORT}"))),
     }
+}
+
+fn inbound(value: &Value) -> Read<Inbound> {
+    match value.as_str() {
+        Some("guard-redis") => Ok(Inbound::GuardRedis),
+        Some("default-deny") => Ok(Inbound::DefaultDeny),
+        _ => Err(Why::expected("\"guard-redis\" or \"default-deny\"")),
+    }
+}
+
+/// A list of TCP ports, any from 1 to 65535 (they have no bus ports).
+fn admin_ports(value: &Value) -> Read<Vec<u16>> {
+    let what = "a list of port numbers from 1 to 65535, like [22]";
+    value
+        .as_array()
+        .ok_or_else(|| Why::expected(what))?
+        .iter()
+        .map(|p| {
+            p.as_u64()
+                .and_then(|n| u16::try_from(n).ok())
+                .filter(|&n| n > 0)
+                .ok_or_else(|| Why::expected(what))
+        })
+        .collect()
 }
 
 fn boolean(value: &Value) -> Read<bool> {

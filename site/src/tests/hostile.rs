@@ -648,3 +648,48 @@ fn a_site_written_back_as_json_reads_the_same() {
     let text = serde_json::to_string(&site).unwrap();
     assert_eq!(Site::parse(&text, "again.json").unwrap(), site);
 }
+
+// Issue "hardened, round two" item 11: the default-deny firewall and its admin ports.
+#[test]
+fn default_deny_needs_its_admin_ports_and_keeps_them_off_the_bus() {
+    let mut v = howto_value();
+    v["firewall"]["inbound"] = "default-deny".into();
+    let problems = refused(&v);
+    assert_eq!(problems.len(), 1);
+    assert!(
+        problems[0].starts_with("firewall.admin_ports: missing:") && problems[0].contains("[22]"),
+        "{problems:?}"
+    );
+
+    v["firewall"]["admin_ports"] = json!([22, 17001]);
+    assert_eq!(
+        refused(&v),
+        [
+            "firewall.admin_ports: port 17001 is a cluster bus port (17000-17100); the allow list \
+          must never reach the bus: leave it out"
+        ]
+    );
+
+    v["firewall"]["admin_ports"] = json!([22, 0]);
+    assert!(refused(&v)[0].starts_with("firewall.admin_ports: expected a list of port numbers"));
+
+    v["firewall"]["admin_ports"] = json!([2222, 22, 22]);
+    let site = Site::parse(&v.to_string(), "site.json").unwrap();
+    let firewall = site.firewall.unwrap();
+    assert_eq!(firewall.inbound, Inbound::DefaultDeny);
+    assert_eq!(firewall.admin_ports, [22, 2222]);
+
+    v["firewall"]["inbound"] = "deny".into();
+    assert_eq!(
+        refused(&v)[0],
+        "firewall.inbound: expected \"guard-redis\" or \"default-deny\", got \"deny\""
+    );
+
+    // Admin ports mean nothing where every other port is open: said, not ignored.
+    v["firewall"]["inbound"] = "guard-redis".into();
+    assert!(
+        refused(&v)[0].starts_with("firewall.admin_ports: only with \"inbound\": \"default-deny\"")
+    );
+    v["firewall"].as_object_mut().unwrap().remove("admin_ports");
+    assert!(problems_of(&v).is_empty());
+}
