@@ -112,6 +112,17 @@ struct ConvergeArgs {
     /// node left out of the list is taken out.
     #[arg(long, value_name = "NODE")]
     remove: Vec<NodeAddr>,
+    /// How slots move with their keys: auto (the server's atomic slot migration where both
+    /// ends have it: Valkey 9, Redis 8.4; key by key with MIGRATE elsewhere), atomic (refused
+    /// before any change where a server lacks it) or keys (always MIGRATE) (default: auto).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "HOW",
+        default_value = "auto",
+        hide_default_value = true
+    )]
+    migration: converge::Migration,
     #[command(flatten)]
     connect: ConnectArgs,
 }
@@ -240,6 +251,7 @@ pub fn run(cli: Cli, started: Instant) -> Result<(), CreateError> {
                 let options = ConvergeOptions {
                     timeout: PLAN_SETTLE,
                     force: args.force,
+                    migration: converge::Migration::Auto,
                     connect,
                 };
                 let (observation, planned) = execute::prepare(
@@ -293,6 +305,7 @@ pub fn run(cli: Cli, started: Instant) -> Result<(), CreateError> {
             let options = ConvergeOptions {
                 timeout: args.timeout,
                 force: args.force,
+                migration: args.migration,
                 connect: connect_options(&args.connect, ConnectOptions::default().timeout)?
                     .vouching(args.remove.iter().copied()),
             };
@@ -478,6 +491,7 @@ fn apply_converge(
     let options = ConvergeOptions {
         timeout: args.timeout,
         force: saved.force,
+        migration: converge::Migration::Auto,
         connect: connect_options(&args.connect, ConnectOptions::default().timeout)?,
     };
     let addrs: Vec<NodeAddr> = candidates.iter().map(|c| c.addr).collect();

@@ -24,6 +24,8 @@ pub enum CreateError {
     Declined,
     #[error("no node was changed, because:\n{}", toolkit::words::indented(.problems))]
     Refused { problems: Vec<String> },
+    #[error("--migration atomic: no node was changed, because:\n{}\nuse --migration auto, which moves keys one by one where a server has no atomic migration", toolkit::words::indented(.problems))]
+    NoAtomicMigration { problems: Vec<String> },
     #[error("{node}: {step} failed: {message}\nthe nodes are partly configured; return them to empty with 'redis-cluster-create reset --yes NODE...' and try again")]
     Step {
         node: String,
@@ -103,6 +105,7 @@ impl toolkit::Failure for CreateError {
             | CreateError::UnknownVhid { .. }
             | CreateError::PassFile(_)
             | CreateError::NeedsYes { .. }
+            | CreateError::NoAtomicMigration { .. }
             | CreateError::Converge(crate::converge::ConvergeError::Planning(_)) => {
                 toolkit::BAD_INPUT
             }

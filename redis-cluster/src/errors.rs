@@ -22,6 +22,12 @@ pub enum ErrorKind {
     HoldsKeys { slot: u16 },
     /// `ADDSLOTS` of a slot this node sees served by another node.
     SlotBusy { slot: u16 },
+    /// `CLUSTER MIGRATESLOTS` of slots this node does not serve, all or some of them.
+    SlotsElsewhere,
+    /// `CLUSTER MIGRATESLOTS` of a slot a running job of this node moves already.
+    AlreadyMigrating { slot: u16 },
+    /// `CLUSTER CANCELSLOTMIGRATIONS` with nothing to cancel.
+    NoMigrations,
     /// `CLUSTER REPLICATE` on a master that holds slots or keys.
     NotEmpty,
     /// A command for masters (SETSLOT) sent to a replica.
@@ -137,6 +143,9 @@ fn kind_of(text: &str) -> ErrorKind {
     if let Some(slot) = slot_after("Slot ").filter(|_| sentence.ends_with("is already busy")) {
         return ErrorKind::SlotBusy { slot };
     }
+    if let Some(slot) = slot_after("I am already migrating slot ") {
+        return ErrorKind::AlreadyMigrating { slot };
+    }
     let starts = |prefixes: &[&str]| prefixes.iter().any(|p| sentence.starts_with(p));
     if starts(&["Unknown node", "I don't know about node"]) {
         ErrorKind::UnknownNode
@@ -146,6 +155,13 @@ fn kind_of(text: &str) -> ErrorKind {
         "The specified node is not a master",
     ]) {
         ErrorKind::NotAMaster
+    } else if starts(&[
+        "Slots are not served by this node",
+        "Requested slots span multiple shards",
+    ]) {
+        ErrorKind::SlotsElsewhere
+    } else if starts(&["No migrations ongoing"]) {
+        ErrorKind::NoMigrations
     } else if starts(&["To set a master the node must be empty"]) {
         ErrorKind::NotEmpty
     } else if starts(&["Please use SETSLOT only with masters"]) {
@@ -185,6 +201,19 @@ mod tests {
             kind("ERR Can't assign hashslot 15161 to a different node while I still hold keys for this hash slot."),
             ErrorKind::HoldsKeys { slot: 15161 }
         );
+        assert_eq!(
+            kind("ERR Slots are not served by this node."),
+            ErrorKind::SlotsElsewhere
+        );
+        assert_eq!(
+            kind("ERR Requested slots span multiple shards"),
+            ErrorKind::SlotsElsewhere
+        );
+        assert_eq!(
+            kind("ERR I am already migrating slot 2000."),
+            ErrorKind::AlreadyMigrating { slot: 2000 }
+        );
+        assert_eq!(kind("ERR No migrations ongoing"), ErrorKind::NoMigrations);
         assert_eq!(
             kind("ERR Slot 10922 is already busy"),
             ErrorKind::SlotBusy { slot: 10922 }

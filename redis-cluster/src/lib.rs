@@ -24,6 +24,7 @@ pub mod connection;
 pub mod deadline;
 pub mod errors;
 pub mod info;
+pub mod migration;
 pub mod nodes;
 pub mod plan;
 pub mod redact;

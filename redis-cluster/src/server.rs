@@ -41,6 +41,17 @@ impl Server {
         self.flavor == Flavor::Valkey || self.version >= OLDEST_REDIS
     }
 
+    /// The atomic slot migration the server has: Valkey 9.0's `CLUSTER MIGRATESLOTS`, Redis
+    /// 8.4's `CLUSTER MIGRATION`; `None` before them.
+    pub fn atomic_migration(&self) -> Option<crate::migration::Atomic> {
+        use crate::migration::Atomic;
+        match self.flavor {
+            Flavor::Valkey if self.version >= (9, 0, 0) => Some(Atomic::Valkey),
+            Flavor::Redis if self.version >= (8, 4, 0) => Some(Atomic::Redis),
+            _ => None,
+        }
+    }
+
     /// `CLUSTER ADDSLOTSRANGE` (Redis 7.0, every Valkey); older servers take `ADDSLOTS` with
     /// every slot named.
     pub fn has_slot_ranges(&self) -> bool {
@@ -77,6 +88,19 @@ mod tests {
         let old = server("redis_version:6.2.14\r\n").unwrap();
         assert_eq!(old.to_string(), "Redis 6.2.14");
         assert!(old.supported() && !old.has_slot_ranges());
+        assert_eq!(
+            valkey.atomic_migration(),
+            Some(crate::migration::Atomic::Valkey)
+        );
+        assert_eq!(old.atomic_migration(), None);
+        let redis = |v: &str| server(&format!("redis_version:{v}\r\n")).unwrap();
+        assert_eq!(redis("7.0.15").atomic_migration(), None);
+        assert_eq!(
+            redis("8.4.0").atomic_migration(),
+            Some(crate::migration::Atomic::Redis)
+        );
+        let valkey8 = server("redis_version:7.2.4\r\nvalkey_version:8.1.1\r\n").unwrap();
+        assert_eq!(valkey8.atomic_migration(), None);
         assert!(!server("redis_version:6.0.9\r\n").unwrap().supported());
         assert!(server("redis_version:7.0.15\r\n")
             .unwrap()

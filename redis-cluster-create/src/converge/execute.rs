@@ -22,6 +22,7 @@ use redis_cluster::session::Sessions;
 use redis_cluster::survey::in_parallel;
 use redis_cluster::{ConnectOptions, Connection, Deadline, ErrorKind, Failure, NodeAddr, Plan};
 
+use super::atomic;
 use super::audit;
 use super::layout::Layout;
 use super::migrate::{self, Counters, End, MoveError};
@@ -29,6 +30,7 @@ use super::observe::{observe, observe_roles, Observation};
 use super::rescue::{self, Rescue};
 use super::schedule::{self, Stage};
 use super::steps::{self, Converge, ConvergeError, LostSlots, Step};
+use super::Migration;
 use crate::apply::{Progress, StageTime};
 use crate::error::CreateError;
 use crate::planner::Candidate;
@@ -41,6 +43,8 @@ pub struct ConvergeOptions {
     pub timeout: Duration,
     /// Serve lost slots again, empty.
     pub force: bool,
+    /// How slots move with their keys.
+    pub migration: Migration,
     pub connect: ConnectOptions,
 }
 
@@ -142,10 +146,16 @@ pub fn prepare(
                 problems: observation.problems,
             });
         }
-        let waiting = if observation.suspects.is_empty() {
+        let waiting = if !observation.migrations.is_empty() {
+            format!(
+                "waiting for atomic slot migrations still running: {}",
+                toolkit::words::name_list(&observation.migrations, 4)
+            )
+        } else if observation.suspects.is_empty() {
             match steps::plan(&observation.layout, listed, replicas, options.force) {
                 Ok(converge) => {
                     refuse_other_databases(&observation, &converge)?;
+                    refuse_without_atomic(&observation, &converge, options.migration)?;
                     return Ok((observation, converge));
                 }
                 Err(e @ ConvergeError::AwaitingFailover(_)) => {
@@ -189,6 +199,46 @@ pub fn prepare(
                 next: "no node was changed by this run".to_string(),
             })?;
     }
+}
+
+/// `--migration atomic` where an end of a move lacks atomic slot migration: refused before any
+/// change, naming the node and its server.
+fn refuse_without_atomic(
+    observation: &Observation,
+    converge: &Converge,
+    migration: Migration,
+) -> Result<(), CreateError> {
+    if migration != Migration::Atomic {
+        return Ok(());
+    }
+    let mut ends: Vec<NodeAddr> = converge
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Move { from, to, .. } => Some([*from, *to]),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    ends.sort();
+    ends.dedup();
+    let lacking: Vec<String> = ends
+        .into_iter()
+        .filter_map(|addr| {
+            let server = observation.servers.get(&addr).copied();
+            match server.and_then(|s| s.atomic_migration()) {
+                Some(_) => None,
+                None => Some(format!(
+                    "{addr}: {} has no atomic slot migration (Valkey 9.0 and Redis 8.4 have it)",
+                    server.map_or_else(|| "its server".to_string(), |s| s.to_string())
+                )),
+            }
+        })
+        .collect();
+    if lacking.is_empty() {
+        return Ok(());
+    }
+    Err(CreateError::NoAtomicMigration { problems: lacking })
 }
 
 /// Converge moves keys with GETKEYSINSLOT and MIGRATE in database 0: a plan that moves keys
@@ -836,7 +886,22 @@ fn move_stage(world: &World, batch: &[Step]) -> Result<(), Halt> {
                 .filter(|&a| a != from.addr && a != to.addr)
                 .collect();
             let slots: Vec<u16> = slots.iter().flat_map(|r| r.slots()).collect();
-            jobs.push((from, to, others, slots));
+            let atomic = match world.options.migration {
+                Migration::Keys => None,
+                Migration::Auto | Migration::Atomic => atomic::common(
+                    world.nodes.on(from.addr, admin::server).ok(),
+                    world.nodes.on(to.addr, admin::server).ok(),
+                ),
+            };
+            if atomic.is_none() && world.options.migration == Migration::Atomic {
+                return Err(Halt::Fail(CreateError::NoAtomicMigration {
+                    problems: vec![format!(
+                        "{} to {}: the two ends have no atomic slot migration in common",
+                        from.addr, to.addr
+                    )],
+                }));
+            }
+            jobs.push((from, to, others, slots, atomic));
         }
     }
     let finished = AtomicBool::new(false);
@@ -847,8 +912,9 @@ fn move_stage(world: &World, batch: &[Step]) -> Result<(), Halt> {
     let link = world.link();
     let outcome = std::thread::scope(|scope| {
         let movers = scope.spawn(|| {
-            let results = in_parallel(&jobs, |(from, to, others, slots)| {
-                migrate::move_slots(from, to, others, slots, &link)
+            let results = in_parallel(&jobs, |(from, to, others, slots, atomic)| match atomic {
+                Some(kind) => atomic::move_slots(*kind, from, to, slots, &link),
+                None => migrate::move_slots(from, to, others, slots, &link),
             });
             finished.store(true, Ordering::Relaxed);
             results

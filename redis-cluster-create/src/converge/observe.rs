@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use redis_cluster::survey::survey;
 use redis_cluster::survey::ProbeError;
-use redis_cluster::{ConnectOptions, NodeAddr, NodeTable, Role, Survey};
+use redis_cluster::{ConnectOptions, NodeAddr, NodeTable, Role, Server, Survey};
 
 use super::audit;
 use super::layout::{Layout, LayoutNode};
@@ -27,6 +27,11 @@ pub struct Observation {
     /// Masters holding keys in databases other than 0 (Valkey's `cluster-databases`), in
     /// words: converge moves the keys of database 0 only.
     pub other_databases: Vec<String>,
+    /// Atomic slot migrations still running (a killed run's, or someone else's), in words;
+    /// nothing is planned until they end. Only [`observe`] asks.
+    pub migrations: Vec<String>,
+    /// The server of each node that answered.
+    pub servers: BTreeMap<NodeAddr, Server>,
 }
 
 /// Surveys `listed` and every node they know, and counts the keys masters hold where no client
@@ -35,6 +40,12 @@ pub fn observe(listed: &[NodeAddr], options: &ConnectOptions) -> Observation {
     let options = &options.vouching(listed.iter().copied());
     let survey = survey(listed, options, true);
     let mut observation = layout_of(&survey, listed);
+    // While a job moves a slot its target holds keys of a slot it does not serve yet: not
+    // strays, and nothing to plan around until the job has ended.
+    observation.migrations = super::atomic::running(&survey, &observation.layout, options);
+    if !observation.migrations.is_empty() {
+        return observation;
+    }
     let deadline = redis_cluster::Deadline::after(options.timeout);
     match audit::strays(&survey, &observation.layout, options, deadline) {
         Ok(found) => {
@@ -162,6 +173,12 @@ pub fn layout_of(survey: &Survey, listed: &[NodeAddr]) -> Observation {
         unreachable,
         problems,
         other_databases,
+        migrations: Vec::new(),
+        servers: survey
+            .reached
+            .iter()
+            .filter_map(|s| Some((s.addr, Server::from_info(&s.info)?)))
+            .collect(),
     }
 }
 
