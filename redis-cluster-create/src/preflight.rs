@@ -142,6 +142,7 @@ mod tests {
                 info: Info::parse(info),
                 nodes: parse_cluster_nodes(nodes).unwrap(),
             }),
+            migrations: Ok(Vec::new()),
         }
     }
 

@@ -65,6 +65,8 @@ pub struct Job {
     pub state: JobState,
     /// Why it failed, when it did (empty otherwise).
     pub message: String,
+    /// When it was created, in milliseconds since the epoch (Valkey tells seconds).
+    pub created_ms: u64,
 }
 
 impl Job {
@@ -204,6 +206,11 @@ fn parse_job(kind: Atomic, item: &Value) -> Result<Job, String> {
         (_, other) => JobState::Running(other.to_string()),
     };
     let operation = field(operation).to_ascii_lowercase();
+    let created = field("create_time").parse::<u64>().unwrap_or(0);
+    let created_ms = match kind {
+        Atomic::Valkey => created.saturating_mul(1000),
+        Atomic::Redis => created,
+    };
     Ok(Job {
         id,
         export: matches!(operation.as_str(), "export" | "migrate" | "migrating"),
@@ -212,6 +219,7 @@ fn parse_job(kind: Atomic, item: &Value) -> Result<Job, String> {
         target: field(target),
         state,
         message: field(message),
+        created_ms,
     })
 }
 
@@ -295,6 +303,7 @@ mod tests {
             [SlotRange::new(4000, 4100), SlotRange::new(4200, 4300)]
         );
         assert_eq!(jobs[0].target, "ba6b73a757a2ab01cf99f18306cd4a18336a0e95");
+        assert_eq!(jobs[0].created_ms, 1_796_454_671_000);
         assert_eq!(jobs[1].state, JobState::Failed);
         assert!(jobs[1].message.starts_with("Connection lost to source"));
         assert!(jobs[1].covers_any(&[SlotRange::new(3000, 3000)]));
@@ -348,6 +357,7 @@ mod tests {
         assert_eq!(jobs[0].source, "a6f810b8a6f810b8a6f810b8a6f810b8a6f810b8");
         assert_eq!(jobs[0].target, "7c5ab2607c5ab2607c5ab2607c5ab2607c5ab260");
         assert_eq!(jobs[1].state, JobState::Succeeded);
+        assert_eq!(jobs[1].created_ms, 1_790_405_105_443);
         assert_eq!(
             (&jobs[2].state, jobs[2].message.as_str()),
             (&JobState::Failed, "connection refused")

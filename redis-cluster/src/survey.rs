@@ -10,8 +10,10 @@ use crate::connection::{Connection, Failure};
 use crate::deadline::Deadline;
 use crate::errors::ErrorKind;
 use crate::info::Info;
+use crate::migration::{self, Job};
 use crate::nodes::{parse_cluster_nodes, NodeLine};
 use crate::resp::Reply;
+use crate::server::Server;
 use crate::{NodeAddr, MAX_NODES};
 
 /// How to reach the nodes.
@@ -68,6 +70,9 @@ pub struct NodeState {
     pub info: Info,
     /// `CLUSTER INFO` and `CLUSTER NODES`; `None` when cluster support is disabled.
     pub cluster: Option<ClusterView>,
+    /// The atomic slot migration jobs a master lists (running and recently ended; empty where
+    /// the server has none), or why they could not be had.
+    pub migrations: Result<Vec<Job>, String>,
 }
 
 /// The answering node's view of the cluster.
@@ -191,10 +196,19 @@ pub fn probe(
     } else {
         None
     };
+    // A second round trip, on the masters of servers with atomic slot migration only.
+    let atomic = Server::from_info(&info).and_then(|s| s.atomic_migration());
+    let migrations = match atomic {
+        Some(kind) if cluster.is_some() && info.get("role") == Some("master") => {
+            migration::jobs(&mut connection, kind).map_err(|f| connection.redact(&f.to_string()))
+        }
+        _ => Ok(Vec::new()),
+    };
     Ok(NodeState {
         addr,
         info,
         cluster,
+        migrations,
     })
 }
 

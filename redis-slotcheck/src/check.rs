@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::report::{Check, CheckName, Detail, NodeReport, Report, Role, Status, Totals};
+use redis_cluster::migration::{Job, JobState};
 use redis_cluster::nodes::{Direction, NodeLine};
 use redis_cluster::plan::Plan;
 use redis_cluster::slots::{format_ranges, ranges_of, SlotRange, SLOT_COUNT};
@@ -52,6 +53,7 @@ pub fn check(survey: &Survey, options: &CheckOptions) -> Report {
             slot_owners(&known),
             failed_masters(&known),
             open_slots(&known),
+            atomic_migrations(&known),
             node_flags(&known),
             role_agreement(&known),
             replicas(&known, options.min_replicas),
@@ -633,6 +635,109 @@ fn open_slots(known: &NodeTable) -> Check {
             format!("open slots: {}", format_ranges(&ranges))
         },
     )
+}
+
+/// Atomic slot migration jobs, as the masters list them (each job once, by its id): running
+/// ones are a WARNING, like open slots; a failed one is CRITICAL until a later job moving any
+/// of its slots succeeds (the failed move left them with the source, but the layout it was
+/// for was not reached). A master that would not list its jobs is a WARNING.
+fn atomic_migrations(known: &NodeTable) -> Check {
+    let mut jobs: BTreeMap<&str, (&Job, &str)> = BTreeMap::new();
+    let mut unlisted = Vec::new();
+    for node in &known.nodes {
+        match node.state.map(|s| &s.migrations) {
+            Some(Ok(listed)) => {
+                for job in listed {
+                    jobs.entry(job.id.as_str())
+                        .or_insert((job, node.label.as_str()));
+                }
+            }
+            Some(Err(why)) => unlisted.push(detail(
+                format!(
+                    "{} did not list its atomic slot migrations: {why}",
+                    node.label
+                ),
+                Vec::new(),
+                vec![node.label.clone()],
+            )),
+            None => {}
+        }
+    }
+    let name = |id: &str| {
+        known
+            .nodes
+            .iter()
+            .find(|n| n.id == Some(id))
+            .map_or_else(|| id.chars().take(8).collect(), |n| n.label.clone())
+    };
+    let about = |job: &Job| {
+        format!(
+            "slots {} from {} to {}",
+            format_ranges(&job.ranges),
+            name(&job.source),
+            name(&job.target)
+        )
+    };
+    let mut failed = Vec::new();
+    let mut running = unlisted;
+    for (job, seen_on) in jobs.values() {
+        let nodes = vec![name(&job.source), name(&job.target)];
+        match &job.state {
+            JobState::Running(stage) => running.push(detail(
+                format!("atomic migration of {} runs ({stage})", about(job)),
+                job.ranges.clone(),
+                nodes,
+            )),
+            JobState::Failed => {
+                let retried = jobs.values().any(|(later, _)| {
+                    later.state == JobState::Succeeded
+                        && later.created_ms > job.created_ms
+                        && later.covers_any(&job.ranges)
+                });
+                if !retried {
+                    failed.push(detail(
+                        format!(
+                            "atomic migration of {} failed ({seen_on} says: {}); the slots stayed \
+                             with the source: converge again to move them",
+                            about(job),
+                            if job.message.is_empty() {
+                                "no reason given"
+                            } else {
+                                &job.message
+                            }
+                        ),
+                        job.ranges.clone(),
+                        nodes,
+                    ));
+                }
+            }
+            JobState::Succeeded | JobState::Cancelled => {}
+        }
+    }
+    let (status, summary) = match (failed.len(), running.len()) {
+        (0, 0) => (
+            Status::Ok,
+            "no atomic slot migration runs or has failed".to_string(),
+        ),
+        (0, n) => (
+            Status::Warning,
+            format!(
+                "{} running or unlisted",
+                counted(n, "atomic slot migration")
+            ),
+        ),
+        (n, _) => (
+            Status::Critical,
+            format!("{} failed", counted(n, "atomic slot migration")),
+        ),
+    };
+    failed.extend(running);
+    Check {
+        name: CheckName::AtomicMigrations,
+        status,
+        summary,
+        details: failed,
+    }
 }
 
 fn node_flags(known: &NodeTable) -> Check {

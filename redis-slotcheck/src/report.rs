@@ -70,6 +70,9 @@ pub enum CheckName {
     FailedMasters,
     /// No slot is migrating or importing (WARNING).
     OpenSlots,
+    /// No atomic slot migration runs (WARNING) and none failed without a later one of its
+    /// slots succeeding (CRITICAL): Valkey 9 and Redis 8.4 only.
+    AtomicMigrations,
     /// No node is flagged `fail?`, `handshake` or `noaddr`, no replica or slotless master
     /// `fail`, and no node with a flag this tool does not know (WARNING).
     NodeFlags,
@@ -95,7 +98,7 @@ pub enum CheckName {
 impl CheckName {
     /// Every check in report order. Metrics name each of them in every state, so a series
     /// never vanishes when the cluster cannot be judged.
-    pub const ALL: [CheckName; 18] = [
+    pub const ALL: [CheckName; 19] = [
         CheckName::Reachable,
         CheckName::IdConflicts,
         CheckName::ClusterEnabled,
@@ -105,6 +108,7 @@ impl CheckName {
         CheckName::SlotOwners,
         CheckName::FailedMasters,
         CheckName::OpenSlots,
+        CheckName::AtomicMigrations,
         CheckName::NodeFlags,
         CheckName::RoleAgreement,
         CheckName::Replicas,
@@ -127,6 +131,7 @@ impl CheckName {
             CheckName::SlotOwners => "slot_owners",
             CheckName::FailedMasters => "failed_masters",
             CheckName::OpenSlots => "open_slots",
+            CheckName::AtomicMigrations => "atomic_migrations",
             CheckName::NodeFlags => "node_flags",
             CheckName::RoleAgreement => "role_agreement",
             CheckName::Replicas => "replicas",

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use redis_cluster::migration::{self, Atomic, Job, JobState};
 use redis_cluster::slots::{format_ranges, ranges_of};
-use redis_cluster::survey::in_parallel;
 use redis_cluster::{
     admin, ConnectOptions, Connection, Deadline, ErrorKind, Failure, NodeAddr, Server, SlotRange,
     Survey,
@@ -232,28 +231,24 @@ pub fn common(source: Option<Server>, target: Option<Server>) -> Option<Atomic> 
 }
 
 /// The atomic migration jobs still running on the masters of a survey (left by a run that was
-/// killed, or started by someone else), in words naming slots and nodes.
-pub fn running(survey: &Survey, layout: &Layout, options: &ConnectOptions) -> Vec<String> {
-    let drivers: Vec<(NodeAddr, Atomic)> = survey
-        .reached
-        .iter()
-        .filter(|s| s.info.get("role") == Some("master"))
-        .filter_map(|s| Some((s.addr, Server::from_info(&s.info)?.atomic_migration()?)))
-        .collect();
+/// killed, or started by someone else), in words naming slots and nodes; each job once, as
+/// its driver lists it.
+pub fn running(survey: &Survey, layout: &Layout) -> Vec<String> {
     let name = |id: &str| {
         layout
             .by_id(id)
             .map_or_else(|| id.chars().take(8).collect(), |n| n.label())
     };
-    let deadline = Deadline::after(options.timeout);
-    in_parallel(&drivers, |&(addr, kind)| {
-        let jobs = Connection::open(addr, options, deadline)
-            .and_then(|mut c| migration::jobs(&mut c, kind));
-        match jobs {
-            Ok(jobs) => jobs
-                .into_iter()
-                // Each job once: from its driver's side.
-                .filter(|j| j.export == (kind == Atomic::Valkey))
+    survey
+        .reached
+        .iter()
+        .filter_map(|s| {
+            let kind = Server::from_info(&s.info)?.atomic_migration()?;
+            Some((kind, s.migrations.as_ref().ok()?))
+        })
+        .flat_map(|(kind, jobs)| {
+            jobs.iter()
+                .filter(move |j| j.export == (kind == Atomic::Valkey))
                 .filter_map(|j| {
                     let JobState::Running(stage) = &j.state else {
                         return None;
@@ -265,12 +260,6 @@ pub fn running(survey: &Survey, layout: &Layout, options: &ConnectOptions) -> Ve
                         name(&j.target)
                     ))
                 })
-                .collect(),
-            // A driver that does not answer now is the survey's business, not this check's.
-            Err(_) => Vec::new(),
-        }
-    })
-    .into_iter()
-    .flatten()
-    .collect()
+        })
+        .collect()
 }

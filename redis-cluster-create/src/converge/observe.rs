@@ -42,7 +42,7 @@ pub fn observe(listed: &[NodeAddr], options: &ConnectOptions) -> Observation {
     let mut observation = layout_of(&survey, listed);
     // While a job moves a slot its target holds keys of a slot it does not serve yet: not
     // strays, and nothing to plan around until the job has ended.
-    observation.migrations = super::atomic::running(&survey, &observation.layout, options);
+    observation.migrations = super::atomic::running(&survey, &observation.layout);
     if !observation.migrations.is_empty() {
         return observation;
     }
@@ -236,6 +236,7 @@ mod tests {
                 info: Info::parse(&format!("cluster_known_nodes:{known}\r\n")),
                 nodes: parse_cluster_nodes(nodes).unwrap(),
             }),
+            migrations: Ok(Vec::new()),
         }
     }
 

@@ -61,6 +61,7 @@ fn state(at: &str, lines: &str) -> NodeState {
             info: Info::parse("cluster_state:ok\r\ncluster_slots_assigned:16384\r\n"),
             nodes,
         }),
+        migrations: Ok(Vec::new()),
     }
 }
 
@@ -419,6 +420,7 @@ fn a_node_without_cluster_support_is_critical() {
         addr: addr("127.0.0.1:6379"),
         info: Info::parse("# Cluster\r\ncluster_enabled:0\r\n"),
         cluster: None,
+        migrations: Ok(Vec::new()),
     });
     let report = run(&survey);
     assert_eq!(
@@ -720,4 +722,90 @@ fn a_ghost_line_at_an_answering_address_belongs_to_no_host() {
         .find(|n| n.id.as_deref() == Some(GHOST))
         .unwrap();
     assert_eq!(ghost.host, "unknown");
+}
+
+/// An atomic migration job of `ranges` from M1 to M2, as a Valkey 9 source lists it.
+fn job(id: &str, ranges: &[(u16, u16)], state: JobState, created_s: u64) -> Job {
+    Job {
+        id: id.to_string(),
+        export: true,
+        ranges: ranges.iter().map(|&(a, b)| SlotRange::new(a, b)).collect(),
+        source: M1_ID.to_string(),
+        target: M2_ID.to_string(),
+        state,
+        message: "Connection lost to target.".to_string(),
+        created_ms: created_s * 1000,
+    }
+}
+
+#[test]
+fn atomic_migrations_running_warn_and_failed_ones_are_critical_until_retried() {
+    let mut survey = world(&healthy_lines(), &[]);
+    let m1 = survey
+        .reached
+        .iter()
+        .position(|s| s.addr == addr(M1))
+        .unwrap();
+    survey.reached[m1].migrations = Ok(vec![job(
+        "a",
+        &[(0, 99)],
+        JobState::Running("snapshotting".into()),
+        10,
+    )]);
+    let report = run(&survey);
+    assert_eq!(
+        status_of(&report, CheckName::AtomicMigrations),
+        Status::Warning
+    );
+    let said = &details(&report, CheckName::AtomicMigrations)[0];
+    assert_eq!(
+        said.message,
+        format!("atomic migration of slots 0-99 from {M1} to {M2} runs (snapshotting)")
+    );
+    assert_eq!(said.nodes, [M1, M2]);
+
+    // Failed, and nothing later moved those slots: critical, with the server's reason.
+    survey.reached[m1].migrations = Ok(vec![
+        job("b", &[(0, 99), (200, 299)], JobState::Failed, 20),
+        job("c", &[(300, 399)], JobState::Succeeded, 30),
+        job("d", &[(500, 599)], JobState::Cancelled, 40),
+    ]);
+    let report = run(&survey);
+    assert_eq!(
+        status_of(&report, CheckName::AtomicMigrations),
+        Status::Critical
+    );
+    let found = details(&report, CheckName::AtomicMigrations);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].message.contains("slots 0-99,200-299")
+            && found[0].message.contains("Connection lost to target.")
+    );
+
+    // A later job that moved some of its slots settles it; the same job listed by both ends
+    // counts once.
+    let retried = job("e", &[(250, 260)], JobState::Succeeded, 50);
+    survey.reached[m1].migrations = Ok(vec![
+        job("b", &[(0, 99), (200, 299)], JobState::Failed, 20),
+        retried.clone(),
+    ]);
+    let m2 = survey
+        .reached
+        .iter()
+        .position(|s| s.addr == addr(M2))
+        .unwrap();
+    survey.reached[m2].migrations = Ok(vec![retried]);
+    let report = run(&survey);
+    assert_eq!(status_of(&report, CheckName::AtomicMigrations), Status::Ok);
+
+    // A master that would not list them is said, not taken for none.
+    survey.reached[m2].migrations = Err("NOPERM".into());
+    let report = run(&survey);
+    assert_eq!(
+        status_of(&report, CheckName::AtomicMigrations),
+        Status::Warning
+    );
+    assert!(details(&report, CheckName::AtomicMigrations)[0]
+        .message
+        .contains("did not list"));
 }
