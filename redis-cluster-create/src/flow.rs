@@ -3,6 +3,9 @@
 //! cost that grows with each sibling already on that host), and successive shortest paths solve
 //! such problems optimally, where redis-cli's random swaps only hope to.
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
 /// A flow network with integer capacities and costs.
 #[derive(Debug, Default)]
 pub struct Network {
@@ -54,36 +57,59 @@ impl Network {
 
     /// Sends as much flow as possible from `source` to `sink` at the least total cost and
     /// returns the amount sent. Each augmentation follows a cheapest path in the residual
-    /// network (Bellman-Ford, since arcs may cost less than zero); with no negative cycle at
-    /// the start none appears, which keeps the result optimal.
+    /// network. Arcs may cost less than zero, so the first distances come from Bellman-Ford
+    /// (queue-based); they become vertex potentials under which every residual arc costs zero
+    /// or more, and each later path is found by Dijkstra, stopped once the sink is settled.
+    /// With no negative cycle at the start none appears, which keeps the result optimal.
     pub fn min_cost_max_flow(&mut self, source: usize, sink: usize) -> i64 {
         let vertices = self.out.len();
+        let mut potential = self.distances_from(source);
         let mut sent = 0;
         loop {
             let mut distance = vec![i64::MAX; vertices];
             let mut via: Vec<Option<usize>> = vec![None; vertices];
+            let mut settled = vec![false; vertices];
+            // Among vertices equally far, the one reached last is settled first: on the
+            // planners' networks, where most paths cost the same, that runs straight down one
+            // path to the sink instead of settling every host before any master. Arcs are
+            // relaxed last to first, so among equal choices the earliest added wins (the
+            // planners add nodes in the order given).
+            let mut queue = BinaryHeap::new();
+            let mut pushed = 0_usize;
             distance[source] = 0;
-            let mut changed = true;
-            while changed {
-                changed = false;
-                for from in 0..vertices {
-                    if distance[from] == i64::MAX {
+            queue.push(Reverse((0, Reverse(pushed), source)));
+            while let Some(Reverse((d, _, from))) = queue.pop() {
+                if settled[from] {
+                    continue;
+                }
+                settled[from] = true;
+                if from == sink {
+                    break;
+                }
+                for &a in self.out[from].iter().rev() {
+                    let arc = &self.arcs[a];
+                    if arc.capacity - arc.flow <= 0 || settled[arc.to] {
                         continue;
                     }
-                    for &a in &self.out[from] {
-                        let arc = &self.arcs[a];
-                        if arc.capacity - arc.flow > 0
-                            && distance[from] + arc.cost < distance[arc.to]
-                        {
-                            distance[arc.to] = distance[from] + arc.cost;
-                            via[arc.to] = Some(a);
-                            changed = true;
-                        }
+                    let reduced = arc.cost + potential[from] - potential[arc.to];
+                    let through = d + reduced;
+                    if through < distance[arc.to] {
+                        distance[arc.to] = through;
+                        via[arc.to] = Some(a);
+                        pushed += 1;
+                        queue.push(Reverse((through, Reverse(pushed), arc.to)));
                     }
                 }
             }
             if distance[sink] == i64::MAX {
                 return sent;
+            }
+            // Vertices not settled before the sink (or not reached) are at least as far as
+            // it: moving them by the sink's distance keeps every residual arc's reduced cost
+            // at zero or more.
+            let to_sink = distance[sink];
+            for (p, d) in potential.iter_mut().zip(&distance) {
+                *p += (*d).min(to_sink);
             }
             let mut bottleneck = i64::MAX;
             let mut at = sink;
@@ -99,6 +125,34 @@ impl Network {
             }
             sent += bottleneck;
         }
+    }
+
+    /// Cheapest distances from `source` over arcs with room left (queue-based Bellman-Ford);
+    /// 0 for vertices it cannot reach, which no later path reaches either.
+    fn distances_from(&self, source: usize) -> Vec<i64> {
+        let vertices = self.out.len();
+        let mut distance = vec![i64::MAX; vertices];
+        let mut queued = vec![false; vertices];
+        let mut queue = VecDeque::from([source]);
+        distance[source] = 0;
+        queued[source] = true;
+        while let Some(from) = queue.pop_front() {
+            queued[from] = false;
+            for &a in &self.out[from] {
+                let arc = &self.arcs[a];
+                if arc.capacity - arc.flow > 0 && distance[from] + arc.cost < distance[arc.to] {
+                    distance[arc.to] = distance[from] + arc.cost;
+                    if !queued[arc.to] {
+                        queued[arc.to] = true;
+                        queue.push_back(arc.to);
+                    }
+                }
+            }
+        }
+        distance
+            .into_iter()
+            .map(|d| if d == i64::MAX { 0 } else { d })
+            .collect()
     }
 }
 

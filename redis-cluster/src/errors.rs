@@ -28,6 +28,8 @@ pub enum ErrorKind {
     AlreadyMigrating { slot: u16 },
     /// `CLUSTER CANCELSLOTMIGRATIONS` with nothing to cancel.
     NoMigrations,
+    /// `CLUSTER MIGRATESLOTS` of a slot with SETSLOT migrating or importing markers.
+    ManualMigration,
     /// `CLUSTER REPLICATE` on a master that holds slots or keys.
     NotEmpty,
     /// A command for masters (SETSLOT) sent to a replica.
@@ -160,6 +162,8 @@ fn kind_of(text: &str) -> ErrorKind {
         "Requested slots span multiple shards",
     ]) {
         ErrorKind::SlotsElsewhere
+    } else if starts(&["Slots are being manually migrated"]) {
+        ErrorKind::ManualMigration
     } else if starts(&["No migrations ongoing"]) {
         ErrorKind::NoMigrations
     } else if starts(&["To set a master the node must be empty"]) {
@@ -214,6 +218,10 @@ mod tests {
             ErrorKind::AlreadyMigrating { slot: 2000 }
         );
         assert_eq!(kind("ERR No migrations ongoing"), ErrorKind::NoMigrations);
+        assert_eq!(
+            kind("ERR Slots are being manually migrated"),
+            ErrorKind::ManualMigration
+        );
         assert_eq!(
             kind("ERR Slot 10922 is already busy"),
             ErrorKind::SlotBusy { slot: 10922 }

@@ -147,6 +147,7 @@ fn start(
                     });
             }
             Err(f) => match f.kind() {
+                Some(ErrorKind::ManualMigration) => return Err(MoveError::NotAtomic),
                 Some(ErrorKind::SlotsElsewhere) => {
                     return Err(MoveError::Stale(format!(
                         "{}: some of slots {} are no longer served by it",

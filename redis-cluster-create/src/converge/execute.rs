@@ -507,6 +507,7 @@ impl From<MoveError> for Halt {
     fn from(error: MoveError) -> Halt {
         match error {
             MoveError::Stale(why) => Halt::Replan(why),
+            MoveError::NotAtomic => Halt::Replan(error.to_string()),
             MoveError::Refused(why) => Halt::Fail(CreateError::ConvergeStep {
                 node: String::new(),
                 message: why,
@@ -913,7 +914,13 @@ fn move_stage(world: &World, batch: &[Step]) -> Result<(), Halt> {
     let outcome = std::thread::scope(|scope| {
         let movers = scope.spawn(|| {
             let results = in_parallel(&jobs, |(from, to, others, slots, atomic)| match atomic {
-                Some(kind) => atomic::move_slots(*kind, from, to, slots, &link),
+                // Slots an interrupted key-by-key move left open go on key by key.
+                Some(kind) => match atomic::move_slots(*kind, from, to, slots, &link) {
+                    Err(MoveError::NotAtomic) => {
+                        migrate::move_slots(from, to, others, slots, &link)
+                    }
+                    other => other,
+                },
                 None => migrate::move_slots(from, to, others, slots, &link),
             });
             finished.store(true, Ordering::Relaxed);

@@ -70,6 +70,9 @@ pub enum MoveError {
     Stale(String),
     /// A key needs a person's decision; the slot stays open.
     Refused(String),
+    /// The server would not move these slots atomically (SETSLOT markers of a key-by-key
+    /// move are on them): they move key by key instead.
+    NotAtomic,
     /// A node did not answer, or answered what no rule here expects.
     Failed { node: NodeAddr, failure: Failure },
 }
@@ -78,6 +81,7 @@ impl std::fmt::Display for MoveError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             MoveError::Stale(why) | MoveError::Refused(why) => f.write_str(why),
+            MoveError::NotAtomic => f.write_str("the slots are open for a key-by-key move"),
             MoveError::Failed { node, failure } => write!(f, "{node}: {failure}"),
         }
     }
