@@ -169,6 +169,12 @@ fn node_report(known: &NodeTable, node: &KnownNode, status: Status) -> NodeRepor
         slot_count: node.slots().iter().map(SlotRange::count).sum(),
         config_epoch: node.line.map(|l| l.config_epoch),
         keys: state.map(|s| s.info.key_count()),
+        keys_per_database: state
+            .map(|s| s.info.keys_by_database())
+            .filter(|dbs| dbs.iter().any(|&(db, _)| db != 0))
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
         master_link_up: state
             .filter(|_| node.own_line && node.role() == Role::Replica)
             .map(|s| s.info.master_link_up()),

@@ -326,6 +326,7 @@ mod tests {
             slot_count: 5461,
             config_epoch: Some(1),
             keys: Some(0),
+            keys_per_database: Default::default(),
             master_link_up: None,
             flags: Vec::new(),
             status,

@@ -1,6 +1,7 @@
 //! The report: what `redis-slotcheck` prints. Its JSON is the tool's interface to scripts and
 //! monitoring, so its types are documented field by field and read back in the tests.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -202,6 +203,10 @@ pub struct NodeReport {
     pub config_epoch: Option<u64>,
     /// Keys over all databases (INFO keyspace), when reachable.
     pub keys: Option<u64>,
+    /// Keys per database, where a database other than 0 holds any (Valkey's
+    /// `cluster-databases`): converge moves database 0 only and refuses to move slots then.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub keys_per_database: BTreeMap<u32, u64>,
     /// For a reachable replica: `master_link_status:up`.
     pub master_link_up: Option<bool>,
     /// Flags other nodes set on it: `fail`, `fail?`, `handshake`, `noaddr`, `nofailover`.

@@ -10,7 +10,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use redis_cluster::migration::{self, Atomic, Job, JobState};
+use redis_cluster::migration::{self, Atomic, Cancel, Job, JobState};
 use redis_cluster::slots::{format_ranges, ranges_of};
 use redis_cluster::{
     admin, ConnectOptions, Connection, Deadline, ErrorKind, Failure, NodeAddr, Server, SlotRange,
@@ -24,6 +24,8 @@ use super::migrate::{End, Link, MoveError};
 const POLL: Duration = Duration::from_millis(50);
 /// How long a node's view of the other end may lag before the move goes back to the planner.
 const LAG_BOUND: Duration = Duration::from_secs(10);
+/// How often a cancellation is asked again while a job hands its slots over.
+const HANDOVER_POLL: Duration = Duration::from_millis(5);
 /// How long a cancellation may take to be confirmed; not cut short by the signal that asked
 /// for it.
 const CANCEL_BOUND: Duration = Duration::from_secs(10);
@@ -210,7 +212,15 @@ fn cancel(
 ) -> Result<(), Failure> {
     let deadline = Deadline::after(CANCEL_BOUND).ignoring_signals();
     let mut driver = Connection::open(driver_addr, options, deadline)?;
-    migration::cancel(&mut driver, kind, id)?;
+    // A job handing over is let finish (milliseconds): cancelling it there loses writes.
+    while let Cancel::HandingOver(_) = migration::cancel(&mut driver, kind, id)? {
+        deadline.sleep_until(Instant::now() + HANDOVER_POLL)?;
+        if deadline.passed() {
+            return Err(Failure::NoReply {
+                bound: deadline.bound(),
+            });
+        }
+    }
     loop {
         match find(&mut driver, kind, id)? {
             Some(job) if !job.state.is_over() => {}

@@ -809,3 +809,27 @@ fn atomic_migrations_running_warn_and_failed_ones_are_critical_until_retried() {
         .message
         .contains("did not list"));
 }
+
+#[test]
+fn keys_are_counted_per_database_where_another_than_0_holds_any() {
+    let mut survey = world(&healthy_lines(), &[]);
+    let m1 = survey
+        .reached
+        .iter()
+        .position(|s| s.addr == addr(M1))
+        .unwrap();
+    survey.reached[m1].info = Info::parse(
+        "# Replication\r\nrole:master\r\n# Cluster\r\ncluster_enabled:1\r\n# Keyspace\r\n\
+         db0:keys=20000,expires=0,avg_ttl=0\r\ndb5:keys=500,expires=0,avg_ttl=0\r\n",
+    );
+    let report = run(&survey);
+    let node = report.nodes.iter().find(|n| n.node == M1).unwrap();
+    assert_eq!(node.keys, Some(20500));
+    assert_eq!(
+        node.keys_per_database,
+        BTreeMap::from([(0, 20000), (5, 500)])
+    );
+    // Database 0 alone is not spelled out.
+    let other = report.nodes.iter().find(|n| n.node == M2).unwrap();
+    assert!(other.keys_per_database.is_empty());
+}
