@@ -318,12 +318,12 @@ fn a_replica_redis_does_not_elect_is_promoted_by_converge() {
     assert_converged(&alive);
 }
 
-// Valkey 9 keeps databases other than 0 in cluster mode; converge moves database 0 only, so a
-// plan that moves slots while another database holds keys is refused before any change (it
-// once moved the slots and left those keys behind, out of clients' reach).
+// Valkey 9 keeps databases other than 0 in cluster mode. Key by key, converge moves database 0
+// only, so such a plan is refused before any change (it once moved the slots and left those
+// keys behind, out of clients' reach); atomic slot migration moves every database.
 #[test]
 #[ignore = "needs Valkey (cluster-databases): scripts/test-servers runs it"]
-fn valkey_keys_in_another_database_are_refused_before_any_change() {
+fn valkey_keys_in_another_database_move_atomically_and_are_refused_key_by_key() {
     let config = RedisConfig {
         extra: vec![
             ("repl-diskless-sync-delay".into(), "0".into()),
@@ -336,37 +336,60 @@ fn valkey_keys_in_another_database_are_refused_before_any_change() {
         .map(|h| RedisInstance::start(&format!("127.0.0.{h}"), &config))
         .collect();
     create(&old.iter().collect::<Vec<_>>(), 1);
-    let master = old
-        .iter()
-        .find(|n| n.cli(&["role"]).starts_with("master"))
-        .unwrap();
-    let reply = master.cli(&["-n", "5", "set", "{a}in-db-5", "v"]);
-    let owner = if reply == "OK" {
-        master
-    } else {
-        // MOVED: the slot of {a} is another master's.
+    // One key in database 5 in every slot range a new master takes a share of.
+    let keys: Vec<String> = (0..300).map(|i| format!("db5:{i}")).collect();
+    let set = |key: &str| {
         old.iter()
-            .find(|n| n.cli(&["-n", "5", "set", "{a}in-db-5", "v"]) == "OK")
-            .expect("some master serves the slot of {a}")
+            .find(|n| n.cli(&["-n", "5", "set", key, "v"]) == "OK")
+            .map(|n| n.addr())
+            .expect("some master serves the key's slot")
     };
+    let holders: Vec<String> = keys.iter().map(|k| set(k)).collect();
     let new: Vec<RedisInstance> = [4, 4]
         .iter()
         .map(|h| RedisInstance::start(&format!("127.0.0.{h}"), &config))
         .collect();
     let all: Vec<&RedisInstance> = old.iter().chain(&new).collect();
+
     let before = layout_seen_by(&old[0]);
-    let output = converge(&["--yes"], &all);
+    let output = converge(&["--yes", "--migration", "keys"], &all);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     let said = stderr(&output);
     assert!(
-        said.contains(&format!("{} holds 1 key in database 5", owner.addr()))
-            && said.contains("converge moves the keys of database 0 only"),
+        said.contains(&format!("{} holds", holders[0]))
+            && said.contains("in database 5")
+            && said.contains("moves database 0 only"),
         "{said}"
     );
     assert_eq!(layout_seen_by(&old[0]), before);
     assert!(new[0]
         .cli(&["cluster", "info"])
         .contains("cluster_known_nodes:1"));
+
+    let report = json(&converge(&["--yes"], &all));
+    assert_eq!(report["usable"], true);
+    // Every database-5 key reads back from the master that serves its slot now.
+    let moved = keys
+        .iter()
+        .filter(|k| {
+            all.iter()
+                .find_map(|n| Some(n.cli(&["-n", "5", "get", k])).filter(|v| v == "v"))
+                .is_some()
+        })
+        .count();
+    assert_eq!(moved, keys.len(), "database-5 keys lost");
+    let on_new: usize = new
+        .iter()
+        .map(|n| {
+            info_field(&n.cli(&["info", "keyspace"]), "db5")
+                .split(',')
+                .find_map(|kv| kv.strip_prefix("keys="))
+                .and_then(|k| k.parse::<usize>().ok())
+                .unwrap_or(0)
+        })
+        .sum();
+    assert!(on_new > 0, "no database-5 key moved to the new host");
+    assert_converged(&all);
 }
 
 /// `redis-cli` on `node` with the password (from the environment, never an argument).

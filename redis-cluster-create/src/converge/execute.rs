@@ -154,7 +154,7 @@ pub fn prepare(
         } else if observation.suspects.is_empty() {
             match steps::plan(&observation.layout, listed, replicas, options.force) {
                 Ok(converge) => {
-                    refuse_other_databases(&observation, &converge)?;
+                    refuse_other_databases(&observation, &converge, options.migration)?;
                     refuse_without_atomic(&observation, &converge, options.migration)?;
                     return Ok((observation, converge));
                 }
@@ -241,24 +241,41 @@ fn refuse_without_atomic(
     Err(CreateError::NoAtomicMigration { problems: lacking })
 }
 
-/// Converge moves keys with GETKEYSINSLOT and MIGRATE in database 0: a plan that moves keys
-/// while a node holds keys in another database would leave those behind, out of clients'
-/// reach, so it is refused before any change.
+/// Keys that move key by key (GETKEYSINSLOT and MIGRATE) move in database 0 only; an atomic
+/// migration carries every database. A plan that may move keys key by key (a pair without
+/// atomic migration in common, `--migration keys`, or slots a key-by-key move left open) while
+/// a node holds keys in another database would leave those behind, out of clients' reach, so
+/// it is refused before any change.
 fn refuse_other_databases(
     observation: &Observation,
     converge: &Converge,
+    migration: Migration,
 ) -> Result<(), CreateError> {
-    let moves_keys = converge
-        .steps
+    if observation.other_databases.is_empty() {
+        return Ok(());
+    }
+    let server = |addr: &NodeAddr| observation.servers.get(addr).copied();
+    let atomic = |from: &NodeAddr, to: &NodeAddr| {
+        migration != Migration::Keys && atomic::common(server(from), server(to)).is_some()
+    };
+    let open = observation
+        .layout
+        .nodes
         .iter()
-        .any(|s| matches!(s, Step::Move { .. } | Step::CloseSlot { .. }));
-    if !moves_keys || observation.other_databases.is_empty() {
+        .any(|n| !n.migrating.is_empty() || !n.importing.is_empty());
+    let key_by_key = converge.steps.iter().any(|s| match s {
+        Step::Move { from, to, .. } => open || !atomic(from, to),
+        Step::CloseSlot { .. } => true,
+        _ => false,
+    });
+    if !key_by_key {
         return Ok(());
     }
     let mut problems = observation.other_databases.clone();
     problems.push(
-        "converge moves the keys of database 0 only, and this plan moves slots: move those keys \
-         to database 0 or delete them first (SELECT n, then MOVE key 0), then converge again"
+        "this plan moves keys one by one, which moves database 0 only (atomic slot migration \
+         moves them all, where both ends have it: Valkey 9, Redis 8.4): move those keys to \
+         database 0 or delete them first (SELECT n, then MOVE key 0), then converge again"
             .to_string(),
     );
     Err(CreateError::Refused { problems })
