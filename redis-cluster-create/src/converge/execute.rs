@@ -107,6 +107,10 @@ pub struct DoneStep {
 const MAX_ROUNDS: usize = 8;
 /// The node timeout of new nodes while they join: it is their rejoin delay (see the meet stage).
 const NEW_NODE_TIMEOUT_MS: &str = "500";
+/// Set to 0 on a master while converge gives it a replica, and back to the cluster's value
+/// once the replica is in sync: its new replica's first sync would otherwise wait for it (5 s
+/// by default, most of a converge's time), for no other replica to share the sync with.
+const SYNC_DELAY: &str = "repl-diskless-sync-delay";
 /// How long the cluster is waited for before it is observed and planned again.
 const USABLE_WINDOW: Duration = Duration::from_secs(10);
 /// How often observations are repeated while waiting for Redis.
@@ -363,7 +367,7 @@ pub fn run(
         if converge.steps.is_empty() {
             let all: Vec<NodeAddr> = converge.target.nodes().map(|(a, _)| a).collect();
             let masters: Vec<NodeAddr> = converge.target.masters.iter().map(|m| m.addr).collect();
-            align_node_timeouts(&masters, &all, &options.connect)
+            align_setting("cluster-node-timeout", &masters, &all, &options.connect)
                 .map_err(|why| CreateError::NotSettled { reason: why })?;
             let began = Instant::now();
             // Waited for in windows: a cluster that is not usable after one may have moved
@@ -429,6 +433,10 @@ pub fn run(
         }
         converge = next;
     };
+    // Only once every replica link is up: a master's new replica has started its sync.
+    let all: Vec<NodeAddr> = converge.target.nodes().map(|(a, _)| a).collect();
+    align_setting(SYNC_DELAY, &all, &all, &options.connect)
+        .map_err(|why| CreateError::NotSettled { reason: why })?;
     let keys_moved = counters.keys.load(Ordering::Relaxed);
     Ok(ConvergeReport {
         changed,
@@ -765,7 +773,7 @@ fn meet_stage(world: &World, batch: &[Step]) -> Result<(), Halt> {
     // A new master refuses everything (CLUSTERDOWN) for its rejoin delay, its own
     // cluster-node-timeout, after it learns the cluster; MIGRATE to it would fail.
     // It holds nothing yet, so its timeout is lowered meanwhile and then set to the cluster's
-    // (by this run, or by the next if this one is killed: see `align_node_timeouts`).
+    // (by this run, or by the next if this one is killed: see `align_setting`).
     in_parallel(&new, |&a| {
         nodes.on(a, |c| {
             admin::config_set(c, "cluster-node-timeout", NEW_NODE_TIMEOUT_MS)
@@ -777,7 +785,12 @@ fn meet_stage(world: &World, batch: &[Step]) -> Result<(), Halt> {
         .into_iter()
         .collect::<Result<Vec<()>, Halt>>()
         .and_then(|_| wait_met(nodes, &old, &new, world.deadline, world.progress));
-    let aligned = align_node_timeouts(world.masters, &new, &world.options.connect);
+    let aligned = align_setting(
+        "cluster-node-timeout",
+        world.masters,
+        &new,
+        &world.options.connect,
+    );
     met?;
     aligned.map_err(|why| {
         Halt::Fail(CreateError::ConvergeStep {
@@ -789,16 +802,18 @@ fn meet_stage(world: &World, batch: &[Step]) -> Result<(), Halt> {
     Ok(())
 }
 
-/// Gives every node of `nodes` whose `cluster-node-timeout` differs from the one most masters
-/// of `masters` have that value: what a meet lowered, and what a run killed during its meet left
-/// lowered. Works after a signal too, within a bound of its own.
-fn align_node_timeouts(
-    masters: &[NodeAddr],
+/// Gives every node of `nodes` whose setting `name` differs from the one most nodes of
+/// `reference` have that value: what a run lowered for a while (a new node's node timeout
+/// during its meet, a master's diskless sync delay while its new replica syncs), and what a run
+/// killed meanwhile left lowered. Works after a signal too, within a bound of its own.
+fn align_setting(
+    name: &str,
+    reference: &[NodeAddr],
     nodes: &[NodeAddr],
     options: &ConnectOptions,
 ) -> Result<(), String> {
     let deadline = Deadline::after(crate::apply::RESTORE_BOUND).ignoring_signals();
-    let asked: Vec<NodeAddr> = masters
+    let asked: Vec<NodeAddr> = reference
         .iter()
         .chain(nodes)
         .copied()
@@ -807,12 +822,12 @@ fn align_node_timeouts(
         .collect();
     let values: Vec<Result<String, String>> = in_parallel(&asked, |&a| {
         Connection::open(a, options, deadline)
-            .and_then(|mut c| admin::config_get(&mut c, "cluster-node-timeout"))
-            .map_err(|f| format!("{a}: CONFIG GET cluster-node-timeout: {f}"))
+            .and_then(|mut c| admin::config_get(&mut c, name))
+            .map_err(|f| format!("{a}: CONFIG GET {name}: {f}"))
     });
     let value_of = |addr: &NodeAddr| &values[asked.iter().position(|a| a == addr).expect("asked")];
     let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for value in masters.iter().filter_map(|m| value_of(m).as_ref().ok()) {
+    for value in reference.iter().filter_map(|m| value_of(m).as_ref().ok()) {
         *counts.entry(value).or_default() += 1;
     }
     let Some(wanted) = counts.into_iter().max_by_key(|(_, n)| *n).map(|(v, _)| v) else {
@@ -824,8 +839,8 @@ fn align_node_timeouts(
             return Ok(());
         }
         Connection::open(*a, options, deadline)
-            .and_then(|mut c| admin::config_set(&mut c, "cluster-node-timeout", wanted))
-            .map_err(|f| format!("{a}: cluster-node-timeout is {current} ms, not the cluster's {wanted} ms, and setting it failed: {f}"))
+            .and_then(|mut c| admin::config_set(&mut c, name, wanted))
+            .map_err(|f| format!("{a}: {name} is {current}, not the cluster's {wanted}, and setting it failed: {f}"))
     })
     .into_iter()
     .collect()
@@ -866,6 +881,11 @@ fn replicate_stage(world: &World, batch: &[Step]) -> Result<(), Halt> {
         })
         .collect();
     let (nodes, deadline) = (world.nodes, world.deadline);
+    let masters: BTreeSet<NodeAddr> = pairs.iter().map(|&(_, m)| m).collect();
+    for &master in &masters {
+        // Best effort: without it the sync only starts later.
+        let _ = nodes.on(master, |c| admin::config_set(c, SYNC_DELAY, "0"));
+    }
     in_parallel(&pairs, |&(node, master)| {
         let id = nodes.id(master)?;
         replicate(nodes, node, &id, deadline)
