@@ -223,6 +223,11 @@ impl RedisInstance {
             .to_string()
     }
 
+    /// The server's process id, to signal it (SIGSTOP freezes it, as a stalled host would).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Kills the server at once (as a crash would), keeping its directory for inspection.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

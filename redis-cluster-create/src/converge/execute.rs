@@ -926,9 +926,10 @@ fn move_stage(world: &World, batch: &[Step]) -> Result<(), Halt> {
             let slots: Vec<u16> = slots.iter().flat_map(|r| r.slots()).collect();
             let atomic = match world.options.migration {
                 Migration::Keys => None,
+                // A node that does not say what it runs is for a new plan, not a guess.
                 Migration::Auto | Migration::Atomic => atomic::common(
-                    world.nodes.on(from.addr, admin::server).ok(),
-                    world.nodes.on(to.addr, admin::server).ok(),
+                    Some(world.nodes.on(from.addr, admin::server)?),
+                    Some(world.nodes.on(to.addr, admin::server)?),
                 ),
             };
             if atomic.is_none() && world.options.migration == Migration::Atomic {
