@@ -130,6 +130,8 @@ bench: deps build
 	scripts/bench/cluster-create
 	scripts/bench/carp-failover
 	scripts/bench/converge
+	scripts/bench/converge --matrix --rounds 1
+	scripts/bench/planner
 	scripts/bench/lab-failover
 
 # Deploy-style targets over a site description.

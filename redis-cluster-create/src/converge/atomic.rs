@@ -4,7 +4,7 @@
 //! followed on its driver (the source on Valkey, the target on Redis) until it ends, within the
 //! run's deadline; a signal or the deadline cancels it and waits until the server says it is
 //! cancelled, so no slot is left half-owned (a cancelled or failed job leaves every slot with
-//! its source). A job a killed run left running is waited out before anything is planned
+//! its source; a failed job is planned again). A job a killed run left running is waited out before anything is planned
 //! ([`running`]), and one met while starting (`I am already migrating slot …`) likewise.
 
 use std::sync::atomic::Ordering;
@@ -64,15 +64,17 @@ pub fn move_slots(
         let job = find(&mut driver, kind, &id).map_err(failed)?;
         match job.map(|j| (j.state, j.message)) {
             Some((JobState::Succeeded, _)) => break,
+            // The slots stayed with the source; Valkey does not retry, a new plan does (a
+            // failover just before can fail the handshake while views settle).
             Some((JobState::Failed, message)) => {
-                return Err(failed(Failure::server(&format!(
-                    "ERR {what} failed: {}",
+                return Err(MoveError::Stale(format!(
+                    "{what} failed: {}",
                     if message.is_empty() {
                         "no reason given"
                     } else {
                         &message
                     }
-                ))))
+                )))
             }
             Some((JobState::Cancelled, _)) => {
                 return Err(MoveError::Stale(format!(

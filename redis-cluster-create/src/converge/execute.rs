@@ -363,6 +363,7 @@ pub fn run(
     let mut converge = first;
     let seeds: Vec<NodeAddr> = listed.iter().map(|c| c.addr).collect();
     let mut round = 0;
+    let mut last_replan = String::new();
     let usable = loop {
         if converge.steps.is_empty() {
             let all: Vec<NodeAddr> = converge.target.nodes().map(|(a, _)| a).collect();
@@ -410,7 +411,7 @@ pub fn run(
         if round > MAX_ROUNDS {
             return Err(CreateError::NotSettled {
                 reason: format!(
-                    "the cluster keeps changing under the steps; still to do: {}",
+                    "the cluster keeps changing under the steps (last: {last_replan}); still to do: {}",
                     describe(&converge.steps).join("; ")
                 ),
             });
@@ -420,7 +421,10 @@ pub fn run(
         );
         match outcome {
             Ok(()) => {}
-            Err(Halt::Replan(why)) => progress(&format!("{why}; planning again")),
+            Err(Halt::Replan(why)) => {
+                progress(&format!("{why}; planning again"));
+                last_replan = why;
+            }
             Err(Halt::Fail(error)) => return Err(audited(error, &seeds, options)),
         }
         let (_, next) = prepare(listed, replicas, options, deadline, progress)
