@@ -87,6 +87,9 @@ pub struct HistoryOutcome {
     pub failure: Option<String>,
     /// Acknowledged keys that did not read back with their last value, at the failing check.
     pub keys_lost: u64,
+    /// Acknowledged keys Redis itself dropped in an event, before any converge ran (see
+    /// [`EventRecord::dropped_by_redis`]).
+    pub dropped_by_redis: u64,
     /// The cluster as the live nodes saw it after a failure: each distinct view with the
     /// nodes that hold it.
     pub cluster_at_failure: String,
@@ -103,6 +106,15 @@ pub struct EventRecord {
     /// happen in time, a converge that ended before its kill).
     pub notes: Vec<String>,
     pub converges: Vec<ConvergeRun>,
+    /// The cluster as the live nodes saw it when the event was set up, before its converges:
+    /// what the failing converge started from.
+    pub cluster_before: String,
+    /// Acknowledged keys that no live node held any more once the event was set up, before its
+    /// converges ran: Redis's own doing (a master restarted empty from its nodes.conf can win a
+    /// slot back from the replica that replaced it, and the replica then deletes that slot's
+    /// keys). They are named in the trail and taken out of the writer's check, which from then
+    /// on judges the converges alone.
+    pub dropped_by_redis: Vec<String>,
     /// The writer's counts of the converges, as it printed them.
     pub writer: String,
 }
@@ -116,6 +128,32 @@ pub struct ConvergeRun {
     pub signalled: Option<&'static str>,
     pub stderr: String,
     pub elapsed: Duration,
+}
+
+impl EventRecord {
+    /// The trail's note on keys Redis dropped before the converges, empty when none.
+    fn dropped_note(&self) -> String {
+        if self.dropped_by_redis.is_empty() {
+            return String::new();
+        }
+        let some: Vec<&str> = self
+            .dropped_by_redis
+            .iter()
+            .take(5)
+            .map(String::as_str)
+            .collect();
+        format!(
+            " [Redis dropped {} acknowledged keys before any converge ran, no live node holds \
+             them: {}{}]",
+            self.dropped_by_redis.len(),
+            some.join(" "),
+            if self.dropped_by_redis.len() > some.len() {
+                " …"
+            } else {
+                ""
+            }
+        )
+    }
 }
 
 impl ConvergeRun {
@@ -168,7 +206,7 @@ impl fmt::Display for HistoryOutcome {
             let runs: Vec<String> = record.converges.iter().map(ConvergeRun::summary).collect();
             writeln!(
                 f,
-                "  #{} {}{}: {} | writer {}",
+                "  #{} {}{}{}: {} | writer {}",
                 record.number,
                 record.event,
                 record
@@ -176,6 +214,7 @@ impl fmt::Display for HistoryOutcome {
                     .iter()
                     .map(|n| format!(" [{n}]"))
                     .collect::<String>(),
+                record.dropped_note(),
                 runs.join(" ; then "),
                 record.writer
             )?;
@@ -183,6 +222,11 @@ impl fmt::Display for HistoryOutcome {
         if let Some(failure) = &self.failure {
             writeln!(f, "failure at event #{}: {failure}", self.trail.len())?;
             if let Some(last) = self.trail.last() {
+                write!(
+                    f,
+                    "--- before the converges of event #{}:\n{}",
+                    last.number, last.cluster_before
+                )?;
                 for (n, run) in last.converges.iter().enumerate() {
                     writeln!(
                         f,
@@ -601,6 +645,55 @@ struct World {
 impl World {
     fn state_file(&self) -> PathBuf {
         self.dir.path().join("acknowledged.json")
+    }
+
+    /// The writer's acknowledged keys and values (see cluster-writer.py's `--state`).
+    fn acknowledged(&self) -> BTreeMap<String, serde_json::Value> {
+        std::fs::read_to_string(self.state_file())
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default()
+    }
+
+    fn save_acknowledged(&self, state: &BTreeMap<String, serde_json::Value>) -> Result<(), String> {
+        let text = serde_json::to_string(state).map_err(|e| e.to_string())?;
+        std::fs::write(self.state_file(), text).map_err(|e| format!("cannot save the state: {e}"))
+    }
+
+    /// Takes the acknowledged keys that no live node holds (SCAN of every node, owned slots
+    /// or not) out of the writer's state and returns them, sorted.
+    fn forget_keys_no_node_holds(&self) -> Result<Vec<String>, String> {
+        let mut held = BTreeSet::new();
+        for node in self.instances() {
+            let output = Command::new("redis-cli")
+                .args(["-h", &node.ip, "-p", &node.port.to_string()])
+                .arg("--scan")
+                .output()
+                .map_err(|e| format!("cannot run redis-cli: {e}"))?;
+            if !output.status.success() {
+                return Err(format!(
+                    "{}: SCAN failed: {}",
+                    node.addr(),
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ));
+            }
+            held.extend(
+                String::from_utf8_lossy(&output.stdout)
+                    .lines()
+                    .map(str::to_string),
+            );
+        }
+        let mut state = self.acknowledged();
+        let dropped: Vec<String> = state
+            .keys()
+            .filter(|k| !held.contains(*k))
+            .cloned()
+            .collect();
+        if !dropped.is_empty() {
+            state.retain(|k, _| held.contains(k));
+            self.save_acknowledged(&state)?;
+        }
+        Ok(dropped)
     }
 
     fn instances(&self) -> impl Iterator<Item = &RedisInstance> {
@@ -1058,19 +1151,14 @@ fn half_migrate(world: &World, tag: u64, target: usize) -> Result<String, String
     let owner = world.instance(&owner_line.addr)?;
     let importer = world.instance(&target_line.addr)?;
     let keys: Vec<String> = (0..20).map(|n| format!("{hashtag}:{n}")).collect();
-    let mut state: BTreeMap<String, serde_json::Value> =
-        std::fs::read_to_string(world.state_file())
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_default();
+    let mut state = world.acknowledged();
     for key in &keys {
         // The writer's values are its counter; 1 is below all of them, and a key of ours is
         // never written by the writer unless it overwrites it with a larger value.
         redis(owner, &["set", key, "1"])?;
         state.insert(key.clone(), serde_json::Value::from(1));
     }
-    let text = serde_json::to_string(&state).map_err(|e| e.to_string())?;
-    std::fs::write(world.state_file(), text).map_err(|e| format!("cannot save the state: {e}"))?;
+    world.save_acknowledged(&state)?;
     let slot = slot.to_string();
     redis(
         importer,
@@ -1130,6 +1218,31 @@ fn restart_node(world: &mut World, node: usize, pause: Duration) -> Result<Prepa
     }
     std::thread::sleep(pause);
     world.instance_mut(&chosen.addr)?.restart()?;
+    // What Redis does on its own with the node's old claims (it may win slots back and so
+    // make their new owner delete their keys) happens before the converge, where it can be
+    // told apart from the converge's doing.
+    let restarted = world.instance(&chosen.addr)?;
+    let settled = wait_for(Duration::from_secs(10), || {
+        let Ok(own) = cluster_nodes(restarted) else {
+            return false;
+        };
+        let Some(me) = own.iter().find(|l| l.id == chosen.id) else {
+            return false;
+        };
+        world.instances().all(|node| {
+            cluster_nodes(node).is_ok_and(|lines| {
+                lines
+                    .iter()
+                    .any(|l| l.id == me.id && l.agreed_part() == me.agreed_part())
+            })
+        })
+    });
+    if !settled {
+        notes.push(format!(
+            "the nodes did not agree on {} within 10s of its restart",
+            chosen.addr
+        ));
+    }
     Ok(Prepared {
         notes,
         ..Prepared::one(world.addrs())
@@ -1384,6 +1497,7 @@ pub fn run_history(settings: &HistorySettings) -> HistoryOutcome {
         converges: 0,
         failure: None,
         keys_lost: 0,
+        dropped_by_redis: 0,
         cluster_at_failure: String::new(),
         elapsed: Duration::ZERO,
     };
@@ -1407,8 +1521,9 @@ pub fn run_history(settings: &HistorySettings) -> HistoryOutcome {
         };
         let (record, problems, lost) = run_event(&mut world, number, &event);
         eprintln!(
-            "history {}: #{number} {event}: {}{}",
+            "history {}: #{number} {event}{}: {}{}",
             settings.seed,
+            record.dropped_note(),
             record
                 .converges
                 .iter()
@@ -1421,6 +1536,7 @@ pub fn run_history(settings: &HistorySettings) -> HistoryOutcome {
                 format!(" -- FAILED: {}", problems.join("; "))
             }
         );
+        outcome.dropped_by_redis += record.dropped_by_redis.len() as u64;
         outcome.trail.push(record);
         outcome.converges = world.converges;
         if !problems.is_empty() {
@@ -1442,6 +1558,8 @@ fn run_event(world: &mut World, number: usize, event: &Event) -> (EventRecord, V
         event: event.to_string(),
         notes: Vec::new(),
         converges: Vec::new(),
+        cluster_before: String::new(),
+        dropped_by_redis: Vec::new(),
         writer: String::new(),
     };
     let prepared = match prepare(event, world) {
@@ -1449,6 +1567,17 @@ fn run_event(world: &mut World, number: usize, event: &Event) -> (EventRecord, V
         Err(why) => return (record, vec![format!("the event's setup failed: {why}")], 0),
     };
     record.notes = prepared.notes;
+    record.cluster_before = views(world);
+    match world.forget_keys_no_node_holds() {
+        Ok(dropped) => record.dropped_by_redis = dropped,
+        Err(why) => {
+            return (
+                record,
+                vec![format!("cannot list the nodes' keys: {why}")],
+                0,
+            )
+        }
+    }
     let mut problems = Vec::new();
     let seeds = prepared
         .runs

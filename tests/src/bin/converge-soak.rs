@@ -80,21 +80,31 @@ fn table(outcomes: &[HistoryOutcome], elapsed: Duration) -> String {
     let converges: usize = outcomes.iter().map(|o| o.converges).sum();
     let failed: Vec<&HistoryOutcome> = outcomes.iter().filter(|o| o.failure.is_some()).collect();
     let lost: u64 = outcomes.iter().map(|o| o.keys_lost).sum();
+    let dropped: u64 = outcomes.iter().map(|o| o.dropped_by_redis).sum();
     let mut text = format!(
-        "{:>9}  {:>6}  {:>9}  {:>8}  {:>9}  {:>8}\n{:>9}  {:>6}  {:>9}  {:>8}  {:>9}  {:>8}\n",
+        "{:>9}  {:>6}  {:>9}  {:>8}  {:>9}  {:>16}  {:>8}\n\
+         {:>9}  {:>6}  {:>9}  {:>8}  {:>9}  {:>16}  {:>8}\n",
         "histories",
         "events",
         "converges",
         "failures",
         "keys lost",
+        "dropped by Redis",
         "time",
         outcomes.len(),
         events,
         converges,
         failed.len(),
         lost,
+        dropped,
         minutes(elapsed)
     );
+    if dropped > 0 {
+        text.push_str(
+            "(dropped by Redis: acknowledged keys no live node held after an event's setup, \
+             before its converge ran; see each history's trail)\n",
+        );
+    }
     if !failed.is_empty() {
         text.push_str("\nfailures:\n");
     }
