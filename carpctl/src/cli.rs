@@ -767,19 +767,24 @@ fn rcconf(cli: &RcconfCli) -> Result<u8, Error> {
         Some(vhid) => vec![vhid],
         None => site.carp_groups().iter().map(|g| g.vhid).collect(),
     };
+    // Every group is checked before anything is read or printed.
+    let aliases = vhids
+        .into_iter()
+        .map(|vhid| Alias::from_site(&site, &cli.target.host, Some(vhid)))
+        .collect::<Result<Vec<_>, _>>()?;
     let literal = match &cli.inline_pass {
-        Some(path) => {
+        // VRRPv3 lines carry no password.
+        Some(path) if aliases.iter().any(Alias::needs_password) => {
             let password = load_password(path)?;
             toolkit::say!(
                 "warning: the output contains the password; keep it in a file only root can read"
             );
             Some(String::from_utf8_lossy(password.as_bytes()).into_owned())
         }
-        None => None,
+        _ => None,
     };
     let mut lines = Vec::new();
-    for (index, vhid) in (cli.target.alias_index..).zip(vhids) {
-        let alias = Alias::from_site(&site, &cli.target.host, Some(vhid))?;
+    for (index, alias) in (cli.target.alias_index..).zip(aliases) {
         let src = site
             .host(&cli.target.host)?
             .address(&alias.interface)
@@ -817,8 +822,13 @@ fn alias(cli: &AliasCli) -> Result<u8, Error> {
 }
 
 fn apply_alias(alias: &Alias) -> Result<u8, Error> {
-    let password = load_password(&alias.pass_file)?;
-    let line = String::from_utf8_lossy(password.as_bytes()).into_owned();
+    // VRRPv3 has no password: its file need not be there.
+    let line = if alias.needs_password() {
+        let password = load_password(&alias.pass_file)?;
+        String::from_utf8_lossy(password.as_bytes()).into_owned()
+    } else {
+        String::new()
+    };
     let status = std::process::Command::new("ifconfig")
         .args(alias.ifconfig_args(&line))
         .status()

@@ -3,6 +3,7 @@
 //! live, reading the CARP state back out of `ifconfig` output, and the demotion through
 //! `sysctl net.inet.carp.demotion`. Pure text in and out, so it is tested on any OS.
 
+use std::net::IpAddr;
 use std::path::Path;
 
 use serde::Serialize;
@@ -10,6 +11,7 @@ use serde::Serialize;
 use crate::control::Request;
 use crate::error::Error;
 use crate::machine::{State, MAX_SKEW};
+use crate::settings;
 
 /// The kernel's demotion counter: writing N adds N to it, and every CARP interface
 /// advertises advskew + demotion (clamped to 0..=240).
@@ -26,12 +28,26 @@ pub use site::rcconf::{render_text as render_rc_text, ConfigLine};
 pub struct Alias {
     pub interface: String,
     pub vhid: u8,
-    pub advbase: u8,
-    pub advskew: u8,
+    pub protocol: Protocol,
     /// The virtual address; FreeBSD wants a /32 alias for it.
-    pub vip: std::net::IpAddr,
+    pub vip: IpAddr,
     pub pass_file: std::path::PathBuf,
     pub preempt: bool,
+}
+
+/// What the kernel speaks for the vhid, with this host's values in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Protocol {
+    /// CARP (`carpver 2`, the kernel's default), signed with the password.
+    Carp {
+        advbase: u8,
+        advskew: u8,
+        /// The node the adverts go to instead of the multicast group (unicast CARP).
+        peer: Option<IpAddr>,
+    },
+    /// VRRPv3 (`carpver 3`): no password, and always multicast (the kernel keeps a unicast
+    /// peer for CARP only).
+    Vrrp { priority: u8, interval_cs: u16 },
 }
 
 impl Alias {
@@ -43,29 +59,32 @@ impl Alias {
             value: String::new(),
             fix: "the site has no \"carp\" section; add one to configure a virtual IP".into(),
         })?;
-        let group = crate::settings::site_group(site, vhid)?;
+        let group = settings::site_group(site, vhid)?;
         let standing = site
             .standing(&group, &host.name)
             .expect("the host was found in the site above");
+        let own = host.address(&carp.interface).map(site::Cidr::addr);
         Ok(Alias {
             interface: carp.interface.clone(),
             vhid: group.vhid,
-            advbase: carp.advbase,
-            advskew: standing.advskew,
+            protocol: Protocol::from_site(carp, standing, own)?,
             vip: group.vip.addr(),
             pass_file: carp.pass_file.clone(),
             preempt: carp.preempt,
         })
     }
 
-    /// `vhid V [advbase B] advskew K`: advbase only when not FreeBSD's default of 1.
-    fn carp_words(&self) -> Vec<String> {
+    /// `vhid V` and the protocol's words after it (ifconfig refuses advbase, advskew and pass
+    /// before a vhid).
+    fn vhid_words(&self, password: &str) -> Vec<String> {
         let mut words = vec!["vhid".to_string(), self.vhid.to_string()];
-        if self.advbase != 1 {
-            words.extend(["advbase".to_string(), self.advbase.to_string()]);
-        }
-        words.extend(["advskew".to_string(), self.advskew.to_string()]);
+        words.extend(self.protocol.words(password));
         words
+    }
+
+    /// Whether the kernel is given the password (CARP signs its adverts, VRRPv3 does not).
+    pub fn needs_password(&self) -> bool {
+        matches!(self.protocol, Protocol::Carp { .. })
     }
 
     fn host_prefix(&self) -> u8 {
@@ -100,10 +119,10 @@ impl Alias {
         lines.push(ConfigLine {
             file: "/etc/rc.conf.d/network",
             line: format!(
-                "ifconfig_{}_alias{alias_index}=\"{family} {} pass {} alias {}/{}\"",
+                "ifconfig_{}_alias{alias_index}=\"{family} {} alias {}/{}\"",
                 site::rcconf::rc_name(&self.interface),
-                self.carp_words().join(" "),
-                literal.map_or_else(|| self.pass_expansion(), str::to_string),
+                self.vhid_words(&literal.map_or_else(|| self.pass_expansion(), str::to_string))
+                    .join(" "),
                 self.vip,
                 self.host_prefix()
             ),
@@ -111,16 +130,15 @@ impl Alias {
         lines
     }
 
-    /// The ifconfig arguments that add the alias live, with the password given.
+    /// The ifconfig arguments that add the alias live, with the password given (VRRPv3 has
+    /// none: it is left out).
     pub fn ifconfig_args(&self, password: &str) -> Vec<String> {
         let mut args = vec![self.interface.clone()];
         if !self.vip.is_ipv4() {
             args.push("inet6".into());
         }
-        args.extend(self.carp_words());
+        args.extend(self.vhid_words(password));
         args.extend([
-            "pass".to_string(),
-            password.to_string(),
             "alias".to_string(),
             format!("{}/{}", self.vip, self.host_prefix()),
         ]);
@@ -144,6 +162,99 @@ impl Alias {
             .collect::<Vec<_>>()
             .join(" ")
     }
+}
+
+impl Protocol {
+    /// This host's values in the group it holds `standing` in, derived as the Linux engine
+    /// derives them, or why FreeBSD's kernel cannot run them. `own` is the host's address on
+    /// the CARP interface.
+    fn from_site(
+        carp: &site::Carp,
+        standing: site::Standing,
+        own: Option<IpAddr>,
+    ) -> Result<Protocol, Error> {
+        let peers = settings::site_peers(carp, own);
+        if carp.carpver == Some(settings::VRRP3) {
+            if !peers.is_empty() {
+                return Err(Error::Invalid {
+                    field: "carp.peers",
+                    value: list(&peers),
+                    fix: "FreeBSD's kernel sends VRRPv3 adverts to the multicast group only (it \
+                          keeps a unicast peer for CARP); leave carp.peers out, or use CARP \
+                          (carpver 2) for unicast"
+                        .into(),
+                });
+            }
+            let (priority, interval_cs) = settings::site_vrrp(carp, standing);
+            settings::check_vrrp(priority, interval_cs)?;
+            return Ok(Protocol::Vrrp {
+                priority,
+                interval_cs,
+            });
+        }
+        // ifconfig sets one peer (and one peer6) per vhid, where the Linux engine sends to
+        // every other node of the list.
+        if peers.len() > 1 {
+            return Err(Error::Invalid {
+                field: "carp.peers",
+                value: list(&peers),
+                fix: "FreeBSD's carp(4) sends to one unicast peer (ifconfig peer or peer6), and \
+                      this host would have to send to each of these; unicast CARP on FreeBSD \
+                      takes a group of two nodes, or leave carp.peers out for multicast"
+                    .into(),
+            });
+        }
+        Ok(Protocol::Carp {
+            advbase: carp.advbase,
+            advskew: standing.advskew,
+            peer: peers.first().copied(),
+        })
+    }
+
+    /// The words after `vhid N`: `[advbase B] advskew K [peer|peer6 P] pass PASSWORD` (advbase
+    /// only when not FreeBSD's default of 1), or `carpver 3 vrrpprio P vrrpinterval I` (the
+    /// interval in centiseconds, as the kernel keeps it; both always written, since ifconfig
+    /// leaves what it is not given as the vhid had it).
+    fn words(&self, password: &str) -> Vec<String> {
+        let pairs: Vec<(&str, String)> = match self {
+            Protocol::Carp {
+                advbase,
+                advskew,
+                peer,
+            } => {
+                let advbase = (*advbase != 1).then(|| ("advbase", advbase.to_string()));
+                let peer =
+                    peer.map(|p| (if p.is_ipv4() { "peer" } else { "peer6" }, p.to_string()));
+                advbase
+                    .into_iter()
+                    .chain([("advskew", advskew.to_string())])
+                    .chain(peer)
+                    .chain([("pass", password.to_string())])
+                    .collect()
+            }
+            Protocol::Vrrp {
+                priority,
+                interval_cs,
+            } => vec![
+                ("carpver", settings::VRRP3.to_string()),
+                ("vrrpprio", priority.to_string()),
+                ("vrrpinterval", interval_cs.to_string()),
+            ],
+        };
+        pairs
+            .into_iter()
+            .flat_map(|(name, value)| [name.to_string(), value])
+            .collect()
+    }
+}
+
+/// Addresses as an error message lists them.
+fn list(addrs: &[IpAddr]) -> String {
+    addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Alias {

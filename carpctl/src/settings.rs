@@ -147,20 +147,7 @@ impl RunArgs {
                 "use 2 (CARP) or 3 (VRRPv3)",
             ));
         }
-        if !(1..=254).contains(&self.vrrpprio) {
-            return Err(invalid(
-                "vrrpprio",
-                self.vrrpprio.to_string(),
-                "use a priority from 1 to 254 (255 is the address owner, 0 a master that stops)",
-            ));
-        }
-        if !(1..=vrrp::MAX_INTERVAL_CS).contains(&self.vrrpinterval) {
-            return Err(invalid(
-                "vrrpinterval",
-                self.vrrpinterval.to_string(),
-                "use an interval from 1 to 4095 centiseconds",
-            ));
-        }
+        check_vrrp(self.vrrpprio, self.vrrpinterval)?;
         let list = |addrs: &mut dyn Iterator<Item = String>| addrs.collect::<Vec<_>>().join(" ");
         for peer in &self.peers {
             if peer.is_multicast() || peer.is_unspecified() || peer.is_loopback() {
@@ -275,10 +262,11 @@ impl RunArgs {
         let standing = site
             .standing(&group, &host.name)
             .expect("the host was found in the site above");
-        let peers: Vec<IpAddr> = carp.peers.iter().copied().filter(|p| *p != own).collect();
+        let peers = site_peers(carp, Some(own));
         // Over IPv6 multicast the source is the interface's link-local address, which the
         // engine finds; the site lists global ones.
         let src = (own.is_ipv4() || !peers.is_empty()).then_some(own);
+        let (vrrpprio, vrrpinterval) = site_vrrp(carp, standing);
         Ok((
             RunArgs {
                 interface: carp.interface.clone(),
@@ -287,8 +275,8 @@ impl RunArgs {
                 carpver: carp.carpver.unwrap_or(CARP),
                 advbase: carp.advbase,
                 advskew: standing.advskew,
-                vrrpprio: standing.vrrpprio.unwrap_or(DEFAULT_VRRP_PRIORITY),
-                vrrpinterval: carp.vrrpinterval.unwrap_or(DEFAULT_VRRP_INTERVAL_CS),
+                vrrpprio,
+                vrrpinterval,
                 preempt: carp.preempt,
                 peers,
                 src,
@@ -320,6 +308,49 @@ pub fn site_group(site: &site::Site, vhid: Option<u8>) -> Result<site::Group<'_>
                     .join(", ")
             ),
         })
+}
+
+/// This host's VRRPv3 priority and advertisement interval (centiseconds) in the group it holds
+/// `standing` in, RFC 5798's defaults where the site gives none: what the Linux engine
+/// advertises and what FreeBSD's kernel is told, so that both sides of a site agree.
+pub fn site_vrrp(carp: &site::Carp, standing: site::Standing) -> (u8, u16) {
+    (
+        standing.vrrpprio.unwrap_or(DEFAULT_VRRP_PRIORITY),
+        carp.vrrpinterval.unwrap_or(DEFAULT_VRRP_INTERVAL_CS),
+    )
+}
+
+/// The unicast peers of the node whose own address on the CARP interface is `own`: every node
+/// of `carp.peers` but itself; empty for multicast.
+pub fn site_peers(carp: &site::Carp, own: Option<IpAddr>) -> Vec<IpAddr> {
+    carp.peers
+        .iter()
+        .copied()
+        .filter(|p| Some(*p) != own)
+        .collect()
+}
+
+/// A VRRPv3 priority and interval a backup may advertise (RFC 5798 keeps priority 0 for a
+/// master that stops and 255 for the address owner; the interval is 12 bits of centiseconds).
+/// FreeBSD's `ifconfig … vrrpinterval` takes the same 1–4095 centiseconds; its `vrrpprio` is
+/// checked by neither ifconfig nor the kernel, so this is where a bad one is caught.
+pub fn check_vrrp(priority: u8, interval_cs: u16) -> Result<(), Error> {
+    if !(1..=254).contains(&priority) {
+        return Err(Error::Invalid {
+            field: "vrrpprio",
+            value: priority.to_string(),
+            fix: "use a priority from 1 to 254 (255 is the address owner, 0 a master that stops)"
+                .into(),
+        });
+    }
+    if !(1..=vrrp::MAX_INTERVAL_CS).contains(&interval_cs) {
+        return Err(Error::Invalid {
+            field: "vrrpinterval",
+            value: interval_cs.to_string(),
+            fix: "use an interval from 1 to 4095 centiseconds".into(),
+        });
+    }
+    Ok(())
 }
 
 /// Whether adverts travel over IPv4: to IPv4 peers, or to the IPv4 group when there is an

@@ -438,3 +438,92 @@ fn rcconf_prints_devd_rules_for_the_hooks_and_refuses_unquotable_ones() {
     assert!(out.stdout.is_empty(), "nothing half-printed");
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid up-hook 'echo \"$HOME\"'"));
 }
+
+/// A fixture of this crate's tests/fixtures.
+fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `rcconf` of `host` in the fixture site `site` equals the reviewed golden file `golden`.
+fn assert_rcconf_golden(site: &str, host: &str, golden: &str) {
+    let out = carpctl()
+        .args(["rcconf", "--site", &fixture(site), "--host", host])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        std::fs::read_to_string(fixture(golden)).unwrap(),
+        "rcconf of {host} in {site} differs from {golden}"
+    );
+}
+
+/// A VRRPv3 site (carpver 3) gets `carpver 3 vrrpprio N vrrpinterval CS` after the vhid, with
+/// no password, for its main group and its derived one; `alias` prints the same words.
+#[test]
+fn rcconf_of_a_vrrp3_site_matches_its_golden_file() {
+    assert_rcconf_golden("vrrp3-site.json", "redis2", "rcconf-vrrp3-redis2.txt");
+    let out = carpctl()
+        .args(["alias", "--dry-run", "--host", "redis2", "--site"])
+        .arg(fixture("vrrp3-site.json"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "ifconfig em1 vhid 10 carpver 3 vrrpprio 150 vrrpinterval 50 alias 10.0.10.100/32\n"
+    );
+}
+
+/// A unicast CARP site (carp.peers) gets `peer ADDR`, the other node, after the skew.
+#[test]
+fn rcconf_of_a_unicast_site_matches_its_golden_file() {
+    assert_rcconf_golden("unicast-site.json", "redis1", "rcconf-unicast-redis1.txt");
+}
+
+/// What FreeBSD cannot run is refused with the field named, exit 2, nothing printed: unicast
+/// VRRPv3, unicast CARP to more than one peer, and an interval over ifconfig's 4095
+/// centiseconds.
+#[test]
+fn rcconf_refuses_peers_freebsd_cannot_express() {
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(fixture(name)).unwrap()).unwrap()
+    };
+    let mut vrrp_unicast = read("vrrp3-site.json");
+    vrrp_unicast["carp"]["peers"] = serde_json::json!(["10.0.10.11", "10.0.10.12"]);
+    let mut three_peers = read("vrrp3-site.json");
+    three_peers["carp"]["carpver"] = 2.into();
+    three_peers["carp"]["peers"] = serde_json::json!(["10.0.10.11", "10.0.10.12", "10.0.10.13"]);
+    let mut long_interval = read("vrrp3-site.json");
+    long_interval["carp"]["vrrpinterval"] = 5000.into();
+    for (site, expected) in [
+        (
+            vrrp_unicast,
+            "invalid carp.peers '10.0.10.12': FreeBSD's kernel sends VRRPv3",
+        ),
+        (
+            three_peers,
+            "invalid carp.peers '10.0.10.12, 10.0.10.13': FreeBSD's carp(4)",
+        ),
+        (
+            long_interval,
+            "carp.vrrpinterval: expected a number from 1 to 4095 (centiseconds)",
+        ),
+    ] {
+        let out = carpctl()
+            .args(["rcconf", "--site", "-", "--host", "redis1"])
+            .write_stdin(site.to_string())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        assert!(out.stdout.is_empty(), "nothing half-printed");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.starts_with("carpctl: ") && err.contains(expected),
+            "{err}"
+        );
+    }
+}

@@ -48,7 +48,11 @@ fn a_literal_password_is_written_as_the_howto_does() {
 #[test]
 fn advbase_other_than_one_and_odd_paths_are_written_out() {
     let mut alias = Alias::from_site(&howto(), "redis1", None).unwrap();
-    alias.advbase = 3;
+    alias.protocol = Protocol::Carp {
+        advbase: 3,
+        advskew: 0,
+        peer: None,
+    };
     alias.preempt = false;
     alias.pass_file = "/etc/carp pass's".into();
     alias.interface = "vlan.10".into();
@@ -254,5 +258,145 @@ fn an_active_active_host_gets_one_alias_per_group() {
     assert_eq!(
         lines[2].line,
         "ifconfig_em1_alias1=\"inet vhid 11 advskew 50 pass $(head -n 1 /usr/local/etc/carp/vhid10.pass) alias 10.0.10.101/32\""
+    );
+}
+
+/// The how-to's site with `edit` applied to its JSON.
+fn howto_with(edit: impl FnOnce(&mut serde_json::Value)) -> site::Site {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(include_str!("../../../site/examples/howto.json")).unwrap();
+    edit(&mut doc);
+    site::Site::parse(&doc.to_string(), "howto").unwrap()
+}
+
+fn vrrp_site() -> site::Site {
+    howto_with(|doc| {
+        doc["carp"]["carpver"] = 3.into();
+        doc["carp"]["vrrpinterval"] = 25.into();
+        doc["hosts"][0]["vrrpprio"] = 200.into();
+        doc["carp"]["groups"] =
+            serde_json::json!([{"vhid": 11, "vip": "10.0.10.101/24", "master": "redis2"}]);
+    })
+}
+
+/// The Linux engine's VRRP values for `host` in group `vhid` of `site`.
+fn engine_vrrp(site: &site::Site, host: &str, vhid: u8) -> Protocol {
+    let (args, _) = settings::RunArgs::from_site(site, host, Some(vhid)).unwrap();
+    Protocol::Vrrp {
+        priority: args.vrrpprio,
+        interval_cs: args.vrrpinterval,
+    }
+}
+
+#[test]
+fn a_vrrp3_alias_has_the_engines_priority_and_interval_and_no_password() {
+    let site = vrrp_site();
+    // The site's priority, the default, and a derived group's (redis3 is rank 1 after the
+    // master redis2: 254 - 25).
+    for (host, vhid, priority) in [
+        ("redis1", 10, 200),
+        ("redis2", 10, 100),
+        ("redis3", 11, 229),
+    ] {
+        let alias = Alias::from_site(&site, host, Some(vhid)).unwrap();
+        assert_eq!(
+            alias.protocol,
+            Protocol::Vrrp {
+                priority,
+                interval_cs: 25
+            },
+            "{host} vhid {vhid}"
+        );
+        assert_eq!(
+            alias.protocol,
+            engine_vrrp(&site, host, vhid),
+            "FreeBSD and the Linux engine agree"
+        );
+        assert!(!alias.needs_password());
+    }
+    let alias = Alias::from_site(&site, "redis2", None).unwrap();
+    assert_eq!(
+        alias.rc_lines(0, None)[2].line,
+        "ifconfig_em1_alias0=\"inet vhid 10 carpver 3 vrrpprio 100 vrrpinterval 25 alias 10.0.10.100/32\""
+    );
+    assert_eq!(
+        alias.ifconfig_args("unused").join(" "),
+        "em1 vhid 10 carpver 3 vrrpprio 100 vrrpinterval 25 alias 10.0.10.100/32"
+    );
+}
+
+#[test]
+fn vrrp_values_out_of_freebsds_range_are_named() {
+    let mut site = vrrp_site();
+    site.carp.as_mut().unwrap().vrrpinterval = Some(4096);
+    let e = Alias::from_site(&site, "redis1", None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("invalid vrrpinterval '4096'"), "{e}");
+    let mut site = vrrp_site();
+    site.hosts[0].vrrpprio = Some(255);
+    let e = Alias::from_site(&site, "redis1", None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("invalid vrrpprio '255'"), "{e}");
+}
+
+#[test]
+fn unicast_carp_names_the_other_node_as_the_engine_does() {
+    let site = howto_with(|doc| {
+        doc["carp"]["peers"] = serde_json::json!(["10.0.10.11", "10.0.10.12"]);
+    });
+    for (host, peer) in [("redis1", "10.0.10.12"), ("redis2", "10.0.10.11")] {
+        let alias = Alias::from_site(&site, host, None).unwrap();
+        let (args, _) = settings::RunArgs::from_site(&site, host, None).unwrap();
+        assert_eq!(args.peers, [peer.parse::<IpAddr>().unwrap()]);
+        let Protocol::Carp {
+            peer: Some(ours), ..
+        } = alias.protocol
+        else {
+            panic!("{:?}", alias.protocol)
+        };
+        assert_eq!(ours.to_string(), peer);
+    }
+    // A host the list leaves out sends to both: more than ifconfig can say.
+    let e = Alias::from_site(&site, "redis3", None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("invalid carp.peers '10.0.10.11, 10.0.10.12': FreeBSD's carp(4) sends to one unicast peer"),
+        "{e}"
+    );
+    let alias = Alias::from_site(&site, "redis1", None).unwrap();
+    assert_eq!(
+        alias.rc_lines(0, Some("pw"))[2].line,
+        "ifconfig_em1_alias0=\"inet vhid 10 advskew 0 peer 10.0.10.12 pass pw alias 10.0.10.100/32\""
+    );
+}
+
+#[test]
+fn an_ipv6_peer_is_peer6() {
+    let protocol = Protocol::Carp {
+        advbase: 1,
+        advskew: 7,
+        peer: Some("fd00::2".parse().unwrap()),
+    };
+    assert_eq!(
+        protocol.words("pw"),
+        ["advskew", "7", "peer6", "fd00::2", "pass", "pw"]
+    );
+}
+
+#[test]
+fn unicast_vrrp3_is_refused_naming_the_peers() {
+    let site = howto_with(|doc| {
+        doc["carp"]["carpver"] = 3.into();
+        doc["carp"]["peers"] = serde_json::json!(["10.0.10.11", "10.0.10.12"]);
+    });
+    let e = Alias::from_site(&site, "redis1", None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("invalid carp.peers '10.0.10.12': FreeBSD's kernel sends VRRPv3 adverts to the multicast group only"),
+        "{e}"
     );
 }
