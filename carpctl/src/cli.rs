@@ -432,17 +432,27 @@ impl VhidStatus {
                 }
                 out
             }
-            VhidStatus::Kernel(k) => format!(
-                "vhid {} on {}: {}\n  virtual {}\n  advbase {} advskew {}, demotion {} (system-wide): effective skew {}\n",
-                k.vhid,
-                k.interface,
-                k.state,
-                k.vips.join(" "),
-                k.advbase,
-                k.advskew,
-                k.demotion,
-                k.effective_skew,
-            ),
+            VhidStatus::Kernel(k) => {
+                // No effective priority for VRRPv3: ifconfig shows only the configured one.
+                let protocol = if k.carpver == settings::VRRP3 {
+                    format!(
+                        "VRRPv3 priority {}, interval {} cs, demotion {} (system-wide)",
+                        k.vrrpprio, k.vrrpinterval, k.demotion
+                    )
+                } else {
+                    format!(
+                        "advbase {} advskew {}, demotion {} (system-wide): effective skew {}",
+                        k.advbase, k.advskew, k.demotion, k.effective_skew
+                    )
+                };
+                format!(
+                    "vhid {} on {}: {}\n  virtual {}\n  {protocol}\n",
+                    k.vhid,
+                    k.interface,
+                    k.state,
+                    k.vips.join(" "),
+                )
+            }
         }
     }
 }
@@ -482,11 +492,7 @@ fn kernel_status(vhid: Option<u8>) -> Result<Vec<KernelCarp>, Error> {
     Ok(freebsd::parse_ifconfig(&text)?
         .into_iter()
         .filter(|k| vhid.is_none_or(|v| v == k.vhid))
-        .map(|k| KernelCarp {
-            demotion,
-            effective_skew: freebsd::effective_skew(k.advskew, demotion),
-            ..k
-        })
+        .map(|k| k.with_demotion(demotion))
         .collect())
 }
 
@@ -860,5 +866,18 @@ mod tests {
     #[test]
     fn command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// FreeBSD status of a VRRPv3 vhid: the priority and interval, not CARP's timers.
+    #[test]
+    fn kernel_vrrp_vhid_text_shows_priority_and_interval() {
+        let text = "em1: flags=1\n\tinet 10.0.10.110 netmask 0xffffffff vhid 12\n\
+                    \tvrrp: MASTER vrid 12 prio 150 interval 50\n";
+        let kernel = freebsd::parse_ifconfig(text).unwrap().remove(0);
+        assert_eq!(
+            VhidStatus::Kernel(kernel.with_demotion(0)).text(),
+            "vhid 12 on em1: MASTER\n  virtual 10.0.10.110\n  \
+             VRRPv3 priority 150, interval 50 cs, demotion 0 (system-wide)\n"
+        );
     }
 }

@@ -353,19 +353,44 @@ fn shell_quote(path: &Path) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KernelCarp {
     pub interface: String,
+    /// The vhid (VRRPv3's vrid: the kernel keeps both in one field).
     pub vhid: u8,
     pub state: State,
+    /// 2 (CARP) or 3 (VRRPv3).
+    pub carpver: u8,
+    /// CARP: the advertisement base in seconds; 0 in VRRPv3, where the kernel keeps none.
     pub advbase: u8,
+    /// CARP: the configured skew; 0 in VRRPv3.
     pub advskew: u8,
+    /// VRRPv3: the configured priority; 0 in CARP.
+    pub vrrpprio: u8,
+    /// VRRPv3: the advertisement interval in centiseconds; 0 in CARP.
+    pub vrrpinterval: u16,
     /// The addresses `ifconfig` lists with this vhid.
     pub vips: Vec<String>,
     /// The kernel's demotion (`net.inet.carp.demotion`, system-wide).
     pub demotion: i64,
-    /// advskew + demotion, clamped to 0..=240: what the adverts carry.
+    /// CARP: advskew + demotion, clamped to 0..=240: what the adverts carry; 0 in VRRPv3.
     pub effective_skew: u8,
 }
 
-/// Reads every `carp:` line of `ifconfig` output, with the addresses that carry its vhid.
+impl KernelCarp {
+    /// This vhid under the kernel's system-wide `demotion`.
+    pub fn with_demotion(self, demotion: i64) -> KernelCarp {
+        let effective_skew = if self.carpver == settings::CARP {
+            effective_skew(self.advskew, demotion)
+        } else {
+            0
+        };
+        KernelCarp {
+            demotion,
+            effective_skew,
+            ..self
+        }
+    }
+}
+
+/// Reads every vhid of `ifconfig` output, with the addresses that carry it.
 pub fn parse_ifconfig(text: &str) -> Result<Vec<KernelCarp>, Error> {
     let mut found: Vec<KernelCarp> = Vec::new();
     let mut addresses: Vec<(String, u8, String)> = Vec::new();
@@ -379,35 +404,8 @@ pub fn parse_ifconfig(text: &str) -> Result<Vec<KernelCarp>, Error> {
         }
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
-            ["carp:", state, rest @ ..] => {
-                let state = match *state {
-                    "MASTER" => State::Master,
-                    "BACKUP" => State::Backup,
-                    "INIT" => State::Init,
-                    other => {
-                        return Err(Error::Ifconfig(format!(
-                            "unknown CARP state '{other}' in '{}'",
-                            line.trim()
-                        )))
-                    }
-                };
-                let field = |name: &str| -> Result<u8, Error> {
-                    rest.iter()
-                        .position(|w| *w == name)
-                        .and_then(|i| rest.get(i + 1))
-                        .and_then(|v| v.parse().ok())
-                        .ok_or_else(|| Error::Ifconfig(format!("no {name} in '{}'", line.trim())))
-                };
-                found.push(KernelCarp {
-                    interface: interface.clone(),
-                    vhid: field("vhid")?,
-                    state,
-                    advbase: field("advbase")?,
-                    advskew: field("advskew")?,
-                    vips: Vec::new(),
-                    demotion: 0,
-                    effective_skew: field("advskew")?,
-                });
+            [kind @ ("carp:" | "vrrp:"), state, rest @ ..] => {
+                found.push(parse_vhid_line(&interface, kind, state, rest, line)?);
             }
             ["inet" | "inet6", addr, .., "vhid", vhid] => {
                 if let Ok(vhid) = vhid.parse() {
@@ -427,6 +425,71 @@ pub fn parse_ifconfig(text: &str) -> Result<Vec<KernelCarp>, Error> {
         }
     }
     Ok(found)
+}
+
+/// One vhid's summary line. FreeBSD's `ifconfig` (sbin/ifconfig/carp.c, `carp_status`) prints
+/// `carp: STATE vhid N advbase B advskew S` for a CARP vhid and
+/// `vrrp: STATE vrid N prio P interval I` for a VRRPv3 one, with the same state names.
+fn parse_vhid_line(
+    interface: &str,
+    kind: &str,
+    state: &str,
+    rest: &[&str],
+    line: &str,
+) -> Result<KernelCarp, Error> {
+    let common = KernelCarp {
+        interface: interface.to_string(),
+        vhid: 0,
+        state: parse_state(state, line)?,
+        carpver: settings::CARP,
+        advbase: 0,
+        advskew: 0,
+        vrrpprio: 0,
+        vrrpinterval: 0,
+        vips: Vec::new(),
+        demotion: 0,
+        effective_skew: 0,
+    };
+    if kind == "vrrp:" {
+        return Ok(KernelCarp {
+            vhid: number_after(rest, "vrid", line)?,
+            carpver: settings::VRRP3,
+            vrrpprio: number_after(rest, "prio", line)?,
+            vrrpinterval: number_after(rest, "interval", line)?,
+            ..common
+        });
+    }
+    let advskew = number_after(rest, "advskew", line)?;
+    Ok(KernelCarp {
+        vhid: number_after(rest, "vhid", line)?,
+        advbase: number_after(rest, "advbase", line)?,
+        advskew,
+        effective_skew: advskew,
+        ..common
+    })
+}
+
+/// The kernel's state names (`CARP_STATES`), printed alike for CARP and VRRPv3 vhids.
+fn parse_state(word: &str, line: &str) -> Result<State, Error> {
+    match word {
+        "MASTER" => Ok(State::Master),
+        "BACKUP" => Ok(State::Backup),
+        "INIT" => Ok(State::Init),
+        other => Err(Error::Ifconfig(format!(
+            "unknown CARP state '{other}' in '{}'",
+            line.trim()
+        ))),
+    }
+}
+
+/// The number after the word `name` in `words`; a missing or out-of-range one names `line`.
+fn number_after<T: std::str::FromStr>(words: &[&str], name: &str, line: &str) -> Result<T, Error> {
+    words
+        .iter()
+        .position(|w| *w == name)
+        .and_then(|i| words.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| Error::Ifconfig(format!("no {name} in '{}'", line.trim())))
 }
 
 #[cfg(test)]

@@ -131,8 +131,11 @@ fn ifconfig_output_gives_state_timers_and_addresses_per_vhid() {
                 interface: "em1".into(),
                 vhid: 10,
                 state: State::Master,
+                carpver: 2,
                 advbase: 1,
                 advskew: 0,
+                vrrpprio: 0,
+                vrrpinterval: 0,
                 vips: vec!["10.0.10.100".into()],
                 demotion: 0,
                 effective_skew: 0,
@@ -141,8 +144,11 @@ fn ifconfig_output_gives_state_timers_and_addresses_per_vhid() {
                 interface: "em1".into(),
                 vhid: 11,
                 state: State::Backup,
+                carpver: 2,
                 advbase: 2,
                 advskew: 100,
+                vrrpprio: 0,
+                vrrpinterval: 0,
                 vips: vec!["10.0.10.101".into(), "fe80::1".into()],
                 demotion: 0,
                 effective_skew: 100,
@@ -164,6 +170,93 @@ fn ifconfig_without_carp_and_broken_carp_lines() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("no vhid"), "{e}");
+}
+
+/// `ifconfig` of a FreeBSD 15 host with a CARP vhid and a VRRPv3 one (`carpver 3 vrrpprio 150
+/// vrrpinterval 50`) on one interface, written from sbin/ifconfig/carp.c's `carp_status`: a
+/// VRRPv3 vhid gets a `vrrp:` line naming it vrid, and its addresses still end in `vhid N`.
+const IFCONFIG_VRRP: &str = "\
+em1: flags=1008843<UP,BROADCAST,RUNNING,SIMPLEX,MULTICAST,LOWER_UP> metric 0 mtu 1500
+\tether 08:00:27:aa:bb:02
+\tinet 10.0.10.12 netmask 0xffffff00 broadcast 10.0.10.255
+\tinet 10.0.10.100 netmask 0xffffffff broadcast 10.0.10.100 vhid 10
+\tinet 10.0.10.110 netmask 0xffffffff broadcast 10.0.10.110 vhid 12
+\tinet6 fd00::110 prefixlen 128 vhid 12
+\tcarp: BACKUP vhid 10 advbase 1 advskew 100
+\tvrrp: MASTER vrid 12 prio 150 interval 50
+\tmedia: Ethernet autoselect (1000baseT <full-duplex>)
+\tstatus: active
+";
+
+#[test]
+fn ifconfig_output_gives_carp_and_vrrp_vhids_alike() {
+    let found = parse_ifconfig(IFCONFIG_VRRP).unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(
+        (
+            found[0].vhid,
+            found[0].state,
+            found[0].carpver,
+            found[0].advskew
+        ),
+        (10, State::Backup, 2, 100)
+    );
+    assert_eq!(
+        found[1],
+        KernelCarp {
+            interface: "em1".into(),
+            vhid: 12,
+            state: State::Master,
+            carpver: 3,
+            advbase: 0,
+            advskew: 0,
+            vrrpprio: 150,
+            vrrpinterval: 50,
+            vips: vec!["10.0.10.110".into(), "fd00::110".into()],
+            demotion: 0,
+            effective_skew: 0,
+        }
+    );
+}
+
+/// A damaged `vrrp:` line is an error naming it, as a damaged `carp:` line is; a bare `vrrp:`
+/// is not a vhid line and is passed over.
+#[test]
+fn broken_vrrp_lines_are_errors_not_panics() {
+    for (line, expected) in [
+        (
+            "vrrp: WEIRD vrid 1 prio 100 interval 100",
+            "unknown CARP state 'WEIRD'",
+        ),
+        ("vrrp: MASTER vrid 300 prio 100 interval 100", "no vrid"),
+        ("vrrp: MASTER vrid 1 prio 100 interval", "no interval"),
+        ("vrrp: MASTER prio 100 interval 100", "no vrid"),
+        ("vrrp: MASTER vrid 1 prio -1 interval 100", "no prio"),
+        ("vrrp: BACKUP", "no vrid"),
+    ] {
+        let e = parse_ifconfig(&format!("em1: flags=1\n\t{line}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(expected) && e.contains(line), "{line}: {e}");
+    }
+    assert!(parse_ifconfig("em1: flags=1\n\tvrrp:\n")
+        .unwrap()
+        .is_empty());
+}
+
+/// The kernel's demotion moves a CARP vhid's skew; a VRRPv3 vhid has no skew to show.
+#[test]
+fn demotion_gives_an_effective_skew_to_carp_vhids_only() {
+    let found: Vec<KernelCarp> = parse_ifconfig(IFCONFIG_VRRP)
+        .unwrap()
+        .into_iter()
+        .map(|k| k.with_demotion(200))
+        .collect();
+    assert_eq!(
+        (found[0].demotion, found[0].effective_skew),
+        (200, MAX_SKEW)
+    );
+    assert_eq!((found[1].demotion, found[1].effective_skew), (200, 0));
 }
 
 /// A FreeBSD host whose CARP interface lost its carrier: the kernel says INIT.
