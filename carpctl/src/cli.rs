@@ -54,12 +54,13 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunCli {
-    /// Take interface, vhid, advbase, virtual IP, password file, preempt, protocol, VRRP
-    /// interval, peers, this host's advskew, VRRP priority and source address from the site
-    /// JSON FILE ("-" for stdin); needs --host. --carpver, --vrrpprio, --vrrpinterval and
-    /// --peer override the site's values.
+    /// Take interface, vhid, advbase, virtual IP, password file, preempt and its delay,
+    /// protocol, VRRP interval, peers, this host's advskew, VRRP priority and source address
+    /// from the site JSON FILE ("-" for stdin); needs --host. --carpver, --vrrpprio,
+    /// --vrrpinterval and --peer override the site's values.
     #[arg(long, value_name = "FILE", requires = "host",
-          conflicts_with_all = ["interface", "vip", "advbase", "advskew", "pass_file", "preempt", "src"])]
+          conflicts_with_all = ["interface", "vip", "advbase", "advskew", "pass_file", "preempt",
+                                "preempt_delay", "src"])]
     pub site: Option<PathBuf>,
     /// The host of the site JSON this node is.
     #[arg(long, value_name = "NAME", requires = "site")]
@@ -124,6 +125,14 @@ pub struct RunCli {
     /// priority).
     #[arg(long, short = 'P')]
     pub preempt: bool,
+    /// With --preempt: for SECS seconds after the engine starts, 0 to 3600, let a worse master
+    /// keep the addresses, so a host that just booted takes its VIP back only once its Redis
+    /// replicas had time to resync (keepalived's preempt_delay). It never delays taking over
+    /// from a master that went silent (default: 0, preempt at once).
+    #[arg(long, value_name = "SECS", requires = "preempt", default_value_t = 0,
+          hide_default_value = true,
+          value_parser = clap::value_parser!(u16).range(..=i64::from(site::MAX_PREEMPT_DELAY_S)))]
+    pub preempt_delay: u16,
     /// Send from ADDR (default: the interface's first address of the adverts' family; for
     /// IPv6 multicast its link-local address).
     #[arg(long, short = 's', value_name = "ADDR")]
@@ -281,6 +290,7 @@ fn run(cli: RunCli) -> Result<(), Error> {
                 vrrpprio: DEFAULT_VRRP_PRIORITY,
                 vrrpinterval: DEFAULT_VRRP_INTERVAL_CS,
                 preempt: cli.preempt,
+                preempt_delay: cli.preempt_delay,
                 peers: Vec::new(),
                 src: cli.src,
                 track: Vec::new(),

@@ -120,6 +120,10 @@ pub struct Config {
     /// The protocol and this node's values in it, before demotion.
     pub offer: Offer,
     pub preempt: bool,
+    /// How long after [`Machine::start`] preemption waits (keepalived's `preempt_delay`), so a
+    /// node that just booted lets its services catch up before it takes the addresses back.
+    /// It holds only preemption: a silent master is still replaced on time.
+    pub preempt_delay: Duration,
     /// Our own source address: our echoed adverts are ignored, and it breaks ties.
     pub src: IpAddr,
 }
@@ -180,6 +184,8 @@ pub struct Machine {
     /// Backup: what the master-down timer means when it fires (a preempting VRRP backup
     /// lets it run out on purpose, and a priority-0 advert shortens it).
     down_reason: Reason,
+    /// When preemption may begin: start-up plus the preempt delay.
+    preempt_from: Duration,
 }
 
 impl Machine {
@@ -193,6 +199,7 @@ impl Machine {
             adverts_until_reannounce: None,
             master_interval: own_interval(config.offer),
             down_reason: Reason::MasterDown,
+            preempt_from: Duration::ZERO,
         }
     }
 
@@ -273,6 +280,7 @@ impl Machine {
             return Vec::new();
         }
         let mut actions = vec![Action::RemoveAddresses];
+        self.preempt_from = now + self.config.preempt_delay;
         self.become_backup(now, Reason::Startup, &mut actions);
         actions
     }
@@ -290,6 +298,13 @@ impl Machine {
             _ => {}
         }
         actions
+    }
+
+    /// Whether a backup may take the addresses from a worse master now: preempt is on and the
+    /// preempt delay since start-up has passed. Until then it keeps a worse master as a
+    /// backup without preempt does.
+    fn preempts(&self, now: Duration) -> bool {
+        self.config.preempt && now >= self.preempt_from
     }
 
     /// A valid advertisement (CARP: its HMAC verified) arrived from `src`.
@@ -341,7 +356,7 @@ impl Machine {
                 }
             }
             State::Backup => {
-                if self.config.preempt && ours < theirs {
+                if self.preempts(now) && ours < theirs {
                     self.become_master(now, Reason::Preempt, actions);
                 } else if theirs > interval(advbase, 0) * 3 {
                     self.become_master(now, Reason::MasterWillTimeOut, actions);
@@ -397,7 +412,7 @@ impl Machine {
                 if priority == vrrp::PRIORITY_STOP {
                     self.master_down_at = Some(now + skew_time(ours, self.master_interval));
                     self.down_reason = Reason::MasterStopped;
-                } else if !self.config.preempt || priority >= ours {
+                } else if !self.preempts(now) || priority >= ours {
                     self.master_interval = their_interval;
                     self.master_down_at = Some(now + self.master_down_interval());
                     self.down_reason = Reason::MasterDown;

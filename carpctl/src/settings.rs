@@ -44,6 +44,8 @@ pub struct RunSettings {
     /// VRRP interval in centiseconds, 1 to 4095.
     pub vrrpinterval: u16,
     pub preempt: bool,
+    /// Seconds after start-up before this node preempts (keepalived's `preempt_delay`).
+    pub preempt_delay: u16,
     /// Unicast peers the adverts go to instead of the group; empty for multicast.
     pub peers: Vec<IpAddr>,
     /// Our source address; found on the interface when absent.
@@ -71,6 +73,7 @@ pub struct RunArgs {
     pub vrrpprio: u8,
     pub vrrpinterval: u16,
     pub preempt: bool,
+    pub preempt_delay: u16,
     pub peers: Vec<IpAddr>,
     pub src: Option<IpAddr>,
     pub track: Vec<String>,
@@ -224,6 +227,7 @@ impl RunArgs {
             vrrpprio: self.vrrpprio,
             vrrpinterval: self.vrrpinterval,
             preempt: self.preempt,
+            preempt_delay: self.preempt_delay,
             peers: self.peers,
             src: self.src,
             password,
@@ -278,6 +282,7 @@ impl RunArgs {
                 vrrpprio,
                 vrrpinterval,
                 preempt: carp.preempt,
+                preempt_delay: carp.preempt_delay.unwrap_or(0),
                 peers,
                 src,
                 track: Vec::new(),

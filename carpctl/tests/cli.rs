@@ -258,6 +258,19 @@ fn run_refuses_bad_input_before_touching_anything() {
         ),
         "{err}"
     );
+    // --preempt-delay: range-checked, and only meaningful with --preempt.
+    for (extra, expected) in [
+        (
+            &["--preempt", "--preempt-delay", "3601"][..],
+            "3601 is not in 0..=3600",
+        ),
+        (&["--preempt-delay", "30"][..], "--preempt"),
+    ] {
+        let out = run(&[&["--interface", "lo", "--vip", "10.1.2.3/24"][..], extra].concat());
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{extra:?}: {err}");
+    }
     for (flag, value, expected) in [
         ("--vrrpprio", "255", "invalid vrrpprio '255'"),
         ("--vrrpinterval", "5000", "invalid vrrpinterval '5000'"),

@@ -1,7 +1,7 @@
 //! End-to-end tests of `carpctl run` as a daemon on a bridged link of network namespaces:
-//! tracked interfaces, an interface deleted and created again, a VIP removed by hand, SIGHUP,
-//! systemd readiness, status exit codes, control clients that try to stall the engine, and
-//! replayed advertisements. They need root; without it each test says so and passes.
+//! tracked interfaces, the preempt delay, an interface deleted and created again, a VIP
+//! removed by hand, SIGHUP, systemd readiness, status exit codes, control clients that try to
+//! stall the engine, and replayed advertisements. They need root; without it each test says so and passes.
 
 mod lab;
 
@@ -11,7 +11,7 @@ use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::time::{Duration, Instant};
 
 use carpctl::wire::{self, Advert};
-use lab::{adverts_from, holds_for, longest_gap, require_lab, wait_until, Lab};
+use lab::{adverts_from, holds_for, longest_gap, reasons, require_lab, wait_until, Lab};
 use nix::sys::signal::Signal;
 
 const SETTLE: Duration = Duration::from_secs(10);
@@ -66,6 +66,53 @@ fn a_tracked_link_losing_carrier_hands_over_at_once() {
         lab.vip_holders() == vec![1]
     });
     assert_eq!(lab.status(1).unwrap()["link_demotion"], 0);
+}
+
+/// `--preempt-delay 3`: a host that boots beside a running worse master leaves it the VIP
+/// for three seconds (time for its Redis replicas to resync), then preempts on the master's
+/// next advert, not a master-down interval later.
+#[test]
+#[ignore = "needs root: run with --include-ignored as root"]
+fn a_preempt_delay_leaves_the_vip_to_the_worse_master_for_its_seconds() {
+    require_lab();
+    let mut lab = Lab::new(2);
+    lab.carpctl(2, &["--advskew", "100"]);
+    wait_until(SETTLE, "host 2 MASTER", || {
+        lab.state(2).as_deref() == Some("MASTER")
+    });
+    let started = Instant::now();
+    let one = lab.carpctl(1, &["--advskew", "0", "--preempt", "--preempt-delay", "3"]);
+    wait_until(SETTLE, "host 1 BACKUP", || {
+        lab.state(1).as_deref() == Some("BACKUP")
+    });
+    // The engine has started (the delay runs from here), give or take one 50 ms poll.
+    let booted = Instant::now();
+    holds_for(
+        Duration::from_millis(2500).saturating_sub(started.elapsed()),
+        "host 2 keeps the VIP during the delay",
+        || lab.state(1).as_deref() == Some("BACKUP") && lab.vip_holders() == vec![2],
+    );
+    wait_until(SETTLE, "host 1 preempts", || {
+        lab.state(1).as_deref() == Some("MASTER")
+    });
+    let (since_spawn, since_boot) = (started.elapsed(), booted.elapsed());
+    eprintln!("host 1 preempted {since_spawn:?} after its spawn, {since_boot:?} after BACKUP");
+    assert!(
+        since_spawn >= Duration::from_secs(3),
+        "preempted early: {since_spawn:?}"
+    );
+    // The delay, then host 2's next advert (every 1.39 s), then a poll.
+    assert!(
+        since_boot < Duration::from_secs(5),
+        "preempted late: {since_boot:?}"
+    );
+    assert_eq!(
+        reasons(&lab, one),
+        ["INIT->BACKUP startup", "BACKUP->MASTER preempt"]
+    );
+    wait_until(SETTLE, "host 2 gives the VIP up", || {
+        lab.vip_holders() == vec![1]
+    });
 }
 
 /// Regression: with the CARP interface deleted the engine said MASTER forever. It now waits

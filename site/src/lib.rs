@@ -27,7 +27,9 @@ pub use model::{
     Site,
 };
 pub use names::check_interface_name;
-pub use read::{MAX_NODE_TIMEOUT_MS, MAX_PORT, MAX_REPLICAS, MIN_ALLOW_PREFIX};
+pub use read::{
+    MAX_NODE_TIMEOUT_MS, MAX_PORT, MAX_PREEMPT_DELAY_S, MAX_REPLICAS, MIN_ALLOW_PREFIX,
+};
 pub use validate::{BUS_PORT_OFFSET, MAX_INSTANCES, MIN_MASTERS};
 
 /// Largest site document read, in bytes. Real ones are a few kilobytes; the bound makes

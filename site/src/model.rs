@@ -64,6 +64,10 @@ pub struct Carp {
     pub pass_file: PathBuf,
     /// Whether a better-placed backup takes the VIP back from a worse master.
     pub preempt: bool,
+    /// Seconds after a Linux engine starts before it preempts, 0–3600 (default 0): time for
+    /// the host's Redis replicas to resync before its VIP comes back to it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preempt_delay: Option<u16>,
     /// 2 for CARP (the default), 3 for VRRPv3 (RFC 5798, as keepalived speaks it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub carpver: Option<u8>,

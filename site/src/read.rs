@@ -24,6 +24,9 @@ use crate::Problem;
 /// fits a signed 64-bit number, but it doubles and adds to it in its own arithmetic, and a
 /// cluster that needs more than an hour to notice a dead master has no use for failover.
 pub const MAX_NODE_TIMEOUT_MS: u64 = 3_600_000;
+/// Longest `carp.preempt_delay` accepted, in seconds: an hour is room for a large Redis
+/// replica to resync; a longer wait is a node that should not preempt at all.
+pub const MAX_PREEMPT_DELAY_S: u16 = 3600;
 /// Highest instance port: its cluster bus port (port + 10000) must stay within 65535.
 pub const MAX_PORT: u16 = 55_535;
 /// Most replicas per master accepted; far above any real layout, low enough to be a number
@@ -177,6 +180,7 @@ const CARP: Shape = Shape {
         "vip",
         "pass_file",
         "preempt",
+        "preempt_delay",
         "carpver",
         "vrrpinterval",
         "peers",
@@ -414,6 +418,7 @@ impl Reader<'_> {
         let vip = self.field(carp, "vip", host_address);
         let pass_file = self.field(carp, "pass_file", file_path);
         let preempt = self.field(carp, "preempt", boolean);
+        let preempt_delay = self.preempt_delay(carp, preempt);
         let carpver = self.optional(carp, "carpver", number(2, 3, " (2 CARP, 3 VRRPv3)"));
         let vrrpinterval = self.optional(carp, "vrrpinterval", number(1, 4095, " (centiseconds)"));
         let peers = match carp.map.get("peers") {
@@ -432,11 +437,30 @@ impl Reader<'_> {
             vip: vip?,
             pass_file: pass_file?,
             preempt: preempt?,
+            preempt_delay: preempt_delay?,
             carpver: carpver?,
             vrrpinterval: vrrpinterval?,
             peers: peers?.into_iter().collect::<Option<_>>()?,
             groups: groups?,
         })
+    }
+
+    /// `carp.preempt_delay`: optional seconds, meaningful only where the site preempts.
+    fn preempt_delay(&mut self, carp: &Object<'_>, preempt: Option<bool>) -> Option<Option<u16>> {
+        let delay = self.optional(
+            carp,
+            "preempt_delay",
+            number(0, MAX_PREEMPT_DELAY_S, " (seconds)"),
+        );
+        if preempt == Some(false) && delay.flatten().is_some_and(|d| d > 0) {
+            self.note(
+                join(&carp.path, "preempt_delay"),
+                "a preempt delay without \"preempt\": true delays nothing; set preempt or drop \
+                 preempt_delay"
+                    .into(),
+            );
+        }
+        delay
     }
 
     /// `carp.groups`: absent for the single-VIP form; each entry `{vhid, vip, master}`.

@@ -181,6 +181,7 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
     let config = Config {
         offer: settings.offer(),
         preempt: settings.preempt,
+        preempt_delay: Duration::from_secs(settings.preempt_delay.into()),
         src,
     };
     let held = held_demotion(&dir, settings.vhid);
@@ -228,10 +229,10 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
                 interval_cs,
             } => format!("VRRPv3 priority {priority} interval {interval_cs} cs"),
         },
-        if engine.settings.preempt {
-            ", preempt"
-        } else {
-            ""
+        match (engine.settings.preempt, engine.settings.preempt_delay) {
+            (false, _) => String::new(),
+            (true, 0) => ", preempt".to_string(),
+            (true, delay) => format!(", preempt after {delay} s"),
         },
         engine.vip_list(),
         if engine.settings.track.is_empty() {

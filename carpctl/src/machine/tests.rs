@@ -19,6 +19,17 @@ fn machine(advskew: u8, preempt: bool) -> Machine {
     Machine::new(Config {
         offer: carp(1, advskew),
         preempt,
+        preempt_delay: Duration::ZERO,
+        src: ME.into(),
+    })
+}
+
+/// A preempting node of `offer` that holds preemption for `delay` seconds after start-up.
+fn delayed(offer: Offer, delay: f64) -> Machine {
+    Machine::new(Config {
+        offer,
+        preempt: true,
+        preempt_delay: secs(delay),
         src: ME.into(),
     })
 }
@@ -103,6 +114,86 @@ fn backup_with_preempt_takes_over_from_a_worse_master() {
         Some((State::Backup, State::Master, Reason::Preempt))
     );
     assert!(a.contains(&Action::AddAddresses));
+}
+
+#[test]
+fn the_preempt_delay_holds_preemption_from_start_up_then_preempts() {
+    // A host that just booted lets the worse master keep the VIP while its Redis replicas
+    // resync; meanwhile the worse master's adverts hold its timer as without preempt.
+    let mut m = delayed(carp(1, 0), 3.0);
+    m.start(secs(10.0));
+    for at in [10.5, 11.5, 12.999] {
+        assert!(m.advert(secs(at), HIGHER.into(), carp(1, 100)).is_empty());
+        assert_eq!(m.state(), State::Backup);
+        assert_eq!(m.deadline(), Some(secs(at) + interval(3, 0)), "timer reset");
+    }
+    let a = m.advert(secs(13.0), HIGHER.into(), carp(1, 100));
+    assert_eq!(
+        transition(&a),
+        Some((State::Backup, State::Master, Reason::Preempt))
+    );
+}
+
+#[test]
+fn the_preempt_delay_never_holds_a_takeover_from_a_silent_or_leaving_master() {
+    let mut m = delayed(carp(1, 0), 300.0);
+    m.start(secs(0.0));
+    assert_eq!(
+        transition(&m.tick(secs(3.0))),
+        Some((State::Backup, State::Master, Reason::MasterDown)),
+        "no master at all: master-down interval, as without a delay"
+    );
+    let mut m = delayed(carp(1, 0), 300.0);
+    m.start(secs(0.0));
+    m.advert(secs(1.0), HIGHER.into(), carp(1, 100));
+    assert_eq!(
+        transition(&m.tick(secs(4.0))),
+        Some((State::Backup, State::Master, Reason::MasterDown)),
+        "a worse master that falls silent is replaced on time"
+    );
+    let mut m = delayed(carp(1, 0), 300.0);
+    m.start(secs(0.0));
+    assert_eq!(
+        transition(&m.advert(secs(1.0), HIGHER.into(), carp(255, 255))),
+        Some((State::Backup, State::Master, Reason::MasterWillTimeOut)),
+        "a bow-out is taken at once"
+    );
+}
+
+#[test]
+fn the_preempt_delay_counts_from_start_up_not_from_a_link_coming_back() {
+    // The delay covers the engine's boot; a link flap later does not start it again.
+    let mut m = delayed(carp(1, 0), 3.0);
+    m.start(secs(0.0));
+    m.link_down();
+    m.link_up(secs(5.0));
+    let a = m.advert(secs(5.5), HIGHER.into(), carp(1, 100));
+    assert_eq!(
+        transition(&a),
+        Some((State::Backup, State::Master, Reason::Preempt))
+    );
+    // Nor does a flap within the delay end it early.
+    let mut m = delayed(carp(1, 0), 3.0);
+    m.start(secs(0.0));
+    m.link_down();
+    m.link_up(secs(1.0));
+    assert!(m.advert(secs(2.0), HIGHER.into(), carp(1, 100)).is_empty());
+    assert_eq!(m.state(), State::Backup);
+}
+
+#[test]
+fn a_demoted_node_does_not_preempt_after_its_delay_either() {
+    // A hold (carpctl demote) outlasts the delay: the node stays behind the worse master.
+    let mut m = delayed(carp(1, 0), 3.0);
+    m.start(secs(0.0));
+    m.set_demotion(secs(0.0), 240);
+    assert!(m.advert(secs(4.0), HIGHER.into(), carp(1, 100)).is_empty());
+    assert_eq!(m.state(), State::Backup);
+    m.set_demotion(secs(5.0), 0);
+    assert_eq!(
+        transition(&m.advert(secs(6.0), HIGHER.into(), carp(1, 100))),
+        Some((State::Backup, State::Master, Reason::Preempt))
+    );
 }
 
 #[test]
@@ -235,6 +326,7 @@ fn a_demoted_master_is_preempted_by_a_backup_that_hears_it() {
     let mut b = Machine::new(Config {
         offer: carp(1, 100),
         preempt: true,
+        preempt_delay: Duration::ZERO,
         src: HIGHER.into(),
     });
     b.start(secs(0.0));
@@ -351,6 +443,7 @@ fn ties_are_broken_in_ucarps_order_on_little_endian_hosts() {
     let mut m = Machine::new(Config {
         offer: carp(1, 0),
         preempt: false,
+        preempt_delay: Duration::ZERO,
         src: Ipv4Addr::new(10, 77, 0, 2).into(),
     });
     m.start(secs(0.0));
@@ -378,6 +471,7 @@ mod vrrp3 {
         Machine::new(Config {
             offer: vrrp(priority, interval_cs),
             preempt,
+            preempt_delay: Duration::ZERO,
             src: ME.into(),
         })
     }
@@ -479,6 +573,34 @@ mod vrrp3 {
         assert_eq!(
             transition(&m.tick(first)),
             Some((State::Backup, State::Master, Reason::Preempt))
+        );
+    }
+
+    #[test]
+    fn the_preempt_delay_keeps_the_worse_master_until_it_passes() {
+        // During the delay the worse master's adverts are accepted (its interval learned,
+        // the timer reset); from the delay on they are discarded and the timer runs out.
+        let mut m = delayed(vrrp(200, 100), 5.0);
+        m.start(secs(0.0));
+        let down = |at: f64| secs(at) + 3 * centiseconds(50) + skew_time(200, centiseconds(50));
+        for at in [1.0, 2.0, 3.0, 4.0, 4.5] {
+            assert!(m.advert(secs(at), LOWER.into(), vrrp(100, 50)).is_empty());
+            assert_eq!(m.deadline(), Some(down(at)), "accepted at {at}");
+        }
+        assert!(m.advert(secs(5.0), LOWER.into(), vrrp(100, 50)).is_empty());
+        assert_eq!(m.deadline(), Some(down(4.5)), "discarded from the delay on");
+        assert!(m.tick(down(4.5) - secs(0.001)).is_empty());
+        assert_eq!(
+            transition(&m.tick(down(4.5))),
+            Some((State::Backup, State::Master, Reason::Preempt))
+        );
+        // A master that goes silent within the delay is replaced on time.
+        let mut m = delayed(vrrp(200, 100), 300.0);
+        m.start(secs(0.0));
+        m.advert(secs(1.0), LOWER.into(), vrrp(100, 50));
+        assert_eq!(
+            transition(&m.tick(down(1.0))),
+            Some((State::Backup, State::Master, Reason::MasterDown))
         );
     }
 

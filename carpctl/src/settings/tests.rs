@@ -15,6 +15,7 @@ fn args() -> RunArgs {
         vrrpprio: DEFAULT_VRRP_PRIORITY,
         vrrpinterval: DEFAULT_VRRP_INTERVAL_CS,
         preempt: true,
+        preempt_delay: 0,
         peers: Vec::new(),
         src: None,
         track: vec!["eth1".into()],
@@ -270,6 +271,16 @@ fn site_gives_vrrp_values_and_the_other_hosts_as_peers() {
 }
 
 #[test]
+fn site_gives_the_preempt_delay() {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(include_str!("../../../site/examples/howto.json")).unwrap();
+    doc["carp"]["preempt_delay"] = 120.into();
+    let site = site::Site::parse(&doc.to_string(), "howto").unwrap();
+    let (a, _) = RunArgs::from_site(&site, "redis1", None).unwrap();
+    assert_eq!(check(a).unwrap().preempt_delay, 120);
+}
+
+#[test]
 fn site_gives_interface_vip_skew_and_source() {
     let site =
         site::Site::parse(include_str!("../../../site/examples/howto.json"), "howto").unwrap();
@@ -280,6 +291,10 @@ fn site_gives_interface_vip_skew_and_source() {
     assert_eq!(a.src, Some("10.0.10.12".parse().unwrap()));
     assert_eq!(a.vips, vec!["10.0.10.100/24".parse::<IpNet>().unwrap()]);
     assert!(a.preempt);
+    assert_eq!(
+        a.preempt_delay, 0,
+        "preempt at once unless the site says otherwise"
+    );
     assert_eq!(a.carpver, CARP, "CARP unless the site says otherwise");
     assert!(a.peers.is_empty(), "multicast unless the site lists peers");
     assert_eq!(pass_file, PathBuf::from("/usr/local/etc/carp/vhid10.pass"));

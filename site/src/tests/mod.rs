@@ -125,6 +125,35 @@ fn vip_outside_the_carp_subnet_is_refused() {
 }
 
 #[test]
+fn preempt_delay_is_read_range_checked_and_needs_preempt() {
+    let mut v = howto_value();
+    assert_eq!(problems_of(&v), Vec::<String>::new());
+    let site = Site::parse(&v.to_string(), "howto.json").unwrap();
+    assert_eq!(site.carp.unwrap().preempt_delay, None, "absent: no delay");
+    v["carp"]["preempt_delay"] = 30.into();
+    let site = Site::parse(&v.to_string(), "delay.json").unwrap();
+    assert_eq!(site.carp.unwrap().preempt_delay, Some(30));
+    v["carp"]["preempt_delay"] = 3601.into();
+    assert_problem(
+        &v,
+        "carp.preempt_delay: expected a number from 0 to 3600 (seconds), got 3601",
+    );
+    v["carp"]["preempt_delay"] = "30s".into();
+    assert_problem(
+        &v,
+        "carp.preempt_delay: expected a number from 0 to 3600 (seconds), got \"30s\"",
+    );
+    v["carp"]["preempt_delay"] = 30.into();
+    v["carp"]["preempt"] = false.into();
+    assert_problem(
+        &v,
+        "carp.preempt_delay: a preempt delay without \"preempt\": true delays nothing",
+    );
+    v["carp"]["preempt_delay"] = 0.into();
+    assert_eq!(problems_of(&v), Vec::<String>::new(), "0 is no delay");
+}
+
+#[test]
 fn vrrp_fields_are_read_and_range_checked() {
     let mut v = howto_value();
     v["carp"]["carpver"] = 3.into();
