@@ -120,6 +120,9 @@ const POLL_FAST: Duration = Duration::from_millis(20);
 /// How long a replica may take to hear of its master's slots before a failover is planned
 /// again; gossip carries them within a second or two.
 const REPLICA_HEARS_SLOTS: Duration = Duration::from_secs(5);
+/// How long a won failover may take to be acknowledged by the old master before the executor
+/// plans again; on one machine it takes milliseconds.
+const PROMOTION_HOLDS: Duration = Duration::from_secs(5);
 
 /// Observes the cluster and plans, waiting within `deadline` while Redis decides whether
 /// unreachable nodes are dead and fails dead masters over.
@@ -1135,7 +1138,7 @@ fn failover(
     }
     loop {
         if nodes.on(node, admin::is_master)? {
-            return Ok(());
+            return promotion_holds(nodes, node, master, deadline);
         }
         nodes.on(node, |c| admin::failover(c, FailoverMode::Coordinated))?;
         // Redis gives a manual failover up after 5 s (CLUSTER_MF_TIMEOUT).
@@ -1143,7 +1146,7 @@ fn failover(
         while Instant::now() < retry_at && !deadline.passed() {
             pause(deadline, POLL_FAST)?;
             if nodes.on(node, admin::is_master)? {
-                return Ok(());
+                return promotion_holds(nodes, node, master, deadline);
             }
         }
         if deadline.passed() {
@@ -1153,6 +1156,40 @@ fn failover(
                 ),
             }));
         }
+    }
+}
+
+/// Waits until the failover of `old_master` to `node` has held: `node` still a master and
+/// `old_master` calling itself its replica. A won election can still be undone: elections run
+/// side by side collide on epochs, the old master's claim may win, and `node`, made its replica
+/// again, drops by full resync every key moved into it meanwhile (soak seed 13055: 231 keys).
+fn promotion_holds(
+    nodes: &Nodes,
+    node: NodeAddr,
+    old_master: NodeAddr,
+    deadline: Deadline,
+) -> Result<(), Halt> {
+    let id = nodes.id(node)?;
+    let settled_by = Instant::now() + PROMOTION_HOLDS;
+    loop {
+        if !nodes.on(node, admin::is_master)? {
+            return Err(Halt::Replan(format!(
+                "{node} took over from {old_master} and was made its replica again"
+            )));
+        }
+        let view = nodes.on(old_master, admin::cluster_nodes)?;
+        if view
+            .iter()
+            .any(|l| l.flags.myself && l.master_id.as_deref() == Some(id.as_str()))
+        {
+            return Ok(());
+        }
+        if Instant::now() >= settled_by {
+            return Err(Halt::Replan(format!(
+                "{old_master} does not call itself a replica of {node} yet"
+            )));
+        }
+        pause(deadline, POLL_FAST)?;
     }
 }
 
