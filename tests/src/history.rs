@@ -87,9 +87,6 @@ pub struct HistoryOutcome {
     pub failure: Option<String>,
     /// Acknowledged keys that did not read back with their last value, at the failing check.
     pub keys_lost: u64,
-    /// Acknowledged keys Redis itself dropped in an event, before any converge ran (see
-    /// [`EventRecord::dropped_by_redis`]).
-    pub dropped_by_redis: u64,
     /// The cluster as the live nodes saw it after a failure: each distinct view with the
     /// nodes that hold it.
     pub cluster_at_failure: String,
@@ -169,6 +166,12 @@ impl ConvergeRun {
 }
 
 impl HistoryOutcome {
+    /// Acknowledged keys Redis itself dropped in the events, before any converge ran (see
+    /// [`EventRecord::dropped_by_redis`]).
+    pub fn dropped_by_redis(&self) -> usize {
+        self.trail.iter().map(|r| r.dropped_by_redis.len()).sum()
+    }
+
     /// The command that replays this history up to its last event.
     pub fn replay_command(&self) -> String {
         if self.script == Script::Issue17 {
@@ -665,23 +668,7 @@ impl World {
     fn forget_keys_no_node_holds(&self) -> Result<Vec<String>, String> {
         let mut held = BTreeSet::new();
         for node in self.instances() {
-            let output = Command::new("redis-cli")
-                .args(["-h", &node.ip, "-p", &node.port.to_string()])
-                .arg("--scan")
-                .output()
-                .map_err(|e| format!("cannot run redis-cli: {e}"))?;
-            if !output.status.success() {
-                return Err(format!(
-                    "{}: SCAN failed: {}",
-                    node.addr(),
-                    String::from_utf8_lossy(&output.stderr).trim()
-                ));
-            }
-            held.extend(
-                String::from_utf8_lossy(&output.stdout)
-                    .lines()
-                    .map(str::to_string),
-            );
+            held.extend(redis(node, &["--scan"])?.lines().map(str::to_string));
         }
         let mut state = self.acknowledged();
         let dropped: Vec<String> = state
@@ -1497,7 +1484,6 @@ pub fn run_history(settings: &HistorySettings) -> HistoryOutcome {
         converges: 0,
         failure: None,
         keys_lost: 0,
-        dropped_by_redis: 0,
         cluster_at_failure: String::new(),
         elapsed: Duration::ZERO,
     };
@@ -1536,7 +1522,6 @@ pub fn run_history(settings: &HistorySettings) -> HistoryOutcome {
                 format!(" -- FAILED: {}", problems.join("; "))
             }
         );
-        outcome.dropped_by_redis += record.dropped_by_redis.len() as u64;
         outcome.trail.push(record);
         outcome.converges = world.converges;
         if !problems.is_empty() {

@@ -80,7 +80,7 @@ fn table(outcomes: &[HistoryOutcome], elapsed: Duration) -> String {
     let converges: usize = outcomes.iter().map(|o| o.converges).sum();
     let failed: Vec<&HistoryOutcome> = outcomes.iter().filter(|o| o.failure.is_some()).collect();
     let lost: u64 = outcomes.iter().map(|o| o.keys_lost).sum();
-    let dropped: u64 = outcomes.iter().map(|o| o.dropped_by_redis).sum();
+    let dropped: usize = outcomes.iter().map(HistoryOutcome::dropped_by_redis).sum();
     let mut text = format!(
         "{:>9}  {:>6}  {:>9}  {:>8}  {:>9}  {:>16}  {:>8}\n\
          {:>9}  {:>6}  {:>9}  {:>8}  {:>9}  {:>16}  {:>8}\n",
