@@ -1,6 +1,7 @@
 //! One real `redis-server` per value, configured like the how-to's redis-NNNN.conf, in its
 //! own temporary directory, killed and removed on drop.
 
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -30,6 +31,17 @@ impl Default for RedisConfig {
             extra: Vec::new(),
         }
     }
+}
+
+/// Whether a server at `addr` replies to PING (any reply counts, `-NOAUTH` as well: what is
+/// tested is that its event loop runs).
+fn answers_a_command(addr: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut reply = [0u8; 1];
+    stream.write_all(b"PING\r\n").is_ok() && matches!(stream.read(&mut reply), Ok(1))
 }
 
 /// A running redis-server.
@@ -119,7 +131,10 @@ impl RedisInstance {
         Ok(instance)
     }
 
-    /// Waits until the server accepts connections; `Err` with its log when it exited.
+    /// Waits until the server answers a command, which it does only once its initialisation
+    /// has ended (a port that accepts connections is not enough: redis-server listens on its
+    /// client port before it binds the bus port, and exits when that is taken);
+    /// `Err` with its log when it exited.
     fn wait_ready(&mut self) -> Result<(), String> {
         let what = format!("redis-server on {} to accept connections", self.addr());
         let mut exited = None;
@@ -132,7 +147,7 @@ impl RedisInstance {
                     exited = Some(status);
                     return true;
                 }
-                TcpStream::connect(self.addr()).is_ok()
+                answers_a_command(&self.addr())
             },
         );
         match exited {
