@@ -58,7 +58,8 @@ install: docs
 	    chmod 644 $(DESTDIR)$(unitdir)/$$unit; done
 	sed $(PLACEHOLDERS) packaging/systemd/redis-carp-tools.default \
 	    > $(DESTDIR)$(datadir)/redis-carp-tools.default
-	install -m 644 packaging/prometheus/redis-cluster-rules.yml $(DESTDIR)$(datadir)/prometheus
+	install -m 644 packaging/prometheus/redis-cluster-rules.yml \
+	    packaging/prometheus/carpctl-rules.yml $(DESTDIR)$(datadir)/prometheus
 
 # Removes what install put under the same PREFIX and DESTDIR.
 uninstall:

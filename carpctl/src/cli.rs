@@ -1,8 +1,11 @@
 //! The command line: clap definitions, turned into typed settings, then dispatched. main.rs
 //! only calls [`main`] and exits with its code.
 
+use std::io::IsTerminal;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
@@ -13,6 +16,7 @@ use crate::freebsd::{self, Alias, KernelCarp};
 use crate::hold::{self, Hold, Holds};
 use crate::links::LinkState;
 use crate::machine::State;
+use crate::metrics::{self, VhidValues};
 use crate::settings::{
     self, RunArgs, CARP, DEFAULT_STATE_DIR, DEFAULT_VRRP_INTERVAL_CS, DEFAULT_VRRP_PRIORITY,
 };
@@ -37,7 +41,7 @@ pub struct Cli {
 pub enum Command {
     /// Run a CARP node for one vhid on Linux until SIGTERM or SIGINT, then hand over
     /// gracefully; SIGHUP reads the password file again without a handover.
-    Run(RunCli),
+    Run(Box<RunCli>),
     /// Show the state of the running engines (Linux) or of the kernel's CARP (FreeBSD); exit 3
     /// when none runs.
     Status(StatusCli),
@@ -149,6 +153,47 @@ pub struct RunCli {
     /// counts.
     #[arg(long, value_name = "IF")]
     pub track: Vec<String>,
+    /// Track the Redis instances at ADDR (IP:PORT; repeat for more; with --site and no ADDR:
+    /// this host's instances in the site) and demote this node by 240 while one of them is
+    /// down, so a backup with preempt takes the VIP (and its --up-hook promotes replicas of the
+    /// dead masters). The demotion is lifted once every instance is ready again, replicas
+    /// linked to their masters; the node starts demoted until then. One probe is a connection,
+    /// AUTH when a password is given, and INFO replication.
+    #[arg(long, value_name = "ADDR", num_args = 0..,
+          value_parser = redis_cluster::NodeAddr::from_str)]
+    pub track_redis: Option<Vec<redis_cluster::NodeAddr>>,
+    /// Probe every tracked instance every SECS seconds, each probe bounded by the same time
+    /// (default: 0.5).
+    #[arg(long, value_name = "SECS", requires = "track_redis", default_value = "0.5",
+          hide_default_value = true, value_parser = toolkit::duration::parse_timeout)]
+    pub track_interval: Duration,
+    /// N failed probes in a row of one instance put the host in fault (default: 2).
+    #[arg(long, value_name = "N", requires = "track_redis", default_value_t = 2,
+          hide_default_value = true, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub track_fall: u32,
+    /// N ready probes in a row of every instance end a fault (default: 3).
+    #[arg(long, value_name = "N", requires = "track_redis", default_value_t = 3,
+          hide_default_value = true, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub track_rise: u32,
+    /// An instance that takes connections but does not answer fails probes only once it has
+    /// not answered for SECS seconds (default: the site's cluster.node_timeout_ms, else 5):
+    /// Redis does not fail over a node paused for less either, so a VIP moved sooner would
+    /// only start a failover Redis would not do.
+    #[arg(long, value_name = "SECS", requires = "track_redis",
+          value_parser = toolkit::duration::parse_timeout)]
+    pub track_stall: Option<Duration>,
+    /// Authenticate the probes as the ACL user NAME (they need PING, AUTH and INFO only).
+    #[arg(long, value_name = "NAME", requires = "track_redis")]
+    pub track_user: Option<String>,
+    /// Read the probes' Redis password from the first line of FILE (default: REDISCLI_AUTH
+    /// when set; else no AUTH).
+    #[arg(long, value_name = "FILE", requires = "track_redis")]
+    pub track_pass_file: Option<PathBuf>,
+    /// Run CMD with sh -c when tracking puts this host in fault and when the fault ends;
+    /// CARP_HEALTH (fault or ready) and CARP_HEALTH_REASON say what happened, beside the
+    /// variables of --up-hook.
+    #[arg(long, value_name = "CMD", requires = "track_redis")]
+    pub fault_hook: Option<String>,
     /// Log to the syslog socket SOCKET (default: /dev/log) instead of stderr.
     #[arg(long, value_name = "SOCKET", num_args = 0..=1, default_missing_value = "/dev/log")]
     pub syslog: Option<PathBuf>,
@@ -161,6 +206,18 @@ pub struct RunCli {
 pub enum Format {
     Json,
     Text,
+}
+
+/// What `status` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    /// The state of each vhid as JSON.
+    Json,
+    /// A summary for people.
+    Text,
+    /// Prometheus text exposition: state, demotion, skew or priority, and the engine's
+    /// counters (see carpctl's README for the metrics).
+    Prom,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -183,9 +240,14 @@ pub struct TargetCli {
 pub struct StatusCli {
     #[command(flatten)]
     pub target: TargetCli,
-    /// Print json or text (default: json).
-    #[arg(long, value_enum, default_value_t = Format::Json, hide_default_value = true)]
-    pub format: Format,
+    /// Print json, text or prom (default: json).
+    #[arg(long, value_enum, default_value_t = StatusFormat::Json, hide_default_value = true)]
+    pub format: StatusFormat,
+    /// Write to FILE instead of standard output, replacing it atomically (a temporary file in
+    /// the same directory, then renamed), readable by all, for node_exporter's textfile
+    /// collector; "-" means standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// Exit 0 only when every vhid shown is in this state, 1 otherwise.
     #[arg(long, value_enum)]
     pub expect: Option<Expect>,
@@ -264,7 +326,7 @@ pub struct AliasCli {
 /// Runs the parsed command; the exit code on success (status answers 1 for --expect).
 pub fn dispatch(command: Command) -> Result<u8, Error> {
     match command {
-        Command::Run(cli) => run(cli).map(|()| 0),
+        Command::Run(cli) => run(*cli).map(|()| 0),
         Command::Status(cli) => status(&cli),
         Command::Demote(cli) => demote(&cli),
         Command::Promote(cli) => promote(&cli),
@@ -274,9 +336,11 @@ pub fn dispatch(command: Command) -> Result<u8, Error> {
 }
 
 fn run(cli: RunCli) -> Result<(), Error> {
-    let (mut args, pass_file) = match (&cli.site, &cli.host) {
+    let site = cli.site.as_deref().map(site::Site::load).transpose()?;
+    let redis = redis_tracking(&cli, site.as_ref())?;
+    let (mut args, pass_file) = match (&site, &cli.host) {
         (Some(site), Some(host)) => {
-            let (args, pass_file) = RunArgs::from_site(&site::Site::load(site)?, host, cli.vhid)?;
+            let (args, pass_file) = RunArgs::from_site(site, host, cli.vhid)?;
             (args, Some(pass_file))
         }
         _ => (
@@ -317,13 +381,14 @@ fn run(cli: RunCli) -> Result<(), Error> {
         }
         _ => (Password::new(b""), PathBuf::new()),
     };
-    let settings = args.validate(
+    let mut settings = args.validate(
         password,
         pass_file,
         cli.up_hook,
         cli.down_hook,
         cli.state_dir,
     )?;
+    settings.redis = redis;
     if let Some(path) = &cli.syslog {
         crate::log::to_syslog(path).map_err(|e| {
             Error::io(
@@ -336,6 +401,63 @@ fn run(cli: RunCli) -> Result<(), Error> {
         })?;
     }
     run_engine(settings)
+}
+
+/// The Redis health tracking `--track-redis` asks for, if any: the instances given, or with
+/// `--site` and none given, this host's instances in the site.
+fn redis_tracking(
+    cli: &RunCli,
+    site: Option<&site::Site>,
+) -> Result<Option<settings::RedisTracking>, Error> {
+    let Some(given) = &cli.track_redis else {
+        return Ok(None);
+    };
+    let instances = match (given.is_empty(), site, &cli.host) {
+        (false, _, _) => given.clone(),
+        (true, Some(site), Some(host)) => settings::site_instances(site, host)?,
+        _ => {
+            return Err(Error::Invalid {
+                field: "track-redis",
+                value: String::new(),
+                fix: "give the instances to track (--track-redis 10.0.10.1:7000 …), or --site \
+                      and --host to track this host's instances in the site"
+                    .into(),
+            })
+        }
+    };
+    let password = match &cli.track_pass_file {
+        Some(path) => {
+            let file = toolkit::secret::read_password_file(path).map_err(Error::PassFile)?;
+            for warning in &file.warnings {
+                toolkit::say!("warning: {warning}");
+            }
+            Some(file.password)
+        }
+        None => std::env::var("REDISCLI_AUTH")
+            .ok()
+            .filter(|p| !p.is_empty()),
+    };
+    let stall = cli.track_stall.unwrap_or_else(|| {
+        site.map_or(settings::DEFAULT_TRACK_STALL, |s| {
+            Duration::from_millis(s.cluster.node_timeout_ms)
+        })
+    });
+    Ok(Some(settings::RedisTracking {
+        instances,
+        interval: cli.track_interval,
+        rules: crate::health::Rules {
+            fall: cli.track_fall,
+            rise: cli.track_rise,
+            stall,
+        },
+        options: redis_cluster::ConnectOptions {
+            timeout: cli.track_interval,
+            user: cli.track_user.clone(),
+            password,
+            vouched: None,
+        },
+        fault_hook: cli.fault_hook.clone(),
+    }))
 }
 
 /// Reads a password file and tells the operator what is wrong with it, if anything.
@@ -364,7 +486,8 @@ fn run_engine(_: settings::RunSettings) -> Result<(), Error> {
 #[derive(Debug, serde::Serialize)]
 #[serde(untagged)]
 enum VhidStatus {
-    Engine(EngineStatus),
+    /// Boxed: a state file is several times the size of the kernel's few values.
+    Engine(Box<EngineStatus>),
     Kernel(KernelCarp),
 }
 
@@ -380,6 +503,13 @@ impl VhidStatus {
         match self {
             VhidStatus::Engine(e) => e.state,
             VhidStatus::Kernel(k) => k.state,
+        }
+    }
+
+    fn values(&self) -> VhidValues<'_> {
+        match self {
+            VhidStatus::Engine(e) => e.as_ref().into(),
+            VhidStatus::Kernel(k) => k.into(),
         }
     }
 
@@ -431,6 +561,20 @@ impl VhidStatus {
                         .map(|(name, state)| format!("{name} {}", link_word(*state)))
                         .collect();
                     out.push_str(&format!("  interfaces: {}\n", links.join(", ")));
+                }
+                if let Some(redis) = &e.redis {
+                    let instances: Vec<String> = redis
+                        .instances
+                        .iter()
+                        .map(|i| format!("{} {}", i.addr, i.last))
+                        .collect();
+                    out.push_str(&format!(
+                        "  Redis {} (demotion {}): {}\n  tracked: {}\n",
+                        redis.health,
+                        e.health_demotion,
+                        redis.reason,
+                        instances.join(", ")
+                    ));
                 }
                 if !e.bad_adverts.is_empty() {
                     let counts: Vec<String> = e
@@ -534,7 +678,7 @@ fn collect_status(target: &TargetCli) -> Result<Vec<VhidStatus>, Error> {
     } else {
         Ok(control::running_engines(&target.state_dir, target.vhid)?
             .into_iter()
-            .map(VhidStatus::Engine)
+            .map(|e| VhidStatus::Engine(Box::new(e)))
             .collect())
     }
 }
@@ -559,20 +703,29 @@ fn status(cli: &StatusCli) -> Result<u8, Error> {
     let vhids = collect_status(&cli.target)?;
     let holds = hold::read(&cli.target.state_dir)?;
     let holds = holds.concerning(cli.target.vhid);
-    let write_error = |e| Error::io("cannot write to stdout", e);
-    match cli.format {
-        Format::Json => toolkit::stdio::print_json(&StatusReport {
-            vhids: &vhids,
-            holds: &holds,
-        })
-        .map_err(write_error)?,
-        Format::Text if vhids.is_empty() => {
+    let output = cli.output.as_deref().filter(|p| p.as_os_str() != "-");
+    let text = match cli.format {
+        StatusFormat::Json => toolkit::stdio::json_text(
+            &StatusReport {
+                vhids: &vhids,
+                holds: &holds,
+            },
+            output.is_none() && std::io::stdout().is_terminal(),
+        ),
+        StatusFormat::Text if vhids.is_empty() => {
             // The summary is the message; exit 3 without repeating it on stderr.
-            toolkit::stdio::print_text(&format!("{}\n", not_running(&cli.target)))
-                .map_err(write_error)?;
+            emit(output, &format!("{}\n", not_running(&cli.target)))?;
             return Ok(crate::error::STATUS_NOT_RUNNING);
         }
-        Format::Text => {
+        // Written also when nothing runs, so that no vhid of a stopped engine stays behind.
+        StatusFormat::Prom => {
+            let values: Vec<VhidValues> = vhids.iter().map(VhidStatus::values).collect();
+            metrics::prom(
+                &values,
+                crate::output::unix_seconds(std::time::SystemTime::now()),
+            )
+        }
+        StatusFormat::Text => {
             let mut text: String = vhids.iter().map(VhidStatus::text).collect();
             for hold in &holds {
                 text += &format!(
@@ -583,9 +736,10 @@ fn status(cli: &StatusCli) -> Result<u8, Error> {
                     hold.demotion
                 );
             }
-            toolkit::stdio::print_text(&text).map_err(write_error)?
+            text
         }
     };
+    emit(output, &text)?;
     if vhids.is_empty() {
         return Err(Error::NotRunning(not_running(&cli.target)));
     }
@@ -608,6 +762,19 @@ fn status(cli: &StatusCli) -> Result<u8, Error> {
             format!("expected {wanted}"),
             wrong.join(", "),
         ))
+    }
+}
+
+/// Writes `text` to `output`, replaced atomically and readable by all (collectors such as
+/// node_exporter run as other users), or to standard output.
+fn emit(output: Option<&Path>, text: &str) -> Result<(), Error> {
+    match output {
+        Some(path) => {
+            toolkit::file::write_atomically(path, text.as_bytes(), 0o644).map_err(Error::Output)
+        }
+        None => toolkit::stdio::print_text(text)
+            .map(drop)
+            .map_err(|e| Error::io("cannot write to stdout", e)),
     }
 }
 

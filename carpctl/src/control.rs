@@ -12,9 +12,11 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+use crate::health::HealthStatus;
 use crate::links::LinkState;
 use crate::machine::State;
 use crate::statedir;
+use crate::wire::Defect;
 
 /// What an engine publishes about its vhid in `vhid<N>.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +70,40 @@ pub struct EngineStatus {
     /// The unicast peers; empty for multicast.
     #[serde(default)]
     pub peers: Vec<String>,
+    /// Added to the skew by Redis health tracking: 240 while this host's tracked instances
+    /// are in fault.
+    #[serde(default)]
+    pub health_demotion: u8,
+    /// Redis health tracking (`--track-redis`), when on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis: Option<HealthStatus>,
+    /// What the engine counted since it started; absent from the state file of an engine
+    /// older than these counters. (The advertisements it ignored are `bad_adverts`.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counters: Option<Counters>,
+}
+
+/// What an engine counts from its start, for monitoring (`carpctl status --format prom`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Counters {
+    /// When the engine started, in seconds since the Unix epoch: counters that went down since
+    /// the last reading belong to a new engine.
+    pub started_unix: u64,
+    /// State changes, by the state entered (INIT, BACKUP, MASTER).
+    pub transitions: BTreeMap<State, u64>,
+    /// Advertisements sent, one per destination (the group, or each peer).
+    pub adverts_sent: u64,
+    /// Valid advertisements heard from the other nodes of the vhid.
+    pub adverts_received: u64,
+}
+
+/// The key of replayed advertisements in `bad_adverts` (the others are [`Defect`] names).
+pub const REPLAYED: &str = "replayed";
+
+/// Every key `bad_adverts` can have: why an advertisement was ignored.
+pub fn rejection_reasons() -> impl Iterator<Item = &'static str> {
+    Defect::ALL.iter().map(|d| d.name()).chain([REPLAYED])
 }
 
 fn carp_version() -> u8 {
@@ -263,6 +299,9 @@ mod tests {
             vrrpinterval: 100,
             master_interval_cs: 100,
             peers: Vec::new(),
+            health_demotion: 0,
+            redis: None,
+            counters: None,
         }
     }
 
@@ -279,6 +318,36 @@ mod tests {
         assert!(running_engines(&dir.path().join("absent"), None)
             .unwrap()
             .is_empty());
+    }
+
+    /// The counters travel through the state file with their states as keys, and the file of
+    /// an engine older than them still reads, without counters.
+    #[test]
+    fn counters_round_trip_and_an_older_file_has_none() {
+        let mut counted = status(10, 1);
+        counted.counters = Some(Counters {
+            started_unix: 1_767_225_000,
+            transitions: BTreeMap::from([(State::Backup, 2), (State::Master, 1)]),
+            adverts_sent: 30,
+            adverts_received: 4,
+        });
+        let text = serde_json::to_string(&counted).unwrap();
+        assert!(
+            text.contains("\"transitions\":{\"BACKUP\":2,\"MASTER\":1}"),
+            "{text}"
+        );
+        assert_eq!(
+            serde_json::from_str::<EngineStatus>(&text).unwrap(),
+            counted
+        );
+        let older = serde_json::to_string(&status(10, 1)).unwrap();
+        assert!(!older.contains("counters"), "{older}");
+        assert_eq!(
+            serde_json::from_str::<EngineStatus>(&older)
+                .unwrap()
+                .counters,
+            None
+        );
     }
 
     /// Regression: one corrupt `vhidNN.json` made status and demote fail for every engine.

@@ -56,6 +56,8 @@ pub enum Error {
     Unexpected(String, String),
     #[error("`{0}` is not available on this system; {1}")]
     Unsupported(&'static str, &'static str),
+    #[error("{0}")]
+    Output(toolkit::file::OutputError),
 }
 
 impl Error {
@@ -72,11 +74,12 @@ pub const STATUS_NOT_RUNNING: u8 = 3;
 
 impl toolkit::Failure for Error {
     /// 2 for input that cannot be used as given (the site, a password file, an argument's
-    /// value, a state directory others could write in), 3 when `status` finds no engine
+    /// value, a state directory others could write in, an output path refused), 3 when `status` finds no engine
     /// (LSB), 1 for everything the system or the engine refused.
     fn exit_code(&self) -> u8 {
         match self {
             Error::NotRunning(_) => STATUS_NOT_RUNNING,
+            Error::Output(e) if e.refused => toolkit::BAD_INPUT,
             Error::Site(_)
             | Error::PassFile(_)
             | Error::Invalid { .. }

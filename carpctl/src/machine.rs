@@ -21,8 +21,8 @@ use crate::wire::{self, vrrp};
 /// Largest effective skew: advskew plus demotion never passes it (FreeBSD's CARP_MAXSKEW).
 pub const MAX_SKEW: u8 = 240;
 
-/// The state of a vhid on this node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The state of a vhid on this node (ordered only so that counters can be kept by state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum State {
     Init,

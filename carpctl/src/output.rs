@@ -1,5 +1,5 @@
-//! The UTC timestamps of events and status, as RFC 3339 (writing them goes through
-//! `toolkit::stdio`, where a closed pipe is not an error).
+//! The UTC timestamps of events and status, as RFC 3339 and, for metrics, as Unix seconds
+//! (writing them goes through `toolkit::stdio`, where a closed pipe is not an error).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -25,6 +25,11 @@ pub fn rfc3339(time: SystemTime) -> String {
         rem % 60,
         since.subsec_millis()
     )
+}
+
+/// `time` in whole seconds since the Unix epoch, as Prometheus takes timestamps.
+pub fn unix_seconds(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 #[cfg(test)]

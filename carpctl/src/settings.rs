@@ -3,10 +3,14 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use ipnet::IpNet;
 
+use redis_cluster::{ConnectOptions, NodeAddr};
+
 use crate::error::Error;
+use crate::health;
 use crate::machine::Offer;
 use crate::wire::{vrrp, Password, MAX_PASSWORD_LEN};
 
@@ -59,6 +63,43 @@ pub struct RunSettings {
     pub up_hook: Option<String>,
     pub down_hook: Option<String>,
     pub state_dir: PathBuf,
+    /// Redis health tracking, when asked for.
+    pub redis: Option<RedisTracking>,
+}
+
+/// What `--track-redis` probes, how often, and what the probes add up to.
+#[derive(Debug, Clone)]
+pub struct RedisTracking {
+    pub instances: Vec<NodeAddr>,
+    pub interval: Duration,
+    pub rules: health::Rules,
+    /// Who the probes authenticate as.
+    pub options: ConnectOptions,
+    /// Run when the host enters a fault and when it ends.
+    pub fault_hook: Option<String>,
+}
+
+/// The default of `--track-stall` without a site: the how-to's cluster-node-timeout.
+pub const DEFAULT_TRACK_STALL: Duration = Duration::from_secs(5);
+
+/// The Redis instances of `host` in `site`: its address on `cluster.bind_interface`, on every
+/// port of `cluster.ports`.
+pub fn site_instances(site: &site::Site, host: &str) -> Result<Vec<NodeAddr>, Error> {
+    let found = site.host(host)?;
+    let bind = &site.cluster.bind_interface;
+    let Some(addr) = found.address(bind).map(site::Cidr::addr) else {
+        return Err(Error::Invalid {
+            field: "hosts[].addresses",
+            value: String::new(),
+            fix: format!("host '{host}' needs an address on cluster.bind_interface '{bind}'"),
+        });
+    };
+    Ok(site
+        .cluster
+        .ports
+        .iter()
+        .map(|&port| NodeAddr(std::net::SocketAddr::new(addr, port)))
+        .collect())
 }
 
 /// The values given on the command line, before validation.
@@ -236,6 +277,7 @@ impl RunArgs {
             up_hook,
             down_hook,
             state_dir,
+            redis: None,
         })
     }
 

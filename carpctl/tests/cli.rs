@@ -169,7 +169,7 @@ fn status_expect_compares_the_state_of_live_engines() {
         "since": "2026-01-01T00:00:00.000Z", "bad_adverts": {"hmac": 3, "replayed": 2},
         "last_peer": "10.0.0.1", "links": {"eth0": "up", "eth1": "down"},
         "carpver": 2, "vrrpprio": 100, "effective_priority": 0, "vrrpinterval": 100,
-        "master_interval_cs": 139, "peers": []
+        "master_interval_cs": 139, "peers": [], "health_demotion": 0
     });
     std::fs::write(dir.path().join("vhid12.json"), status.to_string()).unwrap();
     let run = |args: &[&str]| {
@@ -539,4 +539,69 @@ fn rcconf_refuses_peers_freebsd_cannot_express() {
             "{err}"
         );
     }
+}
+
+/// `status --format prom --output FILE`, as the health timer runs it for node_exporter: the
+/// file is replaced whole, world-readable, and promtool finds nothing wrong in it; when the
+/// engine has stopped, the file loses its vhid (no stale MASTER stays behind) and status
+/// exits 3.
+#[test]
+fn status_writes_prometheus_metrics_promtool_accepts() {
+    testkit::assert_tool("promtool", "prometheus");
+    let dir = tempfile::tempdir().unwrap();
+    let status = serde_json::json!({
+        "vhid": 12, "interface": "eth0", "state": "MASTER", "pid": std::process::id(),
+        "src": "10.0.0.2", "vips": ["10.0.0.100/24"], "advbase": 1, "advskew": 0,
+        "demotion": 0, "effective_skew": 0, "preempt": true,
+        "since": "2026-01-01T00:00:00.000Z", "bad_adverts": {"hmac": 3}, "last_peer": null,
+        "counters": {"started_unix": 1_767_225_000u64, "transitions": {"BACKUP": 1, "MASTER": 1},
+                     "adverts_sent": 600, "adverts_received": 2}
+    });
+    let state_file = dir.path().join("vhid12.json");
+    std::fs::write(&state_file, status.to_string()).unwrap();
+    let metrics = dir.path().join("carpctl.prom");
+    let status = || {
+        carpctl()
+            .args(["status", "--format", "prom", "--output"])
+            .arg(&metrics)
+            .arg("--state-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = status();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(out.stdout.is_empty(), "the metrics go to the file only");
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    for line in [
+        "carpctl_state{vhid=\"12\",interface=\"eth0\",state=\"master\"} 1",
+        "carpctl_transitions_total{vhid=\"12\",interface=\"eth0\",to=\"master\"} 1",
+        "carpctl_advertisements_sent_total{vhid=\"12\",interface=\"eth0\"} 600",
+        "carpctl_advertisements_rejected_total{vhid=\"12\",interface=\"eth0\",reason=\"hmac\"} 3",
+    ] {
+        assert!(text.contains(&format!("\n{line}\n")), "{line}:\n{text}");
+    }
+    let mode = std::fs::metadata(&metrics).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644);
+    let check = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&metrics).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success() && check.stdout.is_empty() && check.stderr.is_empty(),
+        "promtool check metrics:\n{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    std::fs::remove_file(&state_file).unwrap();
+    let out = status();
+    assert_eq!(out.status.code(), Some(3));
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        text.contains("\ncarpctl_status_timestamp_seconds "),
+        "{text}"
+    );
+    assert!(!text.contains("vhid="), "{text}");
 }

@@ -488,3 +488,225 @@ fn a_replayed_bow_out_is_refused_and_the_restarted_master_accepted() {
             .is_some_and(|s| s["bad_adverts"]["replayed"].as_u64() == Some(5))
     });
 }
+
+/// The fault hook's lines so far: `CARP_HEALTH CARP_HEALTH_REASON`, one per change.
+fn hook_lines(path: &std::path::Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// `--track-redis`: the master's Redis killed demotes it by 240, so the preempting backup takes
+/// the VIP within a second (two failed probes 0.2 s apart, then the master's next advert);
+/// the fault hook runs on leaving the fault the engine starts in, on entering a fault and on
+/// leaving it; a Redis paused for less than the stall time changes nothing; the restarted
+/// Redis, once ready, brings the VIP back.
+#[test]
+#[ignore = "needs root: run with --include-ignored as root"]
+fn a_killed_redis_moves_the_vip_and_a_paused_one_does_not() {
+    require_lab();
+    let mut lab = Lab::new(2);
+    let redis = lab.redis(1, 7000, &[]);
+    let hook_file = lab.dir.path().join("fault-hook");
+    let hook = format!(
+        "echo \"$CARP_HEALTH $CARP_HEALTH_REASON\" >> {}",
+        hook_file.display()
+    );
+    master_and_backup(
+        &mut lab,
+        &[
+            "--advskew",
+            "0",
+            "--preempt",
+            "--track-redis",
+            "127.0.0.1:7000",
+            "--track-interval",
+            "0.2",
+            "--track-stall",
+            "4",
+            "--fault-hook",
+            &hook,
+        ],
+        &["--advskew", "100", "--preempt"],
+    );
+    let status = lab.status(1).unwrap();
+    assert_eq!(status["redis"]["health"], "ready", "{status}");
+    assert_eq!(status["health_demotion"], 0);
+    wait_until(SETTLE, "the fault hook ran at the start", || {
+        hook_lines(&hook_file).len() == 1
+    });
+    let ready = hook_lines(&hook_file)[0].clone();
+    assert!(
+        ready.starts_with("ready every tracked Redis instance"),
+        "{ready}"
+    );
+
+    // Paused for 2 s, below the 4 s stall time: nothing moves.
+    lab.procs[redis].signal(Signal::SIGSTOP);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        lab.status(1).unwrap()["redis"]["instances"][0]["last"],
+        "no answer"
+    );
+    lab.procs[redis].signal(Signal::SIGCONT);
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(lab.state(1).as_deref(), Some("MASTER"));
+    assert_eq!(lab.vip_holders(), vec![1]);
+    assert_eq!(lab.status(1).unwrap()["redis"]["health"], "ready");
+    assert_eq!(hook_lines(&hook_file), vec![ready.clone()]);
+
+    let killed = Instant::now();
+    lab.procs[redis].signal(Signal::SIGKILL);
+    wait_until(SETTLE, "host 2 takes over", || {
+        lab.state(2).as_deref() == Some("MASTER")
+    });
+    let took = killed.elapsed();
+    assert!(took < Duration::from_millis(1500), "took {took:?}");
+    let status = lab.status(1).unwrap();
+    assert_eq!(status["redis"]["health"], "fault", "{status}");
+    assert_eq!(status["health_demotion"], 240);
+    assert_eq!(status["effective_skew"], 240);
+    let reason = status["redis"]["reason"].as_str().unwrap().to_string();
+    assert!(
+        reason.starts_with("127.0.0.1:7000: down: cannot connect"),
+        "{reason}"
+    );
+    wait_until(SETTLE, "host 1 yields", || {
+        lab.state(1).as_deref() == Some("BACKUP")
+    });
+    assert_eq!(lab.vip_holders(), vec![2]);
+    wait_until(SETTLE, "the fault hook ran", || {
+        hook_lines(&hook_file).len() == 2
+    });
+    assert_eq!(hook_lines(&hook_file)[1], format!("fault {reason}"));
+
+    lab.redis(1, 7000, &[]);
+    wait_until(SETTLE, "host 1 preempts back", || {
+        lab.state(1).as_deref() == Some("MASTER")
+    });
+    wait_until(SETTLE, "host 2 gives the VIP back", || {
+        lab.vip_holders() == vec![1]
+    });
+    assert_eq!(lab.status(1).unwrap()["health_demotion"], 0);
+    wait_until(SETTLE, "the fault hook ran again", || {
+        hook_lines(&hook_file).len() == 3
+    });
+    assert_eq!(hook_lines(&hook_file)[2], ready);
+}
+
+/// A host whose tracked replica is not linked to its master stays demoted (no preempt before
+/// the data is there) and takes the VIP once the instance is ready (here: made a master).
+#[test]
+#[ignore = "needs root: run with --include-ignored as root"]
+fn a_replica_not_linked_to_its_master_keeps_the_host_demoted() {
+    require_lab();
+    let mut lab = Lab::new(2);
+    // Its master never answers: port 1 has no server.
+    lab.redis(1, 7000, &["--replicaof", "127.0.0.1", "1"]);
+    lab.carpctl(2, &["--advskew", "100", "--preempt"]);
+    wait_until(SETTLE, "host 2 MASTER", || {
+        lab.state(2).as_deref() == Some("MASTER")
+    });
+    lab.carpctl(
+        1,
+        &[
+            "--advskew",
+            "0",
+            "--preempt",
+            "--track-redis",
+            "127.0.0.1:7000",
+            "--track-interval",
+            "0.2",
+        ],
+    );
+    wait_until(SETTLE, "host 1 BACKUP", || {
+        lab.state(1).as_deref() == Some("BACKUP")
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let status = lab.status(1).unwrap();
+    assert_eq!(status["state"], "BACKUP", "{status}");
+    assert_eq!(status["redis"]["health"], "fault");
+    assert_eq!(status["health_demotion"], 240);
+    assert!(
+        status["redis"]["instances"][0]["last"]
+            .as_str()
+            .unwrap()
+            .starts_with("syncing: a replica whose link to its master is down"),
+        "{status}"
+    );
+    assert_eq!(lab.vip_holders(), vec![2]);
+    let ns = lab.ns(1);
+    let made_master = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns,
+            "redis-cli",
+            "-p",
+            "7000",
+            "replicaof",
+            "no",
+            "one",
+        ])
+        .output()
+        .unwrap();
+    assert!(made_master.stdout.starts_with(b"OK"), "{made_master:?}");
+    wait_until(SETTLE, "host 1 preempts", || {
+        lab.state(1).as_deref() == Some("MASTER")
+    });
+    assert_eq!(lab.status(1).unwrap()["redis"]["health"], "ready");
+}
+
+/// `status --format prom` of a running engine: a lone node counts its way to MASTER, and its
+/// count of advertisements sent grows from one reading to the next (the engine writes its
+/// counts at least every 5 s); promtool accepts the text.
+#[test]
+#[ignore = "needs root: run with --include-ignored as root"]
+fn prom_status_counts_the_adverts_a_running_engine_sends() {
+    require_lab();
+    testkit::assert_tool("promtool", "prometheus");
+    let mut lab = Lab::new(1);
+    lab.carpctl(1, &[]);
+    wait_until(SETTLE, "host 1 MASTER", || {
+        lab.state(1).as_deref() == Some("MASTER")
+    });
+    let prom = |lab: &Lab| {
+        String::from_utf8(lab.control(1, &["status", "--format", "prom"]).stdout).unwrap()
+    };
+    let value = |text: &str, series: &str| -> Option<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    };
+    let labels = "{vhid=\"7\",interface=\"eth0\"";
+    let sent = format!("carpctl_advertisements_sent_total{labels}}}");
+    let first = value(&prom(&lab), &sent).unwrap_or(0);
+    wait_until(Duration::from_secs(12), "more adverts counted", || {
+        value(&prom(&lab), &sent) > Some(first)
+    });
+    let text = prom(&lab);
+    for (state, count) in [("backup", 1), ("master", 1)] {
+        let series = format!("carpctl_transitions_total{labels},to=\"{state}\"}}");
+        assert_eq!(value(&text, &series), Some(count), "{text}");
+    }
+    let mut check = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let checked = check.wait_with_output().unwrap();
+    assert!(
+        checked.status.success() && checked.stderr.is_empty(),
+        "promtool check metrics:\n{}{text}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}

@@ -2,6 +2,8 @@
 //! runs, and `run`, which surveys, checks, renders and writes. `main.rs` only maps the outcome
 //! to an exit code, and hands every failure to [`Sink::fail`], so that monitoring reading the
 //! Nagios line or the Prometheus file sees UNKNOWN rather than nothing or a stale answer.
+//! `carp-verdict` reads a saved report and carpctl's status and prints the verdict of
+//! [`crate::verdict`].
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -9,11 +11,13 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use serde::de::DeserializeOwned;
 
 use crate::check::{check, CheckOptions};
 use crate::render::{render, Format};
 use crate::report::{Report, Status, Timing};
+use crate::verdict::{verdict, CarpStatus, VerdictError};
 use redis_cluster::args::ConnectArgs;
 use redis_cluster::plan::{Plan, PlanError};
 use redis_cluster::survey::{survey, ConnectOptions};
@@ -27,9 +31,14 @@ use redis_cluster::NodeAddr;
     name = "redis-slotcheck",
     version,
     max_term_width = 80,
-    help_expected = true
+    help_expected = true,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
 )]
 pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Cluster nodes to start from, as IP:PORT (IPv6 as [ADDR]:PORT). One reachable node is
     /// enough: the others are discovered from CLUSTER NODES.
     #[arg(
@@ -86,6 +95,56 @@ pub struct Cli {
     pub from_report: Option<PathBuf>,
 }
 
+/// What redis-slotcheck does besides checking.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Should this host give up its CARP virtual IP? Prints whether the host's own Redis
+    /// instances are broken and what to do with its CARP groups, and why; changes nothing.
+    ///
+    /// An instance is broken when it does not answer, runs without cluster support, reports
+    /// cluster_state:fail, or owns slots nobody serves. The action is "demote" (run `carpctl
+    /// demote --no-hold`) while the host is broken and a vhid is not demoted yet, "promote"
+    /// (run `carpctl promote --unless-held`) once it is healthy while a vhid is demoted
+    /// without a hold, and "none" otherwise: healthy, already demoted, held by an operator's
+    /// `carpctl demote` (left in place until `carpctl promote`), or no CARP engine here.
+    /// scripts/cluster-health runs it every minute. Exits 0 with a verdict, 3 (UNKNOWN) when
+    /// the input cannot be read or names no such host.
+    CarpVerdict(VerdictCli),
+}
+
+/// The arguments of `carp-verdict`.
+#[derive(Debug, Args)]
+pub struct VerdictCli {
+    /// The host NAME whose own instances are judged, as the report names hosts: the site's
+    /// host names when the report was made with --site, otherwise the instances' IP addresses.
+    #[arg(long, value_name = "NAME")]
+    pub host: String,
+
+    /// The report in FILE, as `redis-slotcheck --format json` printed it ("-" reads standard
+    /// input).
+    #[arg(long, value_name = "FILE")]
+    pub report: PathBuf,
+
+    /// carpctl's status in FILE, as `carpctl status --format json` printed it ("-" reads
+    /// standard input). Where no engine runs, carpctl prints it without vhids and exits 3:
+    /// pass it all the same, the verdict is then "none".
+    #[arg(long, value_name = "FILE")]
+    pub carp: PathBuf,
+
+    /// Output format (default: json).
+    #[arg(long, value_enum, default_value_t = VerdictFormat::Json, hide_default_value = true)]
+    pub format: VerdictFormat,
+}
+
+/// `carp-verdict --format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VerdictFormat {
+    /// The verdict as JSON (pretty on a terminal, one line otherwise).
+    Json,
+    /// One line: the action ("demote", "promote" or "none"), a colon and the reason.
+    Text,
+}
+
 /// `--format` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
@@ -115,8 +174,22 @@ pub enum Error {
     Output(toolkit::file::OutputError),
     #[error("cannot write the report to standard output: {0}")]
     Stdout(std::io::Error),
-    #[error("cannot read the report '{path}': {error}; pass what --format json printed to --from-report")]
-    ReadReport { path: String, error: String },
+    #[error(
+        "cannot read the report '{path}': {error}; pass what --format json printed to {option}"
+    )]
+    ReadReport {
+        path: String,
+        error: String,
+        option: &'static str,
+    },
+    #[error("cannot read carpctl's status '{path}': {error}; pass what `carpctl status --format json` printed to --carp")]
+    ReadCarp { path: String, error: String },
+    #[error("--report and --carp both read standard input; pass one of them as a file")]
+    BothStdin,
+    #[error("{0}")]
+    Verdict(#[from] VerdictError),
+    #[error("cannot write the verdict to standard output: {0}")]
+    WriteVerdict(std::io::Error),
 }
 
 /// Where the answer goes: the format and the file the arguments ask for. It is known before
@@ -137,6 +210,11 @@ impl Sink {
             format: Format::Json,
             output: None,
         };
+        // A subcommand's --format is its own, and none of them writes a report.
+        let first = args.get(1).and_then(|a| a.to_str()).unwrap_or_default();
+        if Cli::command().find_subcommand(first).is_some() {
+            return sink;
+        }
         let mut args = args
             .iter()
             .skip(1)
@@ -299,7 +377,7 @@ impl toolkit::Failure for Error {
 /// the overall status.
 pub fn run(settings: &Settings, clock: &Clock) -> Result<Status, Error> {
     let report = match &settings.from_report {
-        Some(path) => read_report(path)?,
+        Some(path) => read_report(path, "--from-report")?,
         None => {
             let mut report = survey_and_check(settings);
             report.timing = Some(clock.timing());
@@ -323,23 +401,47 @@ fn survey_and_check(settings: &Settings) -> Report {
     check(&found, &settings.check)
 }
 
-fn read_report(path: &Path) -> Result<Report, Error> {
-    let error = |error: String| Error::ReadReport {
+fn read_report(path: &Path, option: &'static str) -> Result<Report, Error> {
+    read_json(path).map_err(|error| Error::ReadReport {
         path: path.display().to_string(),
         error,
-    };
+        option,
+    })
+}
+
+/// The JSON document in `path` ("-": standard input); an error names the field at fault.
+fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, String> {
     let text = toolkit::input::read_text(path, toolkit::input::DOCUMENT_LIMIT)
-        .map_err(|e| error(e.to_string()))?;
+        .map_err(|e| e.to_string())?;
     let mut deserializer = serde_json::Deserializer::from_str(&text);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let at = e.path().to_string();
         let inner = e.into_inner();
-        error(if at == "." {
+        if at == "." {
             inner.to_string()
         } else {
             format!("{at}: {inner}")
-        })
+        }
     })
+}
+
+/// `carp-verdict`: reads the report and carpctl's status, prints the verdict.
+pub fn carp_verdict(cli: &VerdictCli) -> Result<(), Error> {
+    if cli.report.as_os_str() == "-" && cli.carp.as_os_str() == "-" {
+        return Err(Error::BothStdin);
+    }
+    let report = read_report(&cli.report, "--report")?;
+    let carp: CarpStatus = read_json(&cli.carp).map_err(|error| Error::ReadCarp {
+        path: cli.carp.display().to_string(),
+        error,
+    })?;
+    let verdict = verdict(&report, &cli.host, &carp)?;
+    match cli.format {
+        VerdictFormat::Json => toolkit::stdio::print_json(&verdict),
+        VerdictFormat::Text => toolkit::stdio::print_text(&verdict.text()),
+    }
+    .map(|_| ())
+    .map_err(Error::WriteVerdict)
 }
 
 #[cfg(test)]
@@ -380,6 +482,11 @@ mod tests {
         assert_eq!(sink(&["--format", "xml"]).format, Format::Json);
         assert_eq!(sink(&["--", "--format", "prom"]).format, Format::Json);
         assert_eq!(sink(&["--output"]).output, None);
+        // carp-verdict's --format is its own: a failed verdict writes no report.
+        assert_eq!(
+            sink(&["carp-verdict", "--format", "prom"]).format,
+            Format::Json
+        );
     }
 
     #[test]

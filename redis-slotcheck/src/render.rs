@@ -11,6 +11,7 @@ use std::fmt::Write as _;
 
 use crate::report::{Check, CheckName, NodeReport, Report, Role, Status};
 use redis_cluster::slots::SLOT_COUNT;
+use toolkit::prom::labels;
 
 /// The output formats of `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,11 +155,7 @@ fn shown(text: &str) -> String {
 pub fn prom(report: &Report) -> String {
     let mut out = String::new();
     let mut family = |name: &str, help: &str, samples: Vec<(String, String)>| {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} gauge");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "{name}{labels} {value}");
-        }
+        toolkit::prom::family(&mut out, name, help, toolkit::prom::Kind::Gauge, &samples);
     };
     let code = |s: Status| s.exit_code().to_string();
     let t = &report.totals;
@@ -291,19 +288,6 @@ fn role_name(role: Role) -> &'static str {
         Role::Replica => "replica",
         Role::Unknown => "unknown",
     }
-}
-
-/// `{a="x",b="y"}` with values escaped as the exposition format requires, after every control
-/// character was written out (`\u{1b}`): the format itself lets them through raw.
-fn labels(pairs: &[(&str, &str)]) -> String {
-    let inner: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| {
-            let escaped = shown(v).replace('\\', "\\\\").replace('"', "\\\"");
-            format!("{k}=\"{escaped}\"")
-        })
-        .collect();
-    format!("{{{}}}", inner.join(","))
 }
 
 #[cfg(test)]

@@ -398,9 +398,13 @@ fn a_failover_puts_two_masters_on_one_host_and_departs_from_the_plan() {
         cluster.nodes[3].cli(&["cluster", "failover", "takeover"]),
         "OK"
     );
+    // Every node must have heard of the new epoch: until then the views of slot owners and
+    // roles differ, which is a finding of its own.
     let (run, report) = wait_for(&[&seed], "the failover", |_, r| {
         check_status(r, CheckName::MasterPlacement) == Status::Warning
             && check_status(r, CheckName::ReplicaLinks) == Status::Ok
+            && check_status(r, CheckName::SlotAgreement) == Status::Ok
+            && check_status(r, CheckName::RoleAgreement) == Status::Ok
     });
     assert_eq!(run.code, 1, "{}", run.stdout);
     let placement = &report.check(CheckName::MasterPlacement).unwrap().details;

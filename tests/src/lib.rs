@@ -19,7 +19,7 @@ mod wait;
 pub use lab::Lab;
 pub use netns::{assert_root, assert_tool, is_root, namespaces_with_prefix, run, Netns};
 pub use ports::PortLease;
-pub use redis::{info_field, RedisConfig, RedisInstance};
+pub use redis::{info_field, server_binary as redis_server_binary, RedisConfig, RedisInstance};
 pub use wait::{wait_until, Poll};
 
 /// Starts `count` cluster-enabled instances, spread round-robin over 127.0.0.1, .2 and .3

@@ -349,6 +349,47 @@ fn every_hosts_loss_is_served_again_before_redis_alone_could() {
     }
 }
 
+/// The instances die, the host lives (OOM killer, a crash): its carpctl engines, tracking the
+/// host's instances, give its groups away within about a second, and the new holder's hook
+/// promotes the dead masters' replicas. One round per host (other shards each time, so no
+/// election spacing is needed); each is served again before Redis alone could have promoted.
+#[test]
+#[ignore = "needs root: run with --include-ignored as root"]
+fn a_hosts_redis_death_moves_its_vip_and_is_served_again_before_redis_alone_could() {
+    testkit::assert_root();
+    let lab = ScriptLab::new(testkit::build_tools(&[]));
+    let up = lab.json(&["up"]);
+    assert_eq!(status_of(&up), "OK", "{up:#}");
+    for (host, vhid) in [("redis1", "10"), ("redis2", "11"), ("redis3", "12")] {
+        let killed = lab.json(&["kill-redis", host]);
+        let served = killed["served_again_ms"].as_u64().unwrap();
+        assert!(served < 5000, "{killed:#}");
+        let after = killed["vip_holder_after"].as_str().unwrap();
+        assert!(
+            !after.contains(&format!("{vhid}={host}")),
+            "{host} kept its group: {killed:#}"
+        );
+        let engine = Command::new(lab.bin.join("carpctl"))
+            .args(["status", "--vhid", vhid, "--state-dir"])
+            .arg(lab.state_dir().join(host).join("carp"))
+            .output()
+            .unwrap();
+        let engine: Value = serde_json::from_slice(&engine.stdout).unwrap();
+        assert_eq!(engine["vhids"][0]["redis"]["health"], "fault", "{engine:#}");
+        assert_eq!(engine["vhids"][0]["health_demotion"], 240, "{engine:#}");
+        let restored = lab.json(&["restore", host]);
+        assert_eq!(status_of(&restored), "OK", "{restored:#}");
+        wait_until(
+            "every host holding its own group again",
+            Duration::from_secs(15),
+            POLL,
+            || lab.json(&["status"])["vip_holder"] == every_own_group(),
+        );
+    }
+}
+
+/// With every engine tracking its host's Redis (the lab's default): a master stopped for less
+/// than the stall time (the node timeout) moves no VIP, as it makes Redis fail over nothing.
 #[test]
 #[ignore = "needs root: run with --include-ignored as root"]
 fn neither_a_slow_master_nor_a_host_cut_off_from_carp_is_failed_over() {
@@ -361,6 +402,10 @@ fn neither_a_slow_master_nor_a_host_cut_off_from_carp_is_failed_over() {
     let pause = lab.json(&["pause", "redis3", "3"]);
     assert_eq!(pause["masters_unchanged"], true, "{pause:#}");
     assert_eq!(pause["promotions_by_hooks"], 0, "{pause:#}");
+    assert_eq!(
+        pause["vip_holder_after"], "10=redis1,11=redis2,12=redis3",
+        "{pause:#}"
+    );
     assert_eq!(
         pause["masters_after"].as_array().unwrap().len(),
         3,

@@ -26,6 +26,7 @@ const INSTALLED: &[&str] = &[
     "lib/systemd/system/redis-cluster-health.service",
     "lib/systemd/system/redis-cluster-health.timer",
     "share/redis-carp-tools/prometheus/redis-cluster-rules.yml",
+    "share/redis-carp-tools/prometheus/carpctl-rules.yml",
 ];
 
 const TOOLS: [&str; 4] = [
@@ -304,6 +305,8 @@ fn prometheus_rules_check_and_pass_their_tests() {
     for args in [
         ["check", "rules", "redis-cluster-rules.yml"],
         ["test", "rules", "redis-cluster-rules-test.yml"],
+        ["check", "rules", "carpctl-rules.yml"],
+        ["test", "rules", "carpctl-rules-test.yml"],
     ] {
         let out = Command::new("promtool")
             .args(args)

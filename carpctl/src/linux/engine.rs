@@ -29,8 +29,10 @@ use super::link::{LinkWatch, NetEvent};
 use super::ndp;
 use super::serve::{Call, ControlServer};
 use super::socket::{AdvertSocket, Undecodable};
-use crate::control::{self, EngineStatus, Request};
+use super::tracking::Probes;
+use crate::control::{self, Counters, EngineStatus, Request, REPLAYED};
 use crate::error::Error;
+use crate::health::{Health, Tracker};
 use crate::hold;
 use crate::links::{Change, LinkState, Links};
 use crate::lock::{self, Lock};
@@ -48,10 +50,11 @@ use crate::wire::{self, Advert, Datagram, Defect};
 const TOTALS_EVERY: Duration = Duration::from_secs(60);
 /// Least time between two state file writes caused by counters alone.
 const COUNTER_WRITE_EVERY: Duration = Duration::from_secs(1);
+/// Least time between two state file writes caused by the advertisement counts alone: they
+/// grow every interval, and monitoring reads them once a minute.
+const COUNTS_WRITE_EVERY: Duration = Duration::from_secs(5);
 /// How long start-up waits for the kernel's list of interfaces.
 const FIRST_DUMP_WAIT: Duration = Duration::from_secs(1);
-/// The key of replayed advertisements among the ignored ones.
-const REPLAYED: &str = "replayed";
 
 /// One line of stdout per state change.
 #[derive(Debug, Serialize)]
@@ -116,8 +119,11 @@ struct Engine {
     watch: LinkWatch,
     links: Links,
     machine: Machine,
-    /// What `carpctl demote` and `promote` set; the machine gets it plus the link demotion.
+    /// What `carpctl demote` and `promote` set; the machine gets it plus the link and health
+    /// demotions.
     operator_demotion: u8,
+    /// Redis health tracking, when on.
+    tracking: Option<Tracking>,
     replay: ReplayGuard,
     counter: u64,
     started: Instant,
@@ -127,10 +133,31 @@ struct Engine {
     last_totals: Instant,
     last_peer: Option<IpAddr>,
     status_dirty: Option<Instant>,
+    /// What the state file publishes for monitoring.
+    counters: Counters,
+    /// Since when the advertisement counts have changed without being written.
+    counts_dirty: Option<Instant>,
     hooks: Vec<JoinHandle<()>>,
     stdout_open: bool,
     /// Whether the last advertisement could not be sent.
     send_failing: bool,
+}
+
+/// Redis health tracking: the probes' results and what they add up to.
+struct Tracking {
+    probes: Probes,
+    tracker: Tracker,
+    fault_hook: Option<String>,
+}
+
+impl Tracking {
+    /// The demotion the host's health asks for: 240 in fault, as for a lost interface.
+    fn demotion(&self) -> u8 {
+        match self.tracker.health() {
+            Health::Ready => 0,
+            Health::Fault => MAX_SKEW,
+        }
+    }
 }
 
 /// Runs the engine until SIGTERM or SIGINT, then hands over gracefully. SIGHUP reads the
@@ -185,6 +212,27 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
         src,
     };
     let held = held_demotion(&dir, settings.vhid);
+    let started = Instant::now();
+    let tracking = match &settings.redis {
+        Some(redis) => {
+            let addrs: Vec<String> = redis.instances.iter().map(ToString::to_string).collect();
+            info!(
+                "vhid {}: tracking Redis at {} every {} s (fall {}, rise {}, stall {} s): demoted by 240 until every instance is ready",
+                settings.vhid,
+                addrs.join(" "),
+                redis.interval.as_secs_f64(),
+                redis.rules.fall,
+                redis.rules.rise,
+                redis.rules.stall.as_secs_f64()
+            );
+            Some(Tracking {
+                probes: Probes::start(&redis.instances, &redis.options, redis.interval)?,
+                tracker: Tracker::new(&addrs, redis.rules, Duration::ZERO),
+                fault_hook: redis.fault_hook.clone(),
+            })
+        }
+        None => None,
+    };
     let mut engine = Engine {
         hashed: settings.hashed_addresses(),
         destinations: settings.destinations(),
@@ -199,15 +247,21 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
         watch,
         machine: Machine::new(config),
         operator_demotion: held,
+        tracking,
         replay: ReplayGuard::new(),
         counter: u64::from_be_bytes(counter_seed),
-        started: Instant::now(),
+        started,
         since: SystemTime::now(),
         bad: BTreeMap::new(),
         bad_reported: BTreeMap::new(),
         last_totals: Instant::now(),
         last_peer: None,
         status_dirty: None,
+        counters: Counters {
+            started_unix: output::unix_seconds(SystemTime::now()),
+            ..Counters::default()
+        },
+        counts_dirty: None,
         hooks: Vec::new(),
         stdout_open: true,
         send_failing: false,
@@ -352,12 +406,16 @@ impl Engine {
         notify(&[NotifyState::Ready]);
         loop {
             let timeout = self.poll_timeout();
-            let ready: Vec<bool> = {
+            let (ready, socket_at) = {
                 let mut fds = vec![
                     PollFd::new(signals.wake.as_fd(), PollFlags::POLLIN),
                     PollFd::new(server.as_fd(), PollFlags::POLLIN),
                     PollFd::new(self.watch.as_fd(), PollFlags::POLLIN),
                 ];
+                if let Some(tracking) = &self.tracking {
+                    fds.push(PollFd::new(tracking.probes.as_fd(), PollFlags::POLLIN));
+                }
+                let socket_at = fds.len();
                 if let Some(socket) = &self.socket {
                     fds.push(PollFd::new(socket.as_fd(), PollFlags::POLLIN));
                 }
@@ -365,9 +423,11 @@ impl Engine {
                     Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                     Err(e) => return Err(Error::io("poll failed", e.into())),
                 }
-                fds.iter()
+                let ready: Vec<bool> = fds
+                    .iter()
                     .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
-                    .collect()
+                    .collect();
+                (ready, socket_at)
             };
             if ready[0] {
                 signals.drain();
@@ -383,9 +443,10 @@ impl Engine {
             if ready[2] {
                 self.net_events();
             }
-            if ready.get(3) == Some(&true) {
+            if ready.get(socket_at) == Some(&true) {
                 self.receive();
             }
+            self.track();
             if ready[1] {
                 for call in server.calls() {
                     self.handle(call);
@@ -405,6 +466,9 @@ impl Engine {
             .map_or(TOTALS_EVERY, |d| d.saturating_sub(now));
         if let Some(since) = self.status_dirty {
             wait = wait.min(COUNTER_WRITE_EVERY.saturating_sub(since.elapsed()));
+        }
+        if let Some(since) = self.counts_dirty {
+            wait = wait.min(COUNTS_WRITE_EVERY.saturating_sub(since.elapsed()));
         }
         wait = wait.min(TOTALS_EVERY.saturating_sub(self.last_totals.elapsed()));
         // Round up so the deadline has passed when poll returns.
@@ -501,6 +565,8 @@ impl Engine {
                 self.last_peer = Some(datagram.src);
                 self.status_dirty.get_or_insert_with(Instant::now);
             }
+            self.counters.adverts_received += 1;
+            self.counts_dirty.get_or_insert_with(Instant::now);
             let actions = self.machine.advert(self.now(), datagram.src, offer.0);
             self.apply(actions);
         }
@@ -697,22 +763,24 @@ impl Engine {
         self.announce();
     }
 
-    /// Hands the machine the operator's demotion plus the interfaces'.
+    /// Hands the machine the operator's demotion plus the interfaces' and Redis health's.
     fn sync_demotion(&mut self) {
         let total = self
             .operator_demotion
             .saturating_add(self.links.demotion())
+            .saturating_add(self.health_demotion())
             .min(MAX_SKEW);
         if total == self.machine.demotion() {
             return;
         }
         let actions = self.machine.set_demotion(self.now(), total);
         info!(
-            "vhid {}: demotion {} (operator {}, interfaces {}), {}",
+            "vhid {}: demotion {} (operator {}, interfaces {}, Redis health {}), {}",
             self.settings.vhid,
             total,
             self.operator_demotion,
             self.links.demotion(),
+            self.health_demotion(),
             match self.machine.offer() {
                 Offer::Carp { advskew, .. } => format!("effective skew {advskew}"),
                 Offer::Vrrp { priority, .. } => format!("effective priority {priority}"),
@@ -720,6 +788,53 @@ impl Engine {
         );
         self.apply(actions);
         self.write_status();
+    }
+
+    fn health_demotion(&self) -> u8 {
+        self.tracking.as_ref().map_or(0, Tracking::demotion)
+    }
+
+    /// Feeds the probes that came in to the tracker; a change of the host's health moves the
+    /// demotion and runs the fault hook.
+    fn track(&mut self) {
+        let now = self.now();
+        let Some(tracking) = &mut self.tracking else {
+            return;
+        };
+        let mut changes = Vec::new();
+        for (index, probe) in tracking.probes.take() {
+            changes.extend(tracking.tracker.record(index, probe, now));
+            self.status_dirty.get_or_insert_with(Instant::now);
+        }
+        let hook = tracking.fault_hook.clone();
+        for change in changes {
+            match change.to {
+                Health::Fault => warning!(
+                    "vhid {}: Redis fault: {}; demoted by 240 until every tracked instance is ready",
+                    self.settings.vhid,
+                    change.reason
+                ),
+                Health::Ready => info!(
+                    "vhid {}: Redis ready: {}; the demotion is lifted",
+                    self.settings.vhid,
+                    change.reason
+                ),
+            }
+            self.sync_demotion();
+            self.write_status();
+            if let Some(command) = &hook {
+                let state = self.machine.state();
+                self.run_hook(
+                    command,
+                    state,
+                    state,
+                    vec![
+                        ("CARP_HEALTH", change.to.to_string()),
+                        ("CARP_HEALTH_REASON", change.reason),
+                    ],
+                );
+            }
+        }
     }
 
     fn count_bad(&mut self, name: &'static str, explain: &str, src: Option<IpAddr>) {
@@ -739,6 +854,9 @@ impl Engine {
         if self
             .status_dirty
             .is_some_and(|since| since.elapsed() >= COUNTER_WRITE_EVERY)
+            || self
+                .counts_dirty
+                .is_some_and(|since| since.elapsed() >= COUNTS_WRITE_EVERY)
         {
             self.write_status();
         }
@@ -819,11 +937,15 @@ impl Engine {
                 .iter()
                 .map(ToString::to_string)
                 .collect(),
+            health_demotion: self.health_demotion(),
+            redis: self.tracking.as_ref().map(|t| t.tracker.status()),
+            counters: Some(self.counters.clone()),
         }
     }
 
     fn write_status(&mut self) {
         self.status_dirty = None;
+        self.counts_dirty = None;
         if let Err(e) = control::write_status(&self.settings.state_dir, &self.status()) {
             error!(
                 "vhid {}: cannot write the state file in '{}': {e}",
@@ -902,10 +1024,12 @@ impl Engine {
                 Some(socket) => socket.send(dst, &self.message(offer, dst)),
                 None => Err(std::io::Error::other("the interface is gone")),
             };
-            if let Err(e) = result {
-                sent = Err(std::io::Error::new(e.kind(), format!("to {dst}: {e}")));
+            match result {
+                Ok(()) => self.counters.adverts_sent += 1,
+                Err(e) => sent = Err(std::io::Error::new(e.kind(), format!("to {dst}: {e}"))),
             }
         }
+        self.counts_dirty.get_or_insert_with(Instant::now);
         match sent {
             // Reported once per run of failures, not once a second.
             Err(e) if !self.send_failing => {
@@ -956,6 +1080,7 @@ impl Engine {
 
     fn transition(&mut self, from: State, to: State, reason: Reason) {
         self.since = SystemTime::now();
+        *self.counters.transitions.entry(to).or_default() += 1;
         let event = StateEvent {
             event: "state",
             time: output::rfc3339(self.since),
@@ -984,13 +1109,25 @@ impl Engine {
             _ => None,
         };
         if let Some(command) = hook {
-            self.run_hook(&command, from, to, reason);
+            self.run_hook(
+                &command,
+                from,
+                to,
+                vec![("CARP_REASON", reason.to_string())],
+            );
         }
     }
 
-    /// Runs a hook through `sh -c` with the state in `CARP_*` variables; its output goes to
-    /// our stderr so stdout stays data only. A thread waits for it so the loop never blocks.
-    fn run_hook(&mut self, command: &str, from: State, to: State, reason: Reason) {
+    /// Runs a hook through `sh -c` with the state in `CARP_*` variables and `what` happened in
+    /// more; its output goes to our stderr so stdout stays data only. A thread waits for it so
+    /// the loop never blocks.
+    fn run_hook(
+        &mut self,
+        command: &str,
+        from: State,
+        to: State,
+        what: Vec<(&'static str, String)>,
+    ) {
         let stderr = match std::io::stderr().as_fd().try_clone_to_owned() {
             Ok(fd) => Stdio::from(fd),
             Err(_) => Stdio::null(),
@@ -1000,7 +1137,7 @@ impl Engine {
             .arg(command)
             .env("CARP_STATE", to.to_string())
             .env("CARP_FROM", from.to_string())
-            .env("CARP_REASON", reason.to_string())
+            .envs(what)
             .env("CARP_INTERFACE", &self.settings.interface)
             .env("CARP_VHID", self.settings.vhid.to_string())
             .env("CARP_VIPS", self.vip_list())

@@ -8,5 +8,6 @@ mod link;
 mod ndp;
 mod serve;
 mod socket;
+mod tracking;
 
 pub use engine::run;

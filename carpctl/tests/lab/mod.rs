@@ -334,6 +334,37 @@ impl Lab {
         self.procs.len() - 1
     }
 
+    /// Starts a redis-server (testkit's binary: Debian's, or the server matrix's) inside
+    /// `host` on 127.0.0.1:`port`, not persistent, with `extra` settings (`--name value`);
+    /// returns the index into `procs` once it answers.
+    pub fn redis(&mut self, host: usize, port: u16, extra: &[&str]) -> usize {
+        let dir = self.dir.path().join(format!("redis{host}-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut command = Command::new("ip");
+        command
+            .args([
+                "netns",
+                "exec",
+                &self.ns(host),
+                &testkit::redis_server_binary(),
+            ])
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+            .arg("--dir")
+            .arg(&dir)
+            .args(extra);
+        self.procs.push(Proc::spawn(command));
+        let ns = self.ns(host);
+        let port = port.to_string();
+        wait_until(Duration::from_secs(10), "redis-server answers", || {
+            Command::new("ip")
+                .args(["netns", "exec", &ns, "redis-cli", "-p", &port, "ping"])
+                .output()
+                .is_ok_and(|o| o.stdout.starts_with(b"PONG"))
+        });
+        self.procs.len() - 1
+    }
+
     /// Starts ucarp on `host` with up/down scripts that add and remove the VIP.
     pub fn ucarp(&mut self, host: usize, advskew: u8, preempt: bool) -> usize {
         self.ucarp_with_pass(host, advskew, preempt, PASSWORD)
