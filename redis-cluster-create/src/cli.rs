@@ -19,6 +19,7 @@ use crate::converge::{
 };
 use crate::error::CreateError;
 use crate::failover;
+use crate::maintenance;
 use crate::planner::{self, Candidate};
 use crate::reset;
 
@@ -59,6 +60,12 @@ enum Command {
     /// longer answers (CLUSTER FAILOVER FORCE, which still needs a majority of masters);
     /// leave every master that answers alone. For CARP hooks; prints JSON of what it did.
     Failover(FailoverArgs),
+    /// Take a host out of service for a planned stop without a client error ('start':
+    /// its masters handed to replicas on other hosts by coordinated failover, its CARP
+    /// engines demoted), and put it back ('end': once its instances are in sync, masters
+    /// laid out as the site wants and the CARP hold lifted). Prints JSON.
+    #[command(subcommand)]
+    Maintenance(MaintenancePhase),
     /// Return nodes to empty (CLUSTER RESET HARD) after a failed or unwanted attempt.
     Reset(ResetArgs),
     /// Print the configuration files of a host's instances (one redis-PORT.conf per port of
@@ -155,6 +162,51 @@ struct FailoverArgs {
     /// Wait at most SECS seconds, from the start, for the promoted replicas to report
     /// themselves masters (default: 5).
     #[arg(long, value_name = "SECS", default_value = "5", hide_default_value = true, value_parser = toolkit::duration::parse_timeout)]
+    timeout: Duration,
+    #[command(flatten)]
+    connect: ConnectArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum MaintenancePhase {
+    /// Hand every master of the host that serves slots to a replica on another host
+    /// (coordinated CLUSTER FAILOVER: no acknowledged write lost), wait until every node
+    /// agrees, demote the host's CARP engines until 'end'; then the host may be stopped.
+    /// Refused, with nothing changed, while a node is down or a slot is open, or when a
+    /// master of the host has no replica elsewhere whose link is up.
+    Start(MaintenanceArgs),
+    /// Wait (within --timeout) until the host's instances answer and their replicas are in
+    /// sync, hand masters back as the site lays them out, lift the CARP hold.
+    End(MaintenanceArgs),
+}
+
+#[derive(Debug, Args)]
+struct MaintenanceArgs {
+    /// The site description: its nodes, their hosts and the replicas per master.
+    #[arg(long, value_name = "FILE")]
+    site: PathBuf,
+    /// The host NAME of the site to take out of service or put back.
+    #[arg(long, value_name = "NAME")]
+    host: String,
+    /// The state directory DIR of the host's CARP engines, as given to 'carpctl run'
+    /// (default: /run/carpctl); 'carpctl demote' and 'carpctl promote' act on it. Run the
+    /// command on the host itself.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "/run/carpctl",
+        hide_default_value = true
+    )]
+    carp_state_dir: PathBuf,
+    /// Leave CARP alone (a host without CARP engines, or whose VIPs are moved by other means).
+    #[arg(long, conflicts_with = "carp_state_dir")]
+    no_carp: bool,
+    /// Change the nodes without asking (needed when there is no terminal to ask on).
+    #[arg(long)]
+    yes: bool,
+    /// Take at most SECS seconds for the whole run, waiting for the host's instances
+    /// included (default: 60).
+    #[arg(long, value_name = "SECS", default_value = "60", hide_default_value = true, value_parser = toolkit::duration::parse_timeout)]
     timeout: Duration,
     #[command(flatten)]
     connect: ConnectArgs,
@@ -332,6 +384,7 @@ pub fn run(cli: Cli, started: Instant) -> Result<(), CreateError> {
             print_json(&report)
         }
         Some(Command::Failover(args)) => run_failover(&args, started),
+        Some(Command::Maintenance(phase)) => run_maintenance(&phase, started),
         Some(Command::Reset(args)) => {
             let connect = connect_options(&args.connect, args.timeout)?;
             handle_signals();
@@ -462,6 +515,53 @@ fn run_failover(args: &FailoverArgs, started: Instant) -> Result<(), CreateError
         Ok(())
     } else {
         Err(CreateError::NotPromoted { failed })
+    }
+}
+
+fn run_maintenance(phase: &MaintenancePhase, started: Instant) -> Result<(), CreateError> {
+    let (MaintenancePhase::Start(args) | MaintenancePhase::End(args)) = phase;
+    let site = site::Site::load(&args.site)?;
+    let host = site.host(&args.host)?.name.clone();
+    let candidates = site
+        .nodes()
+        .into_iter()
+        .map(|n| Candidate {
+            addr: NodeAddr(n.addr),
+            host: n.host,
+        })
+        .collect();
+    let options = maintenance::Options {
+        host,
+        candidates,
+        replicas: site.cluster.replicas,
+        timeout: args.timeout,
+        connect: connect_options(&args.connect, ConnectOptions::default().timeout)?,
+        carp: (!args.no_carp).then(|| args.carp_state_dir.clone()),
+    };
+    let progress = progress(started);
+    handle_signals();
+    match phase {
+        MaintenancePhase::Start(_) => {
+            let confirm =
+                |what: &str| confirm(args.yes, "hand the host's masters over", what).map(drop);
+            let report = maintenance::start(&options, started, &confirm, &progress)?;
+            toolkit::say!(
+                "{} serves no slot{}: stop it, then run 'maintenance end' once it is back",
+                report.host,
+                if report.carp_demoted.is_some() {
+                    " and its CARP engines are demoted"
+                } else {
+                    ""
+                }
+            );
+            print_json(&report)
+        }
+        MaintenancePhase::End(_) => {
+            let confirm = |what: &str| confirm(args.yes, "hand masters back", what).map(drop);
+            let report = maintenance::end(&options, started, &confirm, &progress)?;
+            toolkit::say!("{} is back in service", report.host);
+            print_json(&report)
+        }
     }
 }
 

@@ -71,6 +71,17 @@ pub enum CreateError {
         cause: Box<CreateError>,
         nodes: Vec<String>,
     },
+    /// `carpctl demote` (before any node changed) or `carpctl promote` (after the masters
+    /// were handed back) failed.
+    #[error("carpctl {action} failed: {message}\n{}", if *.action == "demote" {
+        "no Redis node was changed; start the host's CARP engines (or give --carp-state-dir their directory, or --no-carp) and run it again"
+    } else {
+        "the masters are laid out again; lift the hold with 'carpctl promote' once the engines run"
+    })]
+    Carp {
+        action: &'static str,
+        message: String,
+    },
     #[error("{0}; pass a readable file to --pass-file")]
     PassFile(toolkit::secret::SecretError),
     #[error("cannot write '{}': {reason}", .path.display())]

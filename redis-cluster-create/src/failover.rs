@@ -32,6 +32,9 @@ pub struct Member {
     pub answered: bool,
     /// Replication offset it reported (replicas); more means fewer writes lost on promotion.
     pub offset: u64,
+    /// A replica whose link to its master is up (`master_link_status:up`): its first sync is
+    /// done and it follows the master's writes.
+    pub linked: bool,
 }
 
 /// A master with its replicas.
@@ -108,11 +111,13 @@ pub fn survey_shards(
             .and_then(|s| s.info.get("slave_repl_offset"))
             .and_then(|o| o.parse().ok())
             .unwrap_or(0);
+        let linked = node.state.and_then(|s| s.info.get("master_link_status")) == Some("up");
         Some(Member {
             addr,
             host: node.host.clone(),
             answered: node.own_line,
             offset,
+            linked,
         })
     };
     table

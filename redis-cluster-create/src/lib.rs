@@ -4,7 +4,8 @@
 //! happens in `preflight`, `apply`, `wait` and `reset`, which `cli` drives. `config` prints or
 //! writes the instances' configuration files. `converge` changes a live cluster: its planner is
 //! pure too, its executor talks to the nodes. `failover` promotes replicas of a host CARP
-//! found silent: a pure policy between a survey and the promotions.
+//! found silent: a pure policy between a survey and the promotions. `maintenance` empties a host
+//! of masters before a planned stop and hands them back after, with the converge executor.
 
 pub mod apply;
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod converge;
 pub mod error;
 pub mod failover;
 pub mod flow;
+pub mod maintenance;
 pub mod planner;
 pub mod preflight;
 pub mod reset;

@@ -4,13 +4,12 @@
 //! and the errors the client saw are reported.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command as Process, Output, Stdio};
+use std::process::{Command as Process, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use serde_json::Value;
-use testkit::{RedisConfig, RedisInstance};
+use testkit::{RedisConfig, RedisInstance, Writer};
 
 /// Node timeout of the test instances: short, so dead nodes are flagged and failed over
 /// quickly, long enough for a loaded two-core machine not to suspect live ones.
@@ -84,78 +83,6 @@ fn converge(extra: &[&str], nodes: &[&RedisInstance]) -> Output {
     cmd.args(extra).args(addrs(nodes)).output().unwrap()
 }
 
-/// The writer process and its stop file.
-struct Writer {
-    child: Child,
-    stop: PathBuf,
-    /// The rest of the writer's stderr, for the failure message.
-    log: Option<std::thread::JoinHandle<String>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Writer {
-    /// Starts writing through `seeds`; returns once the `preload` keys are written.
-    fn start(seeds: &[&RedisInstance], preload: usize) -> Writer {
-        let dir = tempfile::tempdir().unwrap();
-        let stop = dir.path().join("stop");
-        let script = testkit::workspace_root().join("tests/cluster-writer.py");
-        let mut command = Process::new("/usr/bin/python3");
-        command.arg(script);
-        for s in seeds {
-            command.args(["--seed", &s.addr()]);
-        }
-        let mut child = command
-            .args(["--preload", &preload.to_string(), "--stop-file"])
-            .arg(&stop)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot run /usr/bin/python3; install python3 and python3-redis");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let ready = lines.any(|l| l.is_ok_and(|l| l == "preloaded"));
-        assert!(
-            ready,
-            "the writer did not start; is python3-redis installed?"
-        );
-        let log =
-            std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
-        Writer {
-            child,
-            stop,
-            log: Some(log),
-            _dir: dir,
-        }
-    }
-
-    /// Stops writing, reads everything back, and returns the writer's counts after checking
-    /// that no acknowledged write is lost.
-    fn finish(mut self) -> Value {
-        std::fs::write(&self.stop, "").unwrap();
-        let output = std::mem::replace(&mut self.child, Process::new("true").spawn().unwrap())
-            .wait_with_output()
-            .unwrap();
-        let log = self
-            .log
-            .take()
-            .map(|l| l.join().unwrap())
-            .unwrap_or_default();
-        let counts: Value = serde_json::from_slice(&output.stdout)
-            .unwrap_or_else(|e| panic!("writer output: {e}: {output:?}\n{log}"));
-        eprintln!("writer: {counts}");
-        assert_eq!(counts["lost"], 0, "acknowledged writes lost: {counts}");
-        assert_eq!(counts["read_errors"], 0, "{counts}");
-        assert!(counts["acknowledged"].as_u64().unwrap() > 0, "{counts}");
-        counts
-    }
-}
-
-impl Drop for Writer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Converging the converged cluster again changes nothing.
 fn assert_converged(nodes: &[&RedisInstance]) {
     let output = converge(&[], nodes);
@@ -207,7 +134,7 @@ fn a_new_host_of_two_nodes_joins_a_cluster_holding_keys() {
     let old = six();
     let new = start(&[4, 4]);
     let all: Vec<&RedisInstance> = old.iter().chain(&new).collect();
-    let writer = Writer::start(&all[..1], 6000);
+    let writer = Writer::start(&addrs(&all[..1]), 6000);
     let report = json(&converge(&["--yes"], &all));
     let counts = writer.finish();
     assert_eq!(report["usable"], true);
@@ -238,7 +165,7 @@ fn a_new_host_of_two_nodes_joins_a_cluster_holding_keys() {
 fn a_dead_host_is_forgotten_and_the_cluster_laid_out_again() {
     let mut instances = start(&[1, 2, 3, 4, 1, 2, 3, 4]);
     create(&instances.iter().collect::<Vec<_>>(), 1);
-    let writer = Writer::start(&[&instances[0]], 4000);
+    let writer = Writer::start(&addrs(&[&instances[0]]), 4000);
     // Host 4 dies: both its instances are killed at once.
     instances[3].kill();
     instances[7].kill();
@@ -284,7 +211,7 @@ fn a_dead_host_is_forgotten_and_the_cluster_laid_out_again() {
 fn a_replica_redis_does_not_elect_is_promoted_by_converge() {
     let mut instances = start(&[1, 2, 3, 4, 1, 2, 3, 4]);
     create(&instances.iter().collect::<Vec<_>>(), 1);
-    let writer = Writer::start(&[&instances[0]], 4000);
+    let writer = Writer::start(&addrs(&[&instances[0]]), 4000);
     let master_id = instances[3].cli(&["cluster", "myid"]).trim().to_string();
     let heir = instances
         .iter()
@@ -496,7 +423,7 @@ fn the_password_goes_only_to_the_nodes_given() {
 fn two_masters_on_one_host_are_spread_by_a_failover() {
     let instances = six();
     let all: Vec<&RedisInstance> = instances.iter().collect();
-    let writer = Writer::start(&all[..1], 3000);
+    let writer = Writer::start(&addrs(&all[..1]), 3000);
     // The replica on host 1 (of the master on host 3) takes over: host 1 has two masters.
     let replica = instances[3].cli(&["info", "replication"]);
     assert_eq!(info_field(&replica, "role"), "slave");
@@ -519,7 +446,7 @@ fn two_masters_on_one_host_are_spread_by_a_failover() {
 fn a_half_migrated_slot_with_keys_on_both_sides_is_finished() {
     let instances = six();
     let all: Vec<&RedisInstance> = instances.iter().collect();
-    let writer = Writer::start(&all[..1], 2000);
+    let writer = Writer::start(&addrs(&all[..1]), 2000);
     let slot = instances[0].cli(&["cluster", "keyslot", "{half}"]);
     let owner = all
         .iter()
@@ -600,7 +527,7 @@ fn a_converge_killed_mid_migration_is_finished_by_the_next() {
     let old = six();
     let new = start(&[4, 4]);
     let all: Vec<&RedisInstance> = old.iter().chain(&new).collect();
-    let writer = Writer::start(&all[..1], 20000);
+    let writer = Writer::start(&addrs(&all[..1]), 20000);
     let bin = assert_cmd::cargo::cargo_bin("redis-cluster-create");
     // Key by key, whatever the server: an atomic job outlives the run that started it (see
     // the Valkey test below).
@@ -638,7 +565,7 @@ fn a_live_node_left_out_is_drained_removed_and_reset() {
     let instances = start(&[1, 2, 3, 4, 1, 2, 3, 4]);
     let all: Vec<&RedisInstance> = instances.iter().collect();
     create(&all, 1);
-    let writer = Writer::start(&all[..1], 4000);
+    let writer = Writer::start(&addrs(&all[..1]), 4000);
     let kept: Vec<&RedisInstance> = all
         .iter()
         .copied()
@@ -671,7 +598,7 @@ fn a_live_node_left_out_is_drained_removed_and_reset() {
 fn converges_that_would_lose_data_are_refused_and_change_nothing() {
     let instances = six();
     let all: Vec<&RedisInstance> = instances.iter().collect();
-    let writer = Writer::start(&all[..1], 1000);
+    let writer = Writer::start(&addrs(&all[..1]), 1000);
     // A new node that holds a key would lose it on joining.
     let stray = RedisInstance::start(
         "127.0.0.4",
@@ -760,7 +687,7 @@ fn plan_prints_the_steps_and_apply_refuses_a_changed_cluster() {
         stderr(&output)
     );
     let fresh = tool().arg("plan").args(addrs(&all)).output().unwrap();
-    let writer = Writer::start(&all[..1], 2000);
+    let writer = Writer::start(&addrs(&all[..1]), 2000);
     // Valkey replicates each SETSLOT to replicas before it answers: moving 4,056 slots key by
     // key takes it about half a minute on two loaded cores.
     let report = json(
@@ -781,7 +708,7 @@ fn plan_prints_the_steps_and_apply_refuses_a_changed_cluster() {
 fn replicas_become_masters_when_fewer_replicas_are_asked_for() {
     let instances = six();
     let all: Vec<&RedisInstance> = instances.iter().collect();
-    let writer = Writer::start(&all[..1], 3000);
+    let writer = Writer::start(&addrs(&all[..1]), 3000);
     let report = json(&converge(&["--yes", "--replicas", "0"], &all));
     let counts = writer.finish();
     let done = stages(&report);
@@ -873,7 +800,7 @@ fn keys_imported_without_a_migration_go_back_unless_they_differ() {
         holder,
         "ASKING\nSET {back}:only v\nASKING\nSET {back}:same v\nASKING\nSET {back}:differs holder\n",
     );
-    let writer = Writer::start(&all[..1], 1000);
+    let writer = Writer::start(&addrs(&all[..1]), 1000);
     let output = converge(&["--yes", "--timeout", "20"], &all);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert!(
@@ -975,7 +902,7 @@ fn valkey_a_new_host_joins_through_atomic_slot_migration() {
     let old = six();
     let new = start(&[4, 4]);
     let all: Vec<&RedisInstance> = old.iter().chain(&new).collect();
-    let writer = Writer::start(&all[..1], 20000);
+    let writer = Writer::start(&addrs(&all[..1]), 20000);
     let output = converge(&["--yes", "--migration", "atomic"], &all);
     let report = json(&output);
     let counts = writer.finish();
@@ -1009,7 +936,7 @@ fn valkey_sigint_cancels_the_atomic_migration_and_the_next_run_finishes() {
     let old = six();
     let new = start(&[4, 4]);
     let all: Vec<&RedisInstance> = old.iter().chain(&new).collect();
-    let writer = Writer::start(&all[..1], 100000);
+    let writer = Writer::start(&addrs(&all[..1]), 100000);
     let bin = assert_cmd::cargo::cargo_bin("redis-cluster-create");
     let mut first = Process::new(bin)
         .args([
@@ -1076,7 +1003,7 @@ fn valkey_a_converge_killed_during_atomic_migration_is_finished_by_the_next() {
     let old = six();
     let new = start(&[4, 4]);
     let all: Vec<&RedisInstance> = old.iter().chain(&new).collect();
-    let writer = Writer::start(&all[..1], 60000);
+    let writer = Writer::start(&addrs(&all[..1]), 60000);
     let bin = assert_cmd::cargo::cargo_bin("redis-cluster-create");
     let mut first = Process::new(bin)
         .args(["converge", "--yes", "--timeout", "60"])
@@ -1144,7 +1071,7 @@ fn the_diskless_sync_delay_is_lowered_for_new_replicas_and_set_back() {
     let all: Vec<&RedisInstance> = old.iter().chain(&new).collect();
     let delay = |n: &RedisInstance| n.config("repl-diskless-sync-delay");
     assert_eq!(delay(&old[0]), "5");
-    let writer = Writer::start(&all[..1], 2000);
+    let writer = Writer::start(&addrs(&all[..1]), 2000);
     let began = Instant::now();
     let report = json(&converge(&["--yes"], &all));
     let took = began.elapsed();

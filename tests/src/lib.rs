@@ -15,12 +15,14 @@ mod netns;
 mod ports;
 mod redis;
 mod wait;
+mod writer;
 
 pub use lab::Lab;
 pub use netns::{assert_root, assert_tool, is_root, namespaces_with_prefix, run, Netns};
 pub use ports::PortLease;
 pub use redis::{info_field, server_binary as redis_server_binary, RedisConfig, RedisInstance};
 pub use wait::{wait_until, Poll};
+pub use writer::Writer;
 
 /// Starts `count` cluster-enabled instances, spread round-robin over 127.0.0.1, .2 and .3
 /// (three "hosts"), all with `config`. The instances start in parallel.

@@ -1117,6 +1117,32 @@ fn wait_met(
     }
 }
 
+/// How a hand-over of a master role ([`hand_over`]) came out.
+#[derive(Debug)]
+pub enum Handed {
+    /// `node` is master and its old master calls itself its replica.
+    Done,
+    /// The cluster moved under it (a lagging view, a failover undone): survey again.
+    Moved(String),
+}
+
+/// Coordinated `CLUSTER FAILOVER` of `master` to its replica `node`, as the converge step
+/// does it: asked once `node` sees every slot of `master`, and held until the old master
+/// calls itself the new one's replica. For `maintenance`.
+pub fn hand_over(
+    node: NodeAddr,
+    master: NodeAddr,
+    options: &ConnectOptions,
+    deadline: Deadline,
+) -> Result<Handed, CreateError> {
+    let nodes = Nodes::new(BTreeSet::from([node, master]), options, deadline);
+    match failover(&nodes, node, master, deadline) {
+        Ok(()) => Ok(Handed::Done),
+        Err(Halt::Replan(why)) => Ok(Handed::Moved(why)),
+        Err(Halt::Fail(error)) => Err(error),
+    }
+}
+
 /// Coordinated `CLUSTER FAILOVER` on `node`, waited for; asked again if Redis gave it up.
 /// Asked only once `node` sees every slot its master serves: a replica takes over the slots it
 /// believes its master has, so one that has not yet heard of a slot just added to its master
@@ -1235,7 +1261,7 @@ fn pause(deadline: Deadline, pause: Duration) -> Result<(), Halt> {
 }
 
 /// The usability wait of creation against the target layout.
-fn wait_usable(
+pub fn wait_usable(
     target: &Plan,
     options: &ConvergeOptions,
     deadline: Deadline,

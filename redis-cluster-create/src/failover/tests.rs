@@ -8,6 +8,7 @@ fn member(addr: &str, host: &str, answered: bool, offset: u64) -> Member {
         host: host.into(),
         answered,
         offset,
+        linked: answered,
     }
 }
 
