@@ -388,6 +388,39 @@ fn a_hosts_redis_death_moves_its_vip_and_is_served_again_before_redis_alone_coul
     }
 }
 
+/// Planned maintenance of the VIP's host under a cluster-aware writer that found the cluster
+/// through the VIP: its masters handed away and its CARP groups moved before it stops, both
+/// back after it started again; the client sees no error and loses no write.
+#[test]
+#[ignore = "needs root: run with --include-ignored as root"]
+fn a_planned_stop_of_a_host_costs_the_client_no_error_and_no_write() {
+    testkit::assert_root();
+    let lab = ScriptLab::new(testkit::build_tools(&[]));
+    let up = lab.json(&["up"]);
+    assert_eq!(status_of(&up), "OK", "{up:#}");
+    let client = format!("{}-client", lab.prefix);
+    let writer = testkit::Writer::start_via(
+        &["ip", "netns", "exec", &client],
+        &["10.0.10.100:7000".to_string()],
+        2000,
+    );
+    let cycle = lab.json(&["maintenance", "redis1"]);
+    let counts = writer.finish();
+    eprintln!("maintenance of redis1: {cycle:#}\nwriter: {counts}");
+    assert_eq!(counts["errors"], 0, "the client saw errors: {counts}");
+    let during = cycle["vip_holder_during"].as_str().unwrap();
+    assert!(!during.contains("=redis1"), "{cycle:#}");
+    assert_eq!(cycle["start"]["safe_to_stop"], true, "{cycle:#}");
+    assert!(
+        !cycle["start"]["handed_over"].as_array().unwrap().is_empty(),
+        "{cycle:#}"
+    );
+    assert_eq!(cycle["end"]["steps"][0]["step"], "failover", "{cycle:#}");
+    let status = lab.json(&["status"]);
+    assert_eq!(status["vip_holder"], every_own_group(), "{status:#}");
+    assert_eq!(status_of(&status), "OK", "{status:#}");
+}
+
 /// With every engine tracking its host's Redis (the lab's default): a master stopped for less
 /// than the stall time (the node timeout) moves no VIP, as it makes Redis fail over nothing.
 #[test]
