@@ -305,19 +305,22 @@ fn lab_up_failover_restore_health_check_and_down() {
         let conf = lab.state_dir().join(format!("redis2/redis-{port}.conf"));
         lab.exec("redis2", &["redis-server", &conf.display().to_string()]);
     }
+    // Healthy again: OK, or WARNING when Redis failed redis2's master over meanwhile (one host
+    // then runs two masters until a converge, which the health check does not run).
+    let demotion2 = || {
+        let engine = Command::new(lab.bin.join("carpctl"))
+            .args(["status", "--state-dir"])
+            .arg(lab.state_dir().join("redis2/carp"))
+            .output()
+            .unwrap();
+        serde_json::from_slice::<Value>(&engine.stdout).unwrap()["vhids"][0]["demotion"].clone()
+    };
     wait_until(
         "redis2's instances healthy and redis2 promoted",
         Duration::from_secs(30),
         POLL,
-        || health("redis2").status.code() == Some(0),
+        || matches!(health("redis2").status.code(), Some(0 | 1)) && demotion2() == 0,
     );
-    let engine = Command::new(lab.bin.join("carpctl"))
-        .args(["status", "--state-dir"])
-        .arg(lab.state_dir().join("redis2/carp"))
-        .output()
-        .unwrap();
-    let engine: Value = serde_json::from_slice(&engine.stdout).unwrap();
-    assert_eq!(engine["vhids"][0]["demotion"], 0, "{engine:#}");
 
     let down = lab.run(&["down"]);
     assert!(down.status.success());
