@@ -1,5 +1,5 @@
 //! The command line: clap definitions, turned into typed settings, then dispatched. main.rs
-//! only calls [`main`] and exits with its code.
+//! only parses, calls [`dispatch`] and exits with its code.
 
 use std::io::IsTerminal;
 use std::net::IpAddr;
@@ -12,7 +12,7 @@ use ipnet::IpNet;
 
 use crate::control::{self, EngineStatus, Request};
 use crate::error::Error;
-use crate::freebsd::{self, Alias, KernelCarp};
+use crate::freebsd::{self, kernel, Alias, KernelCarp};
 use crate::hold::{self, Hold, Holds};
 use crate::links::LinkState;
 use crate::machine::State;
@@ -58,13 +58,13 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunCli {
-    /// Take interface, vhid, advbase, virtual IP, password file, preempt and its delay,
-    /// protocol, VRRP interval, peers, this host's advskew, VRRP priority and source address
-    /// from the site JSON FILE ("-" for stdin); needs --host. --carpver, --vrrpprio,
+    /// Take interface, vhid, advbase, virtual IP, password file, preempt and its delay, ARP
+    /// refresh, protocol, VRRP interval, peers, this host's advskew, VRRP priority and source
+    /// address from the site JSON FILE ("-" for stdin); needs --host. --carpver, --vrrpprio,
     /// --vrrpinterval and --peer override the site's values.
     #[arg(long, value_name = "FILE", requires = "host",
           conflicts_with_all = ["interface", "vip", "advbase", "advskew", "pass_file", "preempt",
-                                "preempt_delay", "src"])]
+                                "preempt_delay", "garp_refresh", "src"])]
     pub site: Option<PathBuf>,
     /// The host of the site JSON this node is.
     #[arg(long, value_name = "NAME", requires = "site")]
@@ -137,6 +137,14 @@ pub struct RunCli {
           hide_default_value = true,
           value_parser = clap::value_parser!(u16).range(..=i64::from(site::MAX_PREEMPT_DELAY_S)))]
     pub preempt_delay: u16,
+    /// While MASTER, send the gratuitous ARP (IPv6: neighbour advertisement) of every virtual
+    /// address again every SECS seconds, 1 to 3600, as keepalived's vrrp_garp_master_refresh
+    /// does: a router or switch that missed the announcement of a takeover sends to the old
+    /// master until its ARP entry expires, which can take hours (default: 0, announce only on
+    /// becoming MASTER and once more two adverts later).
+    #[arg(long, value_name = "SECS", default_value_t = 0, hide_default_value = true,
+          value_parser = clap::value_parser!(u16).range(..=i64::from(site::MAX_GARP_REFRESH_S)))]
+    pub garp_refresh: u16,
     /// Send from ADDR (default: the interface's first address of the adverts' family; for
     /// IPv6 multicast its link-local address).
     #[arg(long, short = 's', value_name = "ADDR")]
@@ -322,7 +330,6 @@ pub struct AliasCli {
     pub dry_run: bool,
 }
 
-/// Parses the command line, runs the command and returns the exit code.
 /// Runs the parsed command; the exit code on success (status answers 1 for --expect).
 pub fn dispatch(command: Command) -> Result<u8, Error> {
     match command {
@@ -355,6 +362,7 @@ fn run(cli: RunCli) -> Result<(), Error> {
                 vrrpinterval: DEFAULT_VRRP_INTERVAL_CS,
                 preempt: cli.preempt,
                 preempt_delay: cli.preempt_delay,
+                garp_refresh: cli.garp_refresh,
                 peers: Vec::new(),
                 src: cli.src,
                 track: Vec::new(),
@@ -636,42 +644,9 @@ struct RcconfReport<'a> {
     lines: &'a [freebsd::ConfigLine],
 }
 
-/// The kernel's CARP on FreeBSD: `ifconfig` for the vhids, `sysctl` for the demotion.
-fn kernel_status(vhid: Option<u8>) -> Result<Vec<KernelCarp>, Error> {
-    let text = command_output("ifconfig", &[])?;
-    let demotion = freebsd::parse_sysctl_int(&command_output(
-        "sysctl",
-        &["-n", freebsd::DEMOTION_SYSCTL],
-    )?)?;
-    Ok(freebsd::parse_ifconfig(&text)?
-        .into_iter()
-        .filter(|k| vhid.is_none_or(|v| v == k.vhid))
-        .map(|k| k.with_demotion(demotion))
-        .collect())
-}
-
-/// Runs a FreeBSD command and returns its stdout; a failure names the command.
-fn command_output(program: &str, args: &[&str]) -> Result<String, Error> {
-    let shown = std::iter::once(program)
-        .chain(args.iter().copied())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let out = std::process::Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| Error::io(format!("cannot run '{shown}'"), e))?;
-    if !out.status.success() {
-        return Err(Error::io(
-            format!("'{shown}' failed ({})", out.status),
-            std::io::Error::other(String::from_utf8_lossy(&out.stderr).trim().to_string()),
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 fn collect_status(target: &TargetCli) -> Result<Vec<VhidStatus>, Error> {
     if cfg!(target_os = "freebsd") {
-        Ok(kernel_status(target.vhid)?
+        Ok(kernel::status(target.vhid)?
             .into_iter()
             .map(VhidStatus::Kernel)
             .collect())
@@ -871,9 +846,6 @@ fn tell(target: &TargetCli, vhids: &[u8], request: Request) -> Result<u8, Error>
     Ok(0)
 }
 
-/// Where `demote` on FreeBSD records what it added to the kernel's demotion.
-const FREEBSD_RECORD: &str = "freebsd-demotion";
-
 /// `demote` and `promote` on FreeBSD: add to or take back from the kernel's demotion what
 /// carpctl added (kept in the state directory), then print the vhids as `status` does.
 fn kernel_demotion(target: &TargetCli, request: Request) -> Result<u8, Error> {
@@ -887,46 +859,16 @@ fn kernel_demotion(target: &TargetCli, request: Request) -> Result<u8, Error> {
             ),
         });
     }
-    let record = target.state_dir.join(FREEBSD_RECORD);
-    let ours = match std::fs::read_to_string(&record) {
-        Ok(text) => text.trim().parse::<u8>().map_err(|_| Error::Invalid {
-            field: "demotion record",
-            value: record.display().to_string(),
-            fix: format!(
-                "it should hold the demotion carpctl added (0 to 240), not '{}'; check `sysctl {}` and fix or remove it",
-                text.trim(),
-                freebsd::DEMOTION_SYSCTL
-            ),
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-        Err(e) => return Err(Error::io(format!("cannot read '{}'", record.display()), e)),
-    };
-    let (new, step) = freebsd::demotion_step(ours, request);
-    if step != 0 {
-        let args = freebsd::sysctl_step_args(step);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        command_output("sysctl", &args)?;
-        statedir::replace(
-            &target.state_dir,
-            FREEBSD_RECORD,
-            format!("{new}\n").as_bytes(),
-        )
-        .map_err(|e| {
-            Error::io(
-                format!(
-                    "added {step} to {} but cannot record it in '{}'",
-                    freebsd::DEMOTION_SYSCTL,
-                    record.display()
-                ),
-                e,
-            )
-        })?;
+    let change = kernel::change_demotion(&target.state_dir, request)?;
+    if change.step != 0 {
         toolkit::say!(
-            "{} {step:+}: carpctl's share is now {new}",
-            freebsd::DEMOTION_SYSCTL
+            "{} {:+}: carpctl's share is now {}",
+            freebsd::DEMOTION_SYSCTL,
+            change.step,
+            change.share
         );
     }
-    let vhids = kernel_status(None)?;
+    let vhids = kernel::status(None)?;
     if vhids.is_empty() {
         // The counter is the kernel's, not a vhid's: it holds for vhids configured later.
         toolkit::say!(
@@ -1012,27 +954,14 @@ fn apply_alias(alias: &Alias) -> Result<u8, Error> {
     } else {
         String::new()
     };
-    let status = std::process::Command::new("ifconfig")
-        .args(alias.ifconfig_args(&line))
-        .status()
-        .map_err(|e| Error::io("cannot run ifconfig", e))?;
-    if status.success() {
-        toolkit::say!(
-            "added vhid {} alias {} on {}",
-            alias.vhid,
-            alias.vip,
-            alias.interface
-        );
-        Ok(0)
-    } else {
-        Err(Error::io(
-            format!(
-                "ifconfig {} ... alias {} failed ({status})",
-                alias.interface, alias.vip
-            ),
-            std::io::Error::other("see its message above"),
-        ))
-    }
+    kernel::add_alias(alias, &line)?;
+    toolkit::say!(
+        "added vhid {} alias {} on {}",
+        alias.vhid,
+        alias.vip,
+        alias.interface
+    );
+    Ok(0)
 }
 
 #[cfg(test)]

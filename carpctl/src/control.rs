@@ -42,6 +42,10 @@ pub struct EngineStatus {
     /// advskew + demotion + link_demotion, capped at 240: what the adverts carry.
     pub effective_skew: u8,
     pub preempt: bool,
+    /// Seconds between the announcements a master repeats (`--garp-refresh`); absent when it
+    /// repeats none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub garp_refresh: u16,
     /// When the current state was entered (RFC 3339, UTC).
     pub since: String,
     /// Advertisements ignored so far, per defect (ttl, checksum, version, hmac, malformed,
@@ -96,6 +100,10 @@ pub struct Counters {
     pub adverts_sent: u64,
     /// Valid advertisements heard from the other nodes of the vhid.
     pub adverts_received: u64,
+    /// Announcements repeated while MASTER (`--garp-refresh`), each a gratuitous ARP or
+    /// neighbour advertisement per virtual address; absent from an older engine's file.
+    #[serde(default)]
+    pub garp_refreshes: u64,
 }
 
 /// The key of replayed advertisements in `bad_adverts` (the others are [`Defect`] names).
@@ -108,6 +116,10 @@ pub fn rejection_reasons() -> impl Iterator<Item = &'static str> {
 
 fn carp_version() -> u8 {
     crate::settings::CARP
+}
+
+fn is_zero(n: &u16) -> bool {
+    *n == 0
 }
 
 /// A command for a running engine.
@@ -288,6 +300,7 @@ mod tests {
             demotion: 0,
             effective_skew: 0,
             preempt: false,
+            garp_refresh: 0,
             since: "2026-01-01T00:00:00.000Z".into(),
             bad_adverts: BTreeMap::new(),
             last_peer: None,
@@ -330,6 +343,7 @@ mod tests {
             transitions: BTreeMap::from([(State::Backup, 2), (State::Master, 1)]),
             adverts_sent: 30,
             adverts_received: 4,
+            garp_refreshes: 2,
         });
         let text = serde_json::to_string(&counted).unwrap();
         assert!(
@@ -342,6 +356,7 @@ mod tests {
         );
         let older = serde_json::to_string(&status(10, 1)).unwrap();
         assert!(!older.contains("counters"), "{older}");
+        assert!(!older.contains("garp_refresh"), "off: not written, {older}");
         assert_eq!(
             serde_json::from_str::<EngineStatus>(&older)
                 .unwrap()

@@ -1,7 +1,8 @@
 //! The FreeBSD side, where the kernel does CARP: the configuration lines the how-to writes by
 //! hand (and the devd rule that runs the hooks), the `ifconfig` command that sets the alias
 //! live, reading the CARP state back out of `ifconfig` output, and the demotion through
-//! `sysctl net.inet.carp.demotion`. Pure text in and out, so it is tested on any OS.
+//! `sysctl net.inet.carp.demotion`. Pure text in and out, so it is tested on any OS; running
+//! those commands against the kernel is [`kernel`]'s.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -12,6 +13,8 @@ use crate::control::Request;
 use crate::error::Error;
 use crate::machine::{State, MAX_SKEW};
 use crate::settings;
+
+pub mod kernel;
 
 /// The kernel's demotion counter: writing N adds N to it, and every CARP interface
 /// advertises advskew + demotion (clamped to 0..=240).

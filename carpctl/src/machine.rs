@@ -100,6 +100,9 @@ pub enum Action {
     RemoveAddresses,
     /// Tell the neighbours where the virtual addresses are now (gratuitous ARP).
     Announce,
+    /// Tell them again, as [`Config::garp_refresh`] asks while MASTER (counted apart from the
+    /// announcements of a change).
+    RefreshAnnouncement,
     /// Send an advertisement with these values.
     Advertise(Offer),
 }
@@ -124,6 +127,10 @@ pub struct Config {
     /// node that just booted lets its services catch up before it takes the addresses back.
     /// It holds only preemption: a silent master is still replaced on time.
     pub preempt_delay: Duration,
+    /// How often a master repeats its announcement (keepalived's `vrrp_garp_master_refresh`),
+    /// for routers and switches whose ARP cache missed or dropped it; None (or zero) for no
+    /// repeats beyond those of a change.
+    pub garp_refresh: Option<Duration>,
     /// Our own source address: our echoed adverts are ignored, and it breaks ties.
     pub src: IpAddr,
 }
@@ -179,6 +186,8 @@ pub struct Machine {
     /// Master: adverts to send before the gratuitous ARP is repeated (as ucarp does, for
     /// neighbours that missed the first one).
     adverts_until_reannounce: Option<u8>,
+    /// Master: when the announcement is repeated next ([`Config::garp_refresh`]).
+    refresh_at: Option<Duration>,
     /// VRRP: Master_Adver_Interval, the interval the master advertises, learned from it.
     master_interval: Duration,
     /// Backup: what the master-down timer means when it fires (a preempting VRRP backup
@@ -197,6 +206,7 @@ impl Machine {
             master_down_at: None,
             advert_at: None,
             adverts_until_reannounce: None,
+            refresh_at: None,
             master_interval: own_interval(config.offer),
             down_reason: Reason::MasterDown,
             preempt_from: Duration::ZERO,
@@ -268,7 +278,7 @@ impl Machine {
         match self.state {
             State::Init => None,
             State::Backup => self.master_down_at,
-            State::Master => self.advert_at,
+            State::Master => self.advert_at.into_iter().chain(self.refresh_at).min(),
         }
     }
 
@@ -285,19 +295,37 @@ impl Machine {
         actions
     }
 
-    /// Time passed: a master sends its advertisement, a backup whose master went quiet takes over.
+    /// Time passed: a master sends its advertisement and repeats its announcement when due, a
+    /// backup whose master went quiet takes over.
     pub fn tick(&mut self, now: Duration) -> Vec<Action> {
         let mut actions = Vec::new();
         match self.state {
             State::Backup if self.master_down_at.is_some_and(|t| now >= t) => {
                 self.become_master(now, self.down_reason, &mut actions);
             }
-            State::Master if self.advert_at.is_some_and(|t| now >= t) => {
-                self.advertise(now, &mut actions);
+            State::Master => {
+                if self.advert_at.is_some_and(|t| now >= t) {
+                    self.advertise(now, &mut actions);
+                }
+                if self.refresh_at.is_some_and(|t| now >= t) {
+                    // An announcement the advert brought is the refresh: none twice at once.
+                    if !actions.contains(&Action::Announce) {
+                        actions.push(Action::RefreshAnnouncement);
+                    }
+                    self.refresh_at = self.next_refresh(now);
+                }
             }
             _ => {}
         }
         actions
+    }
+
+    /// When a master announces again after `now`; a zero period would make every tick due.
+    fn next_refresh(&self, now: Duration) -> Option<Duration> {
+        self.config
+            .garp_refresh
+            .filter(|period| !period.is_zero())
+            .map(|period| now + period)
     }
 
     /// Whether a backup may take the addresses from a worse master now: preempt is on and the
@@ -462,6 +490,7 @@ impl Machine {
         self.master_down_at = None;
         self.advert_at = None;
         self.adverts_until_reannounce = None;
+        self.refresh_at = None;
         actions.push(Action::Transition {
             from,
             to: State::Init,
@@ -510,6 +539,7 @@ impl Machine {
         self.state = State::Init;
         self.master_down_at = None;
         self.advert_at = None;
+        self.refresh_at = None;
         actions
     }
 
@@ -521,6 +551,7 @@ impl Machine {
         self.state = State::Backup;
         self.advert_at = None;
         self.adverts_until_reannounce = None;
+        self.refresh_at = None;
         if from == State::Init {
             // RFC 5798 6.4.1: until a master is heard, assume it advertises as we would.
             self.master_interval = own_interval(self.config.offer);
@@ -543,6 +574,7 @@ impl Machine {
         actions.push(Action::AddAddresses);
         actions.push(Action::Announce);
         self.adverts_until_reannounce = Some(2);
+        self.refresh_at = self.next_refresh(now);
         self.advertise(now, actions);
         actions.push(Action::Transition {
             from,

@@ -230,6 +230,13 @@ pub fn prom(vhids: &[VhidValues<'_>], now_unix: u64) -> String {
         each(&|v| v.counters.map(|c| c.adverts_received.to_string())),
     );
     put(
+        "carpctl_garp_refreshes_total",
+        "Announcements repeated while MASTER (--garp-refresh): a gratuitous ARP or neighbour \
+         advertisement per virtual address each.",
+        Kind::Counter,
+        each(&|v| v.counters.map(|c| c.garp_refreshes.to_string())),
+    );
+    put(
         "carpctl_advertisements_rejected_total",
         "Advertisements ignored, by reason: hmac (wrong password or forged), replayed, \
          off_link and ttl (sent from elsewhere), not_peer, version, checksum, malformed.",
@@ -336,6 +343,9 @@ carpctl_advertisements_sent_total{{{labels}}} 7200
 # HELP carpctl_advertisements_received_total Valid advertisements received from the other nodes of the vhid.
 # TYPE carpctl_advertisements_received_total counter
 carpctl_advertisements_received_total{{{labels}}} 35
+# HELP carpctl_garp_refreshes_total Announcements repeated while MASTER (--garp-refresh): a gratuitous ARP or neighbour advertisement per virtual address each.
+# TYPE carpctl_garp_refreshes_total counter
+carpctl_garp_refreshes_total{{{labels}}} 0
 # HELP carpctl_advertisements_rejected_total Advertisements ignored, by reason: hmac (wrong password or forged), replayed, off_link and ttl (sent from elsewhere), not_peer, version, checksum, malformed.
 # TYPE carpctl_advertisements_rejected_total counter
 carpctl_advertisements_rejected_total{{{labels},reason=\"checksum\"}} 0
@@ -367,6 +377,7 @@ carpctl_advertisements_rejected_total{{{labels},reason=\"version\"}} 0
             "carpctl_transitions_total",
             "carpctl_advertisements_sent_total",
             "carpctl_advertisements_received_total",
+            "carpctl_garp_refreshes_total",
         ] {
             assert!(!text.contains(name), "{name}: {text}");
         }

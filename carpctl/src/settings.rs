@@ -50,6 +50,9 @@ pub struct RunSettings {
     pub preempt: bool,
     /// Seconds after start-up before this node preempts (keepalived's `preempt_delay`).
     pub preempt_delay: u16,
+    /// Seconds between repeated announcements while MASTER, 0 for none (keepalived's
+    /// `vrrp_garp_master_refresh`).
+    pub garp_refresh: u16,
     /// Unicast peers the adverts go to instead of the group; empty for multicast.
     pub peers: Vec<IpAddr>,
     /// Our source address; found on the interface when absent.
@@ -115,6 +118,7 @@ pub struct RunArgs {
     pub vrrpinterval: u16,
     pub preempt: bool,
     pub preempt_delay: u16,
+    pub garp_refresh: u16,
     pub peers: Vec<IpAddr>,
     pub src: Option<IpAddr>,
     pub track: Vec<String>,
@@ -269,6 +273,7 @@ impl RunArgs {
             vrrpinterval: self.vrrpinterval,
             preempt: self.preempt,
             preempt_delay: self.preempt_delay,
+            garp_refresh: self.garp_refresh,
             peers: self.peers,
             src: self.src,
             password,
@@ -325,6 +330,7 @@ impl RunArgs {
                 vrrpinterval,
                 preempt: carp.preempt,
                 preempt_delay: carp.preempt_delay.unwrap_or(0),
+                garp_refresh: carp.garp_refresh.unwrap_or(0),
                 peers,
                 src,
                 track: Vec::new(),

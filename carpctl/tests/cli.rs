@@ -271,6 +271,41 @@ fn run_refuses_bad_input_before_touching_anything() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(expected), "{extra:?}: {err}");
     }
+    // --garp-refresh: whole seconds, at most an hour; the site's value cannot be overridden.
+    for (value, expected) in [
+        (
+            "3601",
+            "invalid value '3601' for '--garp-refresh <SECS>': 3601 is not in 0..=3600",
+        ),
+        ("1.5", "invalid value '1.5' for '--garp-refresh <SECS>'"),
+    ] {
+        let out = run(&[
+            "--interface",
+            "lo",
+            "--vip",
+            "10.1.2.3/24",
+            "--garp-refresh",
+            value,
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{value}: {err}");
+    }
+    let out = carpctl()
+        .args([
+            "run",
+            "--site",
+            "-",
+            "--host",
+            "redis1",
+            "--garp-refresh",
+            "5",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("'--site <FILE>' cannot be used with '--garp-refresh <SECS>'"));
     for (flag, value, expected) in [
         ("--vrrpprio", "255", "invalid vrrpprio '255'"),
         ("--vrrpinterval", "5000", "invalid vrrpinterval '5000'"),

@@ -1,7 +1,8 @@
 //! End-to-end tests of `carpctl run` as a daemon on a bridged link of network namespaces:
-//! tracked interfaces, the preempt delay, an interface deleted and created again, a VIP
-//! removed by hand, SIGHUP, systemd readiness, status exit codes, control clients that try to
-//! stall the engine, and replayed advertisements. They need root; without it each test says so and passes.
+//! tracked interfaces, the preempt delay, the gratuitous ARP refresh, an interface deleted and
+//! created again, a VIP removed by hand, SIGHUP, systemd readiness, status exit codes, control
+//! clients that try to stall the engine, and replayed advertisements. They need root; without
+//! it each test says so and passes.
 
 mod lab;
 
@@ -113,6 +114,61 @@ fn a_preempt_delay_leaves_the_vip_to_the_worse_master_for_its_seconds() {
     wait_until(SETTLE, "host 2 gives the VIP up", || {
         lab.vip_holders() == vec![1]
     });
+}
+
+/// `--garp-refresh 1`: a MASTER sends the gratuitous ARP of its VIP every second for as long
+/// as it holds it, so a router that lost the entry relearns it within a second; without the
+/// flag the link hears none after the two of the takeover (the second two adverts later).
+#[test]
+#[ignore = "needs root: run with --include-ignored as root"]
+fn garp_refresh_repeats_the_gratuitous_arp_while_master() {
+    require_lab();
+    let mut lab = Lab::new(2);
+    let vip: Ipv4Addr = lab::VIP.parse().unwrap();
+    for (refresh, expected) in [("1", 2..=3), ("0", 0..=0)] {
+        let engine = lab.carpctl(1, &["--garp-refresh", refresh]);
+        wait_until(SETTLE, "host 1 MASTER", || {
+            lab.state(1).as_deref() == Some("MASTER")
+        });
+        // Past the takeover's announcements: the window holds refreshes only.
+        std::thread::sleep(Duration::from_millis(2500));
+        let heard = lab
+            .capture_garp(2, vip, Duration::from_millis(2500))
+            .join()
+            .unwrap();
+        let gaps: Vec<Duration> = heard.windows(2).map(|w| w[1] - w[0]).collect();
+        eprintln!(
+            "--garp-refresh {refresh}: {} gratuitous ARPs in 2.5 s, gaps {gaps:?}",
+            heard.len()
+        );
+        assert!(
+            expected.contains(&heard.len()),
+            "--garp-refresh {refresh}: {} gratuitous ARPs for {vip} in 2.5 s, expected {expected:?}",
+            heard.len()
+        );
+        let status = lab.status(1).unwrap();
+        if refresh == "1" {
+            assert!(
+                gaps.iter()
+                    .all(|g| *g > Duration::from_millis(800) && *g < Duration::from_millis(1200)),
+                "one a second: {gaps:?}"
+            );
+            assert_eq!(status["garp_refresh"], 1);
+            // Counts reach the state file at most 5 s late.
+            wait_until(SETTLE, "refreshes counted", || {
+                lab.status(1).is_some_and(|s| {
+                    s["counters"]["garp_refreshes"]
+                        .as_u64()
+                        .is_some_and(|n| n >= 4)
+                })
+            });
+        } else {
+            assert!(status.get("garp_refresh").is_none(), "{status}");
+            assert_eq!(status["counters"]["garp_refreshes"], 0);
+        }
+        lab.procs[engine].signal(Signal::SIGTERM);
+        lab.procs[engine].wait_exit(Duration::from_secs(5));
+    }
 }
 
 /// Regression: with the CARP interface deleted the engine said MASTER forever. It now waits

@@ -28,7 +28,8 @@ pub use model::{
 };
 pub use names::check_interface_name;
 pub use read::{
-    MAX_NODE_TIMEOUT_MS, MAX_PORT, MAX_PREEMPT_DELAY_S, MAX_REPLICAS, MIN_ALLOW_PREFIX,
+    MAX_GARP_REFRESH_S, MAX_NODE_TIMEOUT_MS, MAX_PORT, MAX_PREEMPT_DELAY_S, MAX_REPLICAS,
+    MIN_ALLOW_PREFIX,
 };
 pub use validate::{BUS_PORT_OFFSET, MAX_INSTANCES, MIN_MASTERS};
 

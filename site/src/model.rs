@@ -68,6 +68,11 @@ pub struct Carp {
     /// the host's Redis replicas to resync before its VIP comes back to it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub preempt_delay: Option<u16>,
+    /// Seconds between the gratuitous ARPs (IPv6: neighbour advertisements) a Linux engine
+    /// repeats while MASTER, 0–3600 (default 0, none): for routers and switches whose ARP
+    /// cache missed the announcement of a takeover.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub garp_refresh: Option<u16>,
     /// 2 for CARP (the default), 3 for VRRPv3 (RFC 5798, as keepalived speaks it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub carpver: Option<u8>,

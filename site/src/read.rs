@@ -27,6 +27,9 @@ pub const MAX_NODE_TIMEOUT_MS: u64 = 3_600_000;
 /// Longest `carp.preempt_delay` accepted, in seconds: an hour is room for a large Redis
 /// replica to resync; a longer wait is a node that should not preempt at all.
 pub const MAX_PREEMPT_DELAY_S: u16 = 3600;
+/// Longest `carp.garp_refresh` accepted, in seconds: routers keep ARP entries for minutes to
+/// a few hours, so an hour refreshes every one of them; a longer period is a wrong unit.
+pub const MAX_GARP_REFRESH_S: u16 = 3600;
 /// Highest instance port: its cluster bus port (port + 10000) must stay within 65535.
 pub const MAX_PORT: u16 = 55_535;
 /// Most replicas per master accepted; far above any real layout, low enough to be a number
@@ -181,6 +184,7 @@ const CARP: Shape = Shape {
         "pass_file",
         "preempt",
         "preempt_delay",
+        "garp_refresh",
         "carpver",
         "vrrpinterval",
         "peers",
@@ -419,6 +423,11 @@ impl Reader<'_> {
         let pass_file = self.field(carp, "pass_file", file_path);
         let preempt = self.field(carp, "preempt", boolean);
         let preempt_delay = self.preempt_delay(carp, preempt);
+        let garp_refresh = self.optional(
+            carp,
+            "garp_refresh",
+            number(0, MAX_GARP_REFRESH_S, " (seconds)"),
+        );
         let carpver = self.optional(carp, "carpver", number(2, 3, " (2 CARP, 3 VRRPv3)"));
         let vrrpinterval = self.optional(carp, "vrrpinterval", number(1, 4095, " (centiseconds)"));
         let peers = match carp.map.get("peers") {
@@ -438,6 +447,7 @@ impl Reader<'_> {
             pass_file: pass_file?,
             preempt: preempt?,
             preempt_delay: preempt_delay?,
+            garp_refresh: garp_refresh?,
             carpver: carpver?,
             vrrpinterval: vrrpinterval?,
             peers: peers?.into_iter().collect::<Option<_>>()?,

@@ -141,6 +141,8 @@ struct Engine {
     stdout_open: bool,
     /// Whether the last advertisement could not be sent.
     send_failing: bool,
+    /// Whether the last refresh of the announcements could not be sent.
+    refresh_failing: bool,
 }
 
 /// Redis health tracking: the probes' results and what they add up to.
@@ -209,6 +211,8 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
         offer: settings.offer(),
         preempt: settings.preempt,
         preempt_delay: Duration::from_secs(settings.preempt_delay.into()),
+        garp_refresh: (settings.garp_refresh > 0)
+            .then(|| Duration::from_secs(settings.garp_refresh.into())),
         src,
     };
     let held = held_demotion(&dir, settings.vhid);
@@ -265,9 +269,10 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
         hooks: Vec::new(),
         stdout_open: true,
         send_failing: false,
+        refresh_failing: false,
     };
     info!(
-        "vhid {} on {} from {src} to {}: {}{}, virtual {}{}",
+        "vhid {} on {} from {src} to {}: {}{}, virtual {}{}{}",
         engine.settings.vhid,
         engine.settings.interface,
         engine
@@ -293,6 +298,10 @@ pub fn run(settings: RunSettings) -> Result<(), Error> {
             String::new()
         } else {
             format!(", tracking {}", engine.settings.track.join(" "))
+        },
+        match engine.settings.garp_refresh {
+            0 => String::new(),
+            secs => format!(", announced again every {secs} s as MASTER"),
         },
     );
     let result = engine.event_loop(&signals, &server);
@@ -917,6 +926,7 @@ impl Engine {
             link_demotion: self.links.demotion(),
             effective_skew: self.machine.effective_skew(),
             preempt: self.settings.preempt,
+            garp_refresh: self.settings.garp_refresh,
             since: output::rfc3339(self.since),
             bad_adverts: self
                 .bad
@@ -982,6 +992,7 @@ impl Engine {
                     }
                 }
                 Action::Announce => self.announce(),
+                Action::RefreshAnnouncement => self.refresh_announcement(),
                 Action::Transition { from, to, reason } => self.transition(from, to, reason),
             }
         }
@@ -990,6 +1001,36 @@ impl Engine {
     /// Gratuitous ARP for the IPv4 addresses, unsolicited neighbour advertisements for the
     /// IPv6 ones.
     fn announce(&self) {
+        for failure in self.send_announcements() {
+            warning!("{failure}");
+        }
+    }
+
+    /// [`Engine::announce`] on the `--garp-refresh` period: counted, and a failure reported
+    /// once per run of failures rather than every period.
+    fn refresh_announcement(&mut self) {
+        let failures = self.send_announcements();
+        if failures.is_empty() {
+            self.counters.garp_refreshes += 1;
+            self.counts_dirty.get_or_insert_with(Instant::now);
+            if self.refresh_failing {
+                self.refresh_failing = false;
+                info!(
+                    "vhid {}: announcements on '{}' are sent again",
+                    self.settings.vhid, self.settings.interface
+                );
+            }
+        } else if !self.refresh_failing {
+            self.refresh_failing = true;
+            for failure in failures {
+                warning!("{failure}; retrying every {} s", self.settings.garp_refresh);
+            }
+        }
+    }
+
+    /// Sends the announcements of every virtual address; what could not be sent, as
+    /// warnings to log.
+    fn send_announcements(&self) -> Vec<String> {
         let (mut v4, mut v6) = (Vec::new(), Vec::new());
         for vip in &self.settings.vips {
             match vip.addr() {
@@ -997,20 +1038,20 @@ impl Engine {
                 IpAddr::V6(a) => v6.push(a),
             }
         }
+        let mut failures = Vec::new();
         if let Err(e) = arp::announce(&self.interface, &v4) {
-            warning!(
+            failures.push(format!(
                 "vhid {}: cannot send gratuitous ARP on '{}': {e}",
-                self.settings.vhid,
-                self.settings.interface
-            );
+                self.settings.vhid, self.settings.interface
+            ));
         }
         if let Err(e) = ndp::announce(&self.interface, &v6) {
-            warning!(
+            failures.push(format!(
                 "vhid {}: cannot send neighbour advertisements on '{}': {e}",
-                self.settings.vhid,
-                self.settings.interface
-            );
+                self.settings.vhid, self.settings.interface
+            ));
         }
+        failures
     }
 
     fn advertise(&mut self, offer: Offer) {

@@ -20,6 +20,7 @@ fn machine(advskew: u8, preempt: bool) -> Machine {
         offer: carp(1, advskew),
         preempt,
         preempt_delay: Duration::ZERO,
+        garp_refresh: None,
         src: ME.into(),
     })
 }
@@ -30,6 +31,7 @@ fn delayed(offer: Offer, delay: f64) -> Machine {
         offer,
         preempt: true,
         preempt_delay: secs(delay),
+        garp_refresh: None,
         src: ME.into(),
     })
 }
@@ -48,6 +50,81 @@ fn master(advskew: u8, preempt: bool) -> Machine {
     let actions = m.tick(down);
     assert_eq!(m.state(), State::Master, "{actions:?}");
     m
+}
+
+/// A CARP master (advbase 1) with `--garp-refresh` of `period` seconds, just taken over at its
+/// master-down time.
+fn refreshing(advskew: u8, period: f64) -> Machine {
+    let mut m = Machine::new(Config {
+        offer: carp(1, advskew),
+        preempt: false,
+        preempt_delay: Duration::ZERO,
+        garp_refresh: Some(secs(period)),
+        src: ME.into(),
+    });
+    m.start(secs(0.0));
+    assert_eq!(m.deadline(), Some(interval(3, advskew)));
+    assert!(m.tick(interval(3, advskew)).contains(&Action::Announce));
+    assert_eq!(m.state(), State::Master);
+    m
+}
+
+/// keepalived's `vrrp_garp_master_refresh`: a master repeats its announcement every period
+/// from its takeover (3.5 s here), waking between its adverts (every 1.5 s) for it; when the
+/// repeat two adverts after the takeover falls due with a refresh, one announcement goes out.
+#[test]
+fn a_master_refreshes_its_announcement_every_period() {
+    let mut m = refreshing(128, 1.0);
+    let mut seen = Vec::new();
+    while let Some(at) = m.deadline().filter(|&at| at <= secs(9.5)) {
+        seen.push((at, m.tick(at)));
+    }
+    let advert = Action::Advertise(carp(1, 128));
+    let refresh = Action::RefreshAnnouncement;
+    assert_eq!(
+        seen,
+        vec![
+            (secs(4.5), vec![refresh]),
+            (secs(5.0), vec![advert]),
+            (secs(5.5), vec![refresh]),
+            (secs(6.5), vec![advert, Action::Announce]),
+            (secs(7.5), vec![refresh]),
+            (secs(8.0), vec![advert]),
+            (secs(8.5), vec![refresh]),
+            (secs(9.5), vec![advert, refresh]),
+        ]
+    );
+}
+
+/// Only a master refreshes: not once it steps down or loses its link, and not by default.
+#[test]
+fn the_refresh_stops_with_mastership_and_is_off_by_default() {
+    let mut m = refreshing(100, 0.5);
+    let took_over = interval(3, 100);
+    assert_eq!(
+        m.deadline(),
+        Some(took_over + secs(0.5)),
+        "the refresh first"
+    );
+    let a = m.advert(took_over + secs(0.1), LOWER.into(), carp(1, 0));
+    assert_eq!(
+        transition(&a),
+        Some((State::Master, State::Backup, Reason::BetterMaster))
+    );
+    assert!(m.tick(took_over + secs(0.5)).is_empty());
+    assert_eq!(
+        m.deadline(),
+        Some(took_over + secs(0.1) + interval(3, 100)),
+        "the master-down timer alone"
+    );
+    let mut m = refreshing(0, 1.0);
+    m.link_down();
+    assert_eq!(m.deadline(), None, "INIT waits for nothing");
+    let mut m = master(0, false);
+    for t in 4..20 {
+        let a = m.tick(secs(f64::from(t)));
+        assert!(!a.contains(&Action::RefreshAnnouncement), "at {t} s: {a:?}");
+    }
 }
 
 #[test]
@@ -327,6 +404,7 @@ fn a_demoted_master_is_preempted_by_a_backup_that_hears_it() {
         offer: carp(1, 100),
         preempt: true,
         preempt_delay: Duration::ZERO,
+        garp_refresh: None,
         src: HIGHER.into(),
     });
     b.start(secs(0.0));
@@ -444,6 +522,7 @@ fn ties_are_broken_in_ucarps_order_on_little_endian_hosts() {
         offer: carp(1, 0),
         preempt: false,
         preempt_delay: Duration::ZERO,
+        garp_refresh: None,
         src: Ipv4Addr::new(10, 77, 0, 2).into(),
     });
     m.start(secs(0.0));
@@ -472,6 +551,7 @@ mod vrrp3 {
             offer: vrrp(priority, interval_cs),
             preempt,
             preempt_delay: Duration::ZERO,
+            garp_refresh: None,
             src: ME.into(),
         })
     }

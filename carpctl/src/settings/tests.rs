@@ -16,6 +16,7 @@ fn args() -> RunArgs {
         vrrpinterval: DEFAULT_VRRP_INTERVAL_CS,
         preempt: true,
         preempt_delay: 0,
+        garp_refresh: 0,
         peers: Vec::new(),
         src: None,
         track: vec!["eth1".into()],
@@ -278,6 +279,22 @@ fn site_gives_the_preempt_delay() {
     let site = site::Site::parse(&doc.to_string(), "howto").unwrap();
     let (a, _) = RunArgs::from_site(&site, "redis1", None).unwrap();
     assert_eq!(check(a).unwrap().preempt_delay, 120);
+}
+
+#[test]
+fn site_gives_the_garp_refresh() {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(include_str!("../../../site/examples/howto.json")).unwrap();
+    let site = site::Site::parse(&doc.to_string(), "howto").unwrap();
+    let (a, _) = RunArgs::from_site(&site, "redis1", None).unwrap();
+    assert_eq!(
+        a.garp_refresh, 0,
+        "no refresh unless the site says otherwise"
+    );
+    doc["carp"]["garp_refresh"] = 60.into();
+    let site = site::Site::parse(&doc.to_string(), "howto").unwrap();
+    let (a, _) = RunArgs::from_site(&site, "redis1", None).unwrap();
+    assert_eq!(check(a).unwrap().garp_refresh, 60);
 }
 
 #[test]

@@ -694,6 +694,63 @@ impl Lab {
         ready_rx.recv().unwrap();
         handle
     }
+
+    /// Records when a gratuitous ARP for `vip` (an ARP frame whose sender and target address
+    /// are both `vip`) reaches `host`, for `during`, in a thread; join it for the times.
+    pub fn capture_garp(
+        &self,
+        host: usize,
+        vip: Ipv4Addr,
+        during: Duration,
+    ) -> std::thread::JoinHandle<Vec<Instant>> {
+        let ns = self.ns(host);
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            let socket = arp_socket_in(&ns);
+            ready_tx.send(()).unwrap();
+            let end = Instant::now() + during;
+            let mut seen = Vec::new();
+            let mut frame = [0u8; 2048];
+            loop {
+                let left = end.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return seen;
+                }
+                socket.set_read_timeout(Some(left)).unwrap();
+                if let Ok(n) = std::io::Read::read(&mut &socket, &mut frame) {
+                    if is_gratuitous_arp(&frame[..n], vip) {
+                        seen.push(Instant::now());
+                    }
+                }
+            }
+        });
+        ready_rx.recv().unwrap();
+        handle
+    }
+}
+
+/// An ethernet frame that is an ARP packet with `vip` as sender and target address.
+fn is_gratuitous_arp(frame: &[u8], vip: Ipv4Addr) -> bool {
+    let vip = vip.octets();
+    frame.len() >= 42
+        && frame[12..14] == [0x08, 0x06]
+        && frame[28..32] == vip
+        && frame[38..42] == vip
+}
+
+/// A packet socket that receives the ARP frames of every interface of the namespace `ns`
+/// (its eth0 and a loopback that carries none), for the calling thread: setns moves only
+/// this thread into the namespace.
+fn arp_socket_in(ns: &str) -> socket2::Socket {
+    const ETH_P_ARP: u16 = 0x0806;
+    let file = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+    nix::sched::setns(file, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+    socket2::Socket::new(
+        socket2::Domain::PACKET,
+        socket2::Type::RAW,
+        Some(socket2::Protocol::from(i32::from(ETH_P_ARP.to_be()))),
+    )
+    .unwrap()
 }
 
 /// A raw CARP (protocol 112) socket on `eth0` of the namespace `ns`, for the calling thread:

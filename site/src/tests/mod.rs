@@ -154,6 +154,23 @@ fn preempt_delay_is_read_range_checked_and_needs_preempt() {
 }
 
 #[test]
+fn garp_refresh_is_read_and_range_checked() {
+    let mut v = howto_value();
+    let site = Site::parse(&v.to_string(), "howto.json").unwrap();
+    assert_eq!(site.carp.unwrap().garp_refresh, None, "absent: no refresh");
+    v["carp"]["garp_refresh"] = 60.into();
+    let site = Site::parse(&v.to_string(), "refresh.json").unwrap();
+    assert_eq!(site.carp.unwrap().garp_refresh, Some(60));
+    v["carp"]["garp_refresh"] = 3601.into();
+    assert_problem(
+        &v,
+        "carp.garp_refresh: expected a number from 0 to 3600 (seconds), got 3601",
+    );
+    v["carp"]["garp_refresh"] = 0.into();
+    assert_eq!(problems_of(&v), Vec::<String>::new(), "0 is no refresh");
+}
+
+#[test]
 fn vrrp_fields_are_read_and_range_checked() {
     let mut v = howto_value();
     v["carp"]["carpver"] = 3.into();
