@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 use redis_cluster::admin::{self, FailoverMode, SlotState};
 use redis_cluster::session::Sessions;
 use redis_cluster::survey::in_parallel;
-use redis_cluster::{ConnectOptions, Connection, Deadline, ErrorKind, Failure, NodeAddr, Plan};
+use redis_cluster::{
+    ConnectOptions, Connection, Deadline, ErrorKind, Failure, NodeAddr, Plan, ProbeError,
+};
 
 use super::atomic;
 use super::audit;
@@ -105,6 +107,10 @@ pub struct DoneStep {
 /// Rounds of observing and planning again after the planned steps, at most: each catches up
 /// with what moved behind the tool's back; more means something keeps undoing the steps.
 const MAX_ROUNDS: usize = 8;
+/// The first pause before planning again when a step was undone the same way twice in a row,
+/// and the longest: the pauses double in between.
+const REPEAT_BACKOFF: Duration = Duration::from_millis(250);
+const MAX_REPEAT_BACKOFF: Duration = Duration::from_secs(4);
 /// The node timeout of new nodes while they join: it is their rejoin delay (see the meet stage).
 const NEW_NODE_TIMEOUT_MS: &str = "500";
 /// Set to 0 on a master while converge gives it a replica, and back to the cluster's value
@@ -144,7 +150,10 @@ pub fn prepare(
                 problems: observation
                     .unreachable
                     .iter()
-                    .map(|(a, e)| format!("{a}: unreachable ({e}); check that it runs, or leave it out of the list"))
+                    .map(|(a, e)| match e {
+                        ProbeError::Tls(_) => format!("{a}: {e}"),
+                        _ => format!("{a}: unreachable ({e}); check that it runs, or leave it out of the list"),
+                    })
                     .collect(),
             });
         }
@@ -367,6 +376,7 @@ pub fn run(
     let seeds: Vec<NodeAddr> = listed.iter().map(|c| c.addr).collect();
     let mut round = 0;
     let mut last_replan = String::new();
+    let mut backoff = Duration::ZERO;
     let usable = loop {
         if converge.steps.is_empty() {
             let all: Vec<NodeAddr> = converge.target.nodes().map(|(a, _)| a).collect();
@@ -425,8 +435,27 @@ pub fn run(
         match outcome {
             Ok(()) => {}
             Err(Halt::Replan(why)) => {
+                // The same step undone the same way again: Redis is still settling (soak seed
+                // 15150: a promoted replica made its old master's replica again eight times in
+                // 1.7 s, right after another failover of the shard). The rounds are not spent
+                // at once; each repeat waits twice as long as the last.
+                backoff = if why == last_replan {
+                    (backoff * 2).clamp(REPEAT_BACKOFF, MAX_REPEAT_BACKOFF)
+                } else {
+                    Duration::ZERO
+                };
                 progress(&format!("{why}; planning again"));
                 last_replan = why;
+                deadline
+                    .sleep_until(Instant::now() + backoff)
+                    .map_err(|signal| {
+                        let stop = CreateError::Interrupted {
+                            signal,
+                            doing: "waiting for the cluster to settle",
+                            next: "run the same converge again to finish".to_string(),
+                        };
+                        audited(stop, &seeds, options)
+                    })?;
             }
             Err(Halt::Fail(error)) => return Err(audited(error, &seeds, options)),
         }
