@@ -463,6 +463,9 @@ fn redis_tracking(
             user: cli.track_user.clone(),
             password,
             vouched: None,
+            // Tracking probes the host's own instances in plain TCP; TLS-only instances are
+            // not tracked yet.
+            tls: None,
         },
         fault_hook: cli.fault_hook.clone(),
     }))

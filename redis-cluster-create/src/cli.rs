@@ -673,7 +673,7 @@ fn handle_signals() {
 /// The connection options of `args`, the password falling back to REDISCLI_AUTH.
 fn connect_options(args: &ConnectArgs, timeout: Duration) -> Result<ConnectOptions, CreateError> {
     args.options(timeout, std::env::var("REDISCLI_AUTH").ok())
-        .map_err(CreateError::PassFile)
+        .map_err(CreateError::Connect)
 }
 
 fn warn_compromises(plan: &Plan) {

@@ -82,8 +82,9 @@ pub enum CreateError {
         action: &'static str,
         message: String,
     },
-    #[error("{0}; pass a readable file to --pass-file")]
-    PassFile(toolkit::secret::SecretError),
+    /// `--pass-file` or a TLS file (`--cacert`, `--cert`, …) that cannot be used.
+    #[error("{0}")]
+    Connect(redis_cluster::args::ConnectArgsError),
     #[error("cannot write '{}': {reason}", .path.display())]
     Write {
         path: std::path::PathBuf,
@@ -114,7 +115,7 @@ impl toolkit::Failure for CreateError {
             | CreateError::NoNodes
             | CreateError::RemoveListed(_)
             | CreateError::UnknownVhid { .. }
-            | CreateError::PassFile(_)
+            | CreateError::Connect(_)
             | CreateError::NeedsYes { .. }
             | CreateError::NoAtomicMigration { .. }
             | CreateError::Converge(crate::converge::ConvergeError::Planning(_)) => {

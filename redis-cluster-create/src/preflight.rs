@@ -108,6 +108,8 @@ pub fn problems_of(nodes: &[NodeAddr], outcomes: &[Result<NodeState, ProbeError>
     let mut by_id: BTreeMap<String, NodeAddr> = BTreeMap::new();
     for (addr, outcome) in nodes.iter().zip(outcomes) {
         match outcome {
+            // It answered, in TLS or not: the cause says it all.
+            Err(error @ ProbeError::Tls(_)) => problems.push(format!("{addr}: {error}")),
             Err(error) => problems.push(format!(
                 "{addr}: unreachable ({error}); check that it runs and that this address is right"
             )),

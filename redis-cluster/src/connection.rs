@@ -4,11 +4,14 @@
 //! each read waits only for what is left. A reply may not grow past [`MAX_REPLY_BYTES`]. Reads
 //! and writes wake every few milliseconds to look at `toolkit::interrupt`, so Ctrl-C is seen
 //! while a node keeps us waiting. Redis' own client (the `redis` crate) bounds each read only,
-//! so the transport is ours; its value types and conversions are still used.
+//! so the transport is ours; its value types and conversions are still used. With TLS (see
+//! [`crate::tls`]) the handshake runs inside the same deadline, before the first command.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
+
+use rustls::{ClientConnection, StreamOwned};
 
 use redis::{FromRedisValue, Value};
 use toolkit::interrupt::{self, Interrupted};
@@ -18,6 +21,7 @@ use crate::errors::{self, ServerError};
 use crate::redact::Secrets;
 use crate::resp::{self, Decoded, Reply};
 use crate::survey::ConnectOptions;
+use crate::tls::Tls;
 use crate::NodeAddr;
 
 /// The largest reply accepted: 16 MiB. A CLUSTER NODES reply of 10 000 nodes is about 2 MiB;
@@ -37,6 +41,20 @@ pub enum Failure {
     Connect(String),
     #[error("the connection was closed without a reply")]
     Closed,
+    /// A new plaintext connection closed before any byte came back: what a TLS port does to a
+    /// client that does not speak TLS, and what Redis does in protected mode or at maxclients.
+    #[error(
+        "the server closed the connection before its first reply: the port may need --tls \
+         (or Redis refused the client: protected mode, maxclients)"
+    )]
+    Dropped,
+    /// The TLS handshake failed, or the server refused it: the cause, in words.
+    #[error("TLS handshake failed: {0}")]
+    Tls(String),
+    /// The TLS handshake did not end within the deadline. A plaintext Redis port takes the
+    /// handshake's first bytes for the start of a command and waits for the rest.
+    #[error("TLS handshake: no reply within {}: no TLS on this port?", seconds(*bound))]
+    Handshake { bound: Duration },
     #[error("a reply is larger than {} MiB; refused", MAX_REPLY_BYTES / (1024 * 1024))]
     TooLarge,
     #[error("not a Redis reply: {0}")]
@@ -70,9 +88,12 @@ impl Failure {
     /// answer, closed the connection, or answered that it is busy loading or moving keys.
     pub fn is_transient(&self) -> bool {
         match self {
-            Failure::NoReply { .. } | Failure::Closed | Failure::Io(_) | Failure::Connect(_) => {
-                true
-            }
+            Failure::NoReply { .. }
+            | Failure::Closed
+            | Failure::Dropped
+            | Failure::Io(_)
+            | Failure::Connect(_)
+            | Failure::Handshake { .. } => true,
             Failure::Server(e) => matches!(
                 e.kind,
                 errors::ErrorKind::Io
@@ -104,9 +125,55 @@ impl From<Interrupted> for Failure {
     }
 }
 
+/// The bytes of a connection: plain TCP, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    /// The socket under it, whose timeouts bound each read and write.
+    fn socket(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
 /// An open connection to one node.
 pub struct Connection {
-    stream: TcpStream,
+    stream: Stream,
+    /// The TLS configuration, to tell what a TLS error read later means.
+    tls: Option<Tls>,
+    /// Whether any byte came back yet: a plaintext connection closed before that is
+    /// [`Failure::Dropped`].
+    answered: bool,
     /// Bytes read and not yet decoded.
     buffer: Vec<u8>,
     deadline: Deadline,
@@ -137,8 +204,14 @@ impl Connection {
         };
         // Commands are small and each waits for its reply: send them at once.
         let _ = stream.set_nodelay(true);
+        let stream = match &options.tls {
+            None => Stream::Plain(stream),
+            Some(tls) => Stream::Tls(Box::new(handshake(tls, addr, stream, deadline)?)),
+        };
         let mut connection = Connection {
             stream,
+            tls: options.tls.clone(),
+            answered: false,
             buffer: Vec::new(),
             deadline,
             secrets: Secrets::of(options),
@@ -210,12 +283,27 @@ impl Connection {
             let left = self.deadline.remaining().ok_or_else(|| self.no_reply())?;
             let _ = self
                 .stream
+                .socket()
                 .set_write_timeout(Some(left.min(interrupt::POLL)));
             match self.stream.write(bytes) {
                 Ok(0) => return Err(Failure::Closed),
                 Ok(n) => bytes = &bytes[n..],
                 Err(e) if waits(&e) => {}
-                Err(e) => return Err(io_failure(&e)),
+                Err(e) => return Err(self.io_failure(&e)),
+            }
+        }
+        // TLS keeps what the socket did not take yet: push it out within the same deadline.
+        let no_reply = self.no_reply();
+        if let Stream::Tls(tls) = &mut self.stream {
+            while tls.conn.wants_write() {
+                self.deadline.check()?;
+                let left = self.deadline.remaining().ok_or_else(|| no_reply.clone())?;
+                let _ = tls.sock.set_write_timeout(Some(left.min(interrupt::POLL)));
+                match tls.conn.write_tls(&mut tls.sock) {
+                    Ok(_) => {}
+                    Err(e) if waits(&e) => {}
+                    Err(e) => return Err(io_failure(&e)),
+                }
             }
         }
         Ok(())
@@ -257,16 +345,91 @@ impl Connection {
             let left = self.deadline.remaining().ok_or_else(|| self.no_reply())?;
             let _ = self
                 .stream
+                .socket()
                 .set_read_timeout(Some(left.min(interrupt::POLL)));
             match self.stream.read(&mut chunk) {
-                Ok(0) => return Err(Failure::Closed),
-                Ok(n) => self.buffer.extend_from_slice(&chunk[..n]),
+                Ok(0) => return Err(self.closed()),
+                Ok(n) => {
+                    self.answered = true;
+                    self.buffer.extend_from_slice(&chunk[..n]);
+                }
                 Err(e) if waits(&e) => {}
-                Err(e) => return Err(io_failure(&e)),
+                Err(e) => return Err(self.io_failure(&e)),
             }
         }
         Ok(())
     }
+
+    /// The connection closed: [`Failure::Dropped`] when nothing ever came back on plaintext.
+    fn closed(&self) -> Failure {
+        match self.stream {
+            Stream::Plain(_) if !self.answered => Failure::Dropped,
+            _ => Failure::Closed,
+        }
+    }
+
+    /// A read or write error, with what TLS says of it (a server that refuses the client
+    /// certificate says so after the handshake, at the first read, in TLS 1.3).
+    fn io_failure(&self, e: &std::io::Error) -> Failure {
+        if let (Some(tls), Some(error)) = (&self.tls, rustls_error(e)) {
+            return Failure::Tls(tls.cause(error));
+        }
+        match io_failure(e) {
+            Failure::Closed => self.closed(),
+            other => other,
+        }
+    }
+}
+
+/// Runs the TLS handshake on `socket` within `deadline`.
+fn handshake(
+    tls: &Tls,
+    addr: NodeAddr,
+    mut socket: TcpStream,
+    deadline: Deadline,
+) -> Result<StreamOwned<ClientConnection, TcpStream>, Failure> {
+    let mut session = tls.session(addr.0).map_err(Failure::Tls)?;
+    let timed_out = Failure::Handshake {
+        bound: deadline.bound(),
+    };
+    let closed =
+        || Failure::Tls("the server closed the connection: no TLS on this port?".to_string());
+    while session.is_handshaking() {
+        deadline.check()?;
+        let left = deadline.remaining().ok_or_else(|| timed_out.clone())?;
+        let slice = Some(left.min(interrupt::POLL));
+        if session.wants_write() {
+            let _ = socket.set_write_timeout(slice);
+            match session.write_tls(&mut socket) {
+                Ok(_) => {}
+                Err(e) if waits(&e) => {}
+                Err(e) if matches!(io_failure(&e), Failure::Closed) => return Err(closed()),
+                Err(e) => return Err(io_failure(&e)),
+            }
+            continue;
+        }
+        let _ = socket.set_read_timeout(slice);
+        match session.read_tls(&mut socket) {
+            Ok(0) => return Err(closed()),
+            Ok(_) => {
+                if let Err(error) = session.process_new_packets() {
+                    // The alert that tells the server why; it may not listen any more.
+                    let _ = socket.set_write_timeout(slice);
+                    let _ = session.write_tls(&mut socket);
+                    return Err(Failure::Tls(tls.cause(&error)));
+                }
+            }
+            Err(e) if waits(&e) => {}
+            Err(e) if matches!(io_failure(&e), Failure::Closed) => return Err(closed()),
+            Err(e) => return Err(io_failure(&e)),
+        }
+    }
+    Ok(StreamOwned::new(session, socket))
+}
+
+/// The TLS error inside an I/O error, where rustls put one.
+fn rustls_error(e: &std::io::Error) -> Option<&rustls::Error> {
+    e.get_ref()?.downcast_ref::<rustls::Error>()
 }
 
 /// A read or write that ran out of its slice of time, or was interrupted by a signal: look at

@@ -34,6 +34,7 @@ pub mod session;
 pub mod slots;
 pub mod survey;
 pub mod table;
+pub mod tls;
 
 pub use addr::NodeAddr;
 pub use connection::{Connection, Failure, MAX_REPLY_BYTES};
@@ -47,6 +48,7 @@ pub use session::Sessions;
 pub use slots::{SlotRange, SLOT_COUNT};
 pub use survey::{survey, ConnectOptions, NodeState, ProbeError, Survey};
 pub use table::{KnownNode, NodeTable};
+pub use tls::{Tls, TlsError, TlsFiles};
 
 /// The most nodes a survey follows or a CLUSTER NODES reply may list: ten times the size Redis
 /// documents as the upper end of a cluster. It keeps a peer that keeps naming new nodes from

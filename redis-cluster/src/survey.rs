@@ -14,6 +14,7 @@ use crate::migration::{self, Job};
 use crate::nodes::{parse_cluster_nodes, NodeLine};
 use crate::resp::Reply;
 use crate::server::Server;
+use crate::tls::Tls;
 use crate::{NodeAddr, MAX_NODES};
 
 /// How to reach the nodes.
@@ -29,6 +30,8 @@ pub struct ConnectOptions {
     /// the credentials); an address only a node names is then recorded as not asked. `None`:
     /// every address a node names is asked.
     pub vouched: Option<BTreeSet<NodeAddr>>,
+    /// TLS for every connection (`--tls`); `None`: plain TCP.
+    pub tls: Option<Tls>,
 }
 
 impl ConnectOptions {
@@ -58,6 +61,7 @@ impl Default for ConnectOptions {
             user: None,
             password: None,
             vouched: None,
+            tls: None,
         }
     }
 }
@@ -97,11 +101,13 @@ pub enum ProbeError {
     #[error("authentication failed: {0}; pass --user and the password from --pass-file or REDISCLI_AUTH")]
     Auth(String),
     /// The server accepted the connection and closed it without answering. Redis does this
-    /// to clients from other hosts in protected mode (no password set), and at maxclients.
+    /// to clients from other hosts in protected mode (no password set), and at maxclients; a
+    /// TLS port does it to a client that does not speak TLS.
     #[error(
         "{command} failed: {message}; the server closed the connection without answering: \
-         Redis does that in protected mode to clients from other hosts when no password is set \
-         (set a password, or protected-mode no where a firewall guards the port), and when \
+         a TLS port does that to a client without TLS (the port may need --tls), Redis does \
+         it in protected mode to clients from other hosts when no password is set (set a \
+         password, or protected-mode no where a firewall guards the port), and when \
          maxclients is reached"
     )]
     Dropped {
@@ -115,6 +121,9 @@ pub enum ProbeError {
     },
     #[error("{0}")]
     Parse(String),
+    /// The TLS handshake failed, or the server refused it (`TLS handshake failed: cause`).
+    #[error("{0}")]
+    Tls(String),
     /// Named by a node, but neither given nor vouched for: not asked, so that the password
     /// goes only to addresses the operator named.
     #[error(
@@ -132,6 +141,8 @@ pub fn connect(
     Connection::open(addr, options, deadline).map_err(|failure| match failure {
         Failure::Server(e) if e.is(&ErrorKind::Auth) => ProbeError::Auth(e.text),
         Failure::Connect(reason) => ProbeError::Connect(reason),
+        tls @ (Failure::Tls(_) | Failure::Handshake { .. }) => ProbeError::Tls(tls.to_string()),
+        Failure::Dropped => command_error("AUTH", Failure::Dropped),
         other => ProbeError::Connect(other.to_string()),
     })
 }
@@ -216,12 +227,13 @@ fn command_error(command: &'static str, failure: Failure) -> ProbeError {
     let message = match failure {
         Failure::Server(e) if e.is(&ErrorKind::Auth) => return ProbeError::Auth(e.text),
         Failure::Server(e) => e.text,
-        Failure::Closed => {
+        Failure::Closed | Failure::Dropped => {
             return ProbeError::Dropped {
                 command,
                 message: Failure::Closed.to_string(),
             }
         }
+        Failure::Tls(_) => return ProbeError::Tls(failure.to_string()),
         other => other.to_string(),
     };
     ProbeError::Command { command, message }

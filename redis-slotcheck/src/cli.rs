@@ -168,8 +168,9 @@ pub enum Error {
     Site(#[from] site::SiteError),
     #[error("{0}")]
     Plan(#[from] PlanError),
-    #[error("{0}; pass a readable file to --pass-file")]
-    PassFile(toolkit::secret::SecretError),
+    /// `--pass-file` or a TLS file (`--cacert`, `--cert`, …) that cannot be used.
+    #[error("{0}")]
+    Connect(redis_cluster::args::ConnectArgsError),
     #[error("{0}")]
     Output(toolkit::file::OutputError),
     #[error("cannot write the report to standard output: {0}")]
@@ -338,7 +339,7 @@ impl Settings {
         let connect = cli
             .connect
             .options(cli.timeout, env_password)
-            .map_err(Error::PassFile)?;
+            .map_err(Error::Connect)?;
         Ok(Settings {
             seeds,
             check: CheckOptions {
@@ -395,7 +396,7 @@ fn survey_and_check(settings: &Settings) -> Report {
             toolkit::say!("{addr}: {error}");
         }
         toolkit::say!(
-            "no node answered; check the node addresses, that redis-server runs there, --timeout, and the credentials (--user, --pass-file or REDISCLI_AUTH)"
+            "no node answered; check the node addresses, that redis-server runs there, --timeout, the credentials (--user, --pass-file or REDISCLI_AUTH) and TLS (--tls and its files)"
         );
     }
     check(&found, &settings.check)

@@ -14,6 +14,7 @@ mod lab;
 mod netns;
 mod ports;
 mod redis;
+mod tls;
 mod wait;
 mod writer;
 
@@ -21,6 +22,7 @@ pub use lab::Lab;
 pub use netns::{assert_root, assert_tool, is_root, namespaces_with_prefix, run, Netns};
 pub use ports::PortLease;
 pub use redis::{info_field, server_binary as redis_server_binary, RedisConfig, RedisInstance};
+pub use tls::{Certificates, TlsServer};
 pub use wait::{wait_until, Poll};
 pub use writer::Writer;
 

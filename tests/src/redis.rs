@@ -1,5 +1,7 @@
 //! One real `redis-server` per value, configured like the how-to's redis-NNNN.conf, in its
-//! own temporary directory, killed and removed on drop.
+//! own temporary directory, killed and removed on drop. With [`RedisConfig::tls`] it is
+//! TLS-only: `port 0`, the leased port as `tls-port`, TLS on the cluster bus and for
+//! replication.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -8,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::tls::TlsServer;
 use crate::PortLease;
 
 /// How to configure an instance. The defaults follow the how-to's redis-NNNN.conf, with
@@ -18,8 +21,12 @@ pub struct RedisConfig {
     pub node_timeout_ms: u64,
     /// Set `cluster-announce-ip` to the bound address (what the how-to's VIP problem lacks).
     pub announce_ip: bool,
-    /// Further `--name value` pairs passed as they are.
+    /// Further `--name value` pairs passed as they are. A `requirepass` here is also the
+    /// password testkit's own commands authenticate with.
     pub extra: Vec<(String, String)>,
+    /// TLS-only on the leased port (`port 0`, `tls-port`, `tls-cluster yes`,
+    /// `tls-replication yes`) with these certificates; `None`: plaintext.
+    pub tls: Option<TlsServer>,
 }
 
 impl Default for RedisConfig {
@@ -29,13 +36,28 @@ impl Default for RedisConfig {
             node_timeout_ms: 5000,
             announce_ip: true,
             extra: Vec::new(),
+            tls: None,
         }
     }
 }
 
 /// Whether a server at `addr` replies to PING (any reply counts, `-NOAUTH` as well: what is
 /// tested is that its event loop runs).
-fn answers_a_command(addr: &str) -> bool {
+fn answers_a_command(addr: &str, tls: Option<&TlsServer>) -> bool {
+    if let Some(tls) = tls {
+        let (ip, port) = addr.rsplit_once(':').expect("ip:port");
+        let Ok(output) = Command::new("redis-cli")
+            .args(["-h", ip, "-p", port])
+            .args(tls.cli_args())
+            .arg("ping")
+            .stdin(Stdio::null())
+            .output()
+        else {
+            return false;
+        };
+        let said = String::from_utf8_lossy(&output.stdout);
+        return said.contains("PONG") || said.contains("NOAUTH");
+    }
     let Ok(mut stream) = TcpStream::connect(addr) else {
         return false;
     };
@@ -52,6 +74,10 @@ pub struct RedisInstance {
     child: Child,
     /// The command line it was started with, which [`RedisInstance::restart`] repeats.
     args: Vec<String>,
+    /// TLS settings when it is TLS-only.
+    tls: Option<TlsServer>,
+    /// The `requirepass` it was started with, for testkit's own commands.
+    password: Option<String>,
     dir: tempfile::TempDir,
     _lease: Arc<PortLease>,
 }
@@ -91,39 +117,61 @@ impl RedisInstance {
             .tempdir()
             .unwrap();
         let yes_no = |b: bool| if b { "yes" } else { "no" };
-        let args: Vec<String> = [
-            ("port", lease.port.to_string()),
-            ("bind", ip.to_string()),
-            ("dir", dir.path().display().to_string()),
-            (
-                "cluster-enabled",
-                yes_no(config.cluster_enabled).to_string(),
-            ),
-            ("cluster-config-file", "nodes.conf".to_string()),
-            ("cluster-node-timeout", config.node_timeout_ms.to_string()),
-            ("appendonly", "no".to_string()),
-            ("save", String::new()),
-            (
-                "logfile",
-                dir.path().join("redis.log").display().to_string(),
-            ),
-            ("protected-mode", "no".to_string()),
-        ]
-        .into_iter()
-        .chain(
-            config
-                .announce_ip
-                .then(|| ("cluster-announce-ip", ip.to_string())),
-        )
-        .chain(config.extra.iter().map(|(k, v)| (k.as_str(), v.clone())))
-        .flat_map(|(k, v)| [format!("--{k}"), v])
-        .collect();
+        let path = |p: &Path| p.display().to_string();
+        let ports = match &config.tls {
+            None => vec![("port", lease.port.to_string())],
+            Some(tls) => vec![
+                ("port", "0".to_string()),
+                ("tls-port", lease.port.to_string()),
+                ("tls-cluster", "yes".to_string()),
+                ("tls-replication", "yes".to_string()),
+                ("tls-cert-file", path(&tls.cert)),
+                ("tls-key-file", path(&tls.key)),
+                ("tls-ca-cert-file", path(&tls.ca)),
+                ("tls-auth-clients", tls.auth_clients.clone()),
+            ],
+        };
+        let args: Vec<String> = ports
+            .into_iter()
+            .chain([
+                ("bind", ip.to_string()),
+                ("dir", dir.path().display().to_string()),
+                (
+                    "cluster-enabled",
+                    yes_no(config.cluster_enabled).to_string(),
+                ),
+                ("cluster-config-file", "nodes.conf".to_string()),
+                ("cluster-node-timeout", config.node_timeout_ms.to_string()),
+                ("appendonly", "no".to_string()),
+                ("save", String::new()),
+                (
+                    "logfile",
+                    dir.path().join("redis.log").display().to_string(),
+                ),
+                ("protected-mode", "no".to_string()),
+            ])
+            .chain(
+                config
+                    .announce_ip
+                    .then(|| ("cluster-announce-ip", ip.to_string())),
+            )
+            .chain(config.extra.iter().map(|(k, v)| (k.as_str(), v.clone())))
+            .flat_map(|(k, v)| [format!("--{k}"), v])
+            .collect();
         let child = spawn_server(&args);
+        let password = config
+            .extra
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "requirepass")
+            .map(|(_, v)| v.clone());
         let mut instance = RedisInstance {
             ip: ip.to_string(),
             port: lease.port,
             child,
             args,
+            tls: config.tls.clone(),
+            password,
             dir,
             _lease: lease,
         };
@@ -147,7 +195,7 @@ impl RedisInstance {
                     exited = Some(status);
                     return true;
                 }
-                answers_a_command(&self.addr())
+                answers_a_command(&self.addr(), self.tls.as_ref())
             },
         );
         match exited {
@@ -193,8 +241,15 @@ impl RedisInstance {
     }
 
     pub fn cli(&self, args: &[&str]) -> String {
-        let output = Command::new("redis-cli")
-            .args(["-h", &self.ip, "-p", &self.port.to_string()])
+        let mut command = Command::new("redis-cli");
+        command.args(["-h", &self.ip, "-p", &self.port.to_string()]);
+        if let Some(tls) = &self.tls {
+            command.args(tls.cli_args());
+        }
+        if let Some(password) = &self.password {
+            command.env("REDISCLI_AUTH", password);
+        }
+        let output = command
             .args(args)
             .output()
             .expect("cannot run redis-cli; install the redis-tools package");

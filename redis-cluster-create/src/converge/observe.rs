@@ -21,7 +21,7 @@ pub struct Observation {
     /// node timeout whether they are dead.
     pub suspects: Vec<String>,
     /// Listed nodes that did not answer, with the reason.
-    pub unreachable: Vec<(NodeAddr, String)>,
+    pub unreachable: Vec<(NodeAddr, ProbeError)>,
     /// Why listed new nodes cannot join (keys, no cluster support, old version).
     pub problems: Vec<String>,
     /// Masters holding keys in databases other than 0 (Valkey's `cluster-databases`), in
@@ -92,7 +92,7 @@ pub fn layout_of(survey: &Survey, listed: &[NodeAddr]) -> Observation {
         let Some(id) = node.id else {
             if let (Some(addr), Some(error)) = (node.addr, node.error) {
                 if listed.contains(&addr) {
-                    unreachable.push((addr, error.to_string()));
+                    unreachable.push((addr, error.clone()));
                 }
             }
             continue;
